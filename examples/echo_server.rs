@@ -1,0 +1,134 @@
+//! The multi-connection echo server: every byte a client sends comes back, in order.
+//!
+//! ```text
+//! cargo run --release --example echo_server                      # 127.0.0.1:65432
+//! cargo run --release --example echo_server -- --addr localhost:9000 --addr '[::1]:9000'
+//! RUST_LOG=debug cargo run --release --example echo_server      # see each connection
+//! ```
+//! Try it with `nc 127.0.0.1 65432`, or with the `echo_client` example. Ctrl-C stops it
+//! gracefully (connections finish, up to 5 s); a second Ctrl-C aborts at once. With
+//! `--stop-on-stdin-eof` it also stops when its standard input closes, which is how scripts
+//! and tests stop it without signals.
+//!
+//! The whole protocol is the `Echo` handler below; the reactor does the rest.
+
+#[path = "support/cli.rs"]
+mod cli;
+
+use std::io::Read;
+use std::time::Duration;
+
+use mio_reactor::{Config, Context, Handler, Reactor};
+
+const USAGE: &str = "\
+Usage: echo_server [OPTIONS]
+
+Echoes every byte back to its sender, over many connections at once.
+
+Options:
+  --addr HOST:PORT         listen here (repeatable; a name listens on all its
+                           addresses; default 127.0.0.1:65432)
+  --unix PATH              also listen on a Unix-domain socket (repeatable)
+  --max-connections N      connections served at once (default 10000)
+  --idle-timeout SECS      close connections idle this long (default: never)
+  --stop-on-stdin-eof      shut down gracefully when standard input closes
+  -h, --help               show this help
+";
+
+/// The protocol: write back whatever arrives, and consume all of it.
+struct Echo;
+
+impl Handler for Echo {
+    fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+        ctx.write(data);
+        data.len()
+    }
+    // on_eof is left at its default: close gracefully once the echo is flushed, so a client
+    // that half-closes still receives every byte.
+}
+
+struct Options {
+    addrs: Vec<String>,
+    unix_paths: Vec<String>,
+    config: Config,
+    stop_on_stdin_eof: bool,
+}
+
+fn parse_options() -> Options {
+    let mut cli = cli::Options::from_env("echo_server", USAGE);
+    let mut options = Options {
+        addrs: Vec::new(),
+        unix_paths: Vec::new(),
+        config: Config::default(),
+        stop_on_stdin_eof: false,
+    };
+    while let Some(flag) = cli.next_flag() {
+        match flag.as_str() {
+            "--addr" => options.addrs.push(cli.value(&flag)),
+            "--unix" => options.unix_paths.push(cli.value(&flag)),
+            "--max-connections" => {
+                options.config = options.config.max_connections(cli.value(&flag))
+            }
+            "--idle-timeout" => {
+                let secs: f64 = cli.value(&flag);
+                if !(secs.is_finite() && secs > 0.0) {
+                    cli.fail("--idle-timeout must be a positive number of seconds");
+                }
+                let timeout = Some(Duration::from_secs_f64(secs));
+                options.config = options.config.idle_timeout(timeout);
+            }
+            "--stop-on-stdin-eof" => options.stop_on_stdin_eof = true,
+            other => cli.unknown(other),
+        }
+    }
+    if options.addrs.is_empty() && options.unix_paths.is_empty() {
+        options.addrs.push("127.0.0.1:65432".to_string());
+    }
+    options
+}
+
+fn main() {
+    cli::init_logging();
+    let options = parse_options();
+    if let Err(err) = serve(options) {
+        eprintln!("echo_server: {err}");
+        std::process::exit(1);
+    }
+}
+
+fn serve(options: Options) -> std::io::Result<()> {
+    let mut reactor = Reactor::with_config(options.config)?;
+    for addr in &options.addrs {
+        for resolved in cli::resolve(addr)? {
+            let bound = reactor.listen(resolved, |_: &_| Some(Echo))?;
+            println!("echo server listening on {bound}");
+        }
+    }
+    for path in &options.unix_paths {
+        reactor.listen_unix(path, |_: &_| Some(Echo))?;
+        println!("echo server listening on unix:{path}");
+    }
+
+    // Ctrl-C: the first asks for a graceful shutdown, the second aborts.
+    let handle = reactor.shutdown_handle();
+    ctrlc::set_handler(move || handle.shutdown()).map_err(std::io::Error::other)?;
+    if options.stop_on_stdin_eof {
+        let handle = reactor.shutdown_handle();
+        std::thread::spawn(move || {
+            // Read and ignore until EOF (or an error), then stop the server.
+            let _ = std::io::copy(
+                &mut std::io::stdin().lock().take(u64::MAX),
+                &mut std::io::sink(),
+            );
+            handle.shutdown();
+        });
+    }
+
+    reactor.run()?;
+    let stats = reactor.stats();
+    println!(
+        "echo server stopped: {} connections accepted, {} B in, {} B out, {} turns",
+        stats.accepted, stats.bytes_in, stats.bytes_out, stats.turns
+    );
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! What every example needs and is not the point of the example: option parsing, name
+//! resolution and logging set-up. Included with `#[path = "support/cli.rs"] mod cli;`.
+#![allow(dead_code)] // each example uses a different part
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process;
+use std::str::FromStr;
+
+/// Command-line options, read one flag at a time. Errors exit with code 2 and one line.
+pub struct Options {
+    program: &'static str,
+    usage: &'static str,
+    args: std::vec::IntoIter<String>,
+}
+
+impl Options {
+    /// The process's arguments; `--help` prints `usage` and exits 0.
+    pub fn from_env(program: &'static str, usage: &'static str) -> Options {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        Options {
+            program,
+            usage,
+            args: args.into_iter(),
+        }
+    }
+
+    /// The next flag (`--name`), `Some("--help")` already handled.
+    pub fn next_flag(&mut self) -> Option<String> {
+        let arg = self.args.next()?;
+        if arg == "--help" || arg == "-h" {
+            print!("{}", self.usage);
+            process::exit(0);
+        }
+        Some(arg)
+    }
+
+    /// The value after `flag`, parsed.
+    pub fn value<T: FromStr>(&mut self, flag: &str) -> T
+    where
+        T::Err: std::fmt::Display,
+    {
+        let Some(raw) = self.args.next() else {
+            self.fail(&format!("{flag} needs a value"))
+        };
+        raw.parse()
+            .unwrap_or_else(|err| self.fail(&format!("bad value {raw:?} for {flag}: {err}")))
+    }
+
+    /// Exits with a one-line error and code 2, as command-line tools do for bad usage.
+    pub fn fail(&self, message: &str) -> ! {
+        eprintln!("{}: {message} (try --help)", self.program);
+        process::exit(2)
+    }
+
+    /// Rejects an unknown flag.
+    pub fn unknown(&self, flag: &str) -> ! {
+        self.fail(&format!("unknown option {flag:?}"))
+    }
+}
+
+/// Resolves `HOST:PORT` (`localhost:8080`, `[::1]:8080`, `127.0.0.1:0`) to its addresses.
+///
+/// This blocks (it may ask DNS), so it happens before the reactor starts, never inside it.
+pub fn resolve(addr: &str) -> std::io::Result<Vec<SocketAddr>> {
+    let mut addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+    addrs.dedup();
+    if addrs.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{addr} resolves to no address"),
+        ));
+    }
+    Ok(addrs)
+}
+
+/// Logs through `env_logger`: `RUST_LOG=debug` shows each connection, `trace` each event.
+/// Without `RUST_LOG`, lifecycle messages (`info`) are shown.
+pub fn init_logging() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_timestamp_micros()
+        .init();
+}

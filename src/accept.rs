@@ -1,0 +1,120 @@
+//! A ready listener: accept up to a budget, hand each peer to the factory, and survive
+//! descriptor exhaustion and the connection cap without spinning or stalling.
+
+use crate::core::{Core, Phase, TimerTask};
+use crate::id::Slot;
+use crate::net::{classify_accept_error, AcceptFailure, PeerAddr, Stream};
+use crate::state::State;
+
+impl Core {
+    /// Accepts pending connections until the queue is drained or a limit stops us.
+    pub(crate) fn accept(&mut self, slot: Slot) {
+        for _ in 0..self.config.accept_budget {
+            if self.phase != Phase::Running {
+                return;
+            }
+            if self.stats.open_connections >= self.config.max_connections {
+                return self.pause_listener(slot);
+            }
+            let Some(listener) = self.listener(slot) else {
+                return;
+            };
+            match listener.socket.accept() {
+                Ok((stream, peer)) => self.open_accepted(slot, stream, peer),
+                Err(err) => match classify_accept_error(&err) {
+                    AcceptFailure::Drained => {
+                        listener.readable = false;
+                        return;
+                    }
+                    AcceptFailure::SkipOne => {
+                        self.stats.accept_errors += 1;
+                        log::debug!("accept: {err} (skipped)");
+                    }
+                    AcceptFailure::Exhausted => return self.back_off(slot, &err),
+                },
+            }
+        }
+        // Budget spent with connections possibly still queued: no new edge will say so.
+        self.queue(slot);
+    }
+
+    fn open_accepted(&mut self, listener: Slot, stream: Stream, peer: PeerAddr) {
+        let Some(l) = self.listener(listener) else {
+            return;
+        };
+        let Some(handler) = l.factory.new_handler(&peer) else {
+            log::debug!("refused connection from {peer}");
+            self.stats.refused += 1;
+            return;
+        };
+        if let Err(err) = stream.set_nodelay(self.config.nodelay) {
+            log::debug!("TCP_NODELAY for {peer}: {err}");
+        }
+        match self.insert_conn(stream, peer, handler, State::Open) {
+            Ok(slot) => {
+                self.stats.accepted += 1;
+                self.open(slot);
+            }
+            Err(err) => log::warn!("could not register an accepted connection: {err}"),
+        }
+    }
+
+    /// Out of descriptors. The pending connection stays in the kernel queue, so the listener
+    /// stays readable: retrying now would spin, and waiting for a new edge could wait forever.
+    /// Try again after a pause.
+    fn back_off(&mut self, slot: Slot, err: &std::io::Error) {
+        self.stats.accept_errors += 1;
+        self.stats.accept_backoffs += 1;
+        let backoff = self.config.accept_backoff;
+        let (open, first_ones) = (
+            self.stats.open_connections,
+            self.stats.accept_backoffs.is_power_of_two(),
+        );
+        let Some(listener) = self.listener(slot) else {
+            return;
+        };
+        if first_ones {
+            // 1st, 2nd, 4th, 8th...: visible without flooding the log while it lasts.
+            log::warn!(
+                "accept on {}: {err}; retrying in {backoff:?} ({} open connections)",
+                listener.socket.describe(),
+                open
+            );
+        }
+        listener.backing_off = true;
+        self.timers
+            .insert(self.now + backoff, TimerTask::AcceptBackoff(slot));
+    }
+
+    /// At the connection cap: stop accepting until a connection closes.
+    fn pause_listener(&mut self, slot: Slot) {
+        let open = self.stats.open_connections;
+        let Some(listener) = self.listener(slot) else {
+            return;
+        };
+        if !listener.paused {
+            log::debug!(
+                "{open} connections open (the maximum): {} stops accepting",
+                listener.socket.describe()
+            );
+            listener.paused = true;
+            self.paused_listeners.push(slot);
+        }
+    }
+
+    /// A connection slot freed up: paused listeners accept again. They stayed readable (we
+    /// never drained their queue), so they are queued by hand.
+    pub(crate) fn resume_listeners(&mut self) {
+        if self.paused_listeners.is_empty()
+            || self.stats.open_connections >= self.config.max_connections
+        {
+            return;
+        }
+        for slot in std::mem::take(&mut self.paused_listeners) {
+            if let Some(listener) = self.listener(slot) {
+                listener.paused = false;
+                self.queue(slot);
+            }
+        }
+    }
+}

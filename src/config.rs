@@ -1,0 +1,203 @@
+//! Tunables of a [`Reactor`](crate::Reactor), with the defaults mature event loops converged on.
+
+use std::io;
+use std::time::Duration;
+
+/// Limits and timeouts for a [`Reactor`](crate::Reactor).
+///
+/// Every limit exists so that memory stays bounded whatever a peer does. Build one with
+/// [`Config::default`] and the setters, which take and return `self`:
+///
+/// ```
+/// use std::time::Duration;
+/// use mio_reactor::Config;
+///
+/// let config = Config::default()
+///     .max_connections(1_000)
+///     .idle_timeout(Some(Duration::from_secs(30)));
+/// assert_eq!(config.get_max_connections(), 1_000);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) events_capacity: usize,
+    pub(crate) read_buffer_size: usize,
+    pub(crate) read_budget: usize,
+    pub(crate) accept_budget: usize,
+    pub(crate) low_water: usize,
+    pub(crate) high_water: usize,
+    pub(crate) max_output: usize,
+    pub(crate) max_input: usize,
+    pub(crate) max_connections: usize,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) close_timeout: Duration,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) accept_backoff: Duration,
+    pub(crate) nodelay: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            events_capacity: 1024,
+            read_buffer_size: 64 * 1024,
+            read_budget: 256 * 1024,
+            accept_budget: 128,
+            low_water: 16 * 1024,
+            high_water: 64 * 1024,
+            max_output: 4 * 1024 * 1024,
+            max_input: 1024 * 1024 + 64 * 1024,
+            max_connections: 10_000,
+            idle_timeout: None,
+            connect_timeout: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(5),
+            accept_backoff: Duration::from_millis(100),
+            nodelay: true,
+        }
+    }
+}
+
+/// Generates a by-value setter and a getter for one field, so each knob is documented once.
+macro_rules! knob {
+    ($(#[$doc:meta])* $field:ident, $getter:ident: $ty:ty) => {
+        $(#[$doc])*
+        pub fn $field(mut self, value: $ty) -> Config {
+            self.$field = value;
+            self
+        }
+
+        #[doc = concat!("The current value of [`Config::", stringify!($field), "`].")]
+        pub fn $getter(&self) -> $ty {
+            self.$field
+        }
+    };
+}
+
+impl Config {
+    knob!(
+        /// Capacity of the reused `mio::Events` (default 1024): how many readiness events one
+        /// `poll` can return. More are simply returned by the next poll.
+        events_capacity, get_events_capacity: usize
+    );
+    knob!(
+        /// Size of the one read buffer the whole reactor shares (default 64 KiB). Connections
+        /// hold no read buffer of their own unless a handler leaves input unconsumed.
+        read_buffer_size, get_read_buffer_size: usize
+    );
+    knob!(
+        /// Bytes one connection may read per dispatch (default 256 KiB) before the others get
+        /// their turn: the fairness budget.
+        read_budget, get_read_budget: usize
+    );
+    knob!(
+        /// Connections one listener may accept per dispatch (default 128).
+        accept_budget, get_accept_budget: usize
+    );
+    knob!(
+        /// Reading resumes when buffered output falls to this many bytes (default 16 KiB), and
+        /// [`Handler::on_drain`](crate::Handler::on_drain) is called.
+        low_water, get_low_water: usize
+    );
+    knob!(
+        /// Reading pauses when buffered output rises above this many bytes (default 64 KiB):
+        /// a peer that does not read stops being read.
+        high_water, get_high_water: usize
+    );
+    knob!(
+        /// Hard cap on one connection's buffered output (default 4 MiB). A write past it closes
+        /// the connection with [`Limit::Output`](crate::Limit::Output). It matters for writes
+        /// the water marks cannot stop, such as a broadcast to a peer that stopped reading.
+        max_output, get_max_output: usize
+    );
+    knob!(
+        /// Hard cap on one connection's unconsumed input (default 1 MiB + 64 KiB): the largest
+        /// message a handler may wait for. Past it the connection closes with
+        /// [`Limit::Input`](crate::Limit::Input).
+        max_input, get_max_input: usize
+    );
+    knob!(
+        /// How many connections may be open at once (default 10,000). At the cap, listeners
+        /// stop accepting until a connection closes; the kernel's backlog holds the rest.
+        max_connections, get_max_connections: usize
+    );
+    knob!(
+        /// Close connections that read and write nothing for this long (default: never).
+        /// Handlers can change it per connection with
+        /// [`Context::set_idle_timeout`](crate::Context::set_idle_timeout).
+        idle_timeout, get_idle_timeout: Option<Duration>
+    );
+    knob!(
+        /// How long an outbound connect may take (default 10 s).
+        connect_timeout, get_connect_timeout: Duration
+    );
+    knob!(
+        /// How long a graceful close may take to flush and see the peer's EOF (default 5 s)
+        /// before it becomes an abort.
+        close_timeout, get_close_timeout: Duration
+    );
+    knob!(
+        /// How long a graceful reactor shutdown waits for connections to finish (default 5 s)
+        /// before aborting what is left.
+        shutdown_timeout, get_shutdown_timeout: Duration
+    );
+    knob!(
+        /// How long a listener waits before accepting again after running out of file
+        /// descriptors (default 100 ms).
+        accept_backoff, get_accept_backoff: Duration
+    );
+    knob!(
+        /// Set `TCP_NODELAY` on TCP connections (default true): replies leave at once instead
+        /// of waiting up to ~40 ms for the peer's delayed ACK. Output is already coalesced.
+        nodelay, get_nodelay: bool
+    );
+
+    /// Checks that the limits are consistent with each other.
+    pub(crate) fn validate(&self) -> io::Result<()> {
+        let problem = if self.events_capacity == 0 {
+            Some("events_capacity must be at least 1")
+        } else if self.read_buffer_size == 0 || self.read_budget == 0 || self.accept_budget == 0 {
+            Some("read_buffer_size, read_budget and accept_budget must be at least 1")
+        } else if self.low_water > self.high_water {
+            Some("low_water must not exceed high_water")
+        } else if self.high_water > self.max_output {
+            Some("high_water must not exceed max_output")
+        } else if self.max_connections == 0 {
+            Some("max_connections must be at least 1")
+        } else {
+            None
+        };
+        match problem {
+            Some(why) => Err(io::Error::new(io::ErrorKind::InvalidInput, why)),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_consistent() {
+        assert!(Config::default().validate().is_ok());
+    }
+
+    #[test]
+    fn low_water_above_high_water_is_rejected() {
+        let config = Config::default().low_water(100).high_water(10);
+        assert_eq!(
+            config.validate().unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+    }
+
+    #[test]
+    fn high_water_above_max_output_is_rejected() {
+        let config = Config::default()
+            .high_water(100)
+            .max_output(10)
+            .low_water(1);
+        assert!(config.validate().is_err());
+    }
+}

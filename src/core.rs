@@ -1,0 +1,425 @@
+//! The reactor's state apart from `mio::Poll` itself: the slab, the timers, the ready queue.
+//!
+//! It is split from [`Reactor`](crate::Reactor) so that a [`Context`] can borrow all of it
+//! mutably while a handler runs; the handler itself is taken out of its slab entry for the
+//! duration of the call. This file holds the bookkeeping; what happens to a ready connection is
+//! in `dispatch.rs`, what happens to a ready listener in `accept.rs`.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::{Interest, Registry, Token};
+use slab::Slab;
+
+use crate::close_reason::CloseReason;
+use crate::config::Config;
+use crate::connection::Connection;
+use crate::context::Context;
+use crate::handler::Handler;
+use crate::id::{ConnId, Slot, TimerId};
+use crate::listener::Listener;
+use crate::net::{PeerAddr, Stream};
+use crate::state::State;
+use crate::stats::Stats;
+use crate::timer::Timers;
+
+/// What the slab holds: the key of an entry is its `mio::Token`.
+pub(crate) enum Entry {
+    Listener(Listener),
+    Conn(Connection),
+}
+
+/// What a timer does when it fires.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum TimerTask {
+    /// A handler's own timer.
+    User(Slot),
+    /// Check whether the connection has been idle for its idle timeout.
+    Idle(Slot),
+    /// Give up an outbound connect.
+    ConnectDeadline(Slot),
+    /// Turn a graceful close that is taking too long into an abort.
+    CloseDeadline(Slot),
+    /// Let a listener that ran out of descriptors try again.
+    AcceptBackoff(Slot),
+    /// Abort whatever is left of a graceful shutdown.
+    ShutdownDeadline,
+}
+
+/// Where the reactor is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Running,
+    /// Listeners are gone; connections are finishing.
+    Draining,
+    /// Every connection was aborted.
+    Aborted,
+}
+
+pub(crate) struct Core {
+    pub(crate) registry: Registry,
+    pub(crate) slab: Slab<Entry>,
+    pub(crate) timers: Timers<TimerTask>,
+    /// Entries to dispatch this turn, each at most once (see the `queued` flags).
+    pub(crate) ready: VecDeque<Slot>,
+    /// Connections to remove at the end of the turn.
+    pub(crate) finished: Vec<Slot>,
+    /// Listeners waiting for a connection slot (`max_connections`).
+    pub(crate) paused_listeners: Vec<Slot>,
+    /// The one read buffer every connection reads into.
+    pub(crate) read_buf: Vec<u8>,
+    pub(crate) config: Config,
+    pub(crate) stats: Stats,
+    /// The clock, read once per turn.
+    pub(crate) now: Instant,
+    pub(crate) phase: Phase,
+    pub(crate) shutdown_requests: Arc<AtomicUsize>,
+    next_generation: u32,
+}
+
+impl Core {
+    pub(crate) fn new(registry: Registry, config: Config) -> Core {
+        Core {
+            registry,
+            slab: Slab::new(),
+            timers: Timers::default(),
+            ready: VecDeque::new(),
+            finished: Vec::new(),
+            paused_listeners: Vec::new(),
+            read_buf: vec![0; config.read_buffer_size],
+            config,
+            stats: Stats::default(),
+            now: Instant::now(),
+            phase: Phase::Running,
+            shutdown_requests: Arc::new(AtomicUsize::new(0)),
+            next_generation: 0,
+        }
+    }
+
+    /// The connection `slot` names, if it is still the one living there.
+    pub(crate) fn conn(&mut self, slot: Slot) -> Option<&mut Connection> {
+        match self.slab.get_mut(slot.key) {
+            Some(Entry::Conn(conn)) if conn.slot.generation == slot.generation => Some(conn),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn conn_ref(&self, slot: Slot) -> Option<&Connection> {
+        match self.slab.get(slot.key) {
+            Some(Entry::Conn(conn)) if conn.slot.generation == slot.generation => Some(conn),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn listener(&mut self, slot: Slot) -> Option<&mut Listener> {
+        match self.slab.get_mut(slot.key) {
+            Some(Entry::Listener(l)) if l.slot.generation == slot.generation => Some(l),
+            _ => None,
+        }
+    }
+
+    /// The slot a new entry will get.
+    pub(crate) fn next_slot(&mut self) -> Slot {
+        self.next_generation = self.next_generation.wrapping_add(1);
+        Slot {
+            key: self.slab.vacant_key(),
+            generation: self.next_generation,
+        }
+    }
+
+    /// Puts an entry in the ready queue unless it is there already.
+    pub(crate) fn queue(&mut self, slot: Slot) {
+        let queued = match self.slab.get_mut(slot.key) {
+            Some(Entry::Conn(c)) if c.slot == slot => &mut c.queued,
+            Some(Entry::Listener(l)) if l.slot == slot => &mut l.queued,
+            _ => return,
+        };
+        if !*queued {
+            *queued = true;
+            self.ready.push_back(slot);
+        }
+    }
+
+    /// Registers a new connection and puts it in the slab.
+    pub(crate) fn insert_conn(
+        &mut self,
+        mut stream: Stream,
+        peer: PeerAddr,
+        handler: Box<dyn Handler>,
+        state: State,
+    ) -> io::Result<Slot> {
+        let slot = self.next_slot();
+        // Both interests, once: toggling interest per message costs a syscall each time and
+        // risks losing an edge. Readiness flags in the connection decide what to do.
+        self.registry.register(
+            &mut stream,
+            Token(slot.key),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        let conn = Connection::new(slot, stream, peer, handler, state, self.now);
+        self.slab.insert(Entry::Conn(conn));
+        self.stats.open_connections += 1;
+        Ok(slot)
+    }
+
+    /// Runs `f` with the connection's handler and a context for it.
+    ///
+    /// Returns `None` if the connection is gone or its handler is already running (a callback
+    /// never re-enters its own handler).
+    pub(crate) fn with_handler<R>(
+        &mut self,
+        slot: Slot,
+        f: impl FnOnce(&mut dyn Handler, &mut Context<'_>) -> R,
+    ) -> Option<R> {
+        let mut handler = self.conn(slot)?.handler.take()?;
+        let result = f(handler.as_mut(), &mut Context::new(self, slot));
+        if let Some(conn) = self.conn(slot) {
+            conn.handler = Some(handler);
+        }
+        Some(result)
+    }
+
+    /// The connection is established: start its idle clock and tell the handler.
+    pub(crate) fn open(&mut self, slot: Slot) {
+        let idle = self.config.idle_timeout;
+        if let Some(conn) = self.conn(slot) {
+            log::debug!("{} open, peer {}", conn.id(), conn.peer);
+        }
+        self.set_idle_timeout(slot, idle);
+        self.with_handler(slot, |h, ctx| h.on_open(ctx));
+        self.queue(slot);
+    }
+
+    /// Starts an outbound connect.
+    pub(crate) fn connect(
+        &mut self,
+        addr: PeerAddr,
+        handler: Box<dyn Handler>,
+    ) -> io::Result<ConnId> {
+        let stream = Stream::connect(&addr)?;
+        log::debug!("connecting to {addr}");
+        let slot = self.insert_conn(stream, addr, handler, State::Connecting)?;
+        let deadline = self.now + self.config.connect_timeout;
+        let timer = self
+            .timers
+            .insert(deadline, TimerTask::ConnectDeadline(slot));
+        if let Some(conn) = self.conn(slot) {
+            conn.deadline_timer = Some(timer);
+        }
+        Ok(ConnId(slot))
+    }
+
+    pub(crate) fn set_timer(&mut self, slot: Slot, delay: Duration) -> TimerId {
+        TimerId(self.timers.insert(self.now + delay, TimerTask::User(slot)))
+    }
+
+    /// Sets (or clears) the idle timeout and re-arms its timer from the last activity.
+    pub(crate) fn set_idle_timeout(&mut self, slot: Slot, timeout: Option<Duration>) {
+        let Some(conn) = self.conn(slot) else { return };
+        conn.idle_timeout = timeout;
+        let old = conn.idle_timer.take();
+        let deadline = timeout.map(|t| conn.last_active + t);
+        if let Some(old) = old {
+            self.timers.cancel(old);
+        }
+        if let Some(deadline) = deadline {
+            let timer = self.timers.insert(deadline, TimerTask::Idle(slot));
+            if let Some(conn) = self.conn(slot) {
+                conn.idle_timer = Some(timer);
+            }
+        }
+    }
+
+    /// Fires every timer that is due.
+    pub(crate) fn fire_timers(&mut self) {
+        while let Some((id, task)) = self.timers.pop_due(self.now) {
+            log::trace!("timer {id} fired: {task:?}");
+            match task {
+                TimerTask::User(slot) => self.fire_user_timer(slot, TimerId(id)),
+                TimerTask::Idle(slot) => self.check_idle(slot),
+                TimerTask::ConnectDeadline(slot) => {
+                    if matches!(self.conn(slot), Some(c) if c.state == State::Connecting) {
+                        self.close_now(slot, CloseReason::ConnectTimeout);
+                    }
+                }
+                TimerTask::CloseDeadline(slot) => self.close_deadline_passed(slot),
+                TimerTask::AcceptBackoff(slot) => {
+                    if let Some(listener) = self.listener(slot) {
+                        listener.backing_off = false;
+                        self.queue(slot);
+                    }
+                }
+                TimerTask::ShutdownDeadline => self.abort_all(),
+            }
+        }
+    }
+
+    fn fire_user_timer(&mut self, slot: Slot, timer: TimerId) {
+        if matches!(self.conn(slot), Some(c) if c.state.is_active()) {
+            self.with_handler(slot, |h, ctx| h.on_timer(ctx, timer));
+            self.queue(slot);
+        }
+    }
+
+    fn check_idle(&mut self, slot: Slot) {
+        let now = self.now;
+        let Some(conn) = self.conn(slot) else { return };
+        conn.idle_timer = None;
+        let (Some(timeout), true) = (conn.idle_timeout, conn.state.is_active()) else {
+            return;
+        };
+        let deadline = conn.last_active + timeout;
+        if now >= deadline {
+            log::debug!("{} idle for {:?}", conn.id(), timeout);
+            self.request_close(slot, CloseReason::IdleTimeout);
+        } else {
+            // Activity since the timer was armed: rather than re-arming on every read and
+            // write, check lazily and sleep again until the new deadline.
+            let timer = self.timers.insert(deadline, TimerTask::Idle(slot));
+            if let Some(conn) = self.conn(slot) {
+                conn.idle_timer = Some(timer);
+            }
+        }
+    }
+
+    fn close_deadline_passed(&mut self, slot: Slot) {
+        let Some(conn) = self.conn(slot) else { return };
+        conn.deadline_timer = None;
+        if !matches!(conn.state, State::Closing { .. }) {
+            return;
+        }
+        // Flushed and FIN sent: only the peer's EOF is missing, and nothing was lost.
+        let reason = if conn.output.is_empty() && conn.fin_sent {
+            conn.close_reason.take().unwrap_or(CloseReason::Local)
+        } else {
+            CloseReason::CloseTimeout
+        };
+        self.close_now(slot, reason);
+    }
+
+    /// Reads the shutdown counter: the first request drains, the second aborts.
+    pub(crate) fn check_shutdown(&mut self) {
+        let requests = self.shutdown_requests.load(Ordering::SeqCst);
+        if requests >= 1 && self.phase == Phase::Running {
+            self.begin_shutdown();
+        }
+        if requests >= 2 && self.phase == Phase::Draining {
+            self.abort_all();
+        }
+    }
+
+    fn begin_shutdown(&mut self) {
+        self.phase = Phase::Draining;
+        let listeners: Vec<usize> = self.keys(|e| matches!(e, Entry::Listener(_)));
+        for key in listeners {
+            if let Entry::Listener(mut listener) = self.slab.remove(key) {
+                log::info!("stopped listening on {}", listener.socket.describe());
+                if let Err(err) = self.registry.deregister(&mut listener.socket) {
+                    log::debug!("deregistering a listener: {err}");
+                }
+            }
+        }
+        let conns = self.conn_slots();
+        log::info!(
+            "shutting down: {} connections to finish within {:?}",
+            conns.len(),
+            self.config.shutdown_timeout
+        );
+        for slot in conns {
+            if matches!(self.conn(slot), Some(c) if c.state.is_active()) {
+                self.with_handler(slot, |h, ctx| h.on_shutdown(ctx));
+                self.queue(slot);
+            }
+        }
+        let deadline = self.now + self.config.shutdown_timeout;
+        self.timers.insert(deadline, TimerTask::ShutdownDeadline);
+    }
+
+    fn abort_all(&mut self) {
+        if self.phase == Phase::Aborted {
+            return;
+        }
+        self.phase = Phase::Aborted;
+        let conns = self.conn_slots();
+        log::info!("aborting {} connections", conns.len());
+        for slot in conns {
+            self.close_now(slot, CloseReason::ShutdownAborted);
+        }
+    }
+
+    fn keys(&self, keep: impl Fn(&Entry) -> bool) -> Vec<usize> {
+        self.slab
+            .iter()
+            .filter(|(_, e)| keep(e))
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    fn conn_slots(&self) -> Vec<Slot> {
+        self.slab
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Entry::Conn(c) if !c.finished => Some(c.slot),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Removes the connections that finished this turn: `on_close`, deregister, drop.
+    ///
+    /// Deferred to the end of the turn so that an event later in the same batch can never
+    /// reach a new connection that reused the key.
+    pub(crate) fn remove_finished(&mut self) {
+        while let Some(slot) = self.finished.pop() {
+            let Some(conn) = self.conn(slot) else {
+                continue;
+            };
+            let reason = conn.close_reason.clone().unwrap_or(CloseReason::Local);
+            let timers = [conn.idle_timer.take(), conn.deadline_timer.take()];
+            for timer in timers.into_iter().flatten() {
+                self.timers.cancel(timer);
+            }
+            self.with_handler(slot, |h, ctx| h.on_close(ctx, &reason));
+            let Entry::Conn(mut conn) = self.slab.remove(slot.key) else {
+                unreachable!("conn() matched a connection at this key")
+            };
+            if let Err(err) = self.registry.deregister(&mut conn.stream) {
+                log::debug!("{} deregister: {err}", conn.id());
+            }
+            self.stats.open_connections -= 1;
+            self.stats.closed.record(&reason);
+            log::debug!(
+                "{} closed: {reason} (peer {}, {} B in, {} B out, {:?})",
+                conn.id(),
+                conn.peer,
+                conn.bytes_in,
+                conn.bytes_out,
+                self.now.saturating_duration_since(conn.opened_at)
+            );
+        }
+        self.resume_listeners();
+    }
+
+    /// How long `poll` may block: not at all if work is queued, else until the next timer.
+    pub(crate) fn poll_timeout(&mut self, max_wait: Option<Duration>) -> Option<Duration> {
+        if !self.ready.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let until_timer = self
+            .timers
+            .next_deadline()
+            .map(|deadline| deadline.saturating_duration_since(self.now));
+        match (until_timer, max_wait) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Nothing is left that could ever produce an event.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.slab.is_empty()
+    }
+}

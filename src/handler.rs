@@ -1,0 +1,122 @@
+//! What you write: a [`Handler`] per connection and a [`Factory`] per listener.
+
+use crate::close_reason::CloseReason;
+use crate::context::Context;
+use crate::id::TimerId;
+use crate::net::PeerAddr;
+
+/// Your protocol, one instance per connection.
+///
+/// # Lifecycle
+/// ```text
+/// on_open  (data | drain | timer)*  [eof (data? ...)]  [shutdown]  on_close
+/// ```
+/// - [`on_open`](Handler::on_open) once the connection is established (accepted, or an
+///   outbound connect completed). A failed connect skips straight to `on_close`.
+/// - [`on_data`](Handler::on_data) with **all unconsumed input**; return how many bytes you
+///   consumed. The rest is offered again, with whatever arrives next, so framing needs no copy.
+/// - [`on_eof`](Handler::on_eof) when the peer shuts down its write side. The connection is
+///   now half-closed: you may still write (the default closes gracefully, after your output).
+/// - [`on_drain`](Handler::on_drain) when output that had passed the high water mark has
+///   fallen to the low one: reading has resumed.
+/// - [`on_timer`](Handler::on_timer) for each timer set with
+///   [`Context::set_timer`](crate::Context::set_timer).
+/// - [`on_shutdown`](Handler::on_shutdown) once, when the reactor is asked to shut down.
+/// - [`on_close`](Handler::on_close) **exactly once**, with the reason. Nothing follows it.
+///
+/// After you call [`Context::close`](crate::Context::close) or
+/// [`Context::abort`](crate::Context::abort) the handler receives only `on_close`.
+///
+/// # Examples
+/// An echo handler:
+/// ```
+/// use mio_reactor::{Context, Handler};
+///
+/// struct Echo;
+///
+/// impl Handler for Echo {
+///     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+///         ctx.write(data);
+///         data.len()
+///     }
+/// }
+/// ```
+pub trait Handler: 'static {
+    /// The connection is established.
+    fn on_open(&mut self, ctx: &mut Context<'_>) {
+        let _ = ctx;
+    }
+
+    /// `data` is all input not yet consumed. Return how many bytes from its front you
+    /// consumed (values above `data.len()` count as `data.len()`). Unconsumed input is kept,
+    /// up to [`Config::max_input`](crate::Config::max_input), and offered again with the next
+    /// bytes.
+    fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize;
+
+    /// The peer will send nothing more. The default closes gracefully: output already written
+    /// is still delivered. Override it to keep writing on a half-closed connection.
+    fn on_eof(&mut self, ctx: &mut Context<'_>) {
+        ctx.close();
+    }
+
+    /// Output fell back to the low water mark after passing the high one; reading resumed.
+    fn on_drain(&mut self, ctx: &mut Context<'_>) {
+        let _ = ctx;
+    }
+
+    /// A timer set with [`Context::set_timer`](crate::Context::set_timer) fired.
+    fn on_timer(&mut self, ctx: &mut Context<'_>, timer: TimerId) {
+        let _ = (ctx, timer);
+    }
+
+    /// The reactor is shutting down. The default closes gracefully with
+    /// [`CloseReason::Shutdown`]; a handler may instead finish its current exchange first.
+    /// Connections still open at the shutdown deadline are aborted.
+    fn on_shutdown(&mut self, ctx: &mut Context<'_>) {
+        ctx.close_with(CloseReason::Shutdown);
+    }
+
+    /// The connection is closed; called exactly once. `ctx` can still reach other connections
+    /// ([`Context::write_to`](crate::Context::write_to)) but no longer this one.
+    fn on_close(&mut self, ctx: &mut Context<'_>, reason: &CloseReason) {
+        let _ = (ctx, reason);
+    }
+}
+
+/// Makes a [`Handler`] for each connection a listener accepts; shared state lives here.
+///
+/// Any `FnMut(&PeerAddr) -> Option<H>` closure is a factory. Returning `None` refuses the
+/// peer: the connection is closed at once and counted in [`Stats::refused`](crate::Stats).
+///
+/// # Examples
+/// ```
+/// use mio_reactor::{Context, Handler, PeerAddr};
+///
+/// struct Discard;
+/// impl Handler for Discard {
+///     fn on_data(&mut self, _: &mut Context<'_>, data: &[u8]) -> usize {
+///         data.len()
+///     }
+/// }
+///
+/// // Refuses everyone but loopback peers.
+/// let factory = |peer: &PeerAddr| match peer.tcp() {
+///     Some(addr) if addr.ip().is_loopback() => Some(Discard),
+///     _ => None,
+/// };
+/// # let _ = factory;
+/// ```
+pub trait Factory: 'static {
+    /// A handler for a new connection from `peer`, or `None` to refuse it.
+    fn new_handler(&mut self, peer: &PeerAddr) -> Option<Box<dyn Handler>>;
+}
+
+impl<F, H> Factory for F
+where
+    F: FnMut(&PeerAddr) -> Option<H> + 'static,
+    H: Handler,
+{
+    fn new_handler(&mut self, peer: &PeerAddr) -> Option<Box<dyn Handler>> {
+        self(peer).map(|handler| Box::new(handler) as Box<dyn Handler>)
+    }
+}

@@ -1,0 +1,105 @@
+//! A hand-written, single-threaded event loop on [`mio`], with per-connection state machines
+//! stored in a [`slab`].
+//!
+//! You write a protocol, one [`Handler`] per connection; the [`Reactor`] does the rest:
+//! accepting, reading, buffering, backpressure, timers, half-close, errors and shutdown.
+//!
+//! # Quick start
+//! ```no_run
+//! use mio_reactor::{Context, Handler, Reactor};
+//!
+//! struct Echo;
+//!
+//! impl Handler for Echo {
+//!     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+//!         ctx.write(data); // queued, and flushed by the loop
+//!         data.len()       // all consumed
+//!     }
+//! }
+//!
+//! fn main() -> std::io::Result<()> {
+//!     let mut reactor = Reactor::new()?;
+//!     reactor.listen("127.0.0.1:65432".parse().unwrap(), |_: &_| Some(Echo))?;
+//!     reactor.run()
+//! }
+//! ```
+//!
+//! # Architecture
+//! One thread owns one `mio::Poll`, one reused `mio::Events` and one `Slab` of entries
+//! (listeners and connections). **The slab key is the `mio::Token`** the entry's socket is
+//! registered with, so an event finds its connection with an index, no hashing.
+//!
+//! One [turn](Reactor::turn) of the loop:
+//!
+//! ```text
+//! now = Instant::now()            the clock, once per turn
+//! shutdown requested?             stop listening, ask handlers to finish, arm the deadline
+//! fire due timers                 user timers, idle checks, connect/close/shutdown deadlines
+//! poll(timeout)                   0 if work is queued, else until the next timer
+//! for each event                  set the entry's readable/writable flags, queue it once
+//! for each queued entry           listener: accept up to a budget
+//!                                 connection: flush, read up to a budget, call the handler,
+//!                                 flush, send FIN / finish a close
+//! remove finished connections     on_close, deregister, drop: never in the middle of a batch
+//! ```
+//!
+//! **mio is edge-triggered**: an event says "something changed", once. So every connection
+//! keeps `readable`/`writable` flags, set by events and cleared only when the kernel answers
+//! `WouldBlock` (or a short read or write proves the socket drained or full). A connection
+//! that still has work after its budget is queued again by hand, because no new edge will
+//! come for bytes already in the kernel.
+//!
+//! **Connections are state machines** ([`State`]): `Connecting`, `Open`, `PeerHalfClosed`,
+//! `WriteShutdown`, `Closing`, `Closed`, with every transition in [`State::on`].
+//!
+//! **Ids carry generations.** Slab keys are reused; a [`ConnId`] is a key plus the generation
+//! of the entry, so a timer, a write or an event meant for a closed connection never reaches
+//! the new connection that got its key. Removal waits for the end of the turn for the same
+//! reason.
+//!
+//! **Memory is bounded whatever a peer does**: reading pauses above the output high water
+//! mark and resumes at the low one; buffered output and unconsumed input have hard caps that
+//! close only the offender; the connection count is capped; idle connections can time out.
+//! Idle connections hold no buffers: all reads go through one buffer owned by the reactor.
+//!
+//! `docs/architecture.md` in the repository walks through each of these with the pitfall it
+//! avoids and the test that pins it.
+//!
+//! # Logging
+//! Through the [`log`] facade: `info` for lifecycle (listening, shutdown), `debug` for each
+//! connection opened and closed (with its reason and byte counts), `trace` for each event,
+//! turn and state transition. The examples install `env_logger`: `RUST_LOG=debug`.
+
+#![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+#![forbid(unsafe_code)]
+#![doc(test(attr(deny(warnings))))]
+
+mod accept;
+mod close_reason;
+mod config;
+mod connection;
+mod context;
+mod core;
+mod dispatch;
+mod handler;
+mod id;
+mod listener;
+mod net;
+mod output;
+mod reactor;
+mod shutdown;
+mod state;
+mod stats;
+mod timer;
+mod unix_path;
+
+pub use close_reason::{CloseReason, Limit};
+pub use config::Config;
+pub use context::{Context, WriteError};
+pub use handler::{Factory, Handler};
+pub use id::{ConnId, TimerId};
+pub use net::PeerAddr;
+pub use reactor::Reactor;
+pub use shutdown::ShutdownHandle;
+pub use state::{Input, State};
+pub use stats::{ClosedCounts, Stats};

@@ -1,0 +1,38 @@
+//! A listening socket's record in the slab, with the factory that makes its handlers.
+
+use crate::handler::Factory;
+use crate::id::Slot;
+use crate::net::ListenerSocket;
+
+/// A listener and its accept bookkeeping.
+pub(crate) struct Listener {
+    pub(crate) slot: Slot,
+    pub(crate) socket: ListenerSocket,
+    pub(crate) factory: Box<dyn Factory>,
+    /// Connections may be waiting (edge-triggered: cleared only by `WouldBlock`).
+    pub(crate) readable: bool,
+    pub(crate) queued: bool,
+    /// Out of descriptors: waiting for the back-off timer.
+    pub(crate) backing_off: bool,
+    /// At `max_connections`: waiting for a connection to close.
+    pub(crate) paused: bool,
+}
+
+impl Listener {
+    pub(crate) fn new(slot: Slot, socket: ListenerSocket, factory: Box<dyn Factory>) -> Listener {
+        Listener {
+            slot,
+            socket,
+            factory,
+            readable: false,
+            queued: false,
+            backing_off: false,
+            paused: false,
+        }
+    }
+
+    /// Whether accepting now can make progress.
+    pub(crate) fn may_accept(&self) -> bool {
+        self.readable && !self.backing_off && !self.paused
+    }
+}

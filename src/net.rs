@@ -1,0 +1,260 @@
+//! Platform glue: the sockets a reactor drives, their addresses and their error classes.
+//!
+//! The rest of the crate sees one [`Stream`] and one [`ListenerSocket`] type whether the
+//! bytes travel over TCP or a Unix-domain socket, so the loop reads as plain logic.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use mio::event::Source;
+use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use mio::{Interest, Registry, Token};
+
+/// The address of a connection's peer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PeerAddr {
+    /// A TCP peer (IPv4 or IPv6).
+    Tcp(SocketAddr),
+    /// A Unix-domain peer: its path, if it bound one (clients usually do not).
+    Unix(Option<PathBuf>),
+}
+
+impl PeerAddr {
+    /// The TCP address, if this is a TCP peer.
+    pub fn tcp(&self) -> Option<SocketAddr> {
+        match self {
+            PeerAddr::Tcp(addr) => Some(*addr),
+            PeerAddr::Unix(_) => None,
+        }
+    }
+
+    fn from_unix(addr: &std::os::unix::net::SocketAddr) -> PeerAddr {
+        PeerAddr::Unix(addr.as_pathname().map(Path::to_path_buf))
+    }
+}
+
+impl fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerAddr::Tcp(addr) => write!(f, "{addr}"),
+            PeerAddr::Unix(Some(path)) => write!(f, "unix:{}", path.display()),
+            PeerAddr::Unix(None) => f.write_str("unix:(unnamed)"),
+        }
+    }
+}
+
+/// A connected, non-blocking byte stream.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    /// Connects without blocking; completion is reported as writability.
+    pub(crate) fn connect(addr: &PeerAddr) -> io::Result<Stream> {
+        match addr {
+            PeerAddr::Tcp(addr) => TcpStream::connect(*addr).map(Stream::Tcp),
+            PeerAddr::Unix(Some(path)) => UnixStream::connect(path).map(Stream::Unix),
+            PeerAddr::Unix(None) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot connect to an unnamed Unix socket",
+            )),
+        }
+    }
+
+    /// The pending socket error, which is how a failed non-blocking connect reports itself.
+    pub(crate) fn take_error(&self) -> io::Result<Option<io::Error>> {
+        match self {
+            Stream::Tcp(s) => s.take_error(),
+            Stream::Unix(s) => s.take_error(),
+        }
+    }
+
+    /// Succeeds once a connect has completed; `NotConnected` while it is still in progress.
+    pub(crate) fn peer_addr(&self) -> io::Result<PeerAddr> {
+        match self {
+            Stream::Tcp(s) => s.peer_addr().map(PeerAddr::Tcp),
+            Stream::Unix(s) => s.peer_addr().map(|a| PeerAddr::from_unix(&a)),
+        }
+    }
+
+    pub(crate) fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_nodelay(nodelay),
+            Stream::Unix(_) => Ok(()),
+        }
+    }
+
+    /// Sends our FIN: the peer reads EOF once it has read everything before it.
+    pub(crate) fn shutdown_write(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.shutdown(Shutdown::Write),
+            Stream::Unix(s) => s.shutdown(Shutdown::Write),
+        }
+    }
+
+    /// Makes the coming close send a reset instead of a FIN (`SO_LINGER` with a zero time).
+    pub(crate) fn set_reset_on_close(&self) {
+        let result = match self {
+            Stream::Tcp(s) => socket2::SockRef::from(s).set_linger(Some(Duration::ZERO)),
+            Stream::Unix(_) => Ok(()),
+        };
+        if let Err(err) = result {
+            log::debug!("could not set SO_LINGER for an abort: {err}");
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Forwards `mio::event::Source` to whichever socket an enum holds.
+macro_rules! forward_source {
+    ($ty:ident { $($variant:ident),+ }) => {
+        impl Source for $ty {
+            fn register(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+                match self { $($ty::$variant(s, ..) => s.register(r, t, i),)+ }
+            }
+            fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+                match self { $($ty::$variant(s, ..) => s.reregister(r, t, i),)+ }
+            }
+            fn deregister(&mut self, r: &Registry) -> io::Result<()> {
+                match self { $($ty::$variant(s, ..) => s.deregister(r),)+ }
+            }
+        }
+    };
+}
+
+forward_source!(Stream { Tcp, Unix });
+forward_source!(ListenerSocket { Tcp, Unix });
+
+/// A listening socket. A Unix listener remembers its path so it can remove the file later.
+#[derive(Debug)]
+pub(crate) enum ListenerSocket {
+    Tcp(TcpListener),
+    Unix(UnixListener, PathBuf),
+}
+
+impl ListenerSocket {
+    pub(crate) fn accept(&self) -> io::Result<(Stream, PeerAddr)> {
+        match self {
+            ListenerSocket::Tcp(l) => l
+                .accept()
+                .map(|(s, addr)| (Stream::Tcp(s), PeerAddr::Tcp(addr))),
+            ListenerSocket::Unix(l, _) => l
+                .accept()
+                .map(|(s, addr)| (Stream::Unix(s), PeerAddr::from_unix(&addr))),
+        }
+    }
+
+    /// Where the listener listens, for logs.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            ListenerSocket::Tcp(l) => match l.local_addr() {
+                Ok(addr) => addr.to_string(),
+                Err(_) => "tcp:(unknown)".to_string(),
+            },
+            ListenerSocket::Unix(_, path) => format!("unix:{}", path.display()),
+        }
+    }
+}
+
+impl Drop for ListenerSocket {
+    /// A Unix listener's file would outlive it and block the next `bind`: remove it.
+    fn drop(&mut self) {
+        if let ListenerSocket::Unix(_, path) = self {
+            crate::unix_path::remove_socket_file(path);
+        }
+    }
+}
+
+/// What a failed `accept` means for the listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AcceptFailure {
+    /// The queue is empty: wait for the next readiness edge.
+    Drained,
+    /// One pending connection failed (it was reset before we took it...): skip it, go on.
+    SkipOne,
+    /// The process or system is out of descriptors or memory. Retrying at once would spin
+    /// (the pending connection stays queued, so the listener stays readable); waiting for a
+    /// new edge could stall forever. Back off with a timer, then try again.
+    Exhausted,
+}
+
+pub(crate) fn classify_accept_error(err: &io::Error) -> AcceptFailure {
+    match err.kind() {
+        io::ErrorKind::WouldBlock => return AcceptFailure::Drained,
+        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted => {
+            return AcceptFailure::SkipOne
+        }
+        _ => {}
+    }
+    match err.raw_os_error() {
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
+            AcceptFailure::Exhausted
+        }
+        // Errors accept(2) passes on from the new socket (EPROTO, EPERM from a firewall,
+        // ENETDOWN...) concern that one connection.
+        _ => AcceptFailure::SkipOne,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptor_exhaustion_backs_off() {
+        let err = io::Error::from_raw_os_error(libc::EMFILE);
+        assert_eq!(classify_accept_error(&err), AcceptFailure::Exhausted);
+        let err = io::Error::from_raw_os_error(libc::ENFILE);
+        assert_eq!(classify_accept_error(&err), AcceptFailure::Exhausted);
+    }
+
+    #[test]
+    fn an_aborted_handshake_is_skipped() {
+        let err = io::Error::from_raw_os_error(libc::ECONNABORTED);
+        assert_eq!(classify_accept_error(&err), AcceptFailure::SkipOne);
+        let err = io::Error::from_raw_os_error(libc::EPROTO);
+        assert_eq!(classify_accept_error(&err), AcceptFailure::SkipOne);
+    }
+
+    #[test]
+    fn would_block_means_drained() {
+        let err = io::Error::from(io::ErrorKind::WouldBlock);
+        assert_eq!(classify_accept_error(&err), AcceptFailure::Drained);
+    }
+
+    #[test]
+    fn peer_addresses_display_readably() {
+        let addr: SocketAddr = "[::1]:8080".parse().unwrap();
+        assert_eq!(PeerAddr::Tcp(addr).to_string(), "[::1]:8080");
+        assert_eq!(
+            PeerAddr::Unix(Some("/tmp/x.sock".into())).to_string(),
+            "unix:/tmp/x.sock"
+        );
+    }
+}

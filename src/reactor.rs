@@ -1,0 +1,283 @@
+//! The public [`Reactor`]: one `mio::Poll`, one reused `Events`, and the loop that turns.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, UnixListener};
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use crate::config::Config;
+use crate::core::{Core, Entry};
+use crate::handler::{Factory, Handler};
+use crate::id::ConnId;
+use crate::listener::Listener;
+use crate::net::{ListenerSocket, PeerAddr};
+use crate::shutdown::ShutdownHandle;
+use crate::stats::Stats;
+use crate::unix_path::bind_unix;
+
+/// The waker's token. Slab keys count up from zero and never reach it.
+const WAKER: Token = Token(usize::MAX);
+
+/// A single-threaded event loop serving listeners and connections.
+///
+/// # Examples
+/// An echo server on an ephemeral port, stopped from another thread:
+/// ```
+/// use mio_reactor::{Context, Handler, Reactor};
+///
+/// struct Echo;
+/// impl Handler for Echo {
+///     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+///         ctx.write(data);
+///         data.len()
+///     }
+/// }
+///
+/// let mut reactor = Reactor::new()?;
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Echo))?;
+/// let shutdown = reactor.shutdown_handle();
+/// let client = std::thread::spawn(move || -> std::io::Result<()> {
+///     use std::io::{Read, Write};
+///     let mut stream = std::net::TcpStream::connect(addr)?;
+///     stream.write_all(b"hello")?;
+///     let mut reply = [0; 5];
+///     stream.read_exact(&mut reply)?;
+///     assert_eq!(&reply, b"hello");
+///     shutdown.shutdown();
+///     Ok(())
+/// });
+/// reactor.run()?;
+/// client.join().unwrap()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Reactor {
+    poll: Poll,
+    events: Events,
+    waker: Arc<Waker>,
+    core: Core,
+}
+
+impl Reactor {
+    /// A reactor with the default [`Config`].
+    pub fn new() -> io::Result<Reactor> {
+        Reactor::with_config(Config::default())
+    }
+
+    /// A reactor with `config`; fails if its limits contradict each other.
+    pub fn with_config(config: Config) -> io::Result<Reactor> {
+        config.validate()?;
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let core = Core::new(poll.registry().try_clone()?, config.clone());
+        Ok(Reactor {
+            events: Events::with_capacity(config.events_capacity),
+            poll,
+            waker,
+            core,
+        })
+    }
+
+    /// Listens for TCP connections on `addr` (port 0 picks a free port) and returns the
+    /// address actually bound. Each accepted connection gets a handler from `factory`.
+    pub fn listen(&mut self, addr: SocketAddr, factory: impl Factory) -> io::Result<SocketAddr> {
+        let listener = TcpListener::bind(addr)?;
+        let local = listener.local_addr()?;
+        self.add_listener(ListenerSocket::Tcp(listener), Box::new(factory))?;
+        Ok(local)
+    }
+
+    /// Listens for Unix-domain stream connections at `path`.
+    ///
+    /// A socket file left behind by a crashed server (nobody accepts on it) is replaced; a
+    /// live server's socket is never taken over (`AddrInUse`). The file is removed when the
+    /// listener closes.
+    pub fn listen_unix(&mut self, path: impl AsRef<Path>, factory: impl Factory) -> io::Result<()> {
+        let path = path.as_ref();
+        let listener: UnixListener = bind_unix(path)?;
+        self.add_listener(
+            ListenerSocket::Unix(listener, path.to_path_buf()),
+            Box::new(factory),
+        )
+    }
+
+    fn add_listener(
+        &mut self,
+        mut socket: ListenerSocket,
+        factory: Box<dyn Factory>,
+    ) -> io::Result<()> {
+        let slot = self.core.next_slot();
+        self.core
+            .registry
+            .register(&mut socket, Token(slot.key), Interest::READABLE)?;
+        log::info!("listening on {}", socket.describe());
+        self.core
+            .slab
+            .insert(Entry::Listener(Listener::new(slot, socket, factory)));
+        Ok(())
+    }
+
+    /// Opens an outbound TCP connection served by `handler`, in this loop.
+    ///
+    /// The connect completes (or fails) in a later turn: the handler's `on_open` runs once
+    /// connected; a refusal or a timeout ([`Config::connect_timeout`]) is reported to its
+    /// `on_close` as [`CloseReason::ConnectFailed`](crate::CloseReason::ConnectFailed) or
+    /// [`CloseReason::ConnectTimeout`](crate::CloseReason::ConnectTimeout).
+    pub fn connect(&mut self, addr: SocketAddr, handler: impl Handler) -> io::Result<ConnId> {
+        self.core.now = Instant::now();
+        self.core.connect(PeerAddr::Tcp(addr), Box::new(handler))
+    }
+
+    /// Opens an outbound Unix-domain stream connection served by `handler`.
+    pub fn connect_unix(
+        &mut self,
+        path: impl AsRef<Path>,
+        handler: impl Handler,
+    ) -> io::Result<ConnId> {
+        self.core.now = Instant::now();
+        let addr = PeerAddr::Unix(Some(path.as_ref().to_path_buf()));
+        self.core.connect(addr, Box::new(handler))
+    }
+
+    /// A handle that shuts this reactor down from any thread.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle::new(self.core.shutdown_requests.clone(), self.waker.clone())
+    }
+
+    /// Turns the loop until shutdown completes, or until nothing is left to serve (no
+    /// listener and no connection).
+    pub fn run(&mut self) -> io::Result<()> {
+        while !self.is_finished() {
+            self.turn(None)?;
+        }
+        log::info!("reactor stopped");
+        Ok(())
+    }
+
+    /// Whether nothing is left to serve, so [`run`](Reactor::run) would return.
+    pub fn is_finished(&self) -> bool {
+        self.core.is_finished()
+    }
+
+    /// Runs one iteration of the loop, blocking in `poll` for at most `max_wait` (`None`:
+    /// until an event or the next timer).
+    ///
+    /// One turn: read the clock; act on a shutdown request; fire due timers; poll; mark the
+    /// ready entries; dispatch each once; remove connections that finished. An `EINTR` from
+    /// `poll` is an empty turn, not an error.
+    pub fn turn(&mut self, max_wait: Option<Duration>) -> io::Result<()> {
+        let core = &mut self.core;
+        core.now = Instant::now();
+        core.check_shutdown();
+        core.fire_timers();
+        if core.is_finished() {
+            // A shutdown just removed the last entry: nothing can happen any more.
+            return Ok(());
+        }
+        let timeout = core.poll_timeout(max_wait);
+        let polled = self.poll.poll(&mut self.events, timeout);
+        let after = Instant::now();
+        core.stats.time_blocked += after.saturating_duration_since(core.now);
+        core.now = after;
+        match polled {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+        log::trace!(
+            "turn {}: {} events (timeout {timeout:?})",
+            core.stats.turns,
+            self.events.iter().count()
+        );
+        for event in self.events.iter() {
+            core.mark_ready(event);
+        }
+        core.run_ready();
+        core.remove_finished();
+        core.stats.turns += 1;
+        Ok(())
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        self.core.stats.clone()
+    }
+
+    /// The configuration this reactor runs with.
+    pub fn config(&self) -> &Config {
+        &self.core.config
+    }
+}
+
+impl Core {
+    /// Records what one readiness event says, and queues the entry once.
+    fn mark_ready(&mut self, event: &mio::event::Event) {
+        let key = event.token().0;
+        if event.token() == WAKER {
+            log::trace!("woken");
+            return;
+        }
+        log::trace!(
+            "event token={key} readable={} writable={} read_closed={} error={}",
+            event.is_readable(),
+            event.is_writable(),
+            event.is_read_closed(),
+            event.is_error()
+        );
+        // Error and hang-up bits are hints: set both flags so that the next read or write
+        // surfaces the actual error or EOF.
+        let slot = match self.slab.get_mut(key) {
+            Some(Entry::Conn(conn)) => {
+                let error = event.is_error();
+                conn.readable |= event.is_readable() || event.is_read_closed() || error;
+                conn.writable |= event.is_writable() || event.is_write_closed() || error;
+                conn.read_closed |= event.is_read_closed();
+                conn.slot
+            }
+            Some(Entry::Listener(listener)) => {
+                listener.readable = true;
+                listener.slot
+            }
+            // Spurious, or for an entry removed earlier: normal with edge triggering.
+            None => return,
+        };
+        self.queue(slot);
+    }
+
+    /// Dispatches every entry queued before this call, once each. Entries queued again
+    /// meanwhile (a spent budget) wait for the next turn, whose poll will not block.
+    fn run_ready(&mut self) {
+        for _ in 0..self.ready.len() {
+            let Some(slot) = self.ready.pop_front() else {
+                break;
+            };
+            match self.slab.get_mut(slot.key) {
+                Some(Entry::Conn(conn)) if conn.slot == slot => {
+                    conn.queued = false;
+                    self.drive(slot);
+                }
+                Some(Entry::Listener(listener)) if listener.slot == slot => {
+                    listener.queued = false;
+                    if listener.may_accept() {
+                        self.accept(slot);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Reactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reactor")
+            .field("entries", &self.core.slab.len())
+            .field("timers", &self.core.timers.len())
+            .field("stats", &self.core.stats)
+            .finish()
+    }
+}

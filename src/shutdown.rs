@@ -1,0 +1,48 @@
+//! Stopping a reactor from any thread.
+//!
+//! The loop is blocked in `epoll_wait`, so a flag alone would not be seen until the next
+//! event. A [`mio::Waker`] makes `poll` return. Wakes coalesce (ten wakes may produce one
+//! event), so the request itself is a counter the loop reads every turn, not the event.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use mio::Waker;
+
+/// A `Send + Clone` handle that asks a [`Reactor`](crate::Reactor) to shut down.
+///
+/// The first request stops accepting, asks every handler to finish
+/// ([`Handler::on_shutdown`](crate::Handler::on_shutdown)) and gives connections until
+/// [`Config::shutdown_timeout`](crate::Config::shutdown_timeout) to close; then
+/// [`Reactor::run`](crate::Reactor::run) returns. A second request aborts what is left at once.
+///
+/// # Examples
+/// ```
+/// use mio_reactor::Reactor;
+///
+/// let mut reactor = Reactor::new()?;
+/// let handle = reactor.shutdown_handle();
+/// std::thread::spawn(move || handle.shutdown());
+/// reactor.run()?; // returns once the request is seen
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle {
+    requests: Arc<AtomicUsize>,
+    waker: Arc<Waker>,
+}
+
+impl ShutdownHandle {
+    pub(crate) fn new(requests: Arc<AtomicUsize>, waker: Arc<Waker>) -> ShutdownHandle {
+        ShutdownHandle { requests, waker }
+    }
+
+    /// Requests a shutdown: graceful the first time, an abort the second.
+    pub fn shutdown(&self) {
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        if let Err(err) = self.waker.wake() {
+            // The loop still sees the counter on its next turn; nothing else to do.
+            log::error!("could not wake the reactor for shutdown: {err}");
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! The connection state machine, free of I/O so that every transition can be tested alone.
+//!
+//! A TCP connection is two independent byte streams. Each side can finish its half with a FIN
+//! while the other half keeps flowing; that *half-close* is why "the peer sent EOF" does not
+//! mean "the connection is over". The states below name which halves are still open, and
+//! [`State::on`] is the one place where they change.
+//!
+//! ```text
+//!                    Connected                 PeerEof
+//!   Connecting ──────────────────▶ Open ─────────────────▶ PeerHalfClosed
+//!        │                          │  ╲ ShutdownWrite           │ Close / ShutdownWrite
+//!        │ Fail / Close             │   ╲                        ▼
+//!        │                    Close │    ▶ WriteShutdown ──▶ Closing { peer_eof: true }
+//!        │                          ▼         PeerEof  ▲               │ Flushed
+//!        │               Closing { peer_eof: false } ──┘ PeerEof       ▼
+//!        └───────────────────────────────────────────────────────▶  Closed
+//!                              (Fail from any state)
+//! ```
+
+/// Where a connection is in its life. See the module docs for the diagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// An outbound connect is in progress.
+    Connecting,
+    /// Both directions are open.
+    Open,
+    /// The peer sent its FIN (we read EOF); we may still write.
+    PeerHalfClosed,
+    /// The handler shut down our write side: the FIN goes out once the output is flushed.
+    /// We still read and deliver data.
+    WriteShutdown,
+    /// A graceful close: flush the output, send the FIN, then read and discard until the
+    /// peer's EOF (so that unread data does not turn our close into a reset) or the deadline.
+    Closing {
+        /// Whether the peer's EOF has been seen.
+        peer_eof: bool,
+    },
+    /// Finished. The socket is closed at the end of the reactor turn.
+    Closed,
+}
+
+/// What happened to a connection, as far as its state is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// A non-blocking connect completed.
+    Connected,
+    /// A read returned 0: the peer will send nothing more.
+    PeerEof,
+    /// The handler asked to shut down the write side.
+    ShutdownWrite,
+    /// The handler (or the reactor) asked for a graceful close.
+    Close,
+    /// All output is written and our FIN is sent.
+    Flushed,
+    /// An error, an abort or a deadline: the connection ends now.
+    Fail,
+}
+
+impl State {
+    /// The state after `input`. Inputs that mean nothing in a state leave it unchanged.
+    pub fn on(self, input: Input) -> State {
+        use Input::*;
+        use State::*;
+        match (self, input) {
+            (_, Fail) | (Closed, _) => Closed,
+            (Connecting, Connected) => Open,
+            (Connecting, Close) => Closed,
+            (Open, PeerEof) => PeerHalfClosed,
+            (Open, ShutdownWrite) => WriteShutdown,
+            (Open, Close) | (WriteShutdown, Close) => Closing { peer_eof: false },
+            (PeerHalfClosed, Close) | (PeerHalfClosed, ShutdownWrite) => Closing { peer_eof: true },
+            (WriteShutdown, PeerEof) | (Closing { .. }, PeerEof) => Closing { peer_eof: true },
+            (Closing { peer_eof: true }, Flushed) => Closed,
+            (state, _) => state,
+        }
+    }
+
+    /// The handler may still write: our write side is open.
+    pub fn may_write(self) -> bool {
+        matches!(self, State::Open | State::PeerHalfClosed)
+    }
+
+    /// The socket should be read: the peer's side is open and someone wants the bytes
+    /// (the handler, or a graceful close waiting for EOF).
+    pub fn may_read(self) -> bool {
+        matches!(
+            self,
+            State::Open | State::WriteShutdown | State::Closing { peer_eof: false }
+        )
+    }
+
+    /// Bytes read are handed to the handler (rather than discarded by a closing connection).
+    pub fn delivers_data(self) -> bool {
+        matches!(self, State::Open | State::WriteShutdown)
+    }
+
+    /// Our FIN is due once the output is flushed.
+    pub fn wants_fin(self) -> bool {
+        matches!(self, State::WriteShutdown | State::Closing { .. })
+    }
+
+    /// The handler still receives callbacks other than `on_close` (timers, shutdown, EOF).
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            State::Connecting | State::Open | State::PeerHalfClosed | State::WriteShutdown
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Input::*;
+    use super::State::*;
+    use super::*;
+
+    const ALL_STATES: [State; 7] = [
+        Connecting,
+        Open,
+        PeerHalfClosed,
+        WriteShutdown,
+        Closing { peer_eof: false },
+        Closing { peer_eof: true },
+        Closed,
+    ];
+    const ALL_INPUTS: [Input; 6] = [Connected, PeerEof, ShutdownWrite, Close, Flushed, Fail];
+
+    #[test]
+    fn a_connect_opens_both_directions() {
+        assert_eq!(Connecting.on(Connected), Open);
+    }
+
+    #[test]
+    fn eof_is_a_half_close_not_a_close() {
+        let state = Open.on(PeerEof);
+        assert_eq!(state, PeerHalfClosed);
+        assert!(state.may_write(), "we can still reply after the peer's FIN");
+        assert!(!state.may_read());
+    }
+
+    #[test]
+    fn closing_after_eof_finishes_once_flushed() {
+        let state = Open.on(PeerEof).on(Close);
+        assert_eq!(state, Closing { peer_eof: true });
+        assert!(state.wants_fin());
+        assert_eq!(state.on(Flushed), Closed);
+    }
+
+    #[test]
+    fn a_local_close_waits_for_the_peers_eof() {
+        let state = Open.on(Close);
+        assert_eq!(state.on(Flushed), Closing { peer_eof: false });
+        assert!(
+            state.may_read(),
+            "reads continue, to be discarded, until EOF"
+        );
+        assert!(!state.delivers_data());
+        assert_eq!(state.on(Flushed).on(PeerEof).on(Flushed), Closed);
+    }
+
+    #[test]
+    fn shutting_down_the_write_side_keeps_reading() {
+        let state = Open.on(ShutdownWrite);
+        assert_eq!(state, WriteShutdown);
+        assert!(state.delivers_data());
+        assert!(!state.may_write());
+        assert!(state.wants_fin());
+        assert_eq!(state.on(PeerEof), Closing { peer_eof: true });
+    }
+
+    #[test]
+    fn shutting_down_the_write_side_after_eof_is_a_close() {
+        assert_eq!(PeerHalfClosed.on(ShutdownWrite), Closing { peer_eof: true });
+    }
+
+    #[test]
+    fn closing_a_pending_connect_ends_it() {
+        assert_eq!(Connecting.on(Close), Closed);
+    }
+
+    #[test]
+    fn fail_ends_every_state() {
+        for state in ALL_STATES {
+            assert_eq!(state.on(Fail), Closed, "from {state:?}");
+        }
+    }
+
+    #[test]
+    fn closed_is_final() {
+        for input in ALL_INPUTS {
+            assert_eq!(Closed.on(input), Closed, "on {input:?}");
+        }
+    }
+
+    #[test]
+    fn no_transition_reopens_a_closed_half() {
+        // Once a state stops allowing reads or writes, nothing it can reach allows them again.
+        for state in ALL_STATES {
+            for input in ALL_INPUTS {
+                let next = state.on(input);
+                if state != Connecting {
+                    assert!(
+                        state.may_write() || !next.may_write(),
+                        "{state:?} --{input:?}--> {next:?} reopened writing"
+                    );
+                    assert!(
+                        state.may_read() || !next.may_read(),
+                        "{state:?} --{input:?}--> {next:?} reopened reading"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn meaningless_inputs_change_nothing() {
+        assert_eq!(Open.on(Connected), Open);
+        assert_eq!(Open.on(Flushed), Open);
+        assert_eq!(PeerHalfClosed.on(PeerEof), PeerHalfClosed);
+        assert_eq!(Connecting.on(Flushed), Connecting);
+    }
+}

@@ -1,0 +1,40 @@
+//! Binding a Unix-domain socket path without stealing it, and cleaning it up afterwards.
+//!
+//! A Unix listener is a file. A server that crashes leaves it behind, and `bind` then fails
+//! with `AddrInUse` although nobody listens. Deleting the file blindly would hijack the path
+//! of a server that *is* running. So: probe with a connect. Refused means stale: remove and
+//! bind again. Accepted means alive: fail.
+
+use std::io;
+use std::os::unix::net::UnixStream as StdUnixStream;
+use std::path::Path;
+
+use mio::net::UnixListener;
+
+/// Binds `path`, replacing a stale socket file but never a live one.
+pub(crate) fn bind_unix(path: &Path) -> io::Result<UnixListener> {
+    match UnixListener::bind(path) {
+        Err(err) if err.kind() == io::ErrorKind::AddrInUse => match StdUnixStream::connect(path) {
+            Ok(_) => Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("{} is in use by a running server", path.display()),
+            )),
+            Err(probe) if probe.kind() == io::ErrorKind::ConnectionRefused => {
+                log::info!("removing stale socket file {}", path.display());
+                std::fs::remove_file(path)?;
+                UnixListener::bind(path)
+            }
+            Err(_) => Err(err),
+        },
+        result => result,
+    }
+}
+
+/// Removes the socket file a listener created.
+pub(crate) fn remove_socket_file(path: &Path) {
+    match std::fs::remove_file(path) {
+        Ok(()) => log::debug!("removed socket file {}", path.display()),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+        Err(err) => log::warn!("could not remove socket file {}: {err}", path.display()),
+    }
+}

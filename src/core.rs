@@ -403,9 +403,11 @@ impl Core {
         self.resume_listeners();
     }
 
-    /// How long `poll` may block: not at all if work is queued, else until the next timer.
+    /// How long `poll` may block: not at all if work is queued (entries to dispatch, or
+    /// connections a timer just closed, to be removed after the poll), else until the next
+    /// timer.
     pub(crate) fn poll_timeout(&mut self, max_wait: Option<Duration>) -> Option<Duration> {
-        if !self.ready.is_empty() {
+        if !self.ready.is_empty() || !self.finished.is_empty() {
             return Some(Duration::ZERO);
         }
         let until_timer = self

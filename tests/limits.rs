@@ -1,0 +1,93 @@
+//! Hard caps: a peer that runs into one is closed with a clear reason, and nobody else is.
+
+mod util;
+
+use std::io::{Read, Write};
+use std::sync::mpsc;
+
+use mio_reactor::{CloseReason, Config, Context, Handler, Limit};
+use util::{client, loopback, next_close, random_bytes, round_trip, Echo, Reporting, Server};
+
+/// Answers any input with far more output than the peer will read.
+struct Flood;
+
+impl Handler for Flood {
+    fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+        let chunk = vec![b'x'; 1024 * 1024];
+        for _ in 0..64 {
+            ctx.write(&chunk);
+        }
+        data.len()
+    }
+}
+
+/// Never consumes anything: waits for a message that never completes.
+struct Hoard;
+
+impl Handler for Hoard {
+    fn on_data(&mut self, _: &mut Context<'_>, _: &[u8]) -> usize {
+        0
+    }
+}
+
+/// A server with one listener for `H`, reporting closes, and one plain echo listener.
+fn server_with<H: Handler>(
+    config: Config,
+    make: fn() -> H,
+) -> (Server, std::net::SocketAddr, mpsc::Receiver<util::Seen>) {
+    let (tx, rx) = mpsc::channel();
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let server = Server::start(config, move |reactor| {
+        let special = reactor.listen(loopback(), move |_: &_| {
+            Some(Reporting {
+                inner: make(),
+                events: tx.clone(),
+            })
+        })?;
+        addr_tx.send(special).unwrap();
+        reactor.listen(loopback(), |_: &_| Some(Echo))
+    });
+    let special = addr_rx.recv().unwrap();
+    (server, special, rx)
+}
+
+#[test]
+fn output_past_the_hard_cap_closes_only_the_peer_that_does_not_read() {
+    let config = Config::default().max_output(1024 * 1024);
+    let (server, flood_addr, closes) = server_with(config, || Flood);
+    let mut bystander = client(server.addr);
+    assert_eq!(round_trip(&mut bystander, b"before"), b"before");
+
+    let mut hog = client(flood_addr);
+    hog.write_all(b"go").unwrap();
+    assert_eq!(
+        next_close(&closes),
+        CloseReason::LimitExceeded(Limit::Output)
+    );
+
+    assert_eq!(round_trip(&mut bystander, b"after"), b"after");
+    drop((hog, bystander));
+    let stats = server.stop();
+    assert_eq!(stats.closed.limit_exceeded, 1);
+}
+
+#[test]
+fn input_past_the_cap_closes_only_the_peer_that_sent_it() {
+    let config = Config::default().max_input(64 * 1024);
+    let (server, hoard_addr, closes) = server_with(config, || Hoard);
+    let mut bystander = client(server.addr);
+
+    let mut hog = client(hoard_addr);
+    hog.write_all(&random_bytes(1, 200 * 1024)).unwrap();
+    assert_eq!(
+        next_close(&closes),
+        CloseReason::LimitExceeded(Limit::Input)
+    );
+    // The offender sees its connection end (reset or EOF), never a hang.
+    let mut rest = Vec::new();
+    let _ = hog.read_to_end(&mut rest);
+
+    assert_eq!(round_trip(&mut bystander, b"still here"), b"still here");
+    drop(bystander);
+    server.stop();
+}

@@ -40,6 +40,7 @@ use crate::net::PeerAddr;
 ///         data.len()
 ///     }
 /// }
+/// # let _ = Echo;
 /// ```
 pub trait Handler: 'static {
     /// The connection is established.

@@ -93,6 +93,11 @@ mod stats;
 mod timer;
 mod unix_path;
 
+/// The README's examples compile and run as doctests, so they cannot drift from the API.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub use close_reason::{CloseReason, Limit};
 pub use config::Config;
 pub use context::{Context, WriteError};

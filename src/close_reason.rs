@@ -31,7 +31,7 @@ pub enum CloseReason {
     /// The handler aborted ([`Context::abort`](crate::Context::abort)): output discarded,
     /// a reset sent.
     Aborted,
-    /// The peer reset the connection (`ECONNRESET`, `EPIPE`).
+    /// The peer reset the connection (`ECONNRESET`, `EPIPE`, or `ENOTCONN` once it is gone).
     Reset,
     /// Nothing was read or written for the idle timeout.
     IdleTimeout,
@@ -58,11 +58,16 @@ pub enum CloseReason {
 
 impl CloseReason {
     /// Classifies a socket error: resets are the peer's doing, the rest are I/O errors.
+    ///
+    /// `ENOTCONN` on a connection that was established is a reset too: the kernel tore the
+    /// connection down on the peer's RST after our last read or write, so the next call (our
+    /// FIN's `shutdown`, typically) finds it gone.
     pub(crate) fn from_io(err: &io::Error) -> CloseReason {
         match err.kind() {
             io::ErrorKind::ConnectionReset
             | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::BrokenPipe => CloseReason::Reset,
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::NotConnected => CloseReason::Reset,
             kind => CloseReason::Io(kind),
         }
     }

@@ -1,0 +1,131 @@
+//! The stress and fault suite at full size: can the reactor survive a hostile world?
+//!
+//! ```text
+//! cargo run --release --example stress                       # every scenario, full size
+//! cargo run --release --example stress -- --quick            # reduced sizes (CI)
+//! cargo run --release --example stress -- --scenario resets  # one scenario (repeatable)
+//! cargo run --release --example stress -- --list
+//! ```
+//! Each scenario starts its own server: a copy of this program in a child process (so that
+//! its memory, descriptors and CPU time can be read from `/proc/PID`, and a descriptor limit
+//! applied to it alone), and drives clients at it from this process. It prints one line per
+//! scenario with its figures, then `N passed, N failed`, and exits with 1 if any failed.
+//! `docs/reliability.md` explains each scenario and what the reactor does about it.
+//!
+//! The same scenarios run small in `cargo test` (`tests/stress_*.rs`); the code lives in
+//! `examples/support/stress/`.
+
+#[path = "support/cli.rs"]
+mod cli;
+#[path = "support/stress/mod.rs"]
+mod stress;
+
+use std::time::Duration;
+
+use stress::child::Launcher;
+use stress::report::Report;
+use stress::scenarios;
+
+const USAGE: &str = "\
+Usage: stress [OPTIONS]
+
+Runs the stress and fault scenarios against an echo (or line) server in a child process,
+printing one line of figures per scenario and a final `N passed, N failed`.
+
+Options:
+  --quick              reduced sizes (about two minutes)
+  --scenario NAME      run only this scenario (repeatable; see --list)
+  --list               list the scenarios
+  -h, --help           show this help
+";
+
+/// Every scenario, with its full and quick sizes.
+const SCENARIOS: [&str; 9] = [
+    "many-connections",
+    "big-transfer",
+    "never-reads",
+    "slowloris",
+    "resets",
+    "fragmentation",
+    "fd-exhaustion",
+    "garbage",
+    "shutdown-under-load",
+];
+
+fn run(name: &str, quick: bool, launcher: &Launcher) -> Report {
+    let s = Duration::from_secs;
+    const MIB: u64 = 1024 * 1024;
+    match (name, quick) {
+        ("many-connections", false) => scenarios::many_connections(launcher, 10_000, 4096, 100),
+        ("many-connections", true) => scenarios::many_connections(launcher, 5_000, 2048, 50),
+        ("big-transfer", false) => scenarios::big_transfer(launcher, 64 * MIB),
+        ("big-transfer", true) => scenarios::big_transfer(launcher, 64 * MIB),
+        ("never-reads", false) => scenarios::never_reads(launcher, 1024 * MIB, s(2)),
+        ("never-reads", true) => scenarios::never_reads(launcher, 256 * MIB, s(1)),
+        ("slowloris", false) => scenarios::slowloris(launcher, 1_000, s(1), s(5), s(20)),
+        ("slowloris", true) => scenarios::slowloris(launcher, 1_000, s(1), s(2), s(20)),
+        ("resets", false) => scenarios::resets(launcher, 5_000),
+        ("resets", true) => scenarios::resets(launcher, 2_000),
+        ("fragmentation", false) => scenarios::fragmentation(launcher, 200, 4096),
+        ("fragmentation", true) => scenarios::fragmentation(launcher, 100, 2048),
+        ("fd-exhaustion", false) => scenarios::fd_exhaustion(launcher, 512, 100, s(3)),
+        ("fd-exhaustion", true) => scenarios::fd_exhaustion(launcher, 256, 100, s(1)),
+        ("garbage", false) => scenarios::garbage(launcher, 32, 64 * MIB),
+        ("garbage", true) => scenarios::garbage(launcher, 16, 8 * MIB),
+        ("shutdown-under-load", false) => {
+            scenarios::shutdown_under_load(launcher, 2_000, 2048, s(5))
+        }
+        ("shutdown-under-load", true) => {
+            scenarios::shutdown_under_load(launcher, 1_000, 2048, s(2))
+        }
+        _ => unreachable!("names are checked when parsing the options"),
+    }
+}
+
+fn main() {
+    // A copy of this program started as the server under test serves and exits here.
+    if stress::server::serve_if_asked() {
+        return;
+    }
+    let mut cli = cli::Options::from_env("stress", USAGE);
+    let (mut quick, mut selected) = (false, Vec::new());
+    while let Some(flag) = cli.next_flag() {
+        match flag.as_str() {
+            "--quick" => quick = true,
+            "--scenario" => {
+                let name: String = cli.value(&flag);
+                if !SCENARIOS.contains(&name.as_str()) {
+                    cli.fail(&format!("no scenario {name:?} (try --list)"));
+                }
+                selected.push(name);
+            }
+            "--list" => {
+                SCENARIOS.iter().for_each(|name| println!("{name}"));
+                return;
+            }
+            other => cli.unknown(other),
+        }
+    }
+    if selected.is_empty() {
+        selected = SCENARIOS.iter().map(|name| name.to_string()).collect();
+    }
+    if std::env::var_os("RUST_LOG").is_some() {
+        cli::init_logging();
+    }
+
+    let launcher = Launcher::this_program();
+    let (mut passed, mut failed) = (0, 0);
+    for name in &selected {
+        let report = run(name, quick, &launcher);
+        println!("{}", report.line());
+        if report.passed() {
+            passed += 1;
+        } else {
+            failed += 1;
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}

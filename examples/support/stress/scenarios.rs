@@ -1,0 +1,912 @@
+//! The nine scenarios of the stress and fault suite, each a function of its size.
+//!
+//! `cargo test` runs them small (`tests/stress_*.rs`), the `stress` example runs them at full
+//! size. Each starts its own server child (through a [`Launcher`]), drives clients at it,
+//! checks what must hold, and returns a [`Report`] with its figures. No check is about
+//! speed: the waits are bounded only so that a hang fails instead of hanging.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use super::child::{ChildServer, Launcher};
+use super::pattern::{Kind, Pattern};
+use super::probe::Probe;
+use super::report::{kib_as_mib, mib, millis, secs, OrFail, Report};
+use super::server::ServerSpec;
+use super::swarm::{End, Peer, Step, Swarm};
+
+/// The bound on any one phase of a scenario.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// How often the `/proc` figures of the server are sampled while waiting.
+const SAMPLE_EVERY: Duration = Duration::from_millis(50);
+
+/// 127.0.0.2, 127.0.0.3, ...: loopback is a whole /8, and each source address has its own
+/// ephemeral ports, so thousands of clients do not crowd one address.
+pub fn source_address(index: usize, sources: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(
+        127,
+        0,
+        0,
+        2 + (index % sources.max(1) as usize) as u8,
+    ))
+}
+
+/// Rate-limits `/proc` reads inside a swarm's wait condition.
+struct Sampler {
+    next: Instant,
+}
+
+impl Sampler {
+    fn new() -> Sampler {
+        Sampler {
+            next: Instant::now(),
+        }
+    }
+
+    fn due(&mut self) -> bool {
+        let now = Instant::now();
+        if now < self.next {
+            return false;
+        }
+        self.next = now + SAMPLE_EVERY;
+        true
+    }
+}
+
+/// Tracks the server's peak resident memory.
+struct RssWatch {
+    before: u64,
+    peak: u64,
+    sampler: Sampler,
+}
+
+impl RssWatch {
+    fn start(server: &ChildServer) -> Result<RssWatch, String> {
+        let before = server.rss_kib().or_fail("reading the server's RSS")?;
+        Ok(RssWatch {
+            before,
+            peak: before,
+            sampler: Sampler::new(),
+        })
+    }
+
+    fn sample(&mut self, server: &ChildServer) {
+        if self.sampler.due() {
+            if let Ok(rss) = server.rss_kib() {
+                self.peak = self.peak.max(rss);
+            }
+        }
+    }
+
+    fn growth_kib(&self) -> i64 {
+        self.peak as i64 - self.before as i64
+    }
+}
+
+/// Waits (bounded) until the server's descriptor count is back to `baseline`; returns it.
+fn await_fds(swarm: &mut Swarm, server: &ChildServer, baseline: usize) -> Result<usize, String> {
+    let mut sampler = Sampler::new();
+    let mut last = usize::MAX;
+    swarm
+        .run_until(PATIENCE, |_| {
+            if sampler.due() {
+                last = server.fd_count().unwrap_or(usize::MAX);
+            }
+            last == baseline
+        })
+        .or_fail("running the clients")?;
+    Ok(last)
+}
+
+/// Describes the first few clients that fail `ok`, or `None` if all pass.
+fn first_failures(peers: &[Peer], ok: impl Fn(&Peer) -> bool) -> Option<String> {
+    let bad: Vec<String> = peers
+        .iter()
+        .enumerate()
+        .filter(|(_, peer)| !ok(peer))
+        .map(|(i, p)| {
+            format!(
+                "client {i}: {:?}, sent {}, echoed {}",
+                p.end, p.sent, p.received
+            )
+        })
+        .collect();
+    if bad.is_empty() {
+        return None;
+    }
+    let shown = bad.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+    Some(format!("{} clients wrong ({shown})", bad.len()))
+}
+
+/// The client ended as its script said, with its whole echo. (Each byte was compared with
+/// what was sent as it arrived: a difference would have ended it as `Corrupt`.)
+fn echoed_exactly(peer: &Peer, bytes: u64) -> bool {
+    peer.end == Some(End::Done) && peer.received == bytes
+}
+
+fn check_stats_consistent(report: &mut Report, stats: &super::child::ServerReport) {
+    let (accepted, closed, open) = (
+        stats.get("accepted"),
+        stats.get("closed"),
+        stats.get("open"),
+    );
+    report.check(closed == accepted && open == 0, || {
+        format!("server stats inconsistent: accepted {accepted}, closed {closed}, open {open}")
+    });
+    let (before, after) = (stats.get("fds_before"), stats.get("fds_after"));
+    report.check(before == after, || {
+        format!("the server process kept descriptors: {before} before the reactor, {after} after")
+    });
+}
+
+/// Scenario 1: Many connections at once, each echoing its own random bytes, byte-exact.
+pub fn many_connections(
+    launcher: &Launcher,
+    connections: usize,
+    bytes_each: u64,
+    sources: u8,
+) -> Report {
+    Report::run("many-connections", |report| {
+        let spec = ServerSpec {
+            max_connections: connections + 16,
+            ..ServerSpec::echo()
+        };
+        let server = launcher.spawn(&spec).or_fail("starting the server")?;
+        let fds_before = server.fd_count().or_fail("counting descriptors")?;
+        let mut rss = RssWatch::start(&server)?;
+        let mut swarm = Swarm::new().or_fail("creating the clients")?;
+        for index in 0..connections {
+            let script = vec![
+                Step::AwaitGate,
+                Step::Send(bytes_each),
+                Step::AwaitEcho,
+                Step::HalfClose,
+                Step::AwaitEof,
+            ];
+            let pattern = Pattern::new(index as u64, Kind::Random);
+            swarm.add(
+                server.addr,
+                Some(source_address(index, sources)),
+                pattern,
+                script,
+            );
+        }
+        report.figure("connections", connections);
+        report.figure("sources", sources);
+        let started = Instant::now();
+
+        // All connected, and all held by the server at once: its descriptor count says so.
+        let mut peak_fds = 0;
+        let mut sampler = Sampler::new();
+        let all_open = swarm
+            .run_until(PATIENCE, |s| {
+                if s.connected() + s.ended() < connections || !sampler.due() {
+                    return false;
+                }
+                peak_fds = peak_fds.max(server.fd_count().unwrap_or(0));
+                rss.sample(&server);
+                peak_fds >= fds_before + connections || s.ended() > 0
+            })
+            .or_fail("connecting")?;
+        if let Some(why) = first_failures(swarm.peers(), |p| p.end.is_none()) {
+            return Err(format!("connecting: {why}"));
+        }
+        report.figure("server_fds_peak", peak_fds);
+        report.figure("all_open_after", secs(started.elapsed()));
+        if !all_open {
+            return Err(format!("the server never held all {connections} at once"));
+        }
+
+        let echo_started = Instant::now();
+        swarm.open_gate();
+        swarm
+            .run_until(PATIENCE, |s| {
+                rss.sample(&server);
+                s.ended() == connections
+            })
+            .or_fail("echoing")?;
+        report.figure("echo_time", secs(echo_started.elapsed()));
+        report.figure("bytes_each_way", mib(connections as u64 * bytes_each));
+        if let Some(why) = first_failures(swarm.peers(), |p| echoed_exactly(p, bytes_each)) {
+            report.check(false, || why);
+        }
+        let fds_after = await_fds(&mut swarm, &server, fds_before)?;
+        report.figure("fds_before", fds_before);
+        report.figure("fds_after", fds_after);
+        report.figure("rss_growth", kib_as_mib(rss.growth_kib()));
+        let stats = server.finish()?;
+        check_stats_consistent(report, &stats);
+        report.check(stats.get("accepted") == connections as u64, || {
+            format!("accepted {} of {connections}", stats.get("accepted"))
+        });
+        Ok(())
+    })
+}
+
+/// Scenario 2: A big transfer through one connection, then the same with a half-close right
+/// after sending: every byte back, checked by hash (and byte by byte as it arrives).
+pub fn big_transfer(launcher: &Launcher, bytes: u64) -> Report {
+    Report::run("big-transfer", |report| {
+        let server = launcher
+            .spawn(&ServerSpec::echo())
+            .or_fail("starting the server")?;
+        report.figure("bytes", mib(bytes));
+        for (label, half_close_at_once) in [("read_all_then_close", false), ("half_close", true)] {
+            let script = if half_close_at_once {
+                vec![Step::Send(bytes), Step::HalfClose, Step::AwaitEof]
+            } else {
+                vec![
+                    Step::Send(bytes),
+                    Step::AwaitEcho,
+                    Step::HalfClose,
+                    Step::AwaitEof,
+                ]
+            };
+            let mut swarm = Swarm::new().or_fail("creating the client")?;
+            swarm.hash = true;
+            swarm.add(server.addr, None, Pattern::new(64, Kind::Random), script);
+            let started = Instant::now();
+            swarm
+                .run_until(PATIENCE, |s| s.ended() == 1)
+                .or_fail("transferring")?;
+            let peer = &swarm.peers()[0];
+            report.figure(label, secs(started.elapsed()));
+            let same_hash = peer.received_hash == peer.sent_hash;
+            report.check(echoed_exactly(peer, bytes) && same_hash, || {
+                format!(
+                    "{label}: {:?}, sent {}, echoed {}, hashes {:016x} / {:016x}",
+                    peer.end, peer.sent, peer.received, peer.sent_hash.0, peer.received_hash.0
+                )
+            });
+            report.figure("fnv1a", format!("{:016x}", peer.received_hash.0));
+        }
+        let stats = server.finish()?;
+        check_stats_consistent(report, &stats);
+        report.check(stats.get("peer_closed") == 2, || {
+            format!("expected 2 peer-closed connections: {:?}", stats.stats)
+        });
+        Ok(())
+    })
+}
+
+/// Scenario 3: A client sends without reading: the server stops reading instead of buffering,
+/// so its memory stays put however much the client pushes; once the client reads, all of it
+/// arrives intact.
+pub fn never_reads(launcher: &Launcher, bytes: u64, watch: Duration) -> Report {
+    Report::run("never-reads", |report| {
+        let server = launcher
+            .spawn(&ServerSpec::echo())
+            .or_fail("starting the server")?;
+        let mut rss = RssWatch::start(&server)?;
+        let mut swarm = Swarm::new().or_fail("creating the client")?;
+        let script = vec![
+            Step::StopReading,
+            Step::Send(bytes),
+            Step::AwaitEcho,
+            Step::HalfClose,
+            Step::AwaitEof,
+        ];
+        swarm.add(server.addr, None, Pattern::new(3, Kind::Random), script);
+        report.figure("bytes", mib(bytes));
+
+        // Push until nothing moves for a while: the kernel buffers are full and the server
+        // has stopped reading. (No event announces "nothing happens": a bounded watch is
+        // the only way to see it.)
+        let mut last = (0, Instant::now());
+        let stalled = swarm
+            .run_until(PATIENCE, |s| {
+                rss.sample(&server);
+                let sent = s.peers()[0].sent;
+                if sent != last.0 || s.ended() > 0 {
+                    last = (sent, Instant::now());
+                    return s.ended() > 0;
+                }
+                last.1.elapsed() >= Duration::from_millis(500)
+            })
+            .or_fail("sending")?;
+        let stalled_at = swarm.peers()[0].sent;
+        if !stalled || swarm.ended() > 0 || stalled_at >= bytes {
+            return Err(format!(
+                "the client never stalled ({} of {bytes} B sent, {:?})",
+                stalled_at,
+                swarm.peers()[0].end
+            ));
+        }
+        report.figure("stalled_after", mib(stalled_at));
+        // The client keeps trying to send while we watch the server's memory.
+        swarm
+            .run_until(watch, |_| {
+                rss.sample(&server);
+                false
+            })
+            .or_fail("watching")?;
+        let growth_stalled = rss.growth_kib();
+        report.figure("rss_before", kib_as_mib(rss.before as i64));
+        report.figure("rss_growth_stalled", kib_as_mib(growth_stalled));
+
+        swarm.set_reading(0, true);
+        swarm
+            .run_until(PATIENCE, |s| {
+                rss.sample(&server);
+                s.ended() == 1
+            })
+            .or_fail("reading the echo")?;
+        let peer = &swarm.peers()[0];
+        report.check(echoed_exactly(peer, bytes), || {
+            format!(
+                "{:?}, sent {}, echoed {}",
+                peer.end, peer.sent, peer.received
+            )
+        });
+        report.figure("rss_growth_peak", kib_as_mib(rss.growth_kib()));
+        // Bounded means independent of what the client sends: a few buffers' worth, far below
+        // what was pushed at the server.
+        report.check(growth_stalled < 16 * 1024, || {
+            format!(
+                "server RSS grew by {} KiB while the client did not read",
+                growth_stalled
+            )
+        });
+        report.check(rss.growth_kib() < 32 * 1024, || {
+            format!("server RSS grew by {} KiB", rss.growth_kib())
+        });
+        let stats = server.finish()?;
+        check_stats_consistent(report, &stats);
+        report.check(stats.get("read_pauses") >= 1, || {
+            "the server never paused reading".to_string()
+        });
+        Ok(())
+    })
+}
+
+/// Scenario 4: Slowloris: connections that trickle a byte per interval and never finish a line.
+/// An idle timeout cannot shed them (each byte is activity); the line server's per-message
+/// deadline does. A well-behaved client is served throughout; its round trips are reported.
+pub fn slowloris(
+    launcher: &Launcher,
+    tricklers: usize,
+    interval: Duration,
+    deadline: Duration,
+    idle_timeout: Duration,
+) -> Report {
+    Report::run("slowloris", |report| {
+        let spec = ServerSpec {
+            idle_timeout: Some(idle_timeout),
+            max_connections: tricklers + 16,
+            ..ServerSpec::lines(4096, Some(deadline))
+        };
+        let server = launcher.spawn(&spec).or_fail("starting the server")?;
+        let probe = Probe::start(server.addr, Duration::from_millis(10));
+        let mut swarm = Swarm::new().or_fail("creating the clients")?;
+        for index in 0..tricklers {
+            // Printable bytes and never a newline: a line that never ends.
+            let pattern = Pattern::new(index as u64, Kind::Lines { line_len: 0 });
+            let trickle = Step::Stream {
+                chunk: 1,
+                every: interval,
+            };
+            swarm.add(server.addr, None, pattern, vec![trickle]);
+        }
+        report.figure("tricklers", tricklers);
+        report.figure("interval", secs(interval));
+        report.figure("deadline", secs(deadline));
+        report.figure("idle_timeout", secs(idle_timeout));
+        let started = Instant::now();
+        let all_shed = swarm
+            .run_until(deadline + PATIENCE, |s| s.ended() == tricklers)
+            .or_fail("trickling")?;
+        let log = probe.stop();
+        report.check(all_shed, || {
+            format!(
+                "{} of {tricklers} tricklers still connected",
+                tricklers - swarm.ended()
+            )
+        });
+        let shed = |p: &Peer| matches!(p.end, Some(End::ServerReset | End::ServerClosed));
+        if let Some(why) = first_failures(swarm.peers(), |p| p.connected && shed(p)) {
+            report.check(false, || format!("not shed by the server: {why}"));
+        }
+        let last_shed = swarm.peers().iter().filter_map(|p| p.ended_at).max();
+        if let Some(last) = last_shed {
+            report.figure(
+                "all_shed_after",
+                secs(last.saturating_duration_since(started)),
+            );
+        }
+        report.figure("probe_round_trips", log.round_trips.len());
+        report.figure("probe_p50", millis(log.quantile(0.50)));
+        report.figure("probe_p99", millis(log.quantile(0.99)));
+        report.figure("probe_max", millis(log.quantile(1.0)));
+        report.check(
+            log.failures.is_empty() && !log.round_trips.is_empty(),
+            || format!("the well-behaved client was not served: {:?}", log.failures),
+        );
+        let stats = server.finish()?;
+        check_stats_consistent(report, &stats);
+        report.figure("shed_by_deadline", stats.get("shed"));
+        report.figure("closed_by_idle_timeout", stats.get("idle_timeout"));
+        report.check(
+            stats.get("shed") + stats.get("idle_timeout") >= tricklers as u64,
+            || format!("the server shed {} of {tricklers}", stats.get("shed")),
+        );
+        Ok(())
+    })
+}
+
+/// Scenario 5: Clients that reset mid-stream (`SO_LINGER` 0), interleaved with normal ones: the
+/// normal ones are served, no error escapes the loop, and the server's descriptors return to
+/// their baseline.
+pub fn resets(launcher: &Launcher, pairs: usize) -> Report {
+    Report::run("resets", |report| {
+        let server = launcher
+            .spawn(&ServerSpec::echo())
+            .or_fail("starting the server")?;
+        let fds_before = server.fd_count().or_fail("counting descriptors")?;
+        let mut swarm = Swarm::new().or_fail("creating the clients")?;
+        const RUDE: u64 = 64 * 1024;
+        const POLITE: u64 = 4 * 1024;
+        for pair in 0..pairs as u64 {
+            // Sends, leaves the echo unread (the server is mid-write), then resets.
+            let rude = vec![
+                Step::StopReading,
+                Step::Send(RUDE),
+                Step::Pause(Duration::from_millis(1)),
+                Step::Reset,
+            ];
+            swarm.add(
+                server.addr,
+                None,
+                Pattern::new(2 * pair, Kind::Random),
+                rude,
+            );
+            let polite = vec![
+                Step::Send(POLITE),
+                Step::AwaitEcho,
+                Step::HalfClose,
+                Step::AwaitEof,
+            ];
+            swarm.add(
+                server.addr,
+                None,
+                Pattern::new(2 * pair + 1, Kind::Random),
+                polite,
+            );
+        }
+        let total = 2 * pairs;
+        swarm
+            .run_until(PATIENCE, |s| s.ended() == total)
+            .or_fail("running the clients")?;
+        report.figure("resetting", pairs);
+        report.figure("normal", pairs);
+        let peers = swarm.peers();
+        let rude: Vec<&Peer> = peers.iter().step_by(2).collect();
+        let polite: Vec<&Peer> = peers.iter().skip(1).step_by(2).collect();
+        let bad_rude = rude
+            .iter()
+            .filter(|p| p.end != Some(End::Done) || p.sent != RUDE)
+            .count();
+        report.check(bad_rude == 0, || {
+            format!("{bad_rude} resetting clients failed")
+        });
+        let bad_polite: Vec<String> = polite
+            .iter()
+            .filter(|p| !echoed_exactly(p, POLITE))
+            .take(3)
+            .map(|p| format!("{:?} echoed {}", p.end, p.received))
+            .collect();
+        report.check(bad_polite.is_empty(), || {
+            format!("normal clients not served: {}", bad_polite.join(", "))
+        });
+        let fds_after = await_fds(&mut swarm, &server, fds_before)?;
+        report.figure("server_fds_before", fds_before);
+        report.figure("server_fds_after", fds_after);
+        let stats = server.finish()?;
+        check_stats_consistent(report, &stats);
+        report.figure("accepted", stats.get("accepted"));
+        report.figure("closed_as_reset", stats.get("reset"));
+        report.check(stats.get("io_error") == 0, || {
+            format!(
+                "{} connections closed with I/O errors",
+                stats.get("io_error")
+            )
+        });
+        Ok(())
+    })
+}
+
+/// Scenario 6: Messages cut into 1 to 7 byte pieces with tiny pauses, each piece its own
+/// segment (`TCP_NODELAY`): echoed byte-exact.
+pub fn fragmentation(launcher: &Launcher, connections: usize, bytes_each: u64) -> Report {
+    Report::run("fragmentation", |report| {
+        let server = launcher
+            .spawn(&ServerSpec::echo())
+            .or_fail("starting the server")?;
+        let mut swarm = Swarm::new().or_fail("creating the clients")?;
+        let mut pieces = 0;
+        for index in 0..connections as u64 {
+            let mut rng = index.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1;
+            let mut script = Vec::new();
+            let mut left = bytes_each;
+            while left > 0 {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let piece = (1 + rng % 7).min(left);
+                left -= piece;
+                script.push(Step::Send(piece));
+                pieces += 1;
+                if rng % 3 == 0 {
+                    script.push(Step::Pause(Duration::from_micros(100 + rng % 900)));
+                }
+            }
+            script.extend([Step::AwaitEcho, Step::HalfClose, Step::AwaitEof]);
+            swarm.add(server.addr, None, Pattern::new(index, Kind::Random), script);
+        }
+        report.figure("connections", connections);
+        report.figure("bytes_each", bytes_each);
+        report.figure("pieces", pieces);
+        swarm
+            .run_until(PATIENCE, |s| s.ended() == connections)
+            .or_fail("sending pieces")?;
+        if let Some(why) = first_failures(swarm.peers(), |p| echoed_exactly(p, bytes_each)) {
+            report.check(false, || why);
+        }
+        let stats = server.finish()?;
+        check_stats_consistent(report, &stats);
+        Ok(())
+    })
+}
+
+/// Scenario 7: Descriptor exhaustion: a server limited to `limit` descriptors, and more clients
+/// than it can hold. While full it backs off instead of spinning (its CPU time over `window` is
+/// reported and must stay low); as clients leave, the waiting ones are served.
+pub fn fd_exhaustion(launcher: &Launcher, limit: u64, extra: usize, window: Duration) -> Report {
+    Report::run("fd-exhaustion", |report| {
+        let server = launcher
+            .spawn_with_fd_limit(&ServerSpec::echo(), limit)
+            .or_fail("starting the server under prlimit")?;
+        let fds_base = server.fds_below(limit).or_fail("counting descriptors")?;
+        let capacity = (limit as usize)
+            .checked_sub(fds_base)
+            .filter(|&c| c > 0)
+            .ok_or(format!(
+                "{fds_base} descriptors in use at start, limit {limit}"
+            ))?;
+        // The kernel completes handshakes for up to the listen backlog (128 for mio) beyond
+        // what the server accepts: keep the extra clients within it.
+        let total = capacity + extra;
+        let mut swarm = Swarm::new().or_fail("creating the clients")?;
+        for index in 0..total {
+            let script = vec![Step::Send(16), Step::AwaitEcho, Step::AwaitGate];
+            swarm.add(
+                server.addr,
+                None,
+                Pattern::new(index as u64, Kind::Random),
+                script,
+            );
+        }
+        report.figure("fd_limit", limit);
+        report.figure("capacity", capacity);
+        report.figure("clients", total);
+
+        let mut sampler = Sampler::new();
+        let mut fds = 0;
+        let full = swarm
+            .run_until(PATIENCE, |s| {
+                if sampler.due() {
+                    fds = server.fds_below(limit).unwrap_or(0);
+                }
+                fds as u64 >= limit && s.count(Peer::echoed_all) >= capacity
+            })
+            .or_fail("filling the server")?;
+        if !full {
+            return Err(format!(
+                "the server never filled up: {fds} descriptors, {} clients served",
+                swarm.count(Peer::echoed_all)
+            ));
+        }
+
+        // Full, with clients waiting in the backlog. A loop that retried accept at once
+        // would burn a core now.
+        let cpu_before = server.cpu_time().or_fail("reading CPU time")?;
+        swarm.run_for(window).or_fail("waiting while full")?;
+        let cpu = server
+            .cpu_time()
+            .or_fail("reading CPU time")?
+            .saturating_sub(cpu_before);
+        let served_while_full = swarm.count(Peer::echoed_all);
+        report.figure("window", secs(window));
+        report.figure("cpu_while_full", format!("{}ms", cpu.as_millis()));
+        report.check(cpu < window / 4, || {
+            format!("the full server used {cpu:?} of CPU in {window:?}: spinning")
+        });
+        report.check(served_while_full == capacity, || {
+            format!("{served_while_full} served while full, capacity {capacity}")
+        });
+
+        // The served clients leave; each one that does lets one waiting client in.
+        swarm.open_gate();
+        swarm
+            .run_until(PATIENCE, |s| s.ended() == total)
+            .or_fail("serving the rest")?;
+        if let Some(why) = first_failures(swarm.peers(), |p| echoed_exactly(p, 16)) {
+            report.check(false, || format!("not served after others left: {why}"));
+        }
+        let stats = server.finish()?;
+        check_stats_consistent(report, &stats);
+        report.figure("accept_backoffs", stats.get("accept_backoffs"));
+        report.check(stats.get("accepted") == total as u64, || {
+            format!("accepted {} of {total}", stats.get("accepted"))
+        });
+        report.check(stats.get("accept_backoffs") >= 1, || {
+            "the server never ran out of descriptors".to_string()
+        });
+        Ok(())
+    })
+}
+
+/// Scenario 8: Garbage at volume against a line server (random bytes, lines that never end,
+/// resets halfway) while a well-behaved client is served: nothing panics, memory stays bounded,
+/// and only the offenders are closed.
+pub fn garbage(launcher: &Launcher, peers: usize, bytes_each: u64) -> Report {
+    Report::run("garbage", |report| {
+        const MAX_LINE: usize = 64 * 1024;
+        let spec = ServerSpec::lines(MAX_LINE, Some(Duration::from_secs(10)));
+        let server = launcher.spawn(&spec).or_fail("starting the server")?;
+        let mut rss = RssWatch::start(&server)?;
+        let probe = Probe::start(server.addr, Duration::from_millis(10));
+        let mut swarm = Swarm::new().or_fail("creating the clients")?;
+        let mut endless = 0;
+        for index in 0..peers {
+            let seed = index as u64;
+            let (pattern, script) = match index % 4 {
+                // Random bytes: a newline every 256 bytes on average, so mostly short lines.
+                0 | 1 => (
+                    Pattern::new(seed, Kind::Random),
+                    vec![Step::Send(bytes_each), Step::HalfClose, Step::AwaitEof],
+                ),
+                // One line that never ends: past `MAX_LINE` it is a protocol error.
+                2 => {
+                    endless += 1;
+                    (
+                        Pattern::new(seed, Kind::Lines { line_len: 0 }),
+                        vec![Step::Send(bytes_each), Step::HalfClose, Step::AwaitEof],
+                    )
+                }
+                // Random bytes, then a reset halfway.
+                _ => (
+                    Pattern::new(seed, Kind::Random),
+                    vec![Step::Send(bytes_each / 2), Step::Reset],
+                ),
+            };
+            swarm.add(server.addr, None, pattern, script);
+        }
+        swarm
+            .run_until(PATIENCE, |s| {
+                rss.sample(&server);
+                s.ended() == peers
+            })
+            .or_fail("sending garbage")?;
+        let log = probe.stop();
+        let sent: u64 = swarm.peers().iter().map(|p| p.sent).sum();
+        let echoed: u64 = swarm.peers().iter().map(|p| p.received).sum();
+        report.figure("clients", peers);
+        report.figure("garbage_sent", mib(sent));
+        report.figure("lines_echoed", mib(echoed));
+        let expected_end = |index: usize, peer: &Peer| match index % 4 {
+            2 => matches!(
+                peer.end,
+                Some(End::Done | End::ServerClosed | End::ServerReset)
+            ),
+            _ => peer.end == Some(End::Done),
+        };
+        let wrong: Vec<String> = swarm
+            .peers()
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| !expected_end(*i, p))
+            .take(3)
+            .map(|(i, p)| format!("client {i}: {:?}", p.end))
+            .collect();
+        report.check(wrong.is_empty(), || {
+            format!("unexpected ends: {}", wrong.join(", "))
+        });
+        report.figure("rss_growth", kib_as_mib(rss.growth_kib()));
+        report.check(rss.growth_kib() < 64 * 1024, || {
+            format!("server RSS grew by {} KiB", rss.growth_kib())
+        });
+        report.figure("probe_round_trips", log.round_trips.len());
+        report.figure("probe_p99", millis(log.quantile(0.99)));
+        report.check(
+            log.failures.is_empty() && !log.round_trips.is_empty(),
+            || format!("the well-behaved client was not served: {:?}", log.failures),
+        );
+        let stats = server.finish()?;
+        check_stats_consistent(report, &stats);
+        report.figure("protocol_closes", stats.get("protocol"));
+        report.check(stats.get("protocol") == endless, || {
+            format!(
+                "{} protocol closes for {endless} endless lines",
+                stats.get("protocol")
+            )
+        });
+        Ok(())
+    })
+}
+
+/// Scenario 9: Shutdown while thousands of connections are mid-transfer: every byte the
+/// reactor accepted for sending is delivered (graceful close) or the connection is reported
+/// aborted at the deadline; `run()` returns; no descriptor is left open.
+///
+/// All clients are mid-transfer when the request comes. One in ten never reads and never
+/// closes: it must be aborted at the deadline. Twenty "late readers" send 8 MiB without
+/// reading, more than the kernels' buffers hold, so that the server holds output for them
+/// when the request comes; they read everything afterwards. The rest stream `chunk` bytes
+/// every 20 ms and read all along.
+pub fn shutdown_under_load(
+    launcher: &Launcher,
+    connections: usize,
+    chunk: u64,
+    deadline: Duration,
+) -> Report {
+    Report::run("shutdown-under-load", |report| {
+        let spec = ServerSpec {
+            max_connections: connections + 16,
+            shutdown_timeout: deadline,
+            // The shutdown deadline, not a close timeout, is what ends the stragglers.
+            close_timeout: deadline * 4,
+            report_closes: true,
+            ..ServerSpec::echo()
+        };
+        let mut server = launcher.spawn(&spec).or_fail("starting the server")?;
+        let mut swarm = Swarm::new().or_fail("creating the clients")?;
+        // Small socket buffers: what the kernels hold in flight per connection stays small,
+        // so the bytes to deliver after the request are mostly the server's own output.
+        swarm.socket_buffer = Some(64 * 1024);
+        #[derive(Clone, Copy, PartialEq, Eq)]
+        enum Kind9 {
+            NeverReads,
+            LateReader,
+            Reader,
+        }
+        const LATE_READERS: usize = 20;
+        let kind = |index: usize| match index % 10 {
+            0 => Kind9::NeverReads,
+            1 if index / 10 < LATE_READERS => Kind9::LateReader,
+            _ => Kind9::Reader,
+        };
+        for index in 0..connections {
+            let script = match kind(index) {
+                // Sends, then waits for an EOF it does not read (or reads, once told to): the
+                // server's EOF or reset ends it. A late reader's burst fills the buffers
+                // both ways.
+                kind @ (Kind9::NeverReads | Kind9::LateReader) => vec![
+                    Step::AwaitGate,
+                    Step::StopReading,
+                    Step::Send(if kind == Kind9::LateReader {
+                        8 << 20
+                    } else {
+                        64 << 10
+                    }),
+                    Step::AwaitEof,
+                ],
+                Kind9::Reader => vec![
+                    Step::AwaitGate,
+                    Step::Stream {
+                        chunk,
+                        every: Duration::from_millis(20),
+                    },
+                ],
+            };
+            let pattern = Pattern::new(index as u64, Kind::Random);
+            swarm.add(server.addr, None, pattern, script);
+        }
+        // All connected first, then all start at once.
+        let connected = swarm
+            .run_until(PATIENCE, |s| s.connected() + s.ended() == connections)
+            .or_fail("connecting")?;
+        if !connected || swarm.ended() > 0 {
+            return Err(format!("{} of {connections} connected", swarm.connected()));
+        }
+        swarm.open_gate();
+        // Mid-transfer: readers have had some echo; the others have filled every buffer
+        // on the way (nothing they send moves any more), so the server holds their output.
+        let mut progress: Vec<(u64, Instant)> = vec![(0, Instant::now()); connections];
+        let mid_transfer = swarm
+            .run_until(PATIENCE, |s| {
+                let mut all = true;
+                for (index, peer) in s.peers().iter().enumerate() {
+                    let (sent, since) = &mut progress[index];
+                    if peer.sent != *sent {
+                        (*sent, *since) = (peer.sent, Instant::now());
+                    }
+                    all &= match kind(index) {
+                        Kind9::Reader => peer.received > 0,
+                        _ => since.elapsed() >= Duration::from_millis(300),
+                    };
+                }
+                all
+            })
+            .or_fail("starting the transfers")?;
+        report.check(mid_transfer && swarm.ended() == 0, || {
+            format!("not all mid-transfer: {} ended early", swarm.ended())
+        });
+        let count = |k: Kind9| (0..connections).filter(|&i| kind(i) == k).count();
+        report.figure("connections", connections);
+        report.figure("never_reading", count(Kind9::NeverReads));
+        report.figure("reading_after_stop", count(Kind9::LateReader));
+        let sent: u64 = swarm.peers().iter().map(|p| p.sent).sum();
+        report.figure("sent_before_stop", mib(sent));
+
+        let stop_requested = Instant::now();
+        server.request_stop();
+        for index in 0..connections {
+            if kind(index) == Kind9::LateReader {
+                swarm.set_reading(index, true);
+            }
+        }
+        swarm
+            .run_until(deadline + PATIENCE, |s| s.ended() == connections)
+            .or_fail("finishing")?;
+        let stats = server.finish()?;
+        report.figure("stop_to_exit", secs(stop_requested.elapsed()));
+        check_stats_consistent(report, &stats);
+        report.figure("fds_before", stats.get("fds_before"));
+        report.figure("fds_after", stats.get("fds_after"));
+
+        // Match the server's record of each connection with the client's.
+        let by_addr: std::collections::HashMap<SocketAddr, (usize, &Peer)> = swarm
+            .peers()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| Some((p.local?, (i, p))))
+            .collect();
+        report.check(stats.closes.len() == connections, || {
+            format!(
+                "{} close records for {connections} connections",
+                stats.closes.len()
+            )
+        });
+        let (mut graceful, mut aborted, mut delivered) = (0, 0, 0u64);
+        let mut wrong = Vec::new();
+        for close in &stats.closes {
+            let Some(&(index, peer)) = by_addr.get(&close.peer) else {
+                wrong.push(format!("unknown peer {}", close.peer));
+                continue;
+            };
+            delivered += peer.received;
+            match close.reason.as_str() {
+                "shutdown" | "peer-closed" => {
+                    graceful += 1;
+                    if peer.received != close.accepted {
+                        wrong.push(format!(
+                            "client {index}: closed gracefully, {} B accepted, {} B delivered",
+                            close.accepted, peer.received
+                        ));
+                    }
+                }
+                "shutdown-aborted" => aborted += 1,
+                other => wrong.push(format!("client {index}: closed as {other}")),
+            }
+            if kind(index) == Kind9::NeverReads && close.reason != "shutdown-aborted" {
+                wrong.push(format!(
+                    "client {index} never read, closed as {}",
+                    close.reason
+                ));
+            }
+        }
+        report.figure("graceful", graceful);
+        report.figure("aborted_at_deadline", aborted);
+        report.figure("delivered", mib(delivered));
+        report.check(wrong.is_empty(), || {
+            let shown: Vec<String> = wrong.iter().take(3).cloned().collect();
+            format!("{} wrong: {}", wrong.len(), shown.join(", "))
+        });
+        let corrupt = swarm.count(|p| matches!(p.end, Some(End::Corrupt(_) | End::Error(_))));
+        report.check(corrupt == 0, || {
+            format!("{corrupt} clients saw corrupt data or errors")
+        });
+        Ok(())
+    })
+}

@@ -1,0 +1,316 @@
+//! The server under test, as it runs in its own child process: a reactor with one of two
+//! protocols, reporting on standard output in lines that start with [`MARK`].
+//!
+//! A child process is what makes the figures honest: its resident memory, descriptors and
+//! CPU time (`/proc/PID/...`) are the server's alone, and a descriptor limit
+//! (`prlimit --nofile`) applies to it alone. The stress example and the stress tests both
+//! start a copy of their own executable with [`SPEC_VAR`] set; [`serve_if_asked`] at the top
+//! of `main` (or of the test) turns that copy into the server.
+//!
+//! Output, one line each: `@stress listening ADDR`, then per connection (if asked)
+//! `@stress close PEER REASON ACCEPTED_BYTES`, then `@stress stats key=value...`. The server
+//! stops gracefully when its standard input closes.
+
+use std::cell::Cell;
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use mio_reactor::{CloseReason, Config, Context, Handler, Reactor, TimerId};
+
+use super::procfs;
+
+/// The environment variable that carries a [`ServerSpec`] to the child.
+pub const SPEC_VAR: &str = "MIO_REACTOR_STRESS_SERVER";
+
+/// Marks the child's report lines among whatever else it prints (a test harness does).
+pub const MARK: &str = "@stress ";
+
+/// What the server speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// Echo every byte.
+    Echo,
+    /// Echo complete lines. A partial line longer than `max_line` is a protocol error; a
+    /// line not complete within `deadline` of its first byte gets the connection shed (a
+    /// reset): the defence against slowloris, which an idle timeout is not (see
+    /// `docs/reliability.md`).
+    Lines {
+        max_line: usize,
+        deadline: Option<Duration>,
+    },
+}
+
+/// How the child server is configured.
+#[derive(Debug, Clone)]
+pub struct ServerSpec {
+    pub protocol: Protocol,
+    pub max_connections: usize,
+    pub idle_timeout: Option<Duration>,
+    pub shutdown_timeout: Duration,
+    pub close_timeout: Duration,
+    /// Print one line per closed connection (peer, reason, bytes accepted for sending).
+    pub report_closes: bool,
+}
+
+impl ServerSpec {
+    /// An echo server with the reactor's defaults.
+    pub fn echo() -> ServerSpec {
+        let defaults = Config::default();
+        ServerSpec {
+            protocol: Protocol::Echo,
+            max_connections: defaults.get_max_connections(),
+            idle_timeout: None,
+            shutdown_timeout: defaults.get_shutdown_timeout(),
+            close_timeout: defaults.get_close_timeout(),
+            report_closes: false,
+        }
+    }
+
+    /// A line server: see [`Protocol::Lines`].
+    pub fn lines(max_line: usize, deadline: Option<Duration>) -> ServerSpec {
+        ServerSpec {
+            protocol: Protocol::Lines { max_line, deadline },
+            ..ServerSpec::echo()
+        }
+    }
+
+    fn config(&self) -> Config {
+        Config::default()
+            .max_connections(self.max_connections)
+            .idle_timeout(self.idle_timeout)
+            .shutdown_timeout(self.shutdown_timeout)
+            .close_timeout(self.close_timeout)
+    }
+
+    /// `key=value` pairs, for the environment.
+    pub fn encode(&self) -> String {
+        let ms = |d: Option<Duration>| d.map_or(0, |d| d.as_millis().max(1));
+        let protocol = match self.protocol {
+            Protocol::Echo => "protocol=echo".to_string(),
+            Protocol::Lines { max_line, deadline } => {
+                format!(
+                    "protocol=lines max_line={max_line} deadline_ms={}",
+                    ms(deadline)
+                )
+            }
+        };
+        format!(
+            "{protocol} max_connections={} idle_ms={} shutdown_ms={} close_ms={} report_closes={}",
+            self.max_connections,
+            ms(self.idle_timeout),
+            ms(Some(self.shutdown_timeout)),
+            ms(Some(self.close_timeout)),
+            u8::from(self.report_closes)
+        )
+    }
+
+    fn decode(text: &str) -> Result<ServerSpec, String> {
+        let mut spec = ServerSpec::echo();
+        let (mut lines, mut max_line, mut deadline) = (false, 0, None);
+        let ms = |v: u64| (v > 0).then(|| Duration::from_millis(v));
+        for pair in text.split_whitespace() {
+            let (key, value) = pair.split_once('=').ok_or(format!("bad pair {pair:?}"))?;
+            let number = || value.parse::<u64>().map_err(|e| format!("{key}: {e}"));
+            match key {
+                "protocol" => lines = value == "lines",
+                "max_line" => max_line = number()? as usize,
+                "deadline_ms" => deadline = ms(number()?),
+                "max_connections" => spec.max_connections = number()? as usize,
+                "idle_ms" => spec.idle_timeout = ms(number()?),
+                "shutdown_ms" => spec.shutdown_timeout = Duration::from_millis(number()?),
+                "close_ms" => spec.close_timeout = Duration::from_millis(number()?),
+                "report_closes" => spec.report_closes = value == "1",
+                _ => return Err(format!("unknown key {key:?}")),
+            }
+        }
+        if lines {
+            spec.protocol = Protocol::Lines { max_line, deadline };
+        }
+        Ok(spec)
+    }
+}
+
+/// If this process was started as a stress server, serves until standard input closes and
+/// returns `true`; otherwise returns `false` at once.
+pub fn serve_if_asked() -> bool {
+    let Ok(text) = std::env::var(SPEC_VAR) else {
+        return false;
+    };
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = env_logger::builder().try_init();
+    }
+    let result = ServerSpec::decode(&text)
+        .map_err(|why| io::Error::new(io::ErrorKind::InvalidInput, why))
+        .and_then(serve);
+    if let Err(err) = result {
+        println!("{MARK}error {err}");
+        std::process::exit(1);
+    }
+    true
+}
+
+fn serve(spec: ServerSpec) -> io::Result<()> {
+    let pid = std::process::id();
+    let fds_before = procfs::fd_count(pid)?;
+    let mut reactor = Reactor::with_config(spec.config())?;
+    let shed = Rc::new(Cell::new(0u64));
+    let (protocol, report_closes, counter) = (spec.protocol, spec.report_closes, shed.clone());
+    let addr = reactor.listen(SocketAddr::from(([127, 0, 0, 1], 0)), move |_: &_| {
+        Some(Tested {
+            protocol,
+            report_closes,
+            peer: String::new(),
+            accepted: 0,
+            message_timer: None,
+            shed: counter.clone(),
+        })
+    })?;
+    println!("{MARK}listening {addr}");
+
+    // Standard input closing is the stop signal: no signals, and a parent that dies takes
+    // its server with it.
+    let handle = reactor.shutdown_handle();
+    let stdin_watch = std::thread::spawn(move || {
+        let _ = io::copy(&mut io::stdin().lock().take(u64::MAX), &mut io::sink());
+        handle.shutdown();
+    });
+
+    reactor.run()?;
+    let stats = reactor.stats();
+    drop(reactor);
+    // Its shutdown handle shares the reactor's waker (an eventfd): count after it is gone.
+    let _ = stdin_watch.join();
+    let fds_after = procfs::fd_count(pid)?;
+    let closed = &stats.closed;
+    println!(
+        "{MARK}stats accepted={} open={} closed={} peer_closed={} local={} aborted={} \
+         reset={} idle_timeout={} close_timeout={} limit_exceeded={} protocol={} shutdown={} \
+         io_error={} accept_errors={} accept_backoffs={} read_pauses={} turns={} bytes_in={} \
+         bytes_out={} shed={} fds_before={fds_before} fds_after={fds_after}",
+        stats.accepted,
+        stats.open_connections,
+        closed.total(),
+        closed.peer_closed,
+        closed.local,
+        closed.aborted,
+        closed.reset,
+        closed.idle_timeout,
+        closed.close_timeout,
+        closed.limit_exceeded,
+        closed.protocol,
+        closed.shutdown,
+        closed.io_error,
+        stats.accept_errors,
+        stats.accept_backoffs,
+        stats.read_pauses,
+        stats.turns,
+        stats.bytes_in,
+        stats.bytes_out,
+        shed.get(),
+    );
+    Ok(())
+}
+
+/// One token per close reason, for the report lines.
+pub fn reason_token(reason: &CloseReason) -> &'static str {
+    match reason {
+        CloseReason::PeerClosed => "peer-closed",
+        CloseReason::Local => "local",
+        CloseReason::Aborted => "aborted",
+        CloseReason::Reset => "reset",
+        CloseReason::IdleTimeout => "idle-timeout",
+        CloseReason::ConnectFailed(_) | CloseReason::ConnectTimeout => "connect-failed",
+        CloseReason::CloseTimeout => "close-timeout",
+        CloseReason::LimitExceeded(_) => "limit-exceeded",
+        CloseReason::Protocol(_) => "protocol",
+        CloseReason::Shutdown => "shutdown",
+        CloseReason::ShutdownAborted => "shutdown-aborted",
+        CloseReason::Io(_) => "io-error",
+        _ => "other",
+    }
+}
+
+/// The handler under test: echo or line echo, counting the bytes the reactor accepted for
+/// sending (so a test can check that each one was delivered).
+struct Tested {
+    protocol: Protocol,
+    report_closes: bool,
+    /// The peer's address, kept from `on_open` for the close report.
+    peer: String,
+    /// Bytes the reactor took for sending (`write_to` succeeded).
+    accepted: u64,
+    /// The deadline of the line in progress.
+    message_timer: Option<TimerId>,
+    shed: Rc<Cell<u64>>,
+}
+
+impl Tested {
+    fn send(&mut self, ctx: &mut Context<'_>, data: &[u8]) {
+        // `write_to` on our own id is `write` with a result: it says whether the reactor
+        // took the bytes (it refuses them once the connection is closing).
+        if ctx.write_to(ctx.id(), data).is_ok() {
+            self.accepted += data.len() as u64;
+        }
+    }
+}
+
+impl Handler for Tested {
+    fn on_open(&mut self, ctx: &mut Context<'_>) {
+        self.peer = ctx.peer_addr().to_string();
+    }
+
+    fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+        let Protocol::Lines { max_line, deadline } = self.protocol else {
+            self.send(ctx, data);
+            return data.len();
+        };
+        let complete = data.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        if complete > 0 {
+            self.send(ctx, &data[..complete]);
+        }
+        let partial = data.len() - complete;
+        if partial > max_line {
+            ctx.close_with(CloseReason::Protocol(format!(
+                "a line longer than {max_line} bytes"
+            )));
+            return data.len();
+        }
+        // A new line began if one just ended or none was in progress: it gets its own
+        // deadline. A line in progress keeps the deadline of its first byte, however
+        // slowly its bytes arrive; that is what an idle timeout cannot do.
+        let started = partial > 0 && (complete > 0 || self.message_timer.is_none());
+        if partial == 0 || started {
+            if let Some(timer) = self.message_timer.take() {
+                ctx.cancel_timer(timer);
+            }
+        }
+        if let (true, Some(deadline)) = (started, deadline) {
+            self.message_timer = Some(ctx.set_timer(deadline));
+        }
+        complete
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_>, timer: TimerId) {
+        if self.message_timer == Some(timer) {
+            // A line is still incomplete at its deadline: shed the peer. A reset frees
+            // everything at once; a graceful close would keep reading its trickle until
+            // the close timeout.
+            self.message_timer = None;
+            self.shed.set(self.shed.get() + 1);
+            ctx.abort();
+        }
+    }
+
+    fn on_close(&mut self, _: &mut Context<'_>, reason: &CloseReason) {
+        if self.report_closes {
+            println!(
+                "{MARK}close {} {} {}",
+                self.peer,
+                reason_token(reason),
+                self.accepted
+            );
+        }
+    }
+}

@@ -55,7 +55,7 @@ impl Core {
                 self.stats.accepted += 1;
                 self.open(slot);
             }
-            Err(err) => log::warn!("could not register an accepted connection: {err}"),
+            Err((err, _)) => log::warn!("could not register an accepted connection: {err}"),
         }
     }
 

@@ -52,6 +52,8 @@ pub(crate) struct Connection {
     pub(crate) opened_at: Instant,
     pub(crate) bytes_in: u64,
     pub(crate) bytes_out: u64,
+    /// Addresses to try, in order, if this connect fails (a name with several addresses).
+    pub(crate) fallbacks: Vec<PeerAddr>,
 }
 
 impl Connection {
@@ -88,6 +90,7 @@ impl Connection {
             opened_at: now,
             bytes_in: 0,
             bytes_out: 0,
+            fallbacks: Vec::new(),
         }
     }
 

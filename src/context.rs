@@ -175,7 +175,9 @@ impl<'a> Context<'a> {
     /// Opens an outbound TCP connection in this reactor, served by `handler`.
     /// Failure to connect is reported to its `on_close`.
     pub fn connect(&mut self, addr: SocketAddr, handler: impl Handler) -> io::Result<ConnId> {
-        self.core.connect(PeerAddr::Tcp(addr), Box::new(handler))
+        self.core
+            .connect(vec![PeerAddr::Tcp(addr)], Box::new(handler))
+            .map_err(|(err, _)| err)
     }
 
     /// Opens an outbound Unix-domain stream connection in this reactor.
@@ -185,7 +187,9 @@ impl<'a> Context<'a> {
         handler: impl Handler,
     ) -> io::Result<ConnId> {
         let addr = PeerAddr::Unix(Some(path.as_ref().to_path_buf()));
-        self.core.connect(addr, Box::new(handler))
+        self.core
+            .connect(vec![addr], Box::new(handler))
+            .map_err(|(err, _)| err)
     }
 
     /// Asks the reactor to shut down, as a [`ShutdownHandle`](crate::ShutdownHandle) would.

@@ -25,11 +25,13 @@ use crate::net::{PeerAddr, Stream};
 use crate::state::State;
 use crate::stats::Stats;
 use crate::timer::Timers;
+use crate::udp::Udp;
 
 /// What the slab holds: the key of an entry is its `mio::Token`.
 pub(crate) enum Entry {
     Listener(Listener),
     Conn(Connection),
+    Udp(Udp),
 }
 
 /// What a timer does when it fires.
@@ -135,6 +137,7 @@ impl Core {
         let queued = match self.slab.get_mut(slot.key) {
             Some(Entry::Conn(c)) if c.slot == slot => &mut c.queued,
             Some(Entry::Listener(l)) if l.slot == slot => &mut l.queued,
+            Some(Entry::Udp(u)) if u.slot == slot => &mut u.queued,
             _ => return,
         };
         if !*queued {
@@ -143,22 +146,25 @@ impl Core {
         }
     }
 
-    /// Registers a new connection and puts it in the slab.
+    /// Registers a new connection and puts it in the slab; on error the handler is handed
+    /// back.
     pub(crate) fn insert_conn(
         &mut self,
         mut stream: Stream,
         peer: PeerAddr,
         handler: Box<dyn Handler>,
         state: State,
-    ) -> io::Result<Slot> {
+    ) -> Result<Slot, (io::Error, Box<dyn Handler>)> {
         let slot = self.next_slot();
         // Both interests, once: toggling interest per message costs a syscall each time and
         // risks losing an edge. Readiness flags in the connection decide what to do.
-        self.registry.register(
-            &mut stream,
-            Token(slot.key),
-            Interest::READABLE | Interest::WRITABLE,
-        )?;
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if let Err(err) = self
+            .registry
+            .register(&mut stream, Token(slot.key), interest)
+        {
+            return Err((err, handler));
+        }
         let conn = Connection::new(slot, stream, peer, handler, state, self.now);
         self.slab.insert(Entry::Conn(conn));
         self.stats.open_connections += 1;
@@ -193,23 +199,73 @@ impl Core {
         self.queue(slot);
     }
 
-    /// Starts an outbound connect.
+    /// Starts an outbound connect to the first of `addrs` that accepts a connect attempt;
+    /// the rest are kept to try in order if it fails. On error the handler is handed back.
     pub(crate) fn connect(
         &mut self,
-        addr: PeerAddr,
+        addrs: Vec<PeerAddr>,
         handler: Box<dyn Handler>,
-    ) -> io::Result<ConnId> {
-        let stream = Stream::connect(&addr)?;
-        log::debug!("connecting to {addr}");
-        let slot = self.insert_conn(stream, addr, handler, State::Connecting)?;
-        let deadline = self.now + self.config.connect_timeout;
-        let timer = self
-            .timers
-            .insert(deadline, TimerTask::ConnectDeadline(slot));
-        if let Some(conn) = self.conn(slot) {
-            conn.deadline_timer = Some(timer);
+    ) -> Result<ConnId, (io::Error, Box<dyn Handler>)> {
+        let mut last_error =
+            io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
+        let mut addrs = addrs.into_iter();
+        while let Some(addr) = addrs.next() {
+            let stream = match Stream::connect(&addr) {
+                Ok(stream) => stream,
+                Err(err) => {
+                    log::debug!("connect to {addr}: {err}");
+                    last_error = err;
+                    continue;
+                }
+            };
+            log::debug!("connecting to {addr}");
+            let slot = self.insert_conn(stream, addr, handler, State::Connecting)?;
+            let deadline = self.now + self.config.connect_timeout;
+            let timer = self
+                .timers
+                .insert(deadline, TimerTask::ConnectDeadline(slot));
+            if let Some(conn) = self.conn(slot) {
+                conn.deadline_timer = Some(timer);
+                conn.fallbacks = addrs.collect();
+            }
+            return Ok(ConnId(slot));
         }
-        Ok(ConnId(slot))
+        Err((last_error, handler))
+    }
+
+    /// A connect failed or timed out: try the next address with the same handler, or close.
+    pub(crate) fn connect_failed(&mut self, slot: Slot, reason: CloseReason) {
+        let Some(conn) = self.conn(slot) else { return };
+        let fallbacks = std::mem::take(&mut conn.fallbacks);
+        if !fallbacks.is_empty() {
+            if let Some(handler) = conn.handler.take() {
+                let failed = conn.peer.clone();
+                self.retry_connect(slot, failed, &reason, fallbacks, handler);
+            }
+        }
+        // Without its handler (it moved on to the next address) no `on_close` is called.
+        self.close_now(slot, reason);
+    }
+
+    /// Moves `handler` on to the next addresses; if none can be tried, hands it back to the
+    /// failed connection so that it hears `on_close`.
+    fn retry_connect(
+        &mut self,
+        slot: Slot,
+        failed: PeerAddr,
+        reason: &CloseReason,
+        fallbacks: Vec<PeerAddr>,
+        handler: Box<dyn Handler>,
+    ) {
+        match self.connect(fallbacks, handler) {
+            Ok(next) => log::debug!("connect to {failed}: {reason}; trying again as {next}"),
+            Err((err, handler)) => {
+                log::debug!("no address left to try: {err}");
+                if let Some(conn) = self.conn(slot) {
+                    conn.handler = Some(handler);
+                }
+            }
+        }
     }
 
     pub(crate) fn set_timer(&mut self, slot: Slot, delay: Duration) -> TimerId {
@@ -242,7 +298,7 @@ impl Core {
                 TimerTask::Idle(slot) => self.check_idle(slot),
                 TimerTask::ConnectDeadline(slot) => {
                     if matches!(self.conn(slot), Some(c) if c.state == State::Connecting) {
-                        self.close_now(slot, CloseReason::ConnectTimeout);
+                        self.connect_failed(slot, CloseReason::ConnectTimeout);
                     }
                 }
                 TimerTask::CloseDeadline(slot) => self.close_deadline_passed(slot),
@@ -260,6 +316,9 @@ impl Core {
     fn fire_user_timer(&mut self, slot: Slot, timer: TimerId) {
         if matches!(self.conn(slot), Some(c) if c.state.is_active()) {
             self.with_handler(slot, |h, ctx| h.on_timer(ctx, timer));
+            self.queue(slot);
+        } else if matches!(self.udp(slot), Some(u) if u.closing.is_none()) {
+            self.with_datagram_handler(slot, |h, ctx| h.on_timer(ctx, timer));
             self.queue(slot);
         }
     }
@@ -334,6 +393,9 @@ impl Core {
                 self.queue(slot);
             }
         }
+        for slot in self.udp_slots() {
+            self.with_datagram_handler(slot, |h, ctx| h.on_shutdown(ctx));
+        }
         let deadline = self.now + self.config.shutdown_timeout;
         self.timers.insert(deadline, TimerTask::ShutdownDeadline);
     }
@@ -348,6 +410,9 @@ impl Core {
         for slot in conns {
             self.close_now(slot, CloseReason::ShutdownAborted);
         }
+        for slot in self.udp_slots() {
+            self.finish_udp(slot, CloseReason::ShutdownAborted);
+        }
     }
 
     fn keys(&self, keep: impl Fn(&Entry) -> bool) -> Vec<usize> {
@@ -355,6 +420,16 @@ impl Core {
             .iter()
             .filter(|(_, e)| keep(e))
             .map(|(k, _)| k)
+            .collect()
+    }
+
+    fn udp_slots(&self) -> Vec<Slot> {
+        self.slab
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Entry::Udp(u) if !u.finished => Some(u.slot),
+                _ => None,
+            })
             .collect()
     }
 
@@ -368,39 +443,45 @@ impl Core {
             .collect()
     }
 
-    /// Removes the connections that finished this turn: `on_close`, deregister, drop.
+    /// Removes the entries that finished this turn: `on_close`, deregister, drop.
     ///
     /// Deferred to the end of the turn so that an event later in the same batch can never
-    /// reach a new connection that reused the key.
+    /// reach a new entry that reused the key.
     pub(crate) fn remove_finished(&mut self) {
         while let Some(slot) = self.finished.pop() {
-            let Some(conn) = self.conn(slot) else {
-                continue;
-            };
-            let reason = conn.close_reason.clone().unwrap_or(CloseReason::Local);
-            let timers = [conn.idle_timer.take(), conn.deadline_timer.take()];
-            for timer in timers.into_iter().flatten() {
-                self.timers.cancel(timer);
+            if self.udp(slot).is_some() {
+                self.remove_udp(slot);
+            } else {
+                self.remove_conn(slot);
             }
-            self.with_handler(slot, |h, ctx| h.on_close(ctx, &reason));
-            let Entry::Conn(mut conn) = self.slab.remove(slot.key) else {
-                unreachable!("conn() matched a connection at this key")
-            };
-            if let Err(err) = self.registry.deregister(&mut conn.stream) {
-                log::debug!("{} deregister: {err}", conn.id());
-            }
-            self.stats.open_connections -= 1;
-            self.stats.closed.record(&reason);
-            log::debug!(
-                "{} closed: {reason} (peer {}, {} B in, {} B out, {:?})",
-                conn.id(),
-                conn.peer,
-                conn.bytes_in,
-                conn.bytes_out,
-                self.now.saturating_duration_since(conn.opened_at)
-            );
         }
         self.resume_listeners();
+    }
+
+    fn remove_conn(&mut self, slot: Slot) {
+        let Some(conn) = self.conn(slot) else { return };
+        let reason = conn.close_reason.clone().unwrap_or(CloseReason::Local);
+        let timers = [conn.idle_timer.take(), conn.deadline_timer.take()];
+        for timer in timers.into_iter().flatten() {
+            self.timers.cancel(timer);
+        }
+        self.with_handler(slot, |h, ctx| h.on_close(ctx, &reason));
+        let Entry::Conn(mut conn) = self.slab.remove(slot.key) else {
+            return;
+        };
+        if let Err(err) = self.registry.deregister(&mut conn.stream) {
+            log::debug!("{} deregister: {err}", conn.id());
+        }
+        self.stats.open_connections -= 1;
+        self.stats.closed.record(&reason);
+        log::debug!(
+            "{} closed: {reason} (peer {}, {} B in, {} B out, {:?})",
+            conn.id(),
+            conn.peer,
+            conn.bytes_in,
+            conn.bytes_out,
+            self.now.saturating_duration_since(conn.opened_at)
+        );
     }
 
     /// How long `poll` may block: not at all if work is queued (entries to dispatch, or

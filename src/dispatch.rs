@@ -65,7 +65,7 @@ impl Core {
             }
             Err(err) => {
                 log::debug!("{} connect to {} failed: {err}", conn.id(), conn.peer);
-                self.close_now(slot, CloseReason::ConnectFailed(err.kind()));
+                self.connect_failed(slot, CloseReason::ConnectFailed(err.kind()));
             }
         }
     }

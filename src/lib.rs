@@ -80,6 +80,7 @@ mod config;
 mod connection;
 mod context;
 mod core;
+mod datagram;
 mod dispatch;
 mod handler;
 mod id;
@@ -91,6 +92,7 @@ mod shutdown;
 mod state;
 mod stats;
 mod timer;
+mod udp;
 mod unix_path;
 
 /// The README's examples compile and run as doctests, so they cannot drift from the API.
@@ -101,6 +103,7 @@ pub struct ReadmeDoctests;
 pub use close_reason::{CloseReason, Limit};
 pub use config::Config;
 pub use context::{Context, WriteError};
+pub use datagram::{DatagramContext, DatagramHandler, SendOutcome};
 pub use handler::{Factory, Handler};
 pub use id::{ConnId, TimerId};
 pub use net::PeerAddr;

@@ -2,16 +2,17 @@
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::net::{TcpListener, UnixListener};
+use mio::net::{TcpListener, UdpSocket, UnixListener};
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::config::Config;
 use crate::core::{Core, Entry};
+use crate::datagram::DatagramHandler;
 use crate::handler::{Factory, Handler};
 use crate::id::ConnId;
 use crate::listener::Listener;
@@ -121,15 +122,62 @@ impl Reactor {
         Ok(())
     }
 
+    /// Binds a UDP socket on `addr` (port 0 picks a free port), served by `handler` in this
+    /// loop, and returns the address actually bound.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::net::SocketAddr;
+    /// use mio_reactor::{DatagramContext, DatagramHandler, Reactor};
+    ///
+    /// struct UdpEcho;
+    /// impl DatagramHandler for UdpEcho {
+    ///     fn on_datagram(&mut self, ctx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
+    ///         let _ = ctx.send_to(data, from);
+    ///     }
+    /// }
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let addr = reactor.bind_udp("127.0.0.1:0".parse().unwrap(), UdpEcho)?;
+    /// let client = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// client.send_to(b"ping", addr)?;
+    /// reactor.turn(Some(std::time::Duration::from_secs(5)))?; // receive and echo
+    /// let mut reply = [0; 4];
+    /// client.recv_from(&mut reply)?;
+    /// assert_eq!(&reply, b"ping");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn bind_udp(
+        &mut self,
+        addr: SocketAddr,
+        handler: impl DatagramHandler,
+    ) -> io::Result<SocketAddr> {
+        self.core.now = Instant::now();
+        self.core.add_udp(UdpSocket::bind(addr)?, Box::new(handler))
+    }
+
     /// Opens an outbound TCP connection served by `handler`, in this loop.
     ///
     /// The connect completes (or fails) in a later turn: the handler's `on_open` runs once
     /// connected; a refusal or a timeout ([`Config::connect_timeout`]) is reported to its
     /// `on_close` as [`CloseReason::ConnectFailed`](crate::CloseReason::ConnectFailed) or
     /// [`CloseReason::ConnectTimeout`](crate::CloseReason::ConnectTimeout).
-    pub fn connect(&mut self, addr: SocketAddr, handler: impl Handler) -> io::Result<ConnId> {
+    ///
+    /// `addr` may be a `SocketAddr` or a name such as `"localhost:8080"`. A name is resolved
+    /// here, **blocking** (it may ask DNS), before anything is registered; its addresses are
+    /// tried in order until one connects, with the same handler. The [`ConnId`] returned is
+    /// the first attempt's; [`Context::id`](crate::Context::id) in `on_open` is the one that
+    /// connected.
+    pub fn connect(
+        &mut self,
+        addr: impl ToSocketAddrs,
+        handler: impl Handler,
+    ) -> io::Result<ConnId> {
         self.core.now = Instant::now();
-        self.core.connect(PeerAddr::Tcp(addr), Box::new(handler))
+        let addrs = addr.to_socket_addrs()?.map(PeerAddr::Tcp).collect();
+        self.core
+            .connect(addrs, Box::new(handler))
+            .map_err(|(err, _)| err)
     }
 
     /// Opens an outbound Unix-domain stream connection served by `handler`.
@@ -140,7 +188,9 @@ impl Reactor {
     ) -> io::Result<ConnId> {
         self.core.now = Instant::now();
         let addr = PeerAddr::Unix(Some(path.as_ref().to_path_buf()));
-        self.core.connect(addr, Box::new(handler))
+        self.core
+            .connect(vec![addr], Box::new(handler))
+            .map_err(|(err, _)| err)
     }
 
     /// A handle that shuts this reactor down from any thread.
@@ -242,6 +292,11 @@ impl Core {
                 listener.readable = true;
                 listener.slot
             }
+            Some(Entry::Udp(udp)) => {
+                udp.readable |= event.is_readable() || event.is_error();
+                udp.writable |= event.is_writable() || event.is_error();
+                udp.slot
+            }
             // Spurious, or for an entry removed earlier: normal with edge triggering.
             None => return,
         };
@@ -265,6 +320,10 @@ impl Core {
                     if listener.may_accept() {
                         self.accept(slot);
                     }
+                }
+                Some(Entry::Udp(udp)) if udp.slot == slot => {
+                    udp.queued = false;
+                    self.drive_udp(slot);
                 }
                 _ => {}
             }

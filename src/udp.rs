@@ -104,7 +104,7 @@ impl Core {
         let mut udp = Udp::new(slot, socket, local_addr);
         udp.handler = Some(handler);
         self.slab.insert(Entry::Udp(udp));
-        log::info!("udp socket bound on {local_addr}");
+        log::debug!("udp socket bound on {local_addr}");
         self.with_datagram_handler(slot, |h, ctx| h.on_open(ctx));
         Ok(local_addr)
     }

@@ -40,6 +40,7 @@ use crate::net::PeerAddr;
 ///         data.len()
 ///     }
 /// }
+/// # let _ = Echo; // doctests deny warnings, and an unused struct is one
 /// ```
 pub trait Handler: 'static {
     /// The connection is established.

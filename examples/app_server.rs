@@ -277,7 +277,7 @@ fn serve(options: Options) -> std::io::Result<()> {
     reactor.run()?;
     let stats = reactor.stats();
     println!(
-        "app server stopped: {} connections, {} protocol errors, {} idle timeouts, {} over limits",
+        "app server stopped: connections: {}, protocol errors: {}, idle timeouts: {}, over limits: {}",
         stats.accepted,
         stats.closed.protocol,
         stats.closed.idle_timeout,

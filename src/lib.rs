@@ -65,6 +65,11 @@
 //! `docs/architecture.md` in the repository walks through each of these with the pitfall it
 //! avoids and the test that pins it.
 //!
+//! # Protocols
+//! The reactor moves bytes; framing is the handler's job. [`protocol`] is one such framing,
+//! ready-made: the JSON header + content messages of the classic Python sockets tutorial, as
+//! an incremental, limit-checking codec (the `app_server` and `app_client` examples use it).
+//!
 //! # Logging
 //! Through the [`log`] facade: `info` for lifecycle (listening, shutdown), `debug` for each
 //! connection opened and closed (with its reason and byte counts), `trace` for each event,
@@ -87,6 +92,7 @@ mod id;
 mod listener;
 mod net;
 mod output;
+pub mod protocol;
 mod reactor;
 mod shutdown;
 mod state;

@@ -8,7 +8,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 
-use util::{Example, WAIT};
+use std::process::Command;
+
+use util::programs::{example, Spawned};
+use util::WAIT;
 
 /// A chat member: reads lines, writes lines.
 struct Member<S: std::io::Read + Write> {
@@ -49,23 +52,19 @@ fn lines_reach_everyone_else_and_a_member_that_stops_reading_is_dropped() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("chat.sock");
-    let server = Example::start(
-        "chat_server",
-        &[
-            "--addr",
-            "127.0.0.1:0",
-            "--unix",
-            path.to_str().unwrap(),
-            "--max-backlog",
-            "65536",
-        ],
+    let mut server = Spawned::spawn(
+        Command::new(example("chat_server"))
+            .args(["--addr", "127.0.0.1:0", "--unix", path.to_str().unwrap()])
+            .args(["--max-backlog", "65536", "--stop-on-stdin-eof"]),
     );
-    let addr: std::net::SocketAddr = server.banner[0]
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let first = server.next_line();
+    let addr: std::net::SocketAddr = first
+        .strip_prefix("chat server listening on ")
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
+    assert!(server
+        .next_line()
+        .starts_with("chat server listening on unix:"));
 
     let mut alice = tcp_member(addr);
     assert!(alice.line().starts_with("* welcome, guest1"));
@@ -117,10 +116,10 @@ fn lines_reach_everyone_else_and_a_member_that_stops_reading_is_dropped() {
     assert_eq!(bob.line(), "guest1: still here?");
 
     drop((alice, bob)); // members leave, so the shutdown need not wait for them
-    let out = server.stop();
-    assert!(
-        out.contains("chat server stopped: 3 members joined"),
-        "{out}"
-    );
+    let finished = server.finish();
+    assert!(finished.status.success(), "{}", finished.stderr);
+    assert!(!finished.stderr.contains("panicked"), "{}", finished.stderr);
+    let stopped = "chat server stopped: 3 members joined";
+    assert!(finished.stdout.contains(stopped), "{}", finished.stdout);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -96,3 +96,17 @@ pub fn init_logging() {
         .format_timestamp_micros()
         .init();
 }
+
+/// Resolves a host (`localhost`, `127.0.0.1`, `::1`, no brackets needed) and a port given
+/// separately, as the Python tutorial's programs take them.
+pub fn resolve_host(host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+    let mut addrs: Vec<SocketAddr> = (host, port).to_socket_addrs()?.collect();
+    addrs.dedup();
+    if addrs.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{host} resolves to no address"),
+        ));
+    }
+    Ok(addrs)
+}

@@ -2,6 +2,9 @@
 //! happened to them, and clients whose every wait is bounded.
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod programs;
+pub mod wire;
+
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -198,110 +201,4 @@ pub fn fnv1a(data: &[u8]) -> u64 {
     data.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
         (hash ^ byte as u64).wrapping_mul(0x0100_0000_01b3)
     })
-}
-
-/// An example program running as a child process, stopped by closing its standard input
-/// (every server example takes `--stop-on-stdin-eof`).
-pub struct Example {
-    child: Option<std::process::Child>,
-    /// The lines it printed up to and including the first "listening on" line.
-    pub banner: Vec<String>,
-    stdout: std::io::BufReader<std::process::ChildStdout>,
-}
-
-impl Example {
-    /// Starts `target/<profile>/examples/<name>` (built by `cargo test`) with `args`, and
-    /// waits (bounded) for it to print a line containing "listening on".
-    pub fn start(name: &str, args: &[&str]) -> Example {
-        use std::io::BufRead;
-        use std::process::{Command, Stdio};
-        // target/debug/deps/<test binary> -> target/debug/examples/<name>
-        let deps = std::env::current_exe().unwrap();
-        let path = deps
-            .parent()
-            .unwrap()
-            .parent()
-            .unwrap()
-            .join("examples")
-            .join(name);
-        let mut child = Command::new(&path)
-            .args(args)
-            .arg("--stop-on-stdin-eof")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", path.display()));
-        let (lines_tx, lines) = mpsc::channel();
-        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-        // Read the banner on a thread, so that a silent child cannot hang the test.
-        let reader = std::thread::spawn(move || {
-            let mut banner = Vec::new();
-            loop {
-                let mut line = String::new();
-                if stdout.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                let done = line.contains("listening on");
-                banner.push(line.trim_end().to_string());
-                if done {
-                    break;
-                }
-            }
-            lines_tx.send(banner).unwrap();
-            stdout
-        });
-        let banner = lines.recv_timeout(WAIT).expect("the example started");
-        let stdout = reader.join().unwrap();
-        assert!(
-            banner.last().is_some_and(|l| l.contains("listening on")),
-            "{name} did not start: {banner:?}"
-        );
-        Example {
-            child: Some(child),
-            banner,
-            stdout,
-        }
-    }
-
-    /// The TCP address in the "listening on" line.
-    pub fn addr(&self) -> SocketAddr {
-        let line = self.banner.last().unwrap();
-        line.rsplit(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .expect("an address")
-    }
-
-    /// Closes its standard input and waits (bounded) for it to exit; returns what it
-    /// printed after the banner.
-    pub fn stop(mut self) -> String {
-        let mut child = self.child.take().unwrap();
-        drop(child.stdin.take());
-        let deadline = Instant::now() + WAIT;
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the example did not stop");
-            }
-            std::thread::sleep(Duration::from_millis(10)); // polling a child: no event to wait on
-        };
-        assert!(status.success(), "exit status {status}");
-        let mut rest = String::new();
-        self.stdout.read_to_string(&mut rest).unwrap();
-        rest
-    }
-}
-
-impl Drop for Example {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }

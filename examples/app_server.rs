@@ -23,7 +23,6 @@
 #[path = "support/cli.rs"]
 mod cli;
 
-use std::io::Read;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -261,18 +260,7 @@ fn serve(options: Options) -> std::io::Result<()> {
         println!("app server listening on {bound}");
     }
 
-    let handle = reactor.shutdown_handle();
-    ctrlc::set_handler(move || handle.shutdown()).map_err(std::io::Error::other)?;
-    if options.stop_on_stdin_eof {
-        let handle = reactor.shutdown_handle();
-        std::thread::spawn(move || {
-            let _ = std::io::copy(
-                &mut std::io::stdin().lock().take(u64::MAX),
-                &mut std::io::sink(),
-            );
-            handle.shutdown();
-        });
-    }
+    cli::stop_on_ctrl_c(&reactor, options.stop_on_stdin_eof)?;
 
     reactor.run()?;
     let stats = reactor.stats();

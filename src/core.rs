@@ -7,6 +7,7 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -233,6 +234,16 @@ impl Core {
         Err((last_error, handler))
     }
 
+    /// Starts an outbound Unix-domain connect.
+    pub(crate) fn connect_unix(
+        &mut self,
+        path: &Path,
+        handler: Box<dyn Handler>,
+    ) -> io::Result<ConnId> {
+        let addr = PeerAddr::Unix(Some(path.to_path_buf()));
+        self.connect(vec![addr], handler).map_err(|(err, _)| err)
+    }
+
     /// A connect failed or timed out: try the next address with the same handler, or close.
     pub(crate) fn connect_failed(&mut self, slot: Slot, reason: CloseReason) {
         let Some(conn) = self.conn(slot) else { return };
@@ -266,6 +277,19 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// Asks for a shutdown from inside the loop; seen at the start of the next turn.
+    pub(crate) fn request_shutdown(&mut self) {
+        self.shutdown_requests.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.phase != Phase::Running
+    }
+
+    pub(crate) fn cancel_timer(&mut self, timer: TimerId) -> bool {
+        self.timers.cancel(timer.0).is_some()
     }
 
     pub(crate) fn set_timer(&mut self, slot: Slot, delay: Duration) -> TimerId {

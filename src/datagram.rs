@@ -10,11 +10,10 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::close_reason::CloseReason;
-use crate::core::{Core, Phase};
+use crate::core::Core;
 use crate::id::{ConnId, Slot, TimerId};
 
 /// Your protocol on one UDP socket.
@@ -117,7 +116,7 @@ impl<'a> DatagramContext<'a> {
 
     /// Cancels a timer; returns whether it was still pending.
     pub fn cancel_timer(&mut self, timer: TimerId) -> bool {
-        self.core.timers.cancel(timer.0).is_some()
+        self.core.cancel_timer(timer)
     }
 
     /// Closes the socket once its send queue is flushed (or the queue cannot drain now).
@@ -127,12 +126,12 @@ impl<'a> DatagramContext<'a> {
 
     /// Asks the reactor to shut down.
     pub fn shutdown_reactor(&mut self) {
-        self.core.shutdown_requests.fetch_add(1, Ordering::SeqCst);
+        self.core.request_shutdown();
     }
 
     /// Whether the reactor is shutting down.
     pub fn is_shutting_down(&self) -> bool {
-        self.core.phase != Phase::Running
+        self.core.is_shutting_down()
     }
 }
 

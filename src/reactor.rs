@@ -187,10 +187,7 @@ impl Reactor {
         handler: impl Handler,
     ) -> io::Result<ConnId> {
         self.core.now = Instant::now();
-        let addr = PeerAddr::Unix(Some(path.as_ref().to_path_buf()));
-        self.core
-            .connect(vec![addr], Box::new(handler))
-            .map_err(|(err, _)| err)
+        self.core.connect_unix(path.as_ref(), Box::new(handler))
     }
 
     /// A handle that shuts this reactor down from any thread.

@@ -3,29 +3,20 @@
 mod util;
 
 use std::io::Read;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use mio_reactor::{CloseReason, Config};
-use util::{client, loopback, next_close, Echo, Reporting, Server};
+use util::{client, next_close, Server};
 
 /// A timer that closed a connection (here the graceful-close deadline) listed it for removal,
 /// but `poll` then blocked with no timer left: the close was reported only when some
 /// unrelated event woke the loop, possibly never.
 #[test]
 fn a_connection_closed_by_a_timer_is_removed_without_waiting_for_another_event() {
-    let (tx, closes) = mpsc::channel();
     let config = Config::default()
         .idle_timeout(Some(Duration::from_millis(50)))
         .close_timeout(Duration::from_millis(100));
-    let server = Server::start(config, move |reactor| {
-        reactor.listen(loopback(), move |_: &_| {
-            Some(Reporting {
-                inner: Echo,
-                events: tx.clone(),
-            })
-        })
-    });
+    let (server, closes) = Server::reporting_echo(config);
     // Idle: the server closes gracefully, sends its FIN, and waits for ours. We never send
     // it, so the close deadline must finish the job on its own.
     let mut silent = client(server.addr);

@@ -65,6 +65,20 @@ impl Server {
         })
     }
 
+    /// An echo server whose connections report their open and close on the receiver.
+    pub fn reporting_echo(config: Config) -> (Server, Receiver<Seen>) {
+        let (events, seen) = mpsc::channel();
+        let server = Server::start(config, move |reactor| {
+            reactor.listen(loopback(), move |_: &_| {
+                Some(Reporting {
+                    inner: Echo,
+                    events: events.clone(),
+                })
+            })
+        });
+        (server, seen)
+    }
+
     /// Requests a graceful shutdown and waits (bounded) for `run()` to return.
     pub fn stop(self) -> Stats {
         self.shutdown.shutdown();

@@ -7,16 +7,10 @@ use std::net::{SocketAddr, TcpStream};
 use mio_reactor::protocol::{encode_json, Decoder, Header};
 use serde_json::{json, Value};
 
-use super::programs::TIMEOUT;
-
-/// Connects with every read and write bounded by [`TIMEOUT`].
+/// Connects with every read and write bounded, and `TCP_NODELAY` so that a message sent
+/// byte by byte arrives that way.
 pub fn connect(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect(addr).expect("connect to the server");
-    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-    stream.set_write_timeout(Some(TIMEOUT)).unwrap();
-    // Each small write leaves at once, so a message sent byte by byte arrives that way.
-    stream.set_nodelay(true).unwrap();
-    stream
+    super::client(addr)
 }
 
 /// A frame around any header bytes: only the length prefix is computed, so tests can send

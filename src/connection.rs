@@ -98,13 +98,11 @@ impl Connection {
         ConnId(self.slot)
     }
 
-    /// Applies one state machine input, logging the transition.
-    pub(crate) fn transition(&mut self, input: Input) {
+    /// Applies one state machine input; returns the state it left.
+    pub(crate) fn transition(&mut self, input: Input) -> State {
         let from = self.state;
         self.state = from.on(input);
-        if self.state != from {
-            log::trace!("{} {:?} --{:?}--> {:?}", self.id(), from, input, self.state);
-        }
+        from
     }
 
     /// Whether delivering input to the handler is paused.

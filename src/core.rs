@@ -26,6 +26,7 @@ use crate::net::{PeerAddr, Stream};
 use crate::state::State;
 use crate::stats::Stats;
 use crate::timer::Timers;
+use crate::trace::{trace_record, Observer, Record, TimerKind, TARGET};
 use crate::udp::Udp;
 
 /// What the slab holds: the key of an entry is its `mio::Token`.
@@ -50,6 +51,24 @@ pub(crate) enum TimerTask {
     AcceptBackoff(Slot),
     /// Abort whatever is left of a graceful shutdown.
     ShutdownDeadline,
+}
+
+impl TimerTask {
+    /// How a trace record describes this timer firing.
+    fn record(self) -> Record {
+        let (kind, target) = match self {
+            TimerTask::User(slot) => (TimerKind::User, Some(slot)),
+            TimerTask::Idle(slot) => (TimerKind::Idle, Some(slot)),
+            TimerTask::ConnectDeadline(slot) => (TimerKind::ConnectDeadline, Some(slot)),
+            TimerTask::CloseDeadline(slot) => (TimerKind::CloseDeadline, Some(slot)),
+            TimerTask::AcceptBackoff(slot) => (TimerKind::AcceptBackoff, Some(slot)),
+            TimerTask::ShutdownDeadline => (TimerKind::ShutdownDeadline, None),
+        };
+        Record::TimerFired {
+            kind,
+            target: target.map(ConnId),
+        }
+    }
 }
 
 /// Where the reactor is in its life.
@@ -80,6 +99,10 @@ pub(crate) struct Core {
     pub(crate) now: Instant,
     pub(crate) phase: Phase,
     pub(crate) shutdown_requests: Arc<AtomicUsize>,
+    /// Whether anyone listens to trace records (an observer, or `log` at trace level for
+    /// `mio_reactor::trace`); refreshed every turn so that records cost nothing otherwise.
+    pub(crate) tracing: bool,
+    pub(crate) observer: Option<Box<dyn Observer>>,
     next_generation: u32,
 }
 
@@ -98,7 +121,23 @@ impl Core {
             now: Instant::now(),
             phase: Phase::Running,
             shutdown_requests: Arc::new(AtomicUsize::new(0)),
+            tracing: false,
+            observer: None,
             next_generation: 0,
+        }
+    }
+
+    /// Re-reads whether trace records are wanted.
+    pub(crate) fn refresh_tracing(&mut self) {
+        self.tracing =
+            self.observer.is_some() || log::log_enabled!(target: TARGET, log::Level::Trace);
+    }
+
+    /// Hands a record to the log and the observer. Call through `trace_record!`.
+    pub(crate) fn emit(&mut self, record: Record) {
+        log::trace!(target: TARGET, "{record}");
+        if let Some(observer) = &mut self.observer {
+            observer.record(self.now, &record);
         }
     }
 
@@ -220,7 +259,15 @@ impl Core {
                 }
             };
             log::debug!("connecting to {addr}");
+            let peer = addr.clone();
             let slot = self.insert_conn(stream, addr, handler, State::Connecting)?;
+            trace_record!(
+                self,
+                Record::Connecting {
+                    conn: ConnId(slot),
+                    peer
+                }
+            );
             let deadline = self.now + self.config.connect_timeout;
             let timer = self
                 .timers
@@ -316,7 +363,7 @@ impl Core {
     /// Fires every timer that is due.
     pub(crate) fn fire_timers(&mut self) {
         while let Some((id, task)) = self.timers.pop_due(self.now) {
-            log::trace!("timer {id} fired: {task:?}");
+            trace_record!(self, task.record());
             match task {
                 TimerTask::User(slot) => self.fire_user_timer(slot, TimerId(id)),
                 TimerTask::Idle(slot) => self.check_idle(slot),
@@ -498,6 +545,15 @@ impl Core {
         }
         self.stats.open_connections -= 1;
         self.stats.closed.record(&reason);
+        trace_record!(
+            self,
+            Record::Closed {
+                conn: ConnId(slot),
+                reason: reason.clone(),
+                bytes_in: conn.bytes_in,
+                bytes_out: conn.bytes_out,
+            }
+        );
         log::debug!(
             "{} closed: {reason} (peer {}, {} B in, {} B out, {:?})",
             conn.id(),

@@ -98,6 +98,7 @@ mod shutdown;
 mod state;
 mod stats;
 mod timer;
+mod trace;
 mod udp;
 mod unix_path;
 
@@ -117,3 +118,4 @@ pub use reactor::Reactor;
 pub use shutdown::ShutdownHandle;
 pub use state::{Input, State};
 pub use stats::{ClosedCounts, Stats};
+pub use trace::{Observer, Record, TimerKind};

@@ -19,6 +19,7 @@ use crate::listener::Listener;
 use crate::net::{ListenerSocket, PeerAddr};
 use crate::shutdown::ShutdownHandle;
 use crate::stats::Stats;
+use crate::trace::{trace_record, Observer, Record};
 use crate::unix_path::bind_unix;
 
 /// The waker's token. Slab keys count up from zero and never reach it.
@@ -74,7 +75,8 @@ impl Reactor {
         config.validate()?;
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let core = Core::new(poll.registry().try_clone()?, config.clone());
+        let mut core = Core::new(poll.registry().try_clone()?, config.clone());
+        core.refresh_tracing();
         Ok(Reactor {
             events: Events::with_capacity(config.events_capacity),
             poll,
@@ -211,7 +213,7 @@ impl Reactor {
     }
 
     /// Runs one iteration of the loop, blocking in `poll` for at most `max_wait` (`None`:
-    /// until an event or the next timer).
+    /// until an event or the next timer). A reactor with nothing to serve returns at once.
     ///
     /// One turn: read the clock; act on a shutdown request; fire due timers; poll; mark the
     /// ready entries; dispatch each once; remove connections that finished. An `EINTR` from
@@ -219,6 +221,7 @@ impl Reactor {
     pub fn turn(&mut self, max_wait: Option<Duration>) -> io::Result<()> {
         let core = &mut self.core;
         core.now = Instant::now();
+        core.refresh_tracing();
         core.check_shutdown();
         core.fire_timers();
         if core.is_finished() {
@@ -226,27 +229,50 @@ impl Reactor {
             return Ok(());
         }
         let timeout = core.poll_timeout(max_wait);
+        let turn = core.stats.turns;
+        trace_record!(core, Record::TurnStart { turn, timeout });
         let polled = self.poll.poll(&mut self.events, timeout);
         let after = Instant::now();
-        core.stats.time_blocked += after.saturating_duration_since(core.now);
+        let blocked = after.saturating_duration_since(core.now);
+        core.stats.time_blocked += blocked;
         core.now = after;
         match polled {
             Ok(()) => {}
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => return Err(err),
         }
-        log::trace!(
-            "turn {}: {} events (timeout {timeout:?})",
-            core.stats.turns,
-            self.events.iter().count()
-        );
+        let mut events = 0;
         for event in self.events.iter() {
             core.mark_ready(event);
+            events += 1;
         }
         core.run_ready();
         core.remove_finished();
         core.stats.turns += 1;
+        trace_record!(
+            core,
+            Record::TurnEnd {
+                turn,
+                events,
+                blocked
+            }
+        );
         Ok(())
+    }
+
+    /// Sends every [`Record`] of the reactor's life to `observer` (replacing any before).
+    ///
+    /// Off by default; while no observer is set and `log` is not at trace level for
+    /// `mio_reactor::trace`, no record is even built.
+    pub fn set_observer(&mut self, observer: impl Observer) {
+        self.core.observer = Some(Box::new(observer));
+        self.core.refresh_tracing();
+    }
+
+    /// Removes the observer.
+    pub fn clear_observer(&mut self) {
+        self.core.observer = None;
+        self.core.refresh_tracing();
     }
 
     /// A snapshot of the counters.
@@ -264,17 +290,19 @@ impl Core {
     /// Records what one readiness event says, and queues the entry once.
     fn mark_ready(&mut self, event: &mio::event::Event) {
         let key = event.token().0;
-        if event.token() == WAKER {
-            log::trace!("woken");
-            return;
-        }
-        log::trace!(
-            "event token={key} readable={} writable={} read_closed={} error={}",
-            event.is_readable(),
-            event.is_writable(),
-            event.is_read_closed(),
-            event.is_error()
+        trace_record!(
+            self,
+            Record::Readiness {
+                token: key,
+                readable: event.is_readable(),
+                writable: event.is_writable(),
+                read_closed: event.is_read_closed(),
+                error: event.is_error(),
+            }
         );
+        if event.token() == WAKER {
+            return; // the shutdown counter is read at the start of every turn
+        }
         // Error and hang-up bits are hints: set both flags so that the next read or write
         // surfaces the actual error or EOF.
         let slot = match self.slab.get_mut(key) {

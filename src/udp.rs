@@ -10,7 +10,8 @@ use mio::net::UdpSocket;
 use crate::close_reason::CloseReason;
 use crate::core::{Core, Entry};
 use crate::datagram::{DatagramContext, DatagramHandler, SendOutcome};
-use crate::id::Slot;
+use crate::id::{ConnId, Slot};
+use crate::trace::{trace_record, Record};
 
 /// The largest UDP payload over IPv4 is 65,507 bytes (IPv6 jumbograms aside): a receive
 /// buffer of 64 KiB never truncates a datagram.
@@ -131,6 +132,16 @@ impl Core {
                 Ok((len, from)) => {
                     self.stats.datagrams_in += 1;
                     self.stats.bytes_in += len as u64;
+                    let (socket, peer) = (ConnId(slot), from);
+                    trace_record!(
+                        self,
+                        Record::Datagram {
+                            socket,
+                            bytes: len,
+                            peer,
+                            incoming: true
+                        }
+                    );
                     let datagram = &buf[..len];
                     self.with_datagram_handler(slot, |h, ctx| h.on_datagram(ctx, datagram, from));
                 }
@@ -138,7 +149,7 @@ impl Core {
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 // An error about one datagram (an ICMP report for an earlier send): the
                 // socket itself is fine.
-                Err(err) => log::debug!("{} recv: {err}", crate::ConnId(slot)),
+                Err(err) => log::debug!("{} recv: {err}", ConnId(slot)),
             }
         }
         if matches!(self.udp(slot), Some(u) if u.readable && u.closing.is_none()) {
@@ -164,6 +175,16 @@ impl Core {
                 Ok(_) => {
                     self.stats.datagrams_out += 1;
                     self.stats.bytes_out += data.len() as u64;
+                    let (socket, bytes, peer) = (ConnId(slot), data.len(), to);
+                    trace_record!(
+                        self,
+                        Record::Datagram {
+                            socket,
+                            bytes,
+                            peer,
+                            incoming: false
+                        }
+                    );
                     return Ok(SendOutcome::Sent);
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => udp.writable = false,
@@ -201,7 +222,7 @@ impl Core {
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(err) => {
-                    log::debug!("{} send to {to}: {err} (dropped)", crate::ConnId(slot));
+                    log::debug!("{} send to {to}: {err} (dropped)", ConnId(slot));
                     stats.datagrams_dropped += 1;
                 }
             }
@@ -238,7 +259,7 @@ impl Core {
         self.with_datagram_handler(slot, |h, ctx| h.on_close(ctx, &reason));
         if let Entry::Udp(mut udp) = self.slab.remove(slot.key) {
             if let Err(err) = self.registry.deregister(&mut udp.socket) {
-                log::debug!("{} deregister: {err}", crate::ConnId(slot));
+                log::debug!("{} deregister: {err}", ConnId(slot));
             }
             log::debug!("udp {} closed: {reason}", udp.local_addr);
         }

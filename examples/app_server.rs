@@ -260,7 +260,7 @@ fn serve(options: Options) -> std::io::Result<()> {
         println!("app server listening on {bound}");
     }
 
-    cli::stop_on_ctrl_c(&reactor, options.stop_on_stdin_eof)?;
+    cli::stop_on_ctrl_c(reactor.shutdown_handle(), options.stop_on_stdin_eof)?;
 
     reactor.run()?;
     let stats = reactor.stats();

@@ -189,7 +189,7 @@ fn serve(options: Options) -> std::io::Result<()> {
         reactor.listen_unix(path, factory(room.clone()))?;
         println!("chat server listening on unix:{path}");
     }
-    cli::stop_on_ctrl_c(&reactor, options.stop_on_stdin_eof)?;
+    cli::stop_on_ctrl_c(reactor.shutdown_handle(), options.stop_on_stdin_eof)?;
     reactor.run()?;
     println!(
         "chat server stopped: {} members joined",

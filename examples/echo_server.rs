@@ -21,7 +21,9 @@ use std::time::Duration;
 
 use std::net::SocketAddr;
 
-use mio_reactor::{Config, Context, DatagramContext, DatagramHandler, Handler, Reactor};
+use mio_reactor::{
+    Config, Context, DatagramContext, DatagramHandler, Handler, Reactor, ReactorThreads,
+};
 
 const USAGE: &str = "\
 Usage: echo_server [OPTIONS]
@@ -33,6 +35,8 @@ Options:
                            addresses; default 127.0.0.1:65432)
   --unix PATH              also listen on a Unix-domain socket (repeatable)
   --udp                    also echo UDP datagrams on each --addr
+  --threads N              run N reactors on N threads sharing one --addr through
+                           SO_REUSEPORT (default 1; TCP on one address only)
   --max-connections N      connections served at once (default 10000)
   --idle-timeout SECS      close connections idle this long (default: never)
   --stop-on-stdin-eof      shut down gracefully when standard input closes
@@ -64,6 +68,7 @@ impl DatagramHandler for UdpEcho {
 }
 
 struct Options {
+    threads: usize,
     udp: bool,
     addrs: Vec<String>,
     unix_paths: Vec<String>,
@@ -74,6 +79,7 @@ struct Options {
 fn parse_options() -> Options {
     let mut cli = cli::Options::from_env("echo_server", USAGE);
     let mut options = Options {
+        threads: 1,
         udp: false,
         addrs: Vec::new(),
         unix_paths: Vec::new(),
@@ -97,11 +103,20 @@ fn parse_options() -> Options {
             }
             "--stop-on-stdin-eof" => options.stop_on_stdin_eof = true,
             "--udp" => options.udp = true,
+            "--threads" => options.threads = cli.value(&flag),
             other => cli.unknown(other),
         }
     }
     if options.addrs.is_empty() && options.unix_paths.is_empty() {
         options.addrs.push("127.0.0.1:65432".to_string());
+    }
+    if options.threads == 0 {
+        cli.fail("--threads must be at least 1");
+    }
+    if options.threads > 1
+        && (options.addrs.len() != 1 || options.udp || !options.unix_paths.is_empty())
+    {
+        cli.fail("--threads > 1 serves TCP on exactly one --addr (no --udp, no --unix)");
     }
     options
 }
@@ -115,7 +130,30 @@ fn main() {
     }
 }
 
+/// One reactor per thread, all accepting on one port (`SO_REUSEPORT`).
+fn serve_threads(options: Options) -> std::io::Result<()> {
+    let addr = cli::resolve(&options.addrs[0])?[0];
+    let (threads, bound) = ReactorThreads::serve(options.threads, options.config, addr, |_| {
+        |_: &_| Some(Echo)
+    })?;
+    println!("echo server listening on {bound}");
+    println!("({} reactor threads share the port)", options.threads);
+    cli::stop_on_ctrl_c(threads.shutdown_handle(), options.stop_on_stdin_eof)?;
+    let stats = threads.join()?;
+    let per_thread: Vec<u64> = stats.iter().map(|s| s.accepted).collect();
+    println!(
+        "echo server stopped: {} connections accepted (per thread: {per_thread:?}), {} B in, {} B out",
+        per_thread.iter().sum::<u64>(),
+        stats.iter().map(|s| s.bytes_in).sum::<u64>(),
+        stats.iter().map(|s| s.bytes_out).sum::<u64>()
+    );
+    Ok(())
+}
+
 fn serve(options: Options) -> std::io::Result<()> {
+    if options.threads > 1 {
+        return serve_threads(options);
+    }
     let mut reactor = Reactor::with_config(options.config)?;
     for addr in &options.addrs {
         for resolved in cli::resolve(addr)? {
@@ -133,7 +171,7 @@ fn serve(options: Options) -> std::io::Result<()> {
     }
 
     // Ctrl-C: the first asks for a graceful shutdown, the second aborts.
-    cli::stop_on_ctrl_c(&reactor, options.stop_on_stdin_eof)?;
+    cli::stop_on_ctrl_c(reactor.shutdown_handle(), options.stop_on_stdin_eof)?;
     reactor.run()?;
     let stats = reactor.stats();
     println!(

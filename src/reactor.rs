@@ -94,6 +94,20 @@ impl Reactor {
         Ok(local)
     }
 
+    /// Listens for TCP connections on `addr` with `SO_REUSEPORT`, sharing the port with other
+    /// reactors (typically one per core, see [`ReactorThreads`](crate::ReactorThreads)); the
+    /// kernel spreads new connections among them.
+    pub fn listen_reuseport(
+        &mut self,
+        addr: SocketAddr,
+        factory: impl Factory,
+    ) -> io::Result<SocketAddr> {
+        let listener = crate::net::reuseport_listener(addr)?;
+        let local = listener.local_addr()?;
+        self.add_listener(ListenerSocket::Tcp(listener), Box::new(factory))?;
+        Ok(local)
+    }
+
     /// Listens for Unix-domain stream connections at `path`.
     ///
     /// A socket file left behind by a crashed server (nobody accepts on it) is replaced; a

@@ -73,13 +73,15 @@ pub fn resolve(addr: &str) -> std::io::Result<Vec<SocketAddr>> {
     Ok(addrs)
 }
 
-/// Stops `reactor` gracefully on Ctrl-C (a second Ctrl-C aborts), and, if asked, when
-/// standard input reaches EOF: how scripts and tests stop a server without signals.
-pub fn stop_on_ctrl_c(reactor: &mio_reactor::Reactor, stdin_eof_too: bool) -> std::io::Result<()> {
-    let handle = reactor.shutdown_handle();
-    ctrlc::set_handler(move || handle.shutdown()).map_err(std::io::Error::other)?;
+/// Shuts down gracefully on Ctrl-C (a second Ctrl-C aborts), and, if asked, when standard
+/// input reaches EOF: how scripts and tests stop a server without signals.
+pub fn stop_on_ctrl_c(
+    handle: mio_reactor::ShutdownHandle,
+    stdin_eof_too: bool,
+) -> std::io::Result<()> {
+    let on_signal = handle.clone();
+    ctrlc::set_handler(move || on_signal.shutdown()).map_err(std::io::Error::other)?;
     if stdin_eof_too {
-        let handle = reactor.shutdown_handle();
         std::thread::spawn(move || {
             // Read and ignore until EOF (or an error), then stop.
             let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());

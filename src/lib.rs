@@ -108,6 +108,15 @@ mod unix_path;
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+/// The guide's complete programs run as doctests too (`cargo test --doc Guide`).
+#[doc = include_str!("../docs/guide/06-framing-and-backpressure.md")]
+#[cfg(doctest)]
+pub struct GuideFramingAndBackpressure;
+
+#[doc = include_str!("../docs/guide/07-closing.md")]
+#[cfg(doctest)]
+pub struct GuideClosing;
+
 pub use close_reason::{CloseReason, Limit};
 pub use config::Config;
 pub use context::{Context, WriteError};

@@ -155,6 +155,11 @@ impl<'a> Context<'a> {
         self.core.set_idle_timeout(self.slot, timeout);
     }
 
+    /// The reactor's configuration: water marks, limits, timeouts.
+    pub fn config(&self) -> &crate::Config {
+        &self.core.config
+    }
+
     /// Bytes written but not yet taken by the kernel.
     pub fn buffered_output(&self) -> usize {
         self.core

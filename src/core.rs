@@ -205,7 +205,10 @@ impl Core {
         {
             return Err((err, handler));
         }
-        let conn = Connection::new(slot, stream, peer, handler, state, self.now);
+        let mut conn = Connection::new(slot, stream, peer, handler, state, self.now);
+        // An accepted socket's send buffer is empty: write at once instead of waiting a turn
+        // for the writable edge. (A connect in progress is not writable until it completes.)
+        conn.writable = state != State::Connecting;
         self.slab.insert(Entry::Conn(conn));
         self.stats.open_connections += 1;
         Ok(slot)

@@ -90,7 +90,9 @@ impl Core {
                 Ok(0) => self.peer_eof(slot),
                 Ok(n) => {
                     // A short read means the socket was drained at that moment; a new edge
-                    // will announce more. Reading again just to hear `WouldBlock` would cost
+                    // will announce more (epoll(7) signals every arrival on an edge-triggered
+                    // socket; mio only promises "read until WouldBlock", tokio relies on the
+                    // same kernel behaviour). Reading again just to hear `WouldBlock` would cost
                     // a syscall per message. But if the peer also closed, read on for the EOF,
                     // which no further edge would announce.
                     if n < buf.len() && !conn.read_closed {
@@ -257,10 +259,14 @@ impl Core {
         }
         conn.paused_by_backpressure = false;
         conn.reoffer_input = true;
+        let active = conn.state.is_active();
         trace_record!(self, Record::ReadingResumed { conn: ConnId(slot) });
         // Bytes that arrived while paused raised no new edge: queue the connection by hand.
         self.queue(slot);
-        self.with_handler(slot, |h, ctx| h.on_drain(ctx));
+        if active {
+            // After a close the handler hears only `on_close`.
+            self.with_handler(slot, |h, ctx| h.on_drain(ctx));
+        }
     }
 
     /// Writes for a handler: straight through if nothing is queued, with the limits applied.
@@ -370,7 +376,7 @@ impl Core {
             return;
         }
         conn.finished = true;
-        let from = std::mem::replace(&mut conn.state, State::Closed);
+        let from = conn.transition(Input::Fail);
         if matches!(
             reason,
             CloseReason::Aborted

@@ -245,9 +245,10 @@ impl Reactor {
         let timeout = core.poll_timeout(max_wait);
         let turn = core.stats.turns;
         trace_record!(core, Record::TurnStart { turn, timeout });
+        let before = Instant::now();
         let polled = self.poll.poll(&mut self.events, timeout);
         let after = Instant::now();
-        let blocked = after.saturating_duration_since(core.now);
+        let blocked = after.saturating_duration_since(before);
         core.stats.time_blocked += blocked;
         core.now = after;
         match polled {

@@ -26,3 +26,50 @@ fn a_connection_closed_by_a_timer_is_removed_without_waiting_for_another_event()
     drop(silent);
     server.stop();
 }
+
+/// Records every callback after `close()`; only `on_close` may come.
+struct CloseThenDrain {
+    after_close: std::sync::mpsc::Sender<&'static str>,
+    closed: bool,
+}
+
+impl mio_reactor::Handler for CloseThenDrain {
+    fn on_data(&mut self, ctx: &mut mio_reactor::Context<'_>, data: &[u8]) -> usize {
+        // Far past the high water mark, so reading pauses, then close at once.
+        ctx.write(&vec![b'z'; 1024 * 1024]);
+        ctx.close();
+        self.closed = true;
+        data.len()
+    }
+    fn on_drain(&mut self, _: &mut mio_reactor::Context<'_>) {
+        if self.closed {
+            self.after_close.send("on_drain").unwrap();
+        }
+    }
+    fn on_close(&mut self, _: &mut mio_reactor::Context<'_>, _: &CloseReason) {
+        self.after_close.send("on_close").unwrap();
+    }
+}
+
+/// `on_drain` was called when a closing connection's output drained, although the handler
+/// docs promise that only `on_close` follows a close.
+#[test]
+fn on_drain_is_not_called_after_close() {
+    let (tx, callbacks) = std::sync::mpsc::channel();
+    let server = Server::start(Config::default(), move |reactor| {
+        reactor.listen(util::loopback(), move |_: &_| {
+            Some(CloseThenDrain {
+                after_close: tx.clone(),
+                closed: false,
+            })
+        })
+    });
+    let mut stream = client(server.addr);
+    std::io::Write::write_all(&mut stream, b"go").unwrap();
+    let mut all = Vec::new();
+    stream.read_to_end(&mut all).unwrap(); // drains the output, then EOF
+    assert_eq!(all.len(), 1024 * 1024);
+    drop(stream);
+    assert_eq!(callbacks.recv_timeout(util::WAIT).unwrap(), "on_close");
+    server.stop();
+}

@@ -27,7 +27,8 @@ fn a_connection_closed_by_a_timer_is_removed_without_waiting_for_another_event()
     server.stop();
 }
 
-/// Records every callback after `close()`; only `on_close` may come.
+/// Reports whether its output backed up, then every callback after `close()`; only
+/// `on_close` may come.
 struct CloseThenDrain {
     after_close: std::sync::mpsc::Sender<&'static str>,
     closed: bool,
@@ -36,7 +37,15 @@ struct CloseThenDrain {
 impl mio_reactor::Handler for CloseThenDrain {
     fn on_data(&mut self, ctx: &mut mio_reactor::Context<'_>, data: &[u8]) -> usize {
         // Far past the high water mark, so reading pauses, then close at once.
-        ctx.write(&vec![b'z'; 1024 * 1024]);
+        // (More than a new loopback socket's send buffer, which starts near 1.3 MB.)
+        ctx.write(&vec![b'z'; 8 * 1024 * 1024]);
+        self.after_close
+            .send(if ctx.buffered_output() > ctx.config().get_high_water() {
+                "backed up"
+            } else {
+                "premise failed: all output left at once"
+            })
+            .unwrap();
         ctx.close();
         self.closed = true;
         data.len()
@@ -56,7 +65,8 @@ impl mio_reactor::Handler for CloseThenDrain {
 #[test]
 fn on_drain_is_not_called_after_close() {
     let (tx, callbacks) = std::sync::mpsc::channel();
-    let server = Server::start(Config::default(), move |reactor| {
+    let config = Config::default().max_output(16 * 1024 * 1024);
+    let server = Server::start(config, move |reactor| {
         reactor.listen(util::loopback(), move |_: &_| {
             Some(CloseThenDrain {
                 after_close: tx.clone(),
@@ -64,12 +74,18 @@ fn on_drain_is_not_called_after_close() {
             })
         })
     });
-    let mut stream = client(server.addr);
+    // A small receive window, so that most of the megabyte stays buffered in the server.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&server.addr.into()).unwrap();
+    let mut stream: std::net::TcpStream = socket.into();
+    stream.set_read_timeout(Some(util::WAIT)).unwrap();
     std::io::Write::write_all(&mut stream, b"go").unwrap();
     let mut all = Vec::new();
     stream.read_to_end(&mut all).unwrap(); // drains the output, then EOF
-    assert_eq!(all.len(), 1024 * 1024);
+    assert_eq!(all.len(), 8 * 1024 * 1024);
     drop(stream);
+    assert_eq!(callbacks.recv_timeout(util::WAIT).unwrap(), "backed up");
     assert_eq!(callbacks.recv_timeout(util::WAIT).unwrap(), "on_close");
     server.stop();
 }

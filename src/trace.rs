@@ -43,7 +43,8 @@ pub enum TimerKind {
     ShutdownDeadline,
 }
 
-/// One step in the reactor's life. See the [module docs](self).
+/// One step in the reactor's life, as handed to an [`Observer`] and written to the log at
+/// trace level (target `mio_reactor::trace`, one line each: the `Display` form).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Record {

@@ -33,7 +33,8 @@ pub fn page(
          <p>One echo server on one thread, six clients on their own threads, drawn from the \
          reactor's trace records. Each lane is one connection, time runs left to right. The \
          band is the connection's state; above it is what came in (reads ▲, EOF), below it \
-         what went out (writes ▼, FIN). Red hatching: the reactor stopped reading that \
+         what went out (writes ▼, FIN); a grey dot on its edge is a readiness event, the loop \
+         waking up for that connection. Red hatching: the reactor stopped reading that \
          connection because the peer was not reading its echo. The top lane is the loop: \
          grey while it waits in <code>poll</code>, a tick each time it wakes up. \
          <strong>Hover over anything</strong> to see the record behind it.</p>\n",

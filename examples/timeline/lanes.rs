@@ -7,7 +7,8 @@
 //!   (always `Open`: the reactor only hands over a connection once it is established) to
 //!   `Closed`;
 //! - **reading paused** is a span from `ReadingPaused` to `ReadingResumed` (or the close);
-//! - reads, writes, EOF, FIN and timers are instants (**marks**);
+//! - readiness events, reads, writes, EOF, FIN and timers are instants (**marks**); a
+//!   readiness event names a slab key (the token), which is the connection living there;
 //! - a **turn** is the span its `poll` blocked, then the instant it woke up.
 //!
 //! Times are milliseconds since the session started. They come from the reactor's clock,
@@ -95,6 +96,13 @@ pub struct Mark {
 /// The kinds of [`Mark`].
 #[derive(Debug, Clone, Copy)]
 pub enum What {
+    /// `poll` reported the socket ready: the loop woke up for this connection.
+    Readiness {
+        /// Readable bit.
+        readable: bool,
+        /// Writable bit.
+        writable: bool,
+    },
     /// `read` returned bytes.
     Read {
         /// How many.
@@ -162,6 +170,8 @@ impl Timeline {
         let ms = |at: Instant| at.saturating_duration_since(start).as_secs_f64() * 1e3;
         let mut lanes: Vec<Lane> = Vec::new();
         let mut lane_of: HashMap<ConnId, usize> = HashMap::new();
+        // Readiness names a token, the slab key of whatever lives there now.
+        let mut lane_at_key: HashMap<usize, usize> = HashMap::new();
         let mut turns = Vec::new();
         let mut polling: Option<(u64, f64)> = None;
         let mut duration: f64 = 0.0;
@@ -171,12 +181,27 @@ impl Timeline {
             duration = duration.max(at);
             if let Record::Accepted { conn, peer } = record {
                 lane_of.insert(*conn, lanes.len());
+                lane_at_key.insert(conn.key(), lanes.len());
                 let role = role_of(peer).unwrap_or_else(|| peer.to_string());
                 lanes.push(Lane::new(*conn, role, at));
                 continue;
             }
             match record {
                 Record::TurnStart { turn, .. } => polling = Some((*turn, at)),
+                Record::Readiness {
+                    token,
+                    readable,
+                    writable,
+                    ..
+                } => {
+                    if let Some(&index) = lane_at_key.get(token) {
+                        let (readable, writable) = (*readable, *writable);
+                        lanes[index].mark(at, What::Readiness { readable, writable });
+                    }
+                }
+                Record::Closed { conn, .. } => {
+                    lane_at_key.remove(&conn.key());
+                }
                 Record::TurnEnd { turn, events, .. } => {
                     if let Some((started, polled_at)) = polling.take() {
                         if started == *turn {

@@ -173,7 +173,7 @@ fn slow_reader(stage: &Stage) -> io::Result<()> {
         });
         client.wait_for("reading paused", |seen| seen.pauses > 0)?;
         pause(200); // keep not reading, so that the pause shows
-        let received = read_stream(&client.stream)?;
+        let received = read_stream(&client)?;
         let sent = sending
             .join()
             .map_err(|_| io::Error::other("writer panicked"))??;
@@ -187,12 +187,12 @@ fn slow_reader(stage: &Stage) -> io::Result<()> {
 }
 
 /// Reads to EOF, checking every byte against [`stream_bytes`]; returns the count. Reads at
-/// a limited pace, so that the server's pausing and resuming shows.
-fn read_stream(mut stream: &TcpStream) -> io::Result<u64> {
+/// a limited pace while the server is still sending, so that its pausing and resuming shows.
+fn read_stream(client: &Client<'_>) -> io::Result<u64> {
     let mut buf = vec![0; 128 * 1024];
     let mut received = 0;
     loop {
-        let n = stream.read(&mut buf)?;
+        let n = (&client.stream).read(&mut buf)?;
         if n == 0 {
             return Ok(received);
         }
@@ -200,7 +200,9 @@ fn read_stream(mut stream: &TcpStream) -> io::Result<u64> {
             return Err(io::Error::other(format!("echo differs after {received} B")));
         }
         received += n as u64;
-        pause(2);
+        if client.seen().closed.is_none() {
+            pause(2);
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //!              0          100        200   (ms)
 //! the loop     |▬▬▬▬|▬▬|▬▬▬▬▬▬▬▬▬|▬▬▬▬|        grey: waiting in poll; a tick: one turn
 //!               ▲      ▲     ▲                above the band: what came in (reads, EOF)
+//!               •      •     •                on its edge: poll reported the socket ready
 //! echo 1        [Open              ]▌ peer closed
 //! #1.2          ▼      ▼     ▼       EOF→PeerHalfClosed→Closing→FIN→Closed
 //!                                             below: what went out (writes, FIN)
@@ -567,6 +568,11 @@ impl Svg {
             let height = mark_height(column.bytes);
             self.triangle(column.x, top + WRITES_BASE, height, false, &fill, &title);
         }
+        let events = lane.marks.iter().filter_map(|mark| match mark.what {
+            What::Readiness { readable, writable } => Some((mark.at, readable, writable)),
+            _ => None,
+        });
+        self.readiness(lane, axis, top, events);
         let chains = chains(lane);
         for mark in &lane.marks {
             let chained = |mark: &Mark| chains.iter().any(|chain| chain[0].at == mark.at);
@@ -597,6 +603,51 @@ impl Svg {
         }
         for chain in chains {
             self.chain(lane, &chain, axis, top);
+        }
+    }
+
+    /// Readiness events as dots on the band: the loop woke up for this connection. Most sit
+    /// under a read or a write; the ones that do not are wake-ups with nothing to do (interest
+    /// is never changed, so a paused connection still reports new bytes).
+    fn readiness(
+        &mut self,
+        lane: &Lane,
+        axis: &Axis,
+        top: f64,
+        events: impl Iterator<Item = (f64, bool, bool)>,
+    ) {
+        let mut dots: Vec<(f64, f64, f64, usize, usize, usize)> = Vec::new();
+        for (at, readable, writable) in events {
+            let x = axis.x(at);
+            match dots.last_mut() {
+                Some(dot) if x - dot.0 < COLUMN => {
+                    dot.2 = at;
+                    dot.3 += 1;
+                    dot.4 += usize::from(readable);
+                    dot.5 += usize::from(writable);
+                }
+                _ => dots.push((x, at, at, 1, usize::from(readable), usize::from(writable))),
+            }
+        }
+        // On the band's top edge, clear of the state's name.
+        let y = top + BAND_TOP;
+        for (x, first, last, count, readable, writable) in dots {
+            let when = if last - first < 0.05 {
+                format!("at {first:.1} ms")
+            } else {
+                format!("{first:.1}–{last:.1} ms")
+            };
+            let title = format!(
+                "{} {count} readiness event{} ({when}): readable ×{readable}, writable \
+                 ×{writable}",
+                lane.conn,
+                if count == 1 { "" } else { "s" }
+            );
+            let _ = write!(
+                self.out,
+                "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"1.8\" fill=\"{QUIET_COLOUR}\""
+            );
+            self.close_shape("circle", &title);
         }
     }
 
@@ -768,7 +819,13 @@ impl Svg {
         );
         x = self.legend_text(x + 34.0, y, "reading paused (backpressure)");
         x = self.legend_flag(x, y, EOF_COLOUR, "EOF");
-        self.legend_text(x, y, "read returned 0");
+        x = self.legend_text(x, y, "read returned 0");
+        let _ = writeln!(
+            self.out,
+            "<circle cx=\"{:.1}\" cy=\"{y:.1}\" r=\"1.8\" fill=\"{QUIET_COLOUR}\"/>",
+            x + 2.0
+        );
+        self.legend_text(x + 9.0, y, "poll reported it ready");
 
         let y = top + 50.0;
         self.text(16.0, y + 4.0, &bold, "below: out");

@@ -5,7 +5,7 @@
 //! cargo run --example timeline -- --out docs/timeline.svg --html docs/timeline.html
 //! RUST_LOG=mio_reactor=trace cargo run --example timeline     # the same story, as text
 //! ```
-//! Open the SVG (or the HTML page, which adds a legend, a table and the raw records) in a
+//! Open the SVG (or the HTML page, which adds how to read it, a table and the records) in a
 //! browser; hovering over any mark shows the record behind it. `docs/timeline.md` explains
 //! how to read it.
 //!
@@ -51,7 +51,7 @@ timeline: one lane per connection, states as spans, reads and writes as marks.
 
 Options:
   --out PATH     write the SVG here (default timeline.svg)
-  --html PATH    also write a self-contained HTML page (legend, table, records)
+  --html PATH    also write a self-contained HTML page (picture, table, records)
   -h, --help     show this help
 ";
 

@@ -269,7 +269,8 @@ impl Reactor {
             Record::TurnEnd {
                 turn,
                 events,
-                blocked
+                blocked,
+                busy: after.elapsed(),
             }
         );
         Ok(())

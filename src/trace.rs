@@ -63,6 +63,8 @@ pub enum Record {
         events: usize,
         /// Time spent blocked in `poll`.
         blocked: Duration,
+        /// Time spent after `poll` returned: dispatching, handlers, closes.
+        busy: Duration,
     },
     /// `poll` reported readiness for an entry (`token` is its slab key).
     Readiness {
@@ -198,7 +200,11 @@ impl fmt::Display for Record {
                 turn,
                 events,
                 blocked,
-            } => write!(f, "turn {turn}: done, {events} events, blocked {blocked:?}"),
+                busy,
+            } => write!(
+                f,
+                "turn {turn}: done, {events} events, blocked {blocked:?}, busy {busy:?}"
+            ),
             Record::Readiness {
                 token,
                 readable,

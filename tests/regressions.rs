@@ -81,11 +81,12 @@ fn on_drain_is_not_called_after_close() {
     let mut stream: std::net::TcpStream = socket.into();
     stream.set_read_timeout(Some(util::WAIT)).unwrap();
     std::io::Write::write_all(&mut stream, b"go").unwrap();
+    // Not a byte is read before the server has written: its output must back up.
+    assert_eq!(callbacks.recv_timeout(util::WAIT).unwrap(), "backed up");
     let mut all = Vec::new();
     stream.read_to_end(&mut all).unwrap(); // drains the output, then EOF
     assert_eq!(all.len(), 8 * 1024 * 1024);
     drop(stream);
-    assert_eq!(callbacks.recv_timeout(util::WAIT).unwrap(), "backed up");
     assert_eq!(callbacks.recv_timeout(util::WAIT).unwrap(), "on_close");
     server.stop();
 }

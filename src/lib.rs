@@ -117,6 +117,14 @@ pub struct GuideFramingAndBackpressure;
 #[cfg(doctest)]
 pub struct GuideClosing;
 
+#[doc = include_str!("../docs/guide/08-udp-and-unix.md")]
+#[cfg(doctest)]
+pub struct GuideUdpAndUnix;
+
+#[doc = include_str!("../docs/guide/11-watching-the-loop.md")]
+#[cfg(doctest)]
+pub struct GuideWatchingTheLoop;
+
 pub use close_reason::{CloseReason, Limit};
 pub use config::Config;
 pub use context::{Context, WriteError};

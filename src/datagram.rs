@@ -51,7 +51,7 @@ pub trait DatagramHandler: 'static {
     }
 
     /// The reactor is shutting down. The default closes the socket once its send queue is
-    /// flushed (or at once if the queue cannot drain now).
+    /// flushed, or at the shutdown deadline.
     fn on_shutdown(&mut self, ctx: &mut DatagramContext<'_>) {
         ctx.close();
     }
@@ -119,7 +119,8 @@ impl<'a> DatagramContext<'a> {
         self.core.cancel_timer(timer)
     }
 
-    /// Closes the socket once its send queue is flushed (or the queue cannot drain now).
+    /// Closes the socket once its send queue is flushed. (During a reactor shutdown, the
+    /// shutdown deadline drops whatever is still queued.)
     pub fn close(&mut self) {
         self.core.udp_close(self.slot, CloseReason::Local);
     }

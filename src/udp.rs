@@ -102,6 +102,9 @@ impl Core {
             mio::Token(slot.key),
             mio::Interest::READABLE | mio::Interest::WRITABLE,
         )?;
+        // Not marked writable until its first writable edge (in the first turn): sends from
+        // `on_open` wait in the queue until then, which is also what makes the queue's
+        // bound observable in tests (a UDP send on loopback never blocks otherwise).
         let mut udp = Udp::new(slot, socket, local_addr);
         udp.handler = Some(handler);
         self.slab.insert(Entry::Udp(udp));
@@ -207,6 +210,8 @@ impl Core {
             _ => return,
         };
         let stats = &mut self.stats;
+        let tracing = self.tracing;
+        let mut sent = Vec::new(); // (bytes, to), for trace records once the borrows end
         while udp.writable {
             let Some((data, to)) = udp.send_queue.front() else {
                 break;
@@ -215,6 +220,9 @@ impl Core {
                 Ok(_) => {
                     stats.datagrams_out += 1;
                     stats.bytes_out += data.len() as u64;
+                    if tracing {
+                        sent.push((data.len(), *to));
+                    }
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     udp.writable = false;
@@ -227,6 +235,18 @@ impl Core {
                 }
             }
             udp.send_queue.pop_front();
+        }
+        for (bytes, peer) in sent {
+            let socket = ConnId(slot);
+            trace_record!(
+                self,
+                Record::Datagram {
+                    socket,
+                    bytes,
+                    peer,
+                    incoming: false
+                }
+            );
         }
     }
 

@@ -47,7 +47,8 @@ Options:
 ";
 
 enum Target {
-    Tcp(SocketAddr),
+    /// Every address the name resolved to: connects try them in order.
+    Tcp(Vec<SocketAddr>),
     Unix(String),
     Udp(SocketAddr),
 }
@@ -110,7 +111,7 @@ fn parse_options() -> Options {
         (Some(path), false) => Target::Unix(path),
         (None, _) => match cli::resolve(&addr) {
             Ok(addrs) if udp => Target::Udp(addrs[0]),
-            Ok(addrs) => Target::Tcp(addrs[0]),
+            Ok(addrs) => Target::Tcp(addrs),
             Err(err) => cli.fail(&format!("cannot resolve {addr}: {err}")),
         },
     };
@@ -325,7 +326,7 @@ fn run(options: &Options) -> std::io::Result<(Results, Duration)> {
             done: false,
         };
         match &options.target {
-            Target::Tcp(addr) => reactor.connect(*addr, handler)?,
+            Target::Tcp(addrs) => reactor.connect(&addrs[..], handler)?,
             Target::Unix(path) => reactor.connect_unix(path, handler)?,
             Target::Udp(server) => {
                 let check =

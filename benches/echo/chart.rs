@@ -2,13 +2,14 @@
 
 use crate::report::{kilo, Results};
 use crate::servers::ServerKind;
-use crate::svg::{self, Group, Panel, Series};
+use crate::svg::{self, Group, Panel, Scale, Series};
 
 fn color(server: ServerKind) -> &'static str {
     match server {
         ServerKind::Tokio => "#4e79a7",
         ServerKind::Mio => "#f28e2b",
         ServerKind::Reactor => "#59a14f",
+        ServerKind::Faulty => "#e15759",
     }
 }
 
@@ -33,12 +34,23 @@ pub fn render(results: &Results) -> String {
     if !results.memory.is_empty() {
         panels.push(memory(results));
     }
-    let subtitle = format!(
-        "Medians of {} alternating run(s). {}",
-        results.runs,
-        results.machine.one_line()
-    );
-    svg::chart("Echo servers: mio-reactor vs tokio vs plain mio", &subtitle, &series, &panels)
+    let machine = &results.machine;
+    let subtitle = [
+        format!(
+            "Medians of {} alternating run(s), {:?} windows; {}.",
+            results.runs, results.duration, machine.pinning
+        ),
+        format!(
+            "{} CPUs ({}), {}, {}. `{}`",
+            machine.cpus, machine.cpu_model, machine.kernel, machine.rustc, results.command
+        ),
+    ];
+    svg::chart(
+        "Echo servers: mio-reactor vs tokio vs plain mio",
+        &subtitle,
+        &series,
+        &panels,
+    )
 }
 
 fn throughput(results: &Results) -> Panel {
@@ -67,7 +79,7 @@ fn throughput(results: &Results) -> Panel {
     Panel {
         title: "Round-trips per second, relative to tokio (higher is better)".into(),
         groups,
-        reference: Some(1.0),
+        scale: Scale::LogRatio,
     }
 }
 
@@ -90,7 +102,7 @@ fn cpu_per_message(results: &Results) -> Panel {
     Panel {
         title: "Server CPU time per echoed message, µs (lower is better)".into(),
         groups,
-        reference: None,
+        scale: Scale::Linear,
     }
 }
 
@@ -114,7 +126,7 @@ fn p99(results: &Results) -> Panel {
     Panel {
         title: "p99 latency relative to tokio (lower is better)".into(),
         groups,
-        reference: Some(1.0),
+        scale: Scale::LogRatio,
     }
 }
 
@@ -137,7 +149,7 @@ fn syscalls(results: &Results) -> Panel {
     Panel {
         title: "System calls per echoed message (lower is better)".into(),
         groups,
-        reference: None,
+        scale: Scale::Linear,
     }
 }
 
@@ -155,7 +167,10 @@ fn memory(results: &Results) -> Panel {
             };
             [
                 Group {
-                    label: [format!("{conns} conns, idle"), "one echo each, then idle".into()],
+                    label: [
+                        format!("{conns} conns, idle"),
+                        "one echo each, then idle".into(),
+                    ],
                     bars: results
                         .servers
                         .iter()
@@ -185,6 +200,6 @@ fn memory(results: &Results) -> Panel {
     Panel {
         title: "Server memory (RSS) per connection, bytes (lower is better)".into(),
         groups,
-        reference: None,
+        scale: Scale::Linear,
     }
 }

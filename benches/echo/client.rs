@@ -41,7 +41,12 @@ pub struct ClientConn {
 impl ClientConn {
     /// Starts a non-blocking connect to `addr`, from `source` if given (bind before
     /// connect: each source address has its own ~28,000 ephemeral ports).
-    fn connect(addr: SocketAddr, source: Option<IpAddr>, index: usize, size: usize) -> Fallible<Self> {
+    fn connect(
+        addr: SocketAddr,
+        source: Option<IpAddr>,
+        index: usize,
+        size: usize,
+    ) -> Fallible<Self> {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         socket.set_nonblocking(true)?;
         // Small messages go out at once: Nagle would hold a pipelined tail for an ACK.

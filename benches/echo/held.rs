@@ -109,7 +109,10 @@ impl Helper {
             )
             .into());
         };
-        Ok(rest.split_whitespace().filter_map(|n| n.parse().ok()).collect())
+        Ok(rest
+            .split_whitespace()
+            .filter_map(|n| n.parse().ok())
+            .collect())
     }
 }
 
@@ -153,7 +156,12 @@ pub fn measure(
     {
         let mut poll = Poll::new()?;
         let mut warm = client::open_many(&mut poll, server.addr, 1, MESSAGE, None, 999_999)?;
-        client::round_trip_all(&mut poll, &mut warm, &Pattern::new(), &mut Histogram::default())?;
+        client::round_trip_all(
+            &mut poll,
+            &mut warm,
+            &Pattern::new(),
+            &mut Histogram::default(),
+        )?;
     }
     std::thread::sleep(Duration::from_millis(200));
     let before = server.sample()?;

@@ -79,10 +79,16 @@ pub fn self_check() {
     let mut last = 0;
     for value in 1..1_000_000u64 {
         let bucket = bucket_of(value);
-        assert!(bucket == last || bucket == last + 1, "histogram: gap at {value}");
+        assert!(
+            bucket == last || bucket == last + 1,
+            "histogram: gap at {value}"
+        );
         last = bucket;
         let middle = value_of(bucket);
-        assert!(middle.abs_diff(value) * 32 <= value.max(32), "histogram: {value} vs {middle}");
+        assert!(
+            middle.abs_diff(value) * 32 <= value.max(32),
+            "histogram: {value} vs {middle}"
+        );
     }
     let mut h = Histogram::default();
     (1..=1000).for_each(|v| h.record(v * 1000));

@@ -58,7 +58,10 @@ pub type Fallible<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn main() {
     // `cargo bench` passes `--bench` to every bench binary; it means nothing here.
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let result = match args.first().map(String::as_str) {
         Some("--serve") => serve_main(&args[1..]),
         Some("--hold-clients") => hold_main(&args[1..]),
@@ -154,9 +157,7 @@ fn drive(args: &[String]) -> Fallible<()> {
     for run in 0..options.runs {
         for (i, scenario) in scenarios.iter().enumerate() {
             for server in rotated(&options.servers, run + i) {
-                let (m, _) = measure(scenario, server, run, &options, cpus, false)?;
-                print_measurement(scenario, &m, options.runs);
-                measurements.push(m);
+                measurements.push(measure_quietly(scenario, server, run, &options, cpus)?);
             }
         }
     }
@@ -232,6 +233,7 @@ fn drive(args: &[String]) -> Fallible<()> {
         syscall_note,
         memory,
         elapsed: started.elapsed(),
+        max_noise: options.max_noise,
     };
     write_outputs(&results, &options)
 }
@@ -245,6 +247,34 @@ fn rotated(servers: &[ServerKind], by: usize) -> Vec<ServerKind> {
         order.rotate_left(by % len);
     }
     order
+}
+
+/// Measures, and measures again (up to `--retries` times) while other work on the machine
+/// took more than `--max-noise` of a CPU during the window; keeps the least noisy try.
+fn measure_quietly(
+    scenario: &Scenario,
+    server: ServerKind,
+    run: usize,
+    options: &Options,
+    cpus: Cpus,
+) -> Fallible<Measurement> {
+    let mut best: Option<Measurement> = None;
+    for tries in 1..=options.retries + 1 {
+        let (mut m, _) = measure(scenario, server, run, options, cpus, false)?;
+        m.tries = tries;
+        print_measurement(scenario, &m, options.runs);
+        let quiet = m.other_util <= options.max_noise;
+        if best.as_ref().map_or(true, |b| m.other_util < b.other_util) {
+            best = Some(m);
+        }
+        if quiet {
+            break;
+        }
+        if tries <= options.retries {
+            println!("        (noisy window: measuring again)");
+        }
+    }
+    Ok(best.expect("measured at least once"))
 }
 
 /// Runs one scenario against a fresh server process.
@@ -284,7 +314,13 @@ fn measure(
         }
         Ok(())
     })
-    .map_err(|err| format!("{} against the {} server: {err}", scenario.title, kind.name()))?;
+    .map_err(|err| {
+        format!(
+            "{} against the {} server: {err}",
+            scenario.title,
+            kind.name()
+        )
+    })?;
     // The connections are closed by now; the peak RSS is final.
     let peak = server.sample()?;
     let counts = counter.map(SyscallCounter::finish).transpose()?;
@@ -309,11 +345,13 @@ fn measure(
         p50_us: outcome.latency.quantile(0.50) as f64 / 1000.0,
         p99_us: outcome.latency.quantile(0.99) as f64 / 1000.0,
         cpu_us_per_msg: cpu_ns / 1000.0 / messages as f64,
+        stat_cpu_us_per_msg: (user + system) as f64 * 10_000.0 / messages as f64,
         server_util: cpu_ns / window_ns,
         sys_share: system as f64 / (user + system).max(1) as f64,
         client_util: outcome.client_cpu_ns as f64 / window_ns,
         other_util: ((busy - cpu_ns - outcome.client_cpu_ns as f64) / window_ns).max(0.0),
         hwm_kib: peak.hwm_kib,
+        tries: 1,
     };
     Ok((measurement, counts))
 }

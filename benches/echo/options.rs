@@ -26,9 +26,15 @@ Options:
   --scenario NAME      only this part (repeatable): c50x512, c1000x64, pingpong,
                        pipelined, paced, idle, held (default: all)
   --server NAME        only this server (repeatable): tokio, mio, reactor (tokio is the
-                       baseline of the ratios)
+                       baseline of the ratios); `faulty` corrupts a byte now and then,
+                       to check that the benchmark then fails
   --idle N             idle connections for the memory figure (default 10000)
   --held N             connections for the held-connections run (default 19000)
+  --max-noise PCT      other work on the machine (neither server nor load) may take up
+                       to PCT % of a CPU during a window (default 25); above it the
+                       measurement is repeated
+  --retries N          repeats allowed per noisy measurement (default 2, the least noisy
+                       is kept; 0 with --quick)
   --no-syscalls        skip the perf run that counts system calls
   --no-pin             do not pin the servers and the load to CPUs
   --chart PATH         where to write the SVG chart (default docs/echo-benchmark.svg;
@@ -76,6 +82,9 @@ pub struct Options {
     pub servers: Vec<ServerKind>,
     pub idle: usize,
     pub held: usize,
+    /// Share of a CPU that other work may take during a window before it is repeated.
+    pub max_noise: f64,
+    pub retries: usize,
     pub syscalls: bool,
     pub pin: bool,
     pub chart: Option<PathBuf>,
@@ -93,11 +102,14 @@ impl Options {
             servers: Vec::new(),
             idle: 10_000,
             held: 19_000,
+            max_noise: 0.25,
+            retries: 2,
             syscalls: true,
             pin: true,
             chart: None,
         };
-        let (mut runs, mut warmup, mut duration, mut idle, mut held) = (None, None, None, None, None);
+        let (mut runs, mut warmup, mut duration) = (None, None, None);
+        let (mut idle, mut held, mut retries) = (None, None, None);
         let mut args = Args::new(args);
         while let Some(flag) = args.next_flag() {
             match flag.as_str() {
@@ -125,6 +137,8 @@ impl Options {
                 }
                 "--idle" => idle = Some(args.value(&flag)?),
                 "--held" => held = Some(args.value(&flag)?),
+                "--max-noise" => options.max_noise = args.value::<f64>(&flag)? / 100.0,
+                "--retries" => retries = Some(args.value(&flag)?),
                 "--no-syscalls" => options.syscalls = false,
                 "--no-pin" => options.pin = false,
                 "--chart" => options.chart = Some(PathBuf::from(args.value::<String>(&flag)?)),
@@ -137,12 +151,14 @@ impl Options {
             options.duration = Duration::from_secs(1);
             options.idle = 2_000;
             options.held = 6_000;
+            options.retries = 0;
         }
         options.runs = runs.unwrap_or(options.runs);
         options.warmup = warmup.unwrap_or(options.warmup);
         options.duration = duration.unwrap_or(options.duration);
         options.idle = idle.unwrap_or(options.idle);
         options.held = held.unwrap_or(options.held);
+        options.retries = retries.unwrap_or(options.retries);
         if options.runs == 0 {
             return Err("--runs must be at least 1".into());
         }
@@ -152,6 +168,7 @@ impl Options {
         } else {
             ServerKind::ALL
                 .into_iter()
+                .chain([ServerKind::Faulty])
                 .filter(|k| options.servers.contains(k))
                 .collect()
         };

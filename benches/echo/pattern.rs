@@ -75,11 +75,21 @@ pub fn self_check() {
     let whole: Vec<u8> = (0..200_000u64)
         .map(|o| pattern.slice(start, o, 1)[0])
         .collect();
-    assert_eq!(pattern.slice(start, 130_000, 4_000), &whole[130_000..134_000]);
+    assert_eq!(
+        pattern.slice(start, 130_000, 4_000),
+        &whole[130_000..134_000]
+    );
     assert!(pattern.check(start, 1_000, &whole[1_000..150_000]).is_ok());
     let mut wrong = whole[10..20].to_vec();
     wrong[4] ^= 1;
-    assert_eq!(pattern.check(start, 10, &wrong), Err(4), "pattern: a flipped bit went unseen");
+    assert_eq!(
+        pattern.check(start, 10, &wrong),
+        Err(4),
+        "pattern: a flipped bit went unseen"
+    );
     let other = Pattern::start_of(4);
-    assert!(pattern.check(other, 10, &whole[10..20]).is_err(), "pattern: streams collide");
+    assert!(
+        pattern.check(other, 10, &whole[10..20]).is_err(),
+        "pattern: streams collide"
+    );
 }

@@ -26,6 +26,8 @@ pub struct Measurement {
     pub p99_us: f64,
     /// Server CPU time (user + system) per echoed message.
     pub cpu_us_per_msg: f64,
+    /// The same from `/proc/PID/stat`'s utime + stime (10 ms ticks): a cross-check.
+    pub stat_cpu_us_per_msg: f64,
     /// Fractions of one CPU during the window: the server, its system share, the load
     /// generator, and everything else on the machine (other people's work: noise).
     pub server_util: f64,
@@ -34,6 +36,8 @@ pub struct Measurement {
     pub other_util: f64,
     /// The server's peak RSS (VmHWM), KiB.
     pub hwm_kib: u64,
+    /// How many times it was measured (more than once when other work was too noisy).
+    pub tries: usize,
 }
 
 /// System calls of one server in one scenario, counted in a separate run.
@@ -70,6 +74,7 @@ pub struct Results {
     pub syscall_note: Option<String>,
     pub memory: Vec<HeldOutcome>,
     pub elapsed: Duration,
+    pub max_noise: f64,
 }
 
 /// Medians over runs of one server in one scenario.
@@ -186,6 +191,20 @@ impl Results {
             self.runs, self.warmup, self.duration, self.elapsed
         );
         if !self.measurements.is_empty() {
+            let retried = self.measurements.iter().filter(|m| m.tries > 1).count();
+            let noisy = self
+                .measurements
+                .iter()
+                .filter(|m| m.other_util > self.max_noise);
+            let _ = writeln!(
+                out,
+                "- noise: {retried} of {} measurements were repeated because other work took \
+                 more than {:.0} % of a CPU during the window; {} still exceed that (least noisy \
+                 try kept)",
+                self.measurements.len(),
+                self.max_noise * 100.0,
+                noisy.count()
+            );
             self.ratio_table(&mut out);
             self.median_table(&mut out);
         }
@@ -195,7 +214,11 @@ impl Results {
     }
 
     fn others(&self) -> Vec<ServerKind> {
-        let others = self.servers.iter().copied().filter(|&s| s != ServerKind::Tokio);
+        let others = self
+            .servers
+            .iter()
+            .copied()
+            .filter(|&s| s != ServerKind::Tokio);
         others.collect()
     }
 
@@ -208,7 +231,13 @@ impl Results {
         );
         let mut header = "| scenario |".to_string();
         let mut rule = "|---|".to_string();
-        for metric in ["round-trips/s", "p99", "CPU/msg", "syscalls/msg", "peak RSS"] {
+        for metric in [
+            "round-trips/s",
+            "p99",
+            "CPU/msg",
+            "syscalls/msg",
+            "peak RSS",
+        ] {
             for server in &others {
                 let _ = write!(header, " {metric} {} |", server.name());
                 rule.push_str("---:|");
@@ -231,7 +260,11 @@ impl Results {
                             .syscalls_of(scenario.name, server)
                             .zip(self.syscalls_of(scenario.name, ServerKind::Tokio))
                             .map(|(s, t)| s.per_msg() / t.per_msg());
-                        let _ = write!(row, " {} |", ratio.map_or("-".into(), |r| format!("{r:.2}")));
+                        let _ = write!(
+                            row,
+                            " {} |",
+                            ratio.map_or("-".into(), |r| format!("{r:.2}"))
+                        );
                     }
                 }
                 for &server in &others {
@@ -322,13 +355,23 @@ impl Results {
         for call in &calls {
             let _ = write!(out, " {call} |");
         }
-        let _ = writeln!(out, " other |\n|---|---|---:|{}---:|", "---:|".repeat(calls.len()));
+        let _ = writeln!(
+            out,
+            " other |\n|---|---|---:|{}---:|",
+            "---:|".repeat(calls.len())
+        );
         for scenario in &self.scenarios {
             for &server in &self.servers {
                 let Some(s) = self.syscalls_of(scenario.name, server) else {
                     continue;
                 };
-                let _ = write!(out, "| {} | {} | {:.2} |", scenario.title, server.name(), s.per_msg());
+                let _ = write!(
+                    out,
+                    "| {} | {} | {:.2} |",
+                    scenario.title,
+                    server.name(),
+                    s.per_msg()
+                );
                 let mut listed = 0.0;
                 for call in &calls {
                     let per_msg = s.call_per_msg(call);
@@ -377,12 +420,12 @@ impl Results {
     /// One line per measurement, for a spreadsheet.
     pub fn csv(&self) -> String {
         let mut out = "scenario,server,run,messages,rate,p50_us,p99_us,cpu_us_per_msg,server_util,\
-                       sys_share,client_util,other_util,hwm_kib\n"
+                       sys_share,client_util,other_util,hwm_kib,tries,stat_cpu_us_per_msg\n"
             .to_string();
         for m in &self.measurements {
             let _ = writeln!(
                 out,
-                "{},{},{},{},{:.1},{:.2},{:.2},{:.4},{:.4},{:.4},{:.4},{:.4},{}",
+                "{},{},{},{},{:.1},{:.2},{:.2},{:.4},{:.4},{:.4},{:.4},{:.4},{},{},{:.4}",
                 m.scenario,
                 m.server.name(),
                 m.run,
@@ -395,7 +438,9 @@ impl Results {
                 m.sys_share,
                 m.client_util,
                 m.other_util,
-                m.hwm_kib
+                m.hwm_kib,
+                m.tries,
+                m.stat_cpu_us_per_msg
             );
         }
         out

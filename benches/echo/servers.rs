@@ -8,6 +8,9 @@
 //!   buffer what the kernel refuses.
 //! * `reactor`: this crate, with the same `Echo` handler as `examples/echo_server.rs`.
 //!
+//! A fourth, `faulty`, is not under test: it corrupts one byte now and then, to show that the
+//! benchmark notices (`--server faulty` must fail).
+//!
 //! All three set `TCP_NODELAY` on accepted sockets, so none waits on Nagle. A server prints
 //! `listening ADDR` once bound, and exits when its standard input closes: that is how the
 //! driver stops it, without signals.
@@ -27,6 +30,8 @@ pub enum ServerKind {
     Tokio,
     Mio,
     Reactor,
+    /// Not compared: a broken echo that checks the checking.
+    Faulty,
 }
 
 impl ServerKind {
@@ -37,11 +42,13 @@ impl ServerKind {
             ServerKind::Tokio => "tokio",
             ServerKind::Mio => "mio",
             ServerKind::Reactor => "reactor",
+            ServerKind::Faulty => "faulty",
         }
     }
 
     pub fn parse(name: &str) -> Option<ServerKind> {
-        ServerKind::ALL.into_iter().find(|kind| kind.name() == name)
+        let all = ServerKind::ALL.into_iter().chain([ServerKind::Faulty]);
+        all.into_iter().find(|kind| kind.name() == name)
     }
 }
 
@@ -68,6 +75,7 @@ pub fn serve(kind: ServerKind, addr: SocketAddr) -> Fallible<()> {
         ServerKind::Tokio => serve_tokio(addr),
         ServerKind::Mio => serve_mio(addr),
         ServerKind::Reactor => serve_reactor(addr),
+        ServerKind::Faulty => serve_faulty(addr),
     }
 }
 
@@ -239,5 +247,37 @@ fn serve_reactor(addr: SocketAddr) -> Fallible<()> {
     let bound = reactor.listen(addr, |_: &_| Some(Echo))?;
     announce(bound)?;
     reactor.run()?;
+    Ok(())
+}
+
+/// The faulty server flips one bit every this many bytes it echoes on a connection.
+const FAULT_EVERY: usize = 100_000;
+
+/// A thread-per-connection echo with a deliberate fault, kept apart from the servers under
+/// test so that none of them carries a check for it.
+fn serve_faulty(addr: SocketAddr) -> Fallible<()> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    announce(listener.local_addr()?)?;
+    for stream in listener.incoming() {
+        let mut stream = stream?;
+        stream.set_nodelay(true)?;
+        std::thread::spawn(move || {
+            let mut buf = vec![0; TOKIO_BUFFER];
+            let mut echoed = 0;
+            loop {
+                let n = match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                };
+                if echoed / FAULT_EVERY != (echoed + n) / FAULT_EVERY {
+                    buf[n - 1] ^= 0x10;
+                }
+                echoed += n;
+                if stream.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+        });
+    }
     Ok(())
 }

@@ -15,8 +15,18 @@ const FONT: &str = "font-family=\"Helvetica, Arial, sans-serif\"";
 pub struct Panel {
     pub title: String,
     pub groups: Vec<Group>,
-    /// Draw a dashed line at this value (1.0 on ratio panels).
-    pub reference: Option<f64>,
+    pub scale: Scale,
+}
+
+/// How values map to heights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    /// From zero up.
+    Linear,
+    /// Ratios against a baseline, on a log2 axis: bars grow up or down from a dashed line at
+    /// 1, so that 2x and 0.5x look equally far from it, and one wild ratio does not flatten
+    /// the others.
+    LogRatio,
 }
 
 pub struct Group {
@@ -32,8 +42,8 @@ pub struct Series {
 }
 
 /// A whole chart: a title, a legend, then the panels one under the other.
-pub fn chart(title: &str, subtitle: &str, series: &[Series], panels: &[Panel]) -> String {
-    let header = 80.0;
+pub fn chart(title: &str, subtitle: &[String], series: &[Series], panels: &[Panel]) -> String {
+    let header = 80.0 + 15.0 * subtitle.len().saturating_sub(1) as f64;
     let height = header + PANEL_HEIGHT * panels.len() as f64 + 10.0;
     let mut svg = String::new();
     let _ = writeln!(
@@ -43,15 +53,27 @@ pub fn chart(title: &str, subtitle: &str, series: &[Series], panels: &[Panel]) -
     );
     let _ = writeln!(svg, "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
     text(&mut svg, LEFT, 28.0, 20.0, "start", "bold", title);
-    text(&mut svg, LEFT, 48.0, 12.0, "start", "normal", subtitle);
+    for (i, line) in subtitle.iter().enumerate() {
+        text(
+            &mut svg,
+            LEFT,
+            48.0 + 15.0 * i as f64,
+            12.0,
+            "start",
+            "normal",
+            line,
+        );
+    }
+    let legend = header - 20.0;
     let mut x = LEFT;
     for s in series {
         let _ = writeln!(
             svg,
-            "<rect x=\"{x}\" y=\"60\" width=\"14\" height=\"14\" fill=\"{}\"/>",
+            "<rect x=\"{x}\" y=\"{}\" width=\"14\" height=\"14\" fill=\"{}\"/>",
+            legend - 12.0,
             s.color
         );
-        text(&mut svg, x + 20.0, 72.0, 13.0, "start", "normal", s.name);
+        text(&mut svg, x + 20.0, legend, 13.0, "start", "normal", s.name);
         x += 110.0;
     }
     for (i, panel) in panels.iter().enumerate() {
@@ -66,35 +88,43 @@ fn draw_panel(svg: &mut String, top: f64, series: &[Series], panel: &Panel) {
     let plot_top = top + TITLE_SPACE;
     let base = plot_top + PLOT_HEIGHT;
     let plot_width = WIDTH - LEFT - RIGHT;
-    let max = panel
+    let values = panel
         .groups
         .iter()
-        .flat_map(|g| g.bars.iter().flatten().map(|(v, _)| *v))
-        .chain(panel.reference)
-        .fold(0.0, f64::max);
-    let scale_max = nice_ceiling(max * 1.12);
-    let y_of = |value: f64| base - value / scale_max * PLOT_HEIGHT;
-
-    // Axis and gridlines at four even steps.
-    for step in 0..=4 {
-        let value = scale_max * step as f64 / 4.0;
-        let y = y_of(value);
-        let _ = writeln!(
-            svg,
-            "<line x1=\"{LEFT}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/>",
-            WIDTH - RIGHT
-        );
-        text(svg, LEFT - 6.0, y + 4.0, 11.0, "end", "normal", &short(value));
-    }
-    if let Some(reference) = panel.reference {
-        let y = y_of(reference);
-        let _ = writeln!(
-            svg,
-            "<line x1=\"{LEFT}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#444\" \
-             stroke-dasharray=\"5,4\"/>",
-            WIDTH - RIGHT
-        );
-    }
+        .flat_map(|g| g.bars.iter().flatten().map(|(v, _)| *v));
+    // Where value `v` sits, and where bars start from.
+    let (y_of, origin): (Box<dyn Fn(f64) -> f64>, f64) = match panel.scale {
+        Scale::Linear => {
+            let max = values.fold(0.0, f64::max);
+            let step = nice_ceiling(max * 1.12 / 4.0);
+            for tick in 0..=4 {
+                let value = step * tick as f64;
+                gridline(
+                    svg,
+                    base - value / (step * 4.0) * PLOT_HEIGHT,
+                    &short(value),
+                    false,
+                );
+            }
+            let y_of = move |v: f64| base - v / (step * 4.0) * PLOT_HEIGHT;
+            (Box::new(y_of), base)
+        }
+        Scale::LogRatio => {
+            // Whole powers of two each way, at least 0.5..2.
+            let widest = values
+                .filter(|v| *v > 0.0)
+                .map(|v| v.log2().abs())
+                .fold(0.0, f64::max);
+            let reach = (widest * 1.08).ceil().max(1.0);
+            let middle = plot_top + PLOT_HEIGHT / 2.0;
+            let y_of = move |v: f64| middle - v.max(1e-9).log2() / reach * (PLOT_HEIGHT / 2.0);
+            for power in -(reach as i32)..=reach as i32 {
+                let value = 2f64.powi(power);
+                gridline(svg, y_of(value), &format!("{}x", short(value)), power == 0);
+            }
+            (Box::new(y_of), middle)
+        }
+    };
     let group_width = plot_width / panel.groups.len().max(1) as f64;
     let bar_width = group_width * 0.8 / series.len().max(1) as f64;
     for (g, group) in panel.groups.iter().enumerate() {
@@ -103,25 +133,73 @@ fn draw_panel(svg: &mut String, top: f64, series: &[Series], panel: &Panel) {
             let Some((value, label)) = bar else { continue };
             let x = group_left + bar_width * s as f64;
             let y = y_of(*value);
+            let (top, bottom) = (y.min(origin), y.max(origin));
             let _ = writeln!(
                 svg,
-                "<rect x=\"{:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\"/>",
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\"/>",
                 x + 1.0,
+                top.min(bottom - 1.5),
                 bar_width - 2.0,
-                (base - y).max(0.5),
+                (bottom - top).max(1.5),
                 series[s % series.len()].color
             );
-            text(svg, x + bar_width / 2.0, y - 4.0, 11.0, "middle", "normal", label);
+            // Above a bar that grows up, below one that grows down.
+            let label_y = if y <= origin {
+                top - 4.0
+            } else {
+                bottom + 13.0
+            };
+            text(
+                svg,
+                x + bar_width / 2.0,
+                label_y,
+                11.0,
+                "middle",
+                "normal",
+                label,
+            );
         }
         let center = LEFT + group_width * (g as f64 + 0.5);
-        text(svg, center, base + 16.0, 12.0, "middle", "bold", &group.label[0]);
-        text(svg, center, base + 31.0, 11.0, "middle", "normal", &group.label[1]);
+        text(
+            svg,
+            center,
+            base + 16.0,
+            12.0,
+            "middle",
+            "bold",
+            &group.label[0],
+        );
+        text(
+            svg,
+            center,
+            base + 31.0,
+            11.0,
+            "middle",
+            "normal",
+            &group.label[1],
+        );
     }
     let _ = writeln!(
         svg,
         "<line x1=\"{LEFT}\" y1=\"{base:.1}\" x2=\"{:.1}\" y2=\"{base:.1}\" stroke=\"#333\"/>",
         WIDTH - RIGHT
     );
+}
+
+/// A horizontal line across the plot with its value on the axis; dashed and darker for
+/// the baseline of a ratio panel.
+fn gridline(svg: &mut String, y: f64, label: &str, baseline: bool) {
+    let style = if baseline {
+        "stroke=\"#444\" stroke-dasharray=\"5,4\""
+    } else {
+        "stroke=\"#ddd\""
+    };
+    let _ = writeln!(
+        svg,
+        "<line x1=\"{LEFT}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" {style}/>",
+        WIDTH - RIGHT
+    );
+    text(svg, LEFT - 6.0, y + 4.0, 11.0, "end", "normal", label);
 }
 
 fn text(svg: &mut String, x: f64, y: f64, size: f64, anchor: &str, weight: &str, content: &str) {

@@ -66,18 +66,27 @@ pub struct SyscallCounter {
 
 impl SyscallCounter {
     pub fn attach(pid: u32) -> Fallible<SyscallCounter> {
-        let dir = std::env::temp_dir().join(format!("echo-bench-perf-{}-{pid}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("echo-bench-perf-{}-{pid}", std::process::id()));
         fs::create_dir_all(&dir)?;
         let (ctl_path, ack_path, output) = (dir.join("ctl"), dir.join("ack"), dir.join("counts"));
         make_fifo(&ctl_path)?;
         make_fifo(&ack_path)?;
         let mut events = vec![TOTAL.to_string()];
-        events.extend(CALLS.iter().map(|call| format!("syscalls:sys_enter_{call}")));
+        events.extend(
+            CALLS
+                .iter()
+                .map(|call| format!("syscalls:sys_enter_{call}")),
+        );
         let perf = Command::new("perf")
             .arg("stat")
             .args(["-x,", "-D", "-1", "-e", &events.join(",")])
             .arg("--control")
-            .arg(format!("fifo:{},{}", ctl_path.display(), ack_path.display()))
+            .arg(format!(
+                "fifo:{},{}",
+                ctl_path.display(),
+                ack_path.display()
+            ))
             .arg("-o")
             .arg(&output)
             .args(["-p", &pid.to_string()])
@@ -164,7 +173,10 @@ impl SyscallCounter {
         self.perf.wait()?;
         let text = fs::read_to_string(&self.output)?;
         let mut counts = SyscallCounts::default();
-        for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        for line in text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
             // CSV: count,unit,event,...  ("<not counted>" when the event never ran).
             let fields: Vec<&str> = line.split(',').collect();
             let (Some(count), Some(event)) = (fields.first(), fields.get(2)) else {

@@ -20,7 +20,7 @@ use crate::client;
 use crate::histogram::Histogram;
 use crate::pattern::Pattern;
 use crate::server_process::ServerProcess;
-use crate::servers::ServerKind;
+use crate::servers::{ServeOptions, ServerKind};
 use crate::Fallible;
 
 /// Connections per helper process: well below the descriptor limit.
@@ -149,8 +149,9 @@ pub fn measure(
     conns: usize,
     server_cpu: Option<usize>,
     load_cpu: Option<usize>,
+    serve: ServeOptions,
 ) -> Fallible<HeldOutcome> {
-    let mut server = ServerProcess::start(kind, server_cpu)?;
+    let mut server = ServerProcess::start(kind, server_cpu, serve)?;
     // One echo first, so that what every server allocates once (read buffers, the runtime's
     // first task...) is in the "before" figure rather than charged to the connections.
     {

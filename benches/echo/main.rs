@@ -51,7 +51,7 @@ use crate::procfs::ProcSample;
 use crate::report::{kilo, Measurement, Results, SyscallMeasurement};
 use crate::scenarios::{Scenario, SCENARIOS};
 use crate::server_process::ServerProcess;
-use crate::servers::ServerKind;
+use crate::servers::{ServeOptions, ServerKind};
 use crate::syscalls::{SyscallCounter, SyscallCounts};
 
 pub type Fallible<T> = Result<T, Box<dyn std::error::Error>>;
@@ -73,15 +73,17 @@ fn main() {
     }
 }
 
-/// Child mode: `--serve KIND --addr ADDR [--cpu N]`.
+/// Child mode: `--serve KIND --addr ADDR [--cpu N] [--tokio-buffer BYTES]`.
 fn serve_main(args: &[String]) -> Fallible<()> {
     let mut args = Args::new(args);
     let kind: String = args.value("--serve")?;
     let kind = ServerKind::parse(&kind).ok_or_else(|| format!("no server {kind:?}"))?;
     let (mut addr, mut cpu): (SocketAddr, Option<usize>) = ("127.0.0.1:0".parse()?, None);
+    let mut serve = ServeOptions::default();
     while let Some(flag) = args.next_flag() {
         match flag.as_str() {
             "--addr" => addr = args.value(&flag)?,
+            "--tokio-buffer" => serve.tokio_buffer = args.value(&flag)?,
             "--cpu" => cpu = Some(args.value(&flag)?),
             other => return Err(format!("--serve: unknown option {other:?}").into()),
         }
@@ -89,7 +91,7 @@ fn serve_main(args: &[String]) -> Fallible<()> {
     if let Some(cpu) = cpu {
         affinity::pin_to(cpu)?; // first, so that every thread inherits it
     }
-    servers::serve(kind, addr)
+    servers::serve(kind, addr, serve)
 }
 
 /// Child mode: `--hold-clients --addr ADDR --source IP --count N --first N [--cpu N]`.
@@ -202,7 +204,7 @@ fn drive(args: &[String]) -> Fallible<()> {
         }
         println!("-- {part}: {conns} connections per server --");
         for &server in &options.servers {
-            let outcome = held::measure(server, conns, cpus.server, cpus.load)?;
+            let outcome = held::measure(server, conns, cpus.server, cpus.load, options.serve)?;
             println!(
                 "{:<8} {} conns: {:.0} B/conn idle, {:.0} B/conn after a sweep ({:.0} ms), \
                  RSS {:.1} MiB",
@@ -286,7 +288,7 @@ fn measure(
     cpus: Cpus,
     count_syscalls: bool,
 ) -> Fallible<(Measurement, Option<SyscallCounts>)> {
-    let mut server = ServerProcess::start(kind, cpus.server)?;
+    let mut server = ServerProcess::start(kind, cpus.server, options.serve)?;
     let mut counter = if count_syscalls {
         Some(SyscallCounter::attach(server.pid())?)
     } else {

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::scenarios::{MEMORY_PARTS, SCENARIOS};
-use crate::servers::ServerKind;
+use crate::servers::{ServeOptions, ServerKind};
 use crate::Fallible;
 
 pub const USAGE: &str = "\
@@ -28,12 +28,13 @@ Options:
   --server NAME        only this server (repeatable): tokio, mio, reactor (tokio is the
                        baseline of the ratios); `faulty` corrupts a byte now and then,
                        to check that the benchmark then fails
+  --tokio-buffer BYTES the tokio task's read buffer (default 4096)
   --idle N             idle connections for the memory figure (default 10000)
   --held N             connections for the held-connections run (default 19000)
   --max-noise PCT      other work on the machine (neither server nor load) may take up
                        to PCT % of a CPU during a window (default 25); above it the
                        measurement is repeated
-  --retries N          repeats allowed per noisy measurement (default 2, the least noisy
+  --retries N          repeats allowed per noisy measurement (default 1, the least noisy
                        is kept; 0 with --quick)
   --no-syscalls        skip the perf run that counts system calls
   --no-pin             do not pin the servers and the load to CPUs
@@ -88,6 +89,7 @@ pub struct Options {
     pub syscalls: bool,
     pub pin: bool,
     pub chart: Option<PathBuf>,
+    pub serve: ServeOptions,
 }
 
 impl Options {
@@ -103,10 +105,11 @@ impl Options {
             idle: 10_000,
             held: 19_000,
             max_noise: 0.25,
-            retries: 2,
+            retries: 1,
             syscalls: true,
             pin: true,
             chart: None,
+            serve: ServeOptions::default(),
         };
         let (mut runs, mut warmup, mut duration) = (None, None, None);
         let (mut idle, mut held, mut retries) = (None, None, None);
@@ -133,6 +136,12 @@ impl Options {
                         .ok_or_else(|| format!("no server {name:?}\n\n{USAGE}"))?;
                     if !options.servers.contains(&kind) {
                         options.servers.push(kind);
+                    }
+                }
+                "--tokio-buffer" => {
+                    options.serve.tokio_buffer = args.value(&flag)?;
+                    if options.serve.tokio_buffer == 0 {
+                        return Err("--tokio-buffer must be at least 1".into());
                     }
                 }
                 "--idle" => idle = Some(args.value(&flag)?),

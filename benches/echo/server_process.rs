@@ -7,7 +7,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::procfs::{self, ProcSample};
-use crate::servers::ServerKind;
+use crate::servers::{ServeOptions, ServerKind};
 use crate::Fallible;
 
 pub struct ServerProcess {
@@ -20,9 +20,14 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts a `kind` server on an ephemeral loopback port, pinned to `cpu` if given, and
     /// waits until it listens.
-    pub fn start(kind: ServerKind, cpu: Option<usize>) -> Fallible<ServerProcess> {
+    pub fn start(
+        kind: ServerKind,
+        cpu: Option<usize>,
+        options: ServeOptions,
+    ) -> Fallible<ServerProcess> {
         let mut command = Command::new(std::env::current_exe()?);
         command.args(["--serve", kind.name(), "--addr", "127.0.0.1:0"]);
+        command.args(["--tokio-buffer", &options.tokio_buffer.to_string()]);
         if let Some(cpu) = cpu {
             command.args(["--cpu", &cpu.to_string()]);
         }

@@ -52,16 +52,31 @@ impl ServerKind {
     }
 }
 
-/// The tokio task's read buffer. tokio's own example uses 1 KiB; 4 KiB (a page) keeps a
-/// pipelined burst (16 × 512 B) from costing 8 reads, which would measure the buffer size
-/// rather than the runtime. The reactor and the mio server read into one shared 64 KiB
-/// buffer, which costs them nothing per connection.
-const TOKIO_BUFFER: usize = 4 * 1024;
+/// The tokio task's read buffer, by default. tokio's own example uses 1 KiB; 4 KiB (a page)
+/// keeps a pipelined burst (16 × 512 B) from costing 8 reads. The reactor and the mio server
+/// read into one shared 64 KiB buffer, which costs them nothing per connection, while a
+/// tokio task owns its buffer: the size trades memory per connection for system calls per
+/// byte, so `--tokio-buffer` changes it to see that trade.
+pub const TOKIO_BUFFER: usize = 4 * 1024;
+
+/// How the servers are set up, passed from the driver to the `--serve` child.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    pub tokio_buffer: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> ServeOptions {
+        ServeOptions {
+            tokio_buffer: TOKIO_BUFFER,
+        }
+    }
+}
 /// The plain mio server's read buffer, shared by all connections (like the reactor's).
 const MIO_BUFFER: usize = 64 * 1024;
 
 /// The child process's `main`: serve on `addr` until standard input closes.
-pub fn serve(kind: ServerKind, addr: SocketAddr) -> Fallible<()> {
+pub fn serve(kind: ServerKind, addr: SocketAddr, options: ServeOptions) -> Fallible<()> {
     std::thread::spawn(|| {
         // Read until EOF (or an error): the driver closed our stdin, so we are done.
         for line in io::stdin().lock().lines() {
@@ -72,7 +87,7 @@ pub fn serve(kind: ServerKind, addr: SocketAddr) -> Fallible<()> {
         std::process::exit(0);
     });
     match kind {
-        ServerKind::Tokio => serve_tokio(addr),
+        ServerKind::Tokio => serve_tokio(addr, options.tokio_buffer),
         ServerKind::Mio => serve_mio(addr),
         ServerKind::Reactor => serve_reactor(addr),
         ServerKind::Faulty => serve_faulty(addr),
@@ -86,7 +101,7 @@ fn announce(addr: SocketAddr) -> io::Result<()> {
     out.flush()
 }
 
-fn serve_tokio(addr: SocketAddr) -> Fallible<()> {
+fn serve_tokio(addr: SocketAddr, buffer: usize) -> Fallible<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -105,7 +120,7 @@ fn serve_tokio(addr: SocketAddr) -> Fallible<()> {
             };
             socket.set_nodelay(true)?;
             tokio::spawn(async move {
-                let mut buf = vec![0; TOKIO_BUFFER];
+                let mut buf = vec![0; buffer];
                 loop {
                     let n = match socket.read(&mut buf).await {
                         Ok(0) | Err(_) => return,

@@ -43,7 +43,9 @@ pub struct Series {
 
 /// A whole chart: a title, a legend, then the panels one under the other.
 pub fn chart(title: &str, subtitle: &[String], series: &[Series], panels: &[Panel]) -> String {
-    let header = 80.0 + 15.0 * subtitle.len().saturating_sub(1) as f64;
+    // Title, subtitle lines, then the legend.
+    let legend = 48.0 + 15.0 * subtitle.len() as f64 + 8.0;
+    let header = legend + 20.0;
     let height = header + PANEL_HEIGHT * panels.len() as f64 + 10.0;
     let mut svg = String::new();
     let _ = writeln!(
@@ -64,7 +66,6 @@ pub fn chart(title: &str, subtitle: &[String], series: &[Series], panels: &[Pane
             line,
         );
     }
-    let legend = header - 20.0;
     let mut x = LEFT;
     for s in series {
         let _ = writeln!(
@@ -118,9 +119,16 @@ fn draw_panel(svg: &mut String, top: f64, series: &[Series], panel: &Panel) {
             let reach = (widest * 1.08).ceil().max(1.0);
             let middle = plot_top + PLOT_HEIGHT / 2.0;
             let y_of = move |v: f64| middle - v.max(1e-9).log2() / reach * (PLOT_HEIGHT / 2.0);
-            for power in -(reach as i32)..=reach as i32 {
+            // At most about seven gridlines: every power of two, or every second or third.
+            let every = (reach / 3.0).ceil() as i32;
+            for power in (-(reach as i32)..=reach as i32).filter(|p| p % every == 0) {
                 let value = 2f64.powi(power);
-                gridline(svg, y_of(value), &format!("{}x", short(value)), power == 0);
+                let label = if value >= 1.0 {
+                    format!("{value}x")
+                } else {
+                    format!("1/{}x", 2f64.powi(-power))
+                };
+                gridline(svg, y_of(value), &label, power == 0);
             }
             (Box::new(y_of), middle)
         }

@@ -2,9 +2,10 @@
 //! descriptor exhaustion and the connection cap without spinning or stalling.
 
 use crate::core::{Core, Phase, TimerTask};
-use crate::id::Slot;
+use crate::id::{ConnId, Slot};
 use crate::net::{classify_accept_error, AcceptFailure, PeerAddr, Stream};
 use crate::state::State;
+use crate::trace::{trace_record, Record};
 
 impl Core {
     /// Accepts pending connections until the queue is drained or a limit stops us.
@@ -45,17 +46,28 @@ impl Core {
         let Some(handler) = l.factory.new_handler(&peer) else {
             log::debug!("refused connection from {peer}");
             self.stats.refused += 1;
+            trace_record!(self, Record::Refused { peer });
             return;
         };
         if let Err(err) = stream.set_nodelay(self.config.nodelay) {
             log::debug!("TCP_NODELAY for {peer}: {err}");
         }
+        let traced_peer = self.tracing.then(|| peer.clone());
         match self.insert_conn(stream, peer, handler, State::Open) {
             Ok(slot) => {
                 self.stats.accepted += 1;
+                if let Some(peer) = traced_peer {
+                    trace_record!(
+                        self,
+                        Record::Accepted {
+                            conn: ConnId(slot),
+                            peer
+                        }
+                    );
+                }
                 self.open(slot);
             }
-            Err(err) => log::warn!("could not register an accepted connection: {err}"),
+            Err((err, _)) => log::warn!("could not register an accepted connection: {err}"),
         }
     }
 
@@ -82,6 +94,8 @@ impl Core {
             );
         }
         listener.backing_off = true;
+        let (token, error) = (slot.key, err.kind());
+        trace_record!(self, Record::AcceptBackoff { token, error });
         self.timers
             .insert(self.now + backoff, TimerTask::AcceptBackoff(slot));
     }

@@ -34,6 +34,7 @@ pub struct Config {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) accept_backoff: Duration,
     pub(crate) nodelay: bool,
+    pub(crate) max_queued_datagrams: usize,
 }
 
 impl Default for Config {
@@ -54,6 +55,7 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(5),
             accept_backoff: Duration::from_millis(100),
             nodelay: true,
+            max_queued_datagrams: 64,
         }
     }
 }
@@ -150,6 +152,13 @@ impl Config {
         /// Set `TCP_NODELAY` on TCP connections (default true): replies leave at once instead
         /// of waiting up to ~40 ms for the peer's delayed ACK. Output is already coalesced.
         nodelay, get_nodelay: bool
+    );
+
+    knob!(
+        /// Datagrams a UDP socket may queue while the kernel's send buffer is full (default
+        /// 64). Beyond it datagrams are dropped and counted in
+        /// [`Stats::datagrams_dropped`](crate::Stats::datagrams_dropped).
+        max_queued_datagrams, get_max_queued_datagrams: usize
     );
 
     /// Checks that the limits are consistent with each other.

@@ -52,6 +52,8 @@ pub(crate) struct Connection {
     pub(crate) opened_at: Instant,
     pub(crate) bytes_in: u64,
     pub(crate) bytes_out: u64,
+    /// Addresses to try, in order, if this connect fails (a name with several addresses).
+    pub(crate) fallbacks: Vec<PeerAddr>,
 }
 
 impl Connection {
@@ -88,6 +90,7 @@ impl Connection {
             opened_at: now,
             bytes_in: 0,
             bytes_out: 0,
+            fallbacks: Vec::new(),
         }
     }
 
@@ -95,13 +98,11 @@ impl Connection {
         ConnId(self.slot)
     }
 
-    /// Applies one state machine input, logging the transition.
-    pub(crate) fn transition(&mut self, input: Input) {
+    /// Applies one state machine input; returns the state it left.
+    pub(crate) fn transition(&mut self, input: Input) -> State {
         let from = self.state;
         self.state = from.on(input);
-        if self.state != from {
-            log::trace!("{} {:?} --{:?}--> {:?}", self.id(), from, input, self.state);
-        }
+        from
     }
 
     /// Whether delivering input to the handler is paused.

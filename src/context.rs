@@ -5,11 +5,10 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::close_reason::CloseReason;
-use crate::core::{Core, Phase};
+use crate::core::Core;
 use crate::handler::Handler;
 use crate::id::{ConnId, Slot, TimerId};
 use crate::net::PeerAddr;
@@ -146,7 +145,7 @@ impl<'a> Context<'a> {
 
     /// Cancels a timer; returns whether it was still pending.
     pub fn cancel_timer(&mut self, timer: TimerId) -> bool {
-        self.core.timers.cancel(timer.0).is_some()
+        self.core.cancel_timer(timer)
     }
 
     /// Closes this connection gracefully ([`CloseReason::IdleTimeout`]) once it has read and
@@ -154,6 +153,11 @@ impl<'a> Context<'a> {
     /// [`Config::idle_timeout`](crate::Config::idle_timeout).
     pub fn set_idle_timeout(&mut self, timeout: Option<Duration>) {
         self.core.set_idle_timeout(self.slot, timeout);
+    }
+
+    /// The reactor's configuration: water marks, limits, timeouts.
+    pub fn config(&self) -> &crate::Config {
+        &self.core.config
     }
 
     /// Bytes written but not yet taken by the kernel.
@@ -175,7 +179,9 @@ impl<'a> Context<'a> {
     /// Opens an outbound TCP connection in this reactor, served by `handler`.
     /// Failure to connect is reported to its `on_close`.
     pub fn connect(&mut self, addr: SocketAddr, handler: impl Handler) -> io::Result<ConnId> {
-        self.core.connect(PeerAddr::Tcp(addr), Box::new(handler))
+        self.core
+            .connect(vec![PeerAddr::Tcp(addr)], Box::new(handler))
+            .map_err(|(err, _)| err)
     }
 
     /// Opens an outbound Unix-domain stream connection in this reactor.
@@ -184,18 +190,17 @@ impl<'a> Context<'a> {
         path: impl AsRef<Path>,
         handler: impl Handler,
     ) -> io::Result<ConnId> {
-        let addr = PeerAddr::Unix(Some(path.as_ref().to_path_buf()));
-        self.core.connect(addr, Box::new(handler))
+        self.core.connect_unix(path.as_ref(), Box::new(handler))
     }
 
     /// Asks the reactor to shut down, as a [`ShutdownHandle`](crate::ShutdownHandle) would.
     pub fn shutdown_reactor(&mut self) {
-        self.core.shutdown_requests.fetch_add(1, Ordering::SeqCst);
+        self.core.request_shutdown();
     }
 
     /// Whether the reactor is shutting down.
     pub fn is_shutting_down(&self) -> bool {
-        self.core.phase != Phase::Running
+        self.core.is_shutting_down()
     }
 }
 

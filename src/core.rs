@@ -7,6 +7,7 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,11 +26,14 @@ use crate::net::{PeerAddr, Stream};
 use crate::state::State;
 use crate::stats::Stats;
 use crate::timer::Timers;
+use crate::trace::{trace_record, Observer, Record, TimerKind, TARGET};
+use crate::udp::Udp;
 
 /// What the slab holds: the key of an entry is its `mio::Token`.
 pub(crate) enum Entry {
     Listener(Listener),
     Conn(Connection),
+    Udp(Udp),
 }
 
 /// What a timer does when it fires.
@@ -47,6 +51,24 @@ pub(crate) enum TimerTask {
     AcceptBackoff(Slot),
     /// Abort whatever is left of a graceful shutdown.
     ShutdownDeadline,
+}
+
+impl TimerTask {
+    /// How a trace record describes this timer firing.
+    fn record(self) -> Record {
+        let (kind, target) = match self {
+            TimerTask::User(slot) => (TimerKind::User, Some(slot)),
+            TimerTask::Idle(slot) => (TimerKind::Idle, Some(slot)),
+            TimerTask::ConnectDeadline(slot) => (TimerKind::ConnectDeadline, Some(slot)),
+            TimerTask::CloseDeadline(slot) => (TimerKind::CloseDeadline, Some(slot)),
+            TimerTask::AcceptBackoff(slot) => (TimerKind::AcceptBackoff, Some(slot)),
+            TimerTask::ShutdownDeadline => (TimerKind::ShutdownDeadline, None),
+        };
+        Record::TimerFired {
+            kind,
+            target: target.map(ConnId),
+        }
+    }
 }
 
 /// Where the reactor is in its life.
@@ -77,6 +99,10 @@ pub(crate) struct Core {
     pub(crate) now: Instant,
     pub(crate) phase: Phase,
     pub(crate) shutdown_requests: Arc<AtomicUsize>,
+    /// Whether anyone listens to trace records (an observer, or `log` at trace level for
+    /// `mio_reactor::trace`); refreshed every turn so that records cost nothing otherwise.
+    pub(crate) tracing: bool,
+    pub(crate) observer: Option<Box<dyn Observer>>,
     next_generation: u32,
 }
 
@@ -95,7 +121,23 @@ impl Core {
             now: Instant::now(),
             phase: Phase::Running,
             shutdown_requests: Arc::new(AtomicUsize::new(0)),
+            tracing: false,
+            observer: None,
             next_generation: 0,
+        }
+    }
+
+    /// Re-reads whether trace records are wanted.
+    pub(crate) fn refresh_tracing(&mut self) {
+        self.tracing =
+            self.observer.is_some() || log::log_enabled!(target: TARGET, log::Level::Trace);
+    }
+
+    /// Hands a record to the log and the observer. Call through `trace_record!`.
+    pub(crate) fn emit(&mut self, record: Record) {
+        log::trace!(target: TARGET, "{record}");
+        if let Some(observer) = &mut self.observer {
+            observer.record(self.now, &record);
         }
     }
 
@@ -135,6 +177,7 @@ impl Core {
         let queued = match self.slab.get_mut(slot.key) {
             Some(Entry::Conn(c)) if c.slot == slot => &mut c.queued,
             Some(Entry::Listener(l)) if l.slot == slot => &mut l.queued,
+            Some(Entry::Udp(u)) if u.slot == slot => &mut u.queued,
             _ => return,
         };
         if !*queued {
@@ -143,23 +186,29 @@ impl Core {
         }
     }
 
-    /// Registers a new connection and puts it in the slab.
+    /// Registers a new connection and puts it in the slab; on error the handler is handed
+    /// back.
     pub(crate) fn insert_conn(
         &mut self,
         mut stream: Stream,
         peer: PeerAddr,
         handler: Box<dyn Handler>,
         state: State,
-    ) -> io::Result<Slot> {
+    ) -> Result<Slot, (io::Error, Box<dyn Handler>)> {
         let slot = self.next_slot();
         // Both interests, once: toggling interest per message costs a syscall each time and
         // risks losing an edge. Readiness flags in the connection decide what to do.
-        self.registry.register(
-            &mut stream,
-            Token(slot.key),
-            Interest::READABLE | Interest::WRITABLE,
-        )?;
-        let conn = Connection::new(slot, stream, peer, handler, state, self.now);
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if let Err(err) = self
+            .registry
+            .register(&mut stream, Token(slot.key), interest)
+        {
+            return Err((err, handler));
+        }
+        let mut conn = Connection::new(slot, stream, peer, handler, state, self.now);
+        // An accepted socket's send buffer is empty: write at once instead of waiting a turn
+        // for the writable edge. (A connect in progress is not writable until it completes.)
+        conn.writable = state != State::Connecting;
         self.slab.insert(Entry::Conn(conn));
         self.stats.open_connections += 1;
         Ok(slot)
@@ -193,23 +242,104 @@ impl Core {
         self.queue(slot);
     }
 
-    /// Starts an outbound connect.
+    /// Starts an outbound connect to the first of `addrs` that accepts a connect attempt;
+    /// the rest are kept to try in order if it fails. On error the handler is handed back.
     pub(crate) fn connect(
         &mut self,
-        addr: PeerAddr,
+        addrs: Vec<PeerAddr>,
+        handler: Box<dyn Handler>,
+    ) -> Result<ConnId, (io::Error, Box<dyn Handler>)> {
+        let mut last_error =
+            io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
+        let mut addrs = addrs.into_iter();
+        while let Some(addr) = addrs.next() {
+            let stream = match Stream::connect(&addr) {
+                Ok(stream) => stream,
+                Err(err) => {
+                    log::debug!("connect to {addr}: {err}");
+                    last_error = err;
+                    continue;
+                }
+            };
+            log::debug!("connecting to {addr}");
+            let peer = addr.clone();
+            let slot = self.insert_conn(stream, addr, handler, State::Connecting)?;
+            trace_record!(
+                self,
+                Record::Connecting {
+                    conn: ConnId(slot),
+                    peer
+                }
+            );
+            let deadline = self.now + self.config.connect_timeout;
+            let timer = self
+                .timers
+                .insert(deadline, TimerTask::ConnectDeadline(slot));
+            if let Some(conn) = self.conn(slot) {
+                conn.deadline_timer = Some(timer);
+                conn.fallbacks = addrs.collect();
+            }
+            return Ok(ConnId(slot));
+        }
+        Err((last_error, handler))
+    }
+
+    /// Starts an outbound Unix-domain connect.
+    pub(crate) fn connect_unix(
+        &mut self,
+        path: &Path,
         handler: Box<dyn Handler>,
     ) -> io::Result<ConnId> {
-        let stream = Stream::connect(&addr)?;
-        log::debug!("connecting to {addr}");
-        let slot = self.insert_conn(stream, addr, handler, State::Connecting)?;
-        let deadline = self.now + self.config.connect_timeout;
-        let timer = self
-            .timers
-            .insert(deadline, TimerTask::ConnectDeadline(slot));
-        if let Some(conn) = self.conn(slot) {
-            conn.deadline_timer = Some(timer);
+        let addr = PeerAddr::Unix(Some(path.to_path_buf()));
+        self.connect(vec![addr], handler).map_err(|(err, _)| err)
+    }
+
+    /// A connect failed or timed out: try the next address with the same handler, or close.
+    pub(crate) fn connect_failed(&mut self, slot: Slot, reason: CloseReason) {
+        let Some(conn) = self.conn(slot) else { return };
+        let fallbacks = std::mem::take(&mut conn.fallbacks);
+        if !fallbacks.is_empty() {
+            if let Some(handler) = conn.handler.take() {
+                let failed = conn.peer.clone();
+                self.retry_connect(slot, failed, &reason, fallbacks, handler);
+            }
         }
-        Ok(ConnId(slot))
+        // Without its handler (it moved on to the next address) no `on_close` is called.
+        self.close_now(slot, reason);
+    }
+
+    /// Moves `handler` on to the next addresses; if none can be tried, hands it back to the
+    /// failed connection so that it hears `on_close`.
+    fn retry_connect(
+        &mut self,
+        slot: Slot,
+        failed: PeerAddr,
+        reason: &CloseReason,
+        fallbacks: Vec<PeerAddr>,
+        handler: Box<dyn Handler>,
+    ) {
+        match self.connect(fallbacks, handler) {
+            Ok(next) => log::debug!("connect to {failed}: {reason}; trying again as {next}"),
+            Err((err, handler)) => {
+                log::debug!("no address left to try: {err}");
+                if let Some(conn) = self.conn(slot) {
+                    conn.handler = Some(handler);
+                }
+            }
+        }
+    }
+
+    /// Asks for a shutdown from inside the loop; seen at the start of the next turn.
+    pub(crate) fn request_shutdown(&mut self) {
+        self.shutdown_requests.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.phase != Phase::Running
+    }
+
+    pub(crate) fn cancel_timer(&mut self, timer: TimerId) -> bool {
+        self.timers.cancel(timer.0).is_some()
     }
 
     pub(crate) fn set_timer(&mut self, slot: Slot, delay: Duration) -> TimerId {
@@ -236,13 +366,13 @@ impl Core {
     /// Fires every timer that is due.
     pub(crate) fn fire_timers(&mut self) {
         while let Some((id, task)) = self.timers.pop_due(self.now) {
-            log::trace!("timer {id} fired: {task:?}");
+            trace_record!(self, task.record());
             match task {
                 TimerTask::User(slot) => self.fire_user_timer(slot, TimerId(id)),
                 TimerTask::Idle(slot) => self.check_idle(slot),
                 TimerTask::ConnectDeadline(slot) => {
                     if matches!(self.conn(slot), Some(c) if c.state == State::Connecting) {
-                        self.close_now(slot, CloseReason::ConnectTimeout);
+                        self.connect_failed(slot, CloseReason::ConnectTimeout);
                     }
                 }
                 TimerTask::CloseDeadline(slot) => self.close_deadline_passed(slot),
@@ -260,6 +390,9 @@ impl Core {
     fn fire_user_timer(&mut self, slot: Slot, timer: TimerId) {
         if matches!(self.conn(slot), Some(c) if c.state.is_active()) {
             self.with_handler(slot, |h, ctx| h.on_timer(ctx, timer));
+            self.queue(slot);
+        } else if matches!(self.udp(slot), Some(u) if u.closing.is_none()) {
+            self.with_datagram_handler(slot, |h, ctx| h.on_timer(ctx, timer));
             self.queue(slot);
         }
     }
@@ -334,6 +467,9 @@ impl Core {
                 self.queue(slot);
             }
         }
+        for slot in self.udp_slots() {
+            self.with_datagram_handler(slot, |h, ctx| h.on_shutdown(ctx));
+        }
         let deadline = self.now + self.config.shutdown_timeout;
         self.timers.insert(deadline, TimerTask::ShutdownDeadline);
     }
@@ -348,6 +484,9 @@ impl Core {
         for slot in conns {
             self.close_now(slot, CloseReason::ShutdownAborted);
         }
+        for slot in self.udp_slots() {
+            self.finish_udp(slot, CloseReason::ShutdownAborted);
+        }
     }
 
     fn keys(&self, keep: impl Fn(&Entry) -> bool) -> Vec<usize> {
@@ -355,6 +494,16 @@ impl Core {
             .iter()
             .filter(|(_, e)| keep(e))
             .map(|(k, _)| k)
+            .collect()
+    }
+
+    fn udp_slots(&self) -> Vec<Slot> {
+        self.slab
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Entry::Udp(u) if !u.finished => Some(u.slot),
+                _ => None,
+            })
             .collect()
     }
 
@@ -368,39 +517,54 @@ impl Core {
             .collect()
     }
 
-    /// Removes the connections that finished this turn: `on_close`, deregister, drop.
+    /// Removes the entries that finished this turn: `on_close`, deregister, drop.
     ///
     /// Deferred to the end of the turn so that an event later in the same batch can never
-    /// reach a new connection that reused the key.
+    /// reach a new entry that reused the key.
     pub(crate) fn remove_finished(&mut self) {
         while let Some(slot) = self.finished.pop() {
-            let Some(conn) = self.conn(slot) else {
-                continue;
-            };
-            let reason = conn.close_reason.clone().unwrap_or(CloseReason::Local);
-            let timers = [conn.idle_timer.take(), conn.deadline_timer.take()];
-            for timer in timers.into_iter().flatten() {
-                self.timers.cancel(timer);
+            if self.udp(slot).is_some() {
+                self.remove_udp(slot);
+            } else {
+                self.remove_conn(slot);
             }
-            self.with_handler(slot, |h, ctx| h.on_close(ctx, &reason));
-            let Entry::Conn(mut conn) = self.slab.remove(slot.key) else {
-                unreachable!("conn() matched a connection at this key")
-            };
-            if let Err(err) = self.registry.deregister(&mut conn.stream) {
-                log::debug!("{} deregister: {err}", conn.id());
-            }
-            self.stats.open_connections -= 1;
-            self.stats.closed.record(&reason);
-            log::debug!(
-                "{} closed: {reason} (peer {}, {} B in, {} B out, {:?})",
-                conn.id(),
-                conn.peer,
-                conn.bytes_in,
-                conn.bytes_out,
-                self.now.saturating_duration_since(conn.opened_at)
-            );
         }
         self.resume_listeners();
+    }
+
+    fn remove_conn(&mut self, slot: Slot) {
+        let Some(conn) = self.conn(slot) else { return };
+        let reason = conn.close_reason.clone().unwrap_or(CloseReason::Local);
+        let timers = [conn.idle_timer.take(), conn.deadline_timer.take()];
+        for timer in timers.into_iter().flatten() {
+            self.timers.cancel(timer);
+        }
+        self.with_handler(slot, |h, ctx| h.on_close(ctx, &reason));
+        let Entry::Conn(mut conn) = self.slab.remove(slot.key) else {
+            return;
+        };
+        if let Err(err) = self.registry.deregister(&mut conn.stream) {
+            log::debug!("{} deregister: {err}", conn.id());
+        }
+        self.stats.open_connections -= 1;
+        self.stats.closed.record(&reason);
+        trace_record!(
+            self,
+            Record::Closed {
+                conn: ConnId(slot),
+                reason: reason.clone(),
+                bytes_in: conn.bytes_in,
+                bytes_out: conn.bytes_out,
+            }
+        );
+        log::debug!(
+            "{} closed: {reason} (peer {}, {} B in, {} B out, {:?})",
+            conn.id(),
+            conn.peer,
+            conn.bytes_in,
+            conn.bytes_out,
+            self.now.saturating_duration_since(conn.opened_at)
+        );
     }
 
     /// How long `poll` may block: not at all if work is queued (entries to dispatch, or

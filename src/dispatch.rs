@@ -11,8 +11,9 @@ use std::mem;
 use crate::close_reason::{CloseReason, Limit};
 use crate::context::WriteError;
 use crate::core::{Core, TimerTask};
-use crate::id::Slot;
+use crate::id::{ConnId, Slot};
 use crate::state::{Input, State};
+use crate::trace::{trace_record, Record};
 
 impl Core {
     /// Dispatches one ready connection.
@@ -48,13 +49,13 @@ impl Core {
         };
         match outcome {
             Ok(()) => {
-                conn.transition(Input::Connected);
                 if let Err(err) = conn.stream.set_nodelay(nodelay) {
                     log::debug!("{} TCP_NODELAY: {err}", conn.id());
                 }
                 if let Some(timer) = conn.deadline_timer.take() {
                     self.timers.cancel(timer);
                 }
+                self.transition(slot, Input::Connected);
                 self.stats.connected += 1;
                 self.open(slot);
             }
@@ -65,7 +66,7 @@ impl Core {
             }
             Err(err) => {
                 log::debug!("{} connect to {} failed: {err}", conn.id(), conn.peer);
-                self.close_now(slot, CloseReason::ConnectFailed(err.kind()));
+                self.connect_failed(slot, CloseReason::ConnectFailed(err.kind()));
             }
         }
     }
@@ -89,21 +90,37 @@ impl Core {
                 Ok(0) => self.peer_eof(slot),
                 Ok(n) => {
                     // A short read means the socket was drained at that moment; a new edge
-                    // will announce more. Reading again just to hear `WouldBlock` would cost
+                    // will announce more (epoll(7) signals every arrival on an edge-triggered
+                    // socket; mio only promises "read until WouldBlock", tokio relies on the
+                    // same kernel behaviour). Reading again just to hear `WouldBlock` would cost
                     // a syscall per message. But if the peer also closed, read on for the EOF,
                     // which no further edge would announce.
                     if n < buf.len() && !conn.read_closed {
                         conn.readable = false;
                     }
+                    let drained = !conn.readable;
                     conn.bytes_in += n as u64;
                     conn.last_active = now;
                     self.stats.bytes_in += n as u64;
                     budget = budget.saturating_sub(n);
+                    let conn = ConnId(slot);
+                    trace_record!(
+                        self,
+                        Record::Read {
+                            conn,
+                            bytes: n,
+                            drained
+                        }
+                    );
                     if delivering {
                         self.deliver(slot, &buf[..n]);
                     }
                 }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => conn.readable = false,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    conn.readable = false;
+                    let conn = ConnId(slot);
+                    trace_record!(self, Record::ReadWouldBlock { conn });
+                }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => self.close_now(slot, CloseReason::from_io(&err)),
             }
@@ -169,9 +186,17 @@ impl Core {
     /// The peer sent its FIN.
     fn peer_eof(&mut self, slot: Slot) {
         let Some(conn) = self.conn(slot) else { return };
-        log::trace!("{} EOF from peer", conn.id());
         conn.readable = false;
         let was = conn.state;
+        let conn = ConnId(slot);
+        trace_record!(
+            self,
+            Record::Read {
+                conn,
+                bytes: 0,
+                drained: true
+            }
+        );
         self.transition(slot, Input::PeerEof);
         if was == State::Open {
             self.with_handler(slot, |h, ctx| h.on_eof(ctx));
@@ -186,7 +211,7 @@ impl Core {
             return;
         }
         match conn.flush() {
-            Ok(written) => self.count_written(slot, written),
+            Ok(written) => self.count_written(slot, written, 0),
             Err(err) => return self.close_now(slot, CloseReason::from_io(&err)),
         }
         self.lift_backpressure(slot);
@@ -194,25 +219,35 @@ impl Core {
         if conn.state.wants_fin() && conn.output.is_empty() {
             if !conn.fin_sent {
                 conn.fin_sent = true;
-                log::trace!("{} FIN sent", conn.id());
                 if let Err(err) = conn.stream.shutdown_write() {
                     return self.close_now(slot, CloseReason::from_io(&err));
                 }
+                trace_record!(self, Record::FinSent { conn: ConnId(slot) });
             }
             self.transition(slot, Input::Flushed);
         }
     }
 
-    fn count_written(&mut self, slot: Slot, written: usize) {
-        if written == 0 {
+    /// Counts a write of `written` bytes out of `attempted` more than were buffered before.
+    fn count_written(&mut self, slot: Slot, written: usize, attempted: usize) {
+        let now = self.now;
+        let Some(conn) = self.conn(slot) else { return };
+        if written == 0 && attempted == 0 {
             return;
         }
-        let now = self.now;
-        if let Some(conn) = self.conn(slot) {
-            conn.bytes_out += written as u64;
-            conn.last_active = now;
-        }
+        conn.bytes_out += written as u64;
+        conn.last_active = now;
+        let (buffered, would_block) = (conn.output.len(), !conn.writable);
         self.stats.bytes_out += written as u64;
+        trace_record!(
+            self,
+            Record::Write {
+                conn: ConnId(slot),
+                bytes: written,
+                buffered,
+                would_block,
+            }
+        );
     }
 
     /// Output fell to the low water mark: read again, and tell the handler.
@@ -224,10 +259,14 @@ impl Core {
         }
         conn.paused_by_backpressure = false;
         conn.reoffer_input = true;
-        log::trace!("{} output drained: reading resumed", conn.id());
+        let active = conn.state.is_active();
+        trace_record!(self, Record::ReadingResumed { conn: ConnId(slot) });
         // Bytes that arrived while paused raised no new edge: queue the connection by hand.
         self.queue(slot);
-        self.with_handler(slot, |h, ctx| h.on_drain(ctx));
+        if active {
+            // After a close the handler hears only `on_close`.
+            self.with_handler(slot, |h, ctx| h.on_drain(ctx));
+        }
     }
 
     /// Writes for a handler: straight through if nothing is queued, with the limits applied.
@@ -256,10 +295,11 @@ impl Core {
         }
         if buffered > high_water && !conn.paused_by_backpressure {
             conn.paused_by_backpressure = true;
-            log::trace!("{} {buffered} B buffered: reading paused", conn.id());
             self.stats.read_pauses += 1;
+            let conn = ConnId(slot);
+            trace_record!(self, Record::ReadingPaused { conn, buffered });
         }
-        self.count_written(slot, written);
+        self.count_written(slot, written, data.len());
         Ok(())
     }
 
@@ -294,8 +334,22 @@ impl Core {
     /// on entering `Closing`, listing the connection for removal on reaching `Closed`.
     pub(crate) fn transition(&mut self, slot: Slot, input: Input) {
         let Some(conn) = self.conn(slot) else { return };
-        let was_closing = matches!(conn.state, State::Closing { .. });
-        conn.transition(input);
+        let from = conn.transition(input);
+        let to = conn.state;
+        if to != from {
+            let conn = ConnId(slot);
+            trace_record!(
+                self,
+                Record::Transition {
+                    conn,
+                    from,
+                    input,
+                    to
+                }
+            );
+        }
+        let Some(conn) = self.conn(slot) else { return };
+        let was_closing = matches!(from, State::Closing { .. });
         match conn.state {
             State::Closing { .. } if !was_closing => {
                 if conn.close_reason.is_none() {
@@ -322,7 +376,7 @@ impl Core {
             return;
         }
         conn.finished = true;
-        conn.state = State::Closed;
+        let from = conn.transition(Input::Fail);
         if matches!(
             reason,
             CloseReason::Aborted
@@ -336,9 +390,20 @@ impl Core {
         }
         conn.output.clear();
         conn.input = Vec::new();
-        log::trace!("{} closing now: {reason}", conn.id());
         conn.close_reason = Some(reason);
         self.finished.push(slot);
+        if from != State::Closed {
+            let (conn, input, to) = (ConnId(slot), Input::Fail, State::Closed);
+            trace_record!(
+                self,
+                Record::Transition {
+                    conn,
+                    from,
+                    input,
+                    to
+                }
+            );
+        }
     }
 
     /// Pauses or resumes delivering input at the handler's request.

@@ -56,6 +56,9 @@ pub trait Handler: 'static {
 
     /// The peer will send nothing more. The default closes gracefully: output already written
     /// is still delivered. Override it to keep writing on a half-closed connection.
+    ///
+    /// Not called after [`Context::shutdown_write`](crate::Context::shutdown_write): with both
+    /// sides finished, the peer's EOF completes the close and `on_close` follows.
     fn on_eof(&mut self, ctx: &mut Context<'_>) {
         ctx.close();
     }

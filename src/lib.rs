@@ -65,6 +65,11 @@
 //! `docs/architecture.md` in the repository walks through each of these with the pitfall it
 //! avoids and the test that pins it.
 //!
+//! # Protocols
+//! The reactor moves bytes; framing is the handler's job. [`protocol`] is one such framing,
+//! ready-made: the JSON header + content messages of the classic Python sockets tutorial, as
+//! an incremental, limit-checking codec (the `app_server` and `app_client` examples use it).
+//!
 //! # Logging
 //! Through the [`log`] facade: `info` for lifecycle (listening, shutdown), `debug` for each
 //! connection opened and closed (with its reason and byte counts), `trace` for each event,
@@ -80,17 +85,22 @@ mod config;
 mod connection;
 mod context;
 mod core;
+mod datagram;
 mod dispatch;
 mod handler;
 mod id;
 mod listener;
 mod net;
 mod output;
+pub mod protocol;
 mod reactor;
 mod shutdown;
 mod state;
 mod stats;
+mod threads;
 mod timer;
+mod trace;
+mod udp;
 mod unix_path;
 
 /// The README's examples compile and run as doctests, so they cannot drift from the API.
@@ -98,9 +108,27 @@ mod unix_path;
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+/// The guide's complete programs run as doctests too (`cargo test --doc Guide`).
+#[doc = include_str!("../docs/guide/06-framing-and-backpressure.md")]
+#[cfg(doctest)]
+pub struct GuideFramingAndBackpressure;
+
+#[doc = include_str!("../docs/guide/07-closing.md")]
+#[cfg(doctest)]
+pub struct GuideClosing;
+
+#[doc = include_str!("../docs/guide/08-udp-and-unix.md")]
+#[cfg(doctest)]
+pub struct GuideUdpAndUnix;
+
+#[doc = include_str!("../docs/guide/11-watching-the-loop.md")]
+#[cfg(doctest)]
+pub struct GuideWatchingTheLoop;
+
 pub use close_reason::{CloseReason, Limit};
 pub use config::Config;
 pub use context::{Context, WriteError};
+pub use datagram::{DatagramContext, DatagramHandler, SendOutcome};
 pub use handler::{Factory, Handler};
 pub use id::{ConnId, TimerId};
 pub use net::PeerAddr;
@@ -108,3 +136,5 @@ pub use reactor::Reactor;
 pub use shutdown::ShutdownHandle;
 pub use state::{Input, State};
 pub use stats::{ClosedCounts, Stats};
+pub use threads::ReactorThreads;
+pub use trace::{Observer, Record, TimerKind};

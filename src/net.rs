@@ -191,6 +191,26 @@ impl Drop for ListenerSocket {
     }
 }
 
+/// A TCP socket bound to `addr` with `SO_REUSEADDR` and `SO_REUSEPORT`, not yet listening:
+/// several such sockets (one per reactor thread) can share a port.
+pub(crate) fn reuseport_socket(addr: SocketAddr) -> io::Result<socket2::Socket> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket)
+}
+
+/// A non-blocking TCP listener on `addr` that shares its port with other reactors'.
+pub(crate) fn reuseport_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = reuseport_socket(addr)?;
+    // The backlog mio itself uses: room for a burst of connects between two accepts.
+    socket.listen(1024)?;
+    Ok(TcpListener::from_std(socket.into()))
+}
+
 /// What a failed `accept` means for the listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum AcceptFailure {

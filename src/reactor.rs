@@ -2,22 +2,24 @@
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::net::{TcpListener, UnixListener};
+use mio::net::{TcpListener, UdpSocket, UnixListener};
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::config::Config;
 use crate::core::{Core, Entry};
+use crate::datagram::DatagramHandler;
 use crate::handler::{Factory, Handler};
 use crate::id::ConnId;
 use crate::listener::Listener;
 use crate::net::{ListenerSocket, PeerAddr};
 use crate::shutdown::ShutdownHandle;
 use crate::stats::Stats;
+use crate::trace::{trace_record, Observer, Record};
 use crate::unix_path::bind_unix;
 
 /// The waker's token. Slab keys count up from zero and never reach it.
@@ -73,7 +75,8 @@ impl Reactor {
         config.validate()?;
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let core = Core::new(poll.registry().try_clone()?, config.clone());
+        let mut core = Core::new(poll.registry().try_clone()?, config.clone());
+        core.refresh_tracing();
         Ok(Reactor {
             events: Events::with_capacity(config.events_capacity),
             poll,
@@ -86,6 +89,20 @@ impl Reactor {
     /// address actually bound. Each accepted connection gets a handler from `factory`.
     pub fn listen(&mut self, addr: SocketAddr, factory: impl Factory) -> io::Result<SocketAddr> {
         let listener = TcpListener::bind(addr)?;
+        let local = listener.local_addr()?;
+        self.add_listener(ListenerSocket::Tcp(listener), Box::new(factory))?;
+        Ok(local)
+    }
+
+    /// Listens for TCP connections on `addr` with `SO_REUSEPORT`, sharing the port with other
+    /// reactors (typically one per core, see [`ReactorThreads`](crate::ReactorThreads)); the
+    /// kernel spreads new connections among them.
+    pub fn listen_reuseport(
+        &mut self,
+        addr: SocketAddr,
+        factory: impl Factory,
+    ) -> io::Result<SocketAddr> {
+        let listener = crate::net::reuseport_listener(addr)?;
         let local = listener.local_addr()?;
         self.add_listener(ListenerSocket::Tcp(listener), Box::new(factory))?;
         Ok(local)
@@ -121,15 +138,62 @@ impl Reactor {
         Ok(())
     }
 
+    /// Binds a UDP socket on `addr` (port 0 picks a free port), served by `handler` in this
+    /// loop, and returns the address actually bound.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::net::SocketAddr;
+    /// use mio_reactor::{DatagramContext, DatagramHandler, Reactor};
+    ///
+    /// struct UdpEcho;
+    /// impl DatagramHandler for UdpEcho {
+    ///     fn on_datagram(&mut self, ctx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
+    ///         let _ = ctx.send_to(data, from);
+    ///     }
+    /// }
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let addr = reactor.bind_udp("127.0.0.1:0".parse().unwrap(), UdpEcho)?;
+    /// let client = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// client.send_to(b"ping", addr)?;
+    /// reactor.turn(Some(std::time::Duration::from_secs(5)))?; // receive and echo
+    /// let mut reply = [0; 4];
+    /// client.recv_from(&mut reply)?;
+    /// assert_eq!(&reply, b"ping");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn bind_udp(
+        &mut self,
+        addr: SocketAddr,
+        handler: impl DatagramHandler,
+    ) -> io::Result<SocketAddr> {
+        self.core.now = Instant::now();
+        self.core.add_udp(UdpSocket::bind(addr)?, Box::new(handler))
+    }
+
     /// Opens an outbound TCP connection served by `handler`, in this loop.
     ///
     /// The connect completes (or fails) in a later turn: the handler's `on_open` runs once
     /// connected; a refusal or a timeout ([`Config::connect_timeout`]) is reported to its
     /// `on_close` as [`CloseReason::ConnectFailed`](crate::CloseReason::ConnectFailed) or
     /// [`CloseReason::ConnectTimeout`](crate::CloseReason::ConnectTimeout).
-    pub fn connect(&mut self, addr: SocketAddr, handler: impl Handler) -> io::Result<ConnId> {
+    ///
+    /// `addr` may be a `SocketAddr` or a name such as `"localhost:8080"`. A name is resolved
+    /// here, **blocking** (it may ask DNS), before anything is registered; its addresses are
+    /// tried in order until one connects, with the same handler. The [`ConnId`] returned is
+    /// the first attempt's; [`Context::id`](crate::Context::id) in `on_open` is the one that
+    /// connected.
+    pub fn connect(
+        &mut self,
+        addr: impl ToSocketAddrs,
+        handler: impl Handler,
+    ) -> io::Result<ConnId> {
         self.core.now = Instant::now();
-        self.core.connect(PeerAddr::Tcp(addr), Box::new(handler))
+        let addrs = addr.to_socket_addrs()?.map(PeerAddr::Tcp).collect();
+        self.core
+            .connect(addrs, Box::new(handler))
+            .map_err(|(err, _)| err)
     }
 
     /// Opens an outbound Unix-domain stream connection served by `handler`.
@@ -139,8 +203,7 @@ impl Reactor {
         handler: impl Handler,
     ) -> io::Result<ConnId> {
         self.core.now = Instant::now();
-        let addr = PeerAddr::Unix(Some(path.as_ref().to_path_buf()));
-        self.core.connect(addr, Box::new(handler))
+        self.core.connect_unix(path.as_ref(), Box::new(handler))
     }
 
     /// A handle that shuts this reactor down from any thread.
@@ -164,7 +227,7 @@ impl Reactor {
     }
 
     /// Runs one iteration of the loop, blocking in `poll` for at most `max_wait` (`None`:
-    /// until an event or the next timer).
+    /// until an event or the next timer). A reactor with nothing to serve returns at once.
     ///
     /// One turn: read the clock; act on a shutdown request; fire due timers; poll; mark the
     /// ready entries; dispatch each once; remove connections that finished. An `EINTR` from
@@ -172,6 +235,7 @@ impl Reactor {
     pub fn turn(&mut self, max_wait: Option<Duration>) -> io::Result<()> {
         let core = &mut self.core;
         core.now = Instant::now();
+        core.refresh_tracing();
         core.check_shutdown();
         core.fire_timers();
         if core.is_finished() {
@@ -179,27 +243,52 @@ impl Reactor {
             return Ok(());
         }
         let timeout = core.poll_timeout(max_wait);
+        let turn = core.stats.turns;
+        trace_record!(core, Record::TurnStart { turn, timeout });
+        let before = Instant::now();
         let polled = self.poll.poll(&mut self.events, timeout);
         let after = Instant::now();
-        core.stats.time_blocked += after.saturating_duration_since(core.now);
+        let blocked = after.saturating_duration_since(before);
+        core.stats.time_blocked += blocked;
         core.now = after;
         match polled {
             Ok(()) => {}
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => return Err(err),
         }
-        log::trace!(
-            "turn {}: {} events (timeout {timeout:?})",
-            core.stats.turns,
-            self.events.iter().count()
-        );
+        let mut events = 0;
         for event in self.events.iter() {
             core.mark_ready(event);
+            events += 1;
         }
         core.run_ready();
         core.remove_finished();
         core.stats.turns += 1;
+        trace_record!(
+            core,
+            Record::TurnEnd {
+                turn,
+                events,
+                blocked,
+                busy: after.elapsed(),
+            }
+        );
         Ok(())
+    }
+
+    /// Sends every [`Record`] of the reactor's life to `observer` (replacing any before).
+    ///
+    /// Off by default; while no observer is set and `log` is not at trace level for
+    /// `mio_reactor::trace`, no record is even built.
+    pub fn set_observer(&mut self, observer: impl Observer) {
+        self.core.observer = Some(Box::new(observer));
+        self.core.refresh_tracing();
+    }
+
+    /// Removes the observer.
+    pub fn clear_observer(&mut self) {
+        self.core.observer = None;
+        self.core.refresh_tracing();
     }
 
     /// A snapshot of the counters.
@@ -217,17 +306,19 @@ impl Core {
     /// Records what one readiness event says, and queues the entry once.
     fn mark_ready(&mut self, event: &mio::event::Event) {
         let key = event.token().0;
-        if event.token() == WAKER {
-            log::trace!("woken");
-            return;
-        }
-        log::trace!(
-            "event token={key} readable={} writable={} read_closed={} error={}",
-            event.is_readable(),
-            event.is_writable(),
-            event.is_read_closed(),
-            event.is_error()
+        trace_record!(
+            self,
+            Record::Readiness {
+                token: key,
+                readable: event.is_readable(),
+                writable: event.is_writable(),
+                read_closed: event.is_read_closed(),
+                error: event.is_error(),
+            }
         );
+        if event.token() == WAKER {
+            return; // the shutdown counter is read at the start of every turn
+        }
         // Error and hang-up bits are hints: set both flags so that the next read or write
         // surfaces the actual error or EOF.
         let slot = match self.slab.get_mut(key) {
@@ -241,6 +332,11 @@ impl Core {
             Some(Entry::Listener(listener)) => {
                 listener.readable = true;
                 listener.slot
+            }
+            Some(Entry::Udp(udp)) => {
+                udp.readable |= event.is_readable() || event.is_error();
+                udp.writable |= event.is_writable() || event.is_error();
+                udp.slot
             }
             // Spurious, or for an entry removed earlier: normal with edge triggering.
             None => return,
@@ -265,6 +361,10 @@ impl Core {
                     if listener.may_accept() {
                         self.accept(slot);
                     }
+                }
+                Some(Entry::Udp(udp)) if udp.slot == slot => {
+                    udp.queued = false;
+                    self.drive_udp(slot);
                 }
                 _ => {}
             }

@@ -28,21 +28,36 @@ use mio::Waker;
 /// ```
 #[derive(Debug, Clone)]
 pub struct ShutdownHandle {
-    requests: Arc<AtomicUsize>,
-    waker: Arc<Waker>,
+    /// One per reactor this handle stops: its request counter and its waker.
+    targets: Arc<[(Arc<AtomicUsize>, Arc<Waker>)]>,
 }
 
 impl ShutdownHandle {
     pub(crate) fn new(requests: Arc<AtomicUsize>, waker: Arc<Waker>) -> ShutdownHandle {
-        ShutdownHandle { requests, waker }
+        ShutdownHandle {
+            targets: Arc::new([(requests, waker)]),
+        }
+    }
+
+    /// One handle that stops every reactor the given handles stop (one reactor per core).
+    pub fn all(handles: impl IntoIterator<Item = ShutdownHandle>) -> ShutdownHandle {
+        let targets: Vec<_> = handles
+            .into_iter()
+            .flat_map(|handle| handle.targets.iter().cloned().collect::<Vec<_>>())
+            .collect();
+        ShutdownHandle {
+            targets: targets.into(),
+        }
     }
 
     /// Requests a shutdown: graceful the first time, an abort the second.
     pub fn shutdown(&self) {
-        self.requests.fetch_add(1, Ordering::SeqCst);
-        if let Err(err) = self.waker.wake() {
-            // The loop still sees the counter on its next turn; nothing else to do.
-            log::error!("could not wake the reactor for shutdown: {err}");
+        for (requests, waker) in self.targets.iter() {
+            requests.fetch_add(1, Ordering::SeqCst);
+            if let Err(err) = waker.wake() {
+                // The loop still sees the counter on its next turn; nothing else to do.
+                log::error!("could not wake the reactor for shutdown: {err}");
+            }
         }
     }
 }

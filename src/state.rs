@@ -108,6 +108,20 @@ impl State {
     }
 }
 
+impl std::fmt::Display for State {
+    /// The state's short name (`Closing`, without its field), for logs and pictures.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            State::Connecting => "Connecting",
+            State::Open => "Open",
+            State::PeerHalfClosed => "PeerHalfClosed",
+            State::WriteShutdown => "WriteShutdown",
+            State::Closing { .. } => "Closing",
+            State::Closed => "Closed",
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Input::*;

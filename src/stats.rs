@@ -94,6 +94,12 @@ pub struct Stats {
     pub accept_backoffs: u64,
     /// Times a connection stopped being read because its output passed the high water mark.
     pub read_pauses: u64,
+    /// Datagrams received on UDP sockets.
+    pub datagrams_in: u64,
+    /// Datagrams sent on UDP sockets.
+    pub datagrams_out: u64,
+    /// Datagrams dropped because a UDP socket's send queue was full (or the send failed).
+    pub datagrams_dropped: u64,
 }
 
 #[cfg(test)]

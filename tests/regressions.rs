@@ -3,29 +3,20 @@
 mod util;
 
 use std::io::{Read, Write};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use mio_reactor::{CloseReason, Config};
-use util::{client, loopback, next_close, random_bytes, Echo, Reporting, Server};
+use util::{client, next_close, random_bytes, Server};
 
 /// A timer that closed a connection (here the graceful-close deadline) listed it for removal,
 /// but `poll` then blocked with no timer left: the close was reported only when some
 /// unrelated event woke the loop, possibly never.
 #[test]
 fn a_connection_closed_by_a_timer_is_removed_without_waiting_for_another_event() {
-    let (tx, closes) = mpsc::channel();
     let config = Config::default()
         .idle_timeout(Some(Duration::from_millis(50)))
         .close_timeout(Duration::from_millis(100));
-    let server = Server::start(config, move |reactor| {
-        reactor.listen(loopback(), move |_: &_| {
-            Some(Reporting {
-                inner: Echo,
-                events: tx.clone(),
-            })
-        })
-    });
+    let (server, closes) = Server::reporting_echo(config);
     // Idle: the server closes gracefully, sends its FIN, and waits for ours. We never send
     // it, so the close deadline must finish the job on its own.
     let mut silent = client(server.addr);
@@ -36,21 +27,77 @@ fn a_connection_closed_by_a_timer_is_removed_without_waiting_for_another_event()
     server.stop();
 }
 
+/// Reports whether its output backed up, then every callback after `close()`; only
+/// `on_close` may come.
+struct CloseThenDrain {
+    after_close: std::sync::mpsc::Sender<&'static str>,
+    closed: bool,
+}
+
+impl mio_reactor::Handler for CloseThenDrain {
+    fn on_data(&mut self, ctx: &mut mio_reactor::Context<'_>, data: &[u8]) -> usize {
+        // Far past the high water mark, so reading pauses, then close at once.
+        // (More than a new loopback socket's send buffer, which starts near 1.3 MB.)
+        ctx.write(&vec![b'z'; 8 * 1024 * 1024]);
+        self.after_close
+            .send(if ctx.buffered_output() > ctx.config().get_high_water() {
+                "backed up"
+            } else {
+                "premise failed: all output left at once"
+            })
+            .unwrap();
+        ctx.close();
+        self.closed = true;
+        data.len()
+    }
+    fn on_drain(&mut self, _: &mut mio_reactor::Context<'_>) {
+        if self.closed {
+            self.after_close.send("on_drain").unwrap();
+        }
+    }
+    fn on_close(&mut self, _: &mut mio_reactor::Context<'_>, _: &CloseReason) {
+        self.after_close.send("on_close").unwrap();
+    }
+}
+
+/// `on_drain` was called when a closing connection's output drained, although the handler
+/// docs promise that only `on_close` follows a close.
+#[test]
+fn on_drain_is_not_called_after_close() {
+    let (tx, callbacks) = std::sync::mpsc::channel();
+    let config = Config::default().max_output(16 * 1024 * 1024);
+    let server = Server::start(config, move |reactor| {
+        reactor.listen(util::loopback(), move |_: &_| {
+            Some(CloseThenDrain {
+                after_close: tx.clone(),
+                closed: false,
+            })
+        })
+    });
+    // A small receive window, so that most of the megabyte stays buffered in the server.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&server.addr.into()).unwrap();
+    let mut stream: std::net::TcpStream = socket.into();
+    stream.set_read_timeout(Some(util::WAIT)).unwrap();
+    std::io::Write::write_all(&mut stream, b"go").unwrap();
+    // Not a byte is read before the server has written: its output must back up.
+    assert_eq!(callbacks.recv_timeout(util::WAIT).unwrap(), "backed up");
+    let mut all = Vec::new();
+    stream.read_to_end(&mut all).unwrap(); // drains the output, then EOF
+    assert_eq!(all.len(), 8 * 1024 * 1024);
+    drop(stream);
+    assert_eq!(callbacks.recv_timeout(util::WAIT).unwrap(), "on_close");
+    server.stop();
+}
+
 /// A client that sends a request and closes without reading the reply: our reply reaches a
 /// closed socket, whose kernel answers with a reset. When that reset landed between our read
 /// of the client's EOF and our FIN, `shutdown(SHUT_WR)` failed with `ENOTCONN` and the close
 /// was reported as `Io(NotConnected)`, an error of ours, instead of `Reset`.
 #[test]
 fn a_reset_that_lands_just_before_our_fin_is_reported_as_reset_not_an_io_error() {
-    let (tx, closes) = mpsc::channel();
-    let server = Server::start(Config::default(), move |reactor| {
-        reactor.listen(loopback(), move |_: &_| {
-            Some(Reporting {
-                inner: Echo,
-                events: tx.clone(),
-            })
-        })
-    });
+    let (server, closes) = Server::reporting_echo(Config::default());
     // The race is narrow: try many times. Every close must be graceful or a reset.
     const ATTEMPTS: u64 = 300;
     for attempt in 0..ATTEMPTS {

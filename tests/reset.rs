@@ -3,11 +3,10 @@
 mod util;
 
 use std::io::Write;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use mio_reactor::{CloseReason, Config};
-use util::{client, loopback, next_close, random_bytes, round_trip, Echo, Reporting, Server};
+use util::{client, next_close, random_bytes, round_trip, Server};
 
 /// Closes with SO_LINGER 0, which sends a reset instead of a FIN.
 fn reset(stream: std::net::TcpStream) {
@@ -19,15 +18,7 @@ fn reset(stream: std::net::TcpStream) {
 
 #[test]
 fn a_reset_peer_is_closed_as_reset_and_the_others_are_served() {
-    let (tx, closes) = mpsc::channel();
-    let server = Server::start(Config::default(), move |reactor| {
-        reactor.listen(loopback(), move |_: &_| {
-            Some(Reporting {
-                inner: Echo,
-                events: tx.clone(),
-            })
-        })
-    });
+    let (server, closes) = Server::reporting_echo(Config::default());
     let mut bystander = client(server.addr);
     assert_eq!(round_trip(&mut bystander, b"one"), b"one");
 

@@ -86,8 +86,11 @@ fn shutdown_stops_accepting_while_connections_finish() {
     lingering.read_to_end(&mut rest).unwrap(); // the server closes it gracefully: EOF
     drop(lingering);
     let stats = server.wait();
-    assert_eq!(stats.accepted, 1);
-    assert_eq!(stats.closed.shutdown, 1);
+    // A probe may have connected just before the listener closed; it was served and closed
+    // like any other connection.
+    assert!(stats.closed.shutdown >= 1);
+    assert_eq!(stats.closed.total(), stats.accepted);
+    assert_eq!(stats.open_connections, 0);
 }
 
 #[test]

@@ -4,24 +4,15 @@
 mod util;
 
 use std::io::Read;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use mio_reactor::{CloseReason, Config, Context, Handler, TimerId};
-use util::{client, loopback, next_close, round_trip, Echo, Reporting, Server, WAIT};
+use util::{client, loopback, next_close, round_trip, Server, WAIT};
 
 #[test]
 fn an_idle_connection_is_closed_with_idle_timeout() {
-    let (tx, closes) = mpsc::channel();
     let config = Config::default().idle_timeout(Some(Duration::from_millis(200)));
-    let server = Server::start(config, move |reactor| {
-        reactor.listen(loopback(), move |_: &_| {
-            Some(Reporting {
-                inner: Echo,
-                events: tx.clone(),
-            })
-        })
-    });
+    let (server, closes) = Server::reporting_echo(config);
     let mut silent = client(server.addr);
     let mut rest = Vec::new();
     assert_eq!(silent.read_to_end(&mut rest).unwrap(), 0, "a clean EOF");
@@ -33,17 +24,9 @@ fn an_idle_connection_is_closed_with_idle_timeout() {
 
 #[test]
 fn activity_postpones_the_idle_timeout() {
-    let (tx, closes) = mpsc::channel();
     let idle = Duration::from_millis(300);
     let config = Config::default().idle_timeout(Some(idle));
-    let server = Server::start(config, move |reactor| {
-        reactor.listen(loopback(), move |_: &_| {
-            Some(Reporting {
-                inner: Echo,
-                events: tx.clone(),
-            })
-        })
-    });
+    let (server, closes) = Server::reporting_echo(config);
     let mut busy = client(server.addr);
     let started = Instant::now();
     // Keep talking for more than twice the idle timeout.

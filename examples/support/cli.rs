@@ -73,10 +73,42 @@ pub fn resolve(addr: &str) -> std::io::Result<Vec<SocketAddr>> {
     Ok(addrs)
 }
 
+/// Shuts down gracefully on Ctrl-C (a second Ctrl-C aborts), and, if asked, when standard
+/// input reaches EOF: how scripts and tests stop a server without signals.
+pub fn stop_on_ctrl_c(
+    handle: mio_reactor::ShutdownHandle,
+    stdin_eof_too: bool,
+) -> std::io::Result<()> {
+    let on_signal = handle.clone();
+    ctrlc::set_handler(move || on_signal.shutdown()).map_err(std::io::Error::other)?;
+    if stdin_eof_too {
+        std::thread::spawn(move || {
+            // Read and ignore until EOF (or an error), then stop.
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+            handle.shutdown();
+        });
+    }
+    Ok(())
+}
+
 /// Logs through `env_logger`: `RUST_LOG=debug` shows each connection, `trace` each event.
 /// Without `RUST_LOG`, lifecycle messages (`info`) are shown.
 pub fn init_logging() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format_timestamp_micros()
         .init();
+}
+
+/// Resolves a host (`localhost`, `127.0.0.1`, `::1`, no brackets needed) and a port given
+/// separately, as the Python tutorial's programs take them.
+pub fn resolve_host(host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+    let mut addrs: Vec<SocketAddr> = (host, port).to_socket_addrs()?.collect();
+    addrs.dedup();
+    if addrs.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{host} resolves to no address"),
+        ));
+    }
+    Ok(addrs)
 }

@@ -2,6 +2,9 @@
 //! happened to them, and clients whose every wait is bounded.
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod programs;
+pub mod wire;
+
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -60,6 +63,20 @@ impl Server {
         Server::start(config, |reactor| {
             reactor.listen(loopback(), |_: &_| Some(Echo))
         })
+    }
+
+    /// An echo server whose connections report their open and close on the receiver.
+    pub fn reporting_echo(config: Config) -> (Server, Receiver<Seen>) {
+        let (events, seen) = mpsc::channel();
+        let server = Server::start(config, move |reactor| {
+            reactor.listen(loopback(), move |_: &_| {
+                Some(Reporting {
+                    inner: Echo,
+                    events: events.clone(),
+                })
+            })
+        });
+        (server, seen)
     }
 
     /// Requests a graceful shutdown and waits (bounded) for `run()` to return.

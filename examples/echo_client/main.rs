@@ -10,9 +10,13 @@
 //! time, and sends the next. `--pipeline K` keeps K messages in flight per connection. Any
 //! lost, extra or corrupted byte, or a connection that closes early, is an error: the client
 //! prints it and exits with code 1.
+//!
+//! `--udp` sends datagrams instead (see `udp.rs`): UDP may lose them, so loss is counted and
+//! reported, not an error; corruption still is.
 
-#[path = "support/cli.rs"]
+#[path = "../support/cli.rs"]
 mod cli;
+mod udp;
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -31,6 +35,8 @@ echo and reports throughput and latency.
 Options:
   --addr HOST:PORT       server address (default 127.0.0.1:65432)
   --unix PATH            connect to a Unix-domain socket instead
+  --udp                  send UDP datagrams instead (one socket per --connections;
+                         lost datagrams are counted, not errors)
   --connections N        concurrent connections (default 10)
   --messages M           messages per connection (default 1000)
   --duration SECS        send for this long instead of a message count
@@ -41,8 +47,10 @@ Options:
 ";
 
 enum Target {
-    Tcp(SocketAddr),
+    /// Every address the name resolved to: connects try them in order.
+    Tcp(Vec<SocketAddr>),
     Unix(String),
+    Udp(SocketAddr),
 }
 
 struct Options {
@@ -59,6 +67,7 @@ fn parse_options() -> Options {
     let mut cli = cli::Options::from_env("echo_client", USAGE);
     let mut addr = "127.0.0.1:65432".to_string();
     let mut unix = None;
+    let mut udp = false;
     let mut options = Options {
         target: Target::Unix(String::new()),
         connections: 10,
@@ -72,6 +81,7 @@ fn parse_options() -> Options {
         match flag.as_str() {
             "--addr" => addr = cli.value(&flag),
             "--unix" => unix = Some(cli.value(&flag)),
+            "--udp" => udp = true,
             "--connections" => options.connections = cli.value(&flag),
             "--messages" => options.messages = Some(cli.value(&flag)),
             "--duration" => options.duration = Some(seconds(&mut cli, &flag)),
@@ -90,10 +100,18 @@ fn parse_options() -> Options {
     if options.messages.is_none() && options.duration.is_none() {
         options.messages = Some(1000);
     }
-    options.target = match unix {
-        Some(path) => Target::Unix(path),
-        None => match cli::resolve(&addr) {
-            Ok(addrs) => Target::Tcp(addrs[0]),
+    if udp && options.size > udp::MAX_PAYLOAD {
+        cli.fail(&format!(
+            "--size is at most {} with --udp",
+            udp::MAX_PAYLOAD
+        ));
+    }
+    options.target = match (unix, udp) {
+        (Some(_), true) => cli.fail("--unix and --udp do not go together"),
+        (Some(path), false) => Target::Unix(path),
+        (None, _) => match cli::resolve(&addr) {
+            Ok(addrs) if udp => Target::Udp(addrs[0]),
+            Ok(addrs) => Target::Tcp(addrs),
             Err(err) => cli.fail(&format!("cannot resolve {addr}: {err}")),
         },
     };
@@ -113,13 +131,15 @@ fn seconds(cli: &mut cli::Options, flag: &str) -> Duration {
 struct Results {
     latencies_ns: Vec<u64>,
     bytes: u64,
+    /// Datagrams whose echo never came (UDP only).
+    lost: u64,
     errors: Vec<String>,
     running: usize,
 }
 
 /// When a connection stops sending.
 #[derive(Clone, Copy)]
-enum Quota {
+pub(crate) enum Quota {
     Messages(u64),
     Until(Instant),
 }
@@ -142,12 +162,19 @@ struct EchoCheck {
     done: bool,
 }
 
-impl EchoCheck {
-    fn may_send(&self) -> bool {
-        match self.quota {
-            Quota::Messages(total) => self.sent < total,
+impl Quota {
+    /// Whether one more message may be sent after `sent`.
+    fn allows(self, sent: u64) -> bool {
+        match self {
+            Quota::Messages(total) => sent < total,
             Quota::Until(deadline) => Instant::now() < deadline,
         }
+    }
+}
+
+impl EchoCheck {
+    fn may_send(&self) -> bool {
+        self.quota.allows(self.sent)
     }
 
     /// Sends messages until `pipeline` are in flight or the quota is used.
@@ -165,12 +192,8 @@ impl EchoCheck {
         }
     }
 
-    /// xorshift64: cheap, deterministic, and different for every connection.
     fn next_byte(&mut self) -> u8 {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        (self.rng >> 24) as u8
+        next_byte(&mut self.rng)
     }
 
     fn fail(&mut self, ctx: &mut Context<'_>, message: String) {
@@ -243,6 +266,19 @@ impl Handler for EchoCheck {
     }
 }
 
+/// xorshift64: cheap, deterministic, and different for every seed.
+fn next_byte(state: &mut u64) -> u8 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    (*state >> 24) as u8
+}
+
+/// A different starting state for every connection.
+fn seed(index: usize) -> u64 {
+    0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03)
+}
+
 fn main() {
     cli::init_logging();
     let options = parse_options();
@@ -282,7 +318,7 @@ fn run(options: &Options) -> std::io::Result<(Results, Duration)> {
             size: options.size,
             pipeline: options.pipeline,
             quota,
-            rng: 0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
+            rng: seed(index),
             sent: 0,
             expected: VecDeque::new(),
             in_flight: VecDeque::new(),
@@ -290,8 +326,19 @@ fn run(options: &Options) -> std::io::Result<(Results, Duration)> {
             done: false,
         };
         match &options.target {
-            Target::Tcp(addr) => reactor.connect(*addr, handler)?,
+            Target::Tcp(addrs) => reactor.connect(&addrs[..], handler)?,
             Target::Unix(path) => reactor.connect_unix(path, handler)?,
+            Target::Udp(server) => {
+                let check =
+                    udp::DatagramCheck::new(index, *server, options.size, quota, results.clone());
+                let local = if server.is_ipv6() {
+                    "[::1]:0"
+                } else {
+                    "127.0.0.1:0"
+                };
+                reactor.bind_udp(local.parse().unwrap(), check)?;
+                continue;
+            }
         };
     }
     // Drive the loop by hand, to enforce an overall time limit.
@@ -329,6 +376,14 @@ fn report(options: &Options, results: &Results, elapsed: Duration) {
         messages as f64 / secs,
         results.bytes as f64 / secs / 1e6
     );
+    if let Target::Udp(_) = options.target {
+        println!(
+            "datagrams: {} echoed, {} lost ({:.3}%)",
+            messages,
+            results.lost,
+            100.0 * results.lost as f64 / (messages as u64 + results.lost).max(1) as f64
+        );
+    }
     println!(
         "latency: p50 {}, p99 {}, p99.9 {}, max {}",
         percentile(&latencies, 0.50),

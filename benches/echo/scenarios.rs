@@ -1,0 +1,92 @@
+//! The load scenarios, each a question a user of an echo-style server would ask.
+
+use std::time::Duration;
+
+use crate::load::LoadSpec;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Scenario {
+    /// For `--scenario`, the tables and the chart.
+    pub name: &'static str,
+    pub title: &'static str,
+    /// Short enough for the chart's x axis.
+    pub short: &'static str,
+    pub conns: usize,
+    pub size: usize,
+    pub depth: usize,
+    /// Total messages per second for a paced scenario.
+    pub rate: Option<f64>,
+}
+
+impl Scenario {
+    pub fn is_paced(&self) -> bool {
+        self.rate.is_some()
+    }
+
+    pub fn load(&self, warmup: Duration, duration: Duration) -> LoadSpec {
+        LoadSpec {
+            conns: self.conns,
+            size: self.size,
+            depth: self.depth,
+            rate: self.rate,
+            warmup,
+            duration,
+        }
+    }
+}
+
+pub const SCENARIOS: [Scenario; 5] = [
+    // A typical service: a few dozen busy clients, messages of a few hundred bytes.
+    Scenario {
+        name: "c50x512",
+        title: "50 conns x 512 B",
+        short: "50 × 512 B",
+        conns: 50,
+        size: 512,
+        depth: 1,
+        rate: None,
+    },
+    // Many connections, small messages: per-connection and per-event overheads dominate.
+    Scenario {
+        name: "c1000x64",
+        title: "1,000 conns x 64 B",
+        short: "1,000 × 64 B",
+        conns: 1000,
+        size: 64,
+        depth: 1,
+        rate: None,
+    },
+    // One client waiting for each reply: the latency of one trip through the loop.
+    Scenario {
+        name: "pingpong",
+        title: "1 conn ping-pong, 64 B",
+        short: "1 × 64 B ping-pong",
+        conns: 1,
+        size: 64,
+        depth: 1,
+        rate: None,
+    },
+    // Pipelined requests: several messages per read, bigger writes.
+    Scenario {
+        name: "pipelined",
+        title: "50 conns x 512 B, 16 in flight",
+        short: "50 × 512 B × 16 in flight",
+        conns: 50,
+        size: 512,
+        depth: 16,
+        rate: None,
+    },
+    // The same work for everyone: what does a fixed load cost the server?
+    Scenario {
+        name: "paced",
+        title: "50 conns x 512 B, paced 50k msg/s",
+        short: "50 × 512 B at 50k/s",
+        conns: 50,
+        size: 512,
+        depth: 1,
+        rate: Some(50_000.0),
+    },
+];
+
+/// Names that are not load scenarios but may be selected with `--scenario` too.
+pub const MEMORY_PARTS: [&str; 2] = ["idle", "held"];

@@ -1,0 +1,298 @@
+//! The three echo servers under test, each run alone in a child process.
+//!
+//! * `tokio`: what a tokio user writes: the current-thread runtime, a task per connection,
+//!   `read` into the task's buffer, `write_all` it back (the shape of tokio's
+//!   `examples/echo.rs`).
+//! * `mio`: what a mio user writes by hand, in the style of mio's `tcp_server` example: one
+//!   `HashMap` from token to connection, read until `WouldBlock`, write straight back,
+//!   buffer what the kernel refuses.
+//! * `reactor`: this crate, with the same `Echo` handler as `examples/echo_server.rs`.
+//!
+//! A fourth, `faulty`, is not under test: it corrupts one byte now and then, to show that the
+//! benchmark notices (`--server faulty` must fail).
+//!
+//! All three set `TCP_NODELAY` on accepted sockets, so none waits on Nagle. A server prints
+//! `listening ADDR` once bound, and exits when its standard input closes: that is how the
+//! driver stops it, without signals.
+
+use std::collections::HashMap;
+use std::io::{self, BufRead, Read, Write};
+use std::net::SocketAddr;
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+
+use crate::Fallible;
+
+/// The servers, in the order the report lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerKind {
+    Tokio,
+    Mio,
+    Reactor,
+    /// Not compared: a broken echo that checks the checking.
+    Faulty,
+}
+
+impl ServerKind {
+    pub const ALL: [ServerKind; 3] = [ServerKind::Tokio, ServerKind::Mio, ServerKind::Reactor];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerKind::Tokio => "tokio",
+            ServerKind::Mio => "mio",
+            ServerKind::Reactor => "reactor",
+            ServerKind::Faulty => "faulty",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ServerKind> {
+        let all = ServerKind::ALL.into_iter().chain([ServerKind::Faulty]);
+        all.into_iter().find(|kind| kind.name() == name)
+    }
+}
+
+/// The tokio task's read buffer, by default. tokio's own example uses 1 KiB; 4 KiB (a page)
+/// keeps a pipelined burst (16 × 512 B) from costing 8 reads. The reactor and the mio server
+/// read into one shared 64 KiB buffer, which costs them nothing per connection, while a
+/// tokio task owns its buffer: the size trades memory per connection for system calls per
+/// byte, so `--tokio-buffer` changes it to see that trade.
+pub const TOKIO_BUFFER: usize = 4 * 1024;
+
+/// How the servers are set up, passed from the driver to the `--serve` child.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    pub tokio_buffer: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> ServeOptions {
+        ServeOptions {
+            tokio_buffer: TOKIO_BUFFER,
+        }
+    }
+}
+/// The plain mio server's read buffer, shared by all connections (like the reactor's).
+const MIO_BUFFER: usize = 64 * 1024;
+
+/// The child process's `main`: serve on `addr` until standard input closes.
+pub fn serve(kind: ServerKind, addr: SocketAddr, options: ServeOptions) -> Fallible<()> {
+    std::thread::spawn(|| {
+        // Read until EOF (or an error): the driver closed our stdin, so we are done.
+        for line in io::stdin().lock().lines() {
+            if line.is_err() {
+                break;
+            }
+        }
+        std::process::exit(0);
+    });
+    match kind {
+        ServerKind::Tokio => serve_tokio(addr, options.tokio_buffer),
+        ServerKind::Mio => serve_mio(addr),
+        ServerKind::Reactor => serve_reactor(addr),
+        ServerKind::Faulty => serve_faulty(addr),
+    }
+}
+
+/// Tells the driver where we listen.
+fn announce(addr: SocketAddr) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "listening {addr}")?;
+    out.flush()
+}
+
+fn serve_tokio(addr: SocketAddr, buffer: usize) -> Fallible<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        announce(listener.local_addr()?)?;
+        loop {
+            let (mut socket, _) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    eprintln!("tokio server: accept: {err}");
+                    continue;
+                }
+            };
+            socket.set_nodelay(true)?;
+            tokio::spawn(async move {
+                let mut buf = vec![0; buffer];
+                loop {
+                    let n = match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    if socket.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    })
+}
+
+const LISTENER: Token = Token(0);
+
+/// A connection of the plain mio server: its socket and the echo the kernel did not take.
+struct MioConn {
+    stream: TcpStream,
+    pending: Vec<u8>,
+}
+
+fn serve_mio(addr: SocketAddr) -> Fallible<()> {
+    let mut poll = Poll::new()?;
+    let mut events = Events::with_capacity(1024);
+    let mut listener = TcpListener::bind(addr)?;
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    announce(listener.local_addr()?)?;
+
+    let mut connections: HashMap<Token, MioConn> = HashMap::new();
+    let mut next_token = 1;
+    let mut buf = vec![0; MIO_BUFFER];
+    loop {
+        if let Err(err) = poll.poll(&mut events, None) {
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err.into());
+        }
+        for event in events.iter() {
+            if event.token() == LISTENER {
+                loop {
+                    let (mut stream, _) = match listener.accept() {
+                        Ok(accepted) => accepted,
+                        Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(err) => {
+                            eprintln!("mio server: accept: {err}");
+                            break;
+                        }
+                    };
+                    stream.set_nodelay(true)?;
+                    let token = Token(next_token);
+                    next_token += 1;
+                    poll.registry().register(
+                        &mut stream,
+                        token,
+                        Interest::READABLE | Interest::WRITABLE,
+                    )?;
+                    let pending = Vec::new();
+                    connections.insert(token, MioConn { stream, pending });
+                }
+                continue;
+            }
+            let finished = match connections.get_mut(&event.token()) {
+                Some(conn) => conn.handle(event, &mut buf).is_err(),
+                None => false, // a stale event for a closed connection
+            };
+            if finished {
+                if let Some(mut conn) = connections.remove(&event.token()) {
+                    poll.registry().deregister(&mut conn.stream)?;
+                }
+            }
+        }
+    }
+}
+
+impl MioConn {
+    /// Serves one event. An error (EOF included) means the connection is over.
+    fn handle(&mut self, event: &mio::event::Event, buf: &mut [u8]) -> io::Result<()> {
+        if event.is_writable() && !self.pending.is_empty() {
+            let written = write_until_blocked(&mut self.stream, &self.pending)?;
+            self.pending.drain(..written);
+        }
+        if event.is_readable() {
+            loop {
+                match self.stream.read(buf) {
+                    Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                    Ok(n) => self.echo(&buf[..n])?,
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn echo(&mut self, data: &[u8]) -> io::Result<()> {
+        let written = if self.pending.is_empty() {
+            write_until_blocked(&mut self.stream, data)?
+        } else {
+            0 // keep the order: behind what is already waiting
+        };
+        self.pending.extend_from_slice(&data[written..]);
+        Ok(())
+    }
+}
+
+/// Writes until everything is written or the kernel says `WouldBlock`; returns bytes written.
+fn write_until_blocked(stream: &mut TcpStream, data: &[u8]) -> io::Result<usize> {
+    let mut written = 0;
+    while written < data.len() {
+        match stream.write(&data[written..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(written)
+}
+
+/// The protocol, as in `examples/echo_server.rs`: write back whatever arrives.
+struct Echo;
+
+impl mio_reactor::Handler for Echo {
+    fn on_data(&mut self, ctx: &mut mio_reactor::Context<'_>, data: &[u8]) -> usize {
+        ctx.write(data);
+        data.len()
+    }
+}
+
+fn serve_reactor(addr: SocketAddr) -> Fallible<()> {
+    // The default config, but with room for the held-connections run (19,000 and more).
+    let config = mio_reactor::Config::default().max_connections(1_000_000);
+    let mut reactor = mio_reactor::Reactor::with_config(config)?;
+    let bound = reactor.listen(addr, |_: &_| Some(Echo))?;
+    announce(bound)?;
+    reactor.run()?;
+    Ok(())
+}
+
+/// The faulty server flips one bit every this many bytes it echoes on a connection.
+const FAULT_EVERY: usize = 100_000;
+
+/// A thread-per-connection echo with a deliberate fault, kept apart from the servers under
+/// test so that none of them carries a check for it.
+fn serve_faulty(addr: SocketAddr) -> Fallible<()> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    announce(listener.local_addr()?)?;
+    for stream in listener.incoming() {
+        let mut stream = stream?;
+        stream.set_nodelay(true)?;
+        std::thread::spawn(move || {
+            let mut buf = vec![0; TOKIO_BUFFER];
+            let mut echoed = 0;
+            loop {
+                let n = match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                };
+                if echoed / FAULT_EVERY != (echoed + n) / FAULT_EVERY {
+                    buf[n - 1] ^= 0x10;
+                }
+                echoed += n;
+                if stream.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,284 @@
+//! The application server of the Python sockets tutorial, on the reactor: each connection
+//! carries one request (a JSON header + content message, see `docs/protocol.md`), gets one
+//! reply, and is closed gracefully.
+//!
+//! ```text
+//! cargo run --release --example app_server -- 127.0.0.1 65432
+//! cargo run --release --example app_client -- 127.0.0.1 65432 search morpheus
+//! cargo run --release --example app_server -- localhost 0 --max-content 65536
+//! RUST_LOG=debug cargo run --release --example app_server -- 127.0.0.1 65432
+//! ```
+//! A `text/json` request `{"action": "search", "value": V}` is looked up in the tutorial's
+//! little table; any other content type is answered with its first ten bytes. Ctrl-C stops
+//! the server gracefully (a second Ctrl-C aborts); so does the end of standard input with
+//! `--stop-on-stdin-eof`, which is how tests stop it.
+//!
+//! The point of the example is what happens when a client misbehaves. Every malformed
+//! request (bad header, impossible length, invalid JSON content, a client that stops
+//! mid-message) gets a warning in the log, a `{"error": "..."}` reply if the client can still
+//! read, and a graceful close of *that* connection only. Oversized messages are refused from
+//! their length prefix or header alone, before their bytes are buffered, and a client that
+//! sends nothing is closed after `--idle-timeout`.
+
+#[path = "support/cli.rs"]
+mod cli;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use mio_reactor::protocol::{encode_binary, encode_error, encode_json, Content, Decoder, Limits};
+use mio_reactor::{CloseReason, Config, Context, Handler, PeerAddr, Reactor};
+use serde_json::{json, Value};
+
+const USAGE: &str = "\
+Usage: app_server [OPTIONS] HOST PORT
+
+Serves the Python sockets tutorial's application protocol: one request per connection
+(a search in a small table, or a binary message), one reply, then a graceful close.
+HOST may be a name (localhost listens on all its addresses); PORT 0 picks a free port.
+
+Options:
+  --max-content BYTES      largest request content accepted (default 1048576)
+  --idle-timeout SECS      close connections silent this long (default 30)
+  --stop-on-stdin-eof      shut down gracefully when standard input closes
+  -h, --help               show this help
+";
+
+/// The content type of the server's binary replies, as in the tutorial.
+const SERVER_BINARY_TYPE: &str = "binary/custom-server-binary-type";
+
+/// How much of a binary request the reply quotes.
+const QUOTED_BYTES: usize = 10;
+
+/// The tutorial's search table.
+fn search(value: &str) -> String {
+    match value {
+        "morpheus" => "Follow the white rabbit. \u{1F430}".to_string(),
+        "ring" => "In the caves beneath the Misty Mountains. \u{1F48D}".to_string(),
+        "\u{1F436}" => "\u{1F43E} Playing ball! \u{1F3D0}".to_string(),
+        other => format!("No match for '{other}'."),
+    }
+}
+
+/// What the application answers to a well-formed request, before encoding.
+enum Reply {
+    /// A `text/json` reply.
+    Json(Value),
+    /// A [`SERVER_BINARY_TYPE`] reply.
+    Binary(Vec<u8>),
+}
+
+/// The application: a decoded request in, its reply out. An `Err` is a request that is
+/// well-formed on the wire but not one this application understands.
+fn answer(request: Content<'_>) -> Result<Reply, String> {
+    match request {
+        Content::Binary(bytes) => {
+            let mut reply = b"First 10 bytes of request: ".to_vec();
+            reply.extend_from_slice(&bytes[..bytes.len().min(QUOTED_BYTES)]);
+            Ok(Reply::Binary(reply))
+        }
+        Content::Json(request) => {
+            // `Value::get` is `None` for a non-object too: one check covers both mistakes.
+            let Some(action) = request.get("action").and_then(Value::as_str) else {
+                return Err(r#"request must be a JSON object with a string "action""#.into());
+            };
+            let result = if action == "search" {
+                let Some(value) = request.get("value").and_then(Value::as_str) else {
+                    return Err(r#"a search needs a string "value""#.into());
+                };
+                search(value)
+            } else {
+                format!("Error: invalid action '{action}'.")
+            };
+            Ok(Reply::Json(json!({ "result": result })))
+        }
+    }
+}
+
+/// One connection: read one request, write one reply, close.
+///
+/// Nothing is expected after the request: the reply goes out as soon as the request's last
+/// byte arrives, whether or not the client then half-closes.
+struct Exchange {
+    decoder: Decoder,
+    peer: PeerAddr,
+}
+
+impl Exchange {
+    /// Refuses the request: logs why, tells the client, and closes this connection only.
+    fn reject(&self, ctx: &mut Context<'_>, why: String) {
+        log::warn!("{} from {}: bad request: {why}", ctx.id(), self.peer);
+        let mut reply = Vec::new();
+        encode_error(&why, &mut reply);
+        // Written before the close: a graceful close flushes it before the FIN.
+        ctx.write(&reply);
+        ctx.close_with(CloseReason::Protocol(why));
+    }
+
+    fn send(&self, ctx: &mut Context<'_>, reply: Reply) {
+        let mut frame = Vec::new();
+        match reply {
+            Reply::Json(value) => encode_json(&value, &mut frame),
+            Reply::Binary(content) => {
+                if let Err(err) = encode_binary(SERVER_BINARY_TYPE, &content, &mut frame) {
+                    // Only a content type longer than 64 KiB could do this: our bug.
+                    log::error!("{}: cannot encode the reply: {err}", ctx.id());
+                    return ctx.abort();
+                }
+            }
+        }
+        ctx.write(&frame);
+        ctx.close();
+    }
+}
+
+impl Handler for Exchange {
+    fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+        let frame = match self.decoder.decode(data) {
+            // Consume nothing: the reactor keeps the bytes and offers them again with the
+            // next ones, so the decoder always sees the message from its first byte.
+            Ok(None) => return 0,
+            Ok(Some(frame)) => frame,
+            Err(err) => {
+                self.reject(ctx, err.to_string());
+                return data.len();
+            }
+        };
+        if frame.consumed < data.len() {
+            // One request per connection: whatever follows it is not read as another.
+            let extra = data.len() - frame.consumed;
+            log::debug!("{}: ignoring {extra} B after the request", ctx.id());
+        }
+        let reply = frame
+            .parse_content()
+            .map_err(|err| err.to_string())
+            .and_then(answer);
+        match reply {
+            Ok(reply) => self.send(ctx, reply),
+            Err(why) => self.reject(ctx, why),
+        }
+        data.len()
+    }
+
+    fn on_eof(&mut self, ctx: &mut Context<'_>) {
+        // A half-closed client can still read, so a truncated request gets its error reply.
+        match self.decoder.check_eof(ctx.buffered_input()) {
+            Err(err) => self.reject(ctx, err.to_string()),
+            Ok(()) => {
+                log::debug!("{}: closed without sending a request", ctx.id());
+                ctx.close();
+            }
+        }
+    }
+
+    fn on_shutdown(&mut self, ctx: &mut Context<'_>) {
+        // A request under way may finish (the reactor aborts it at the shutdown deadline);
+        // a connection that has sent nothing is closed now.
+        if !self.decoder.is_mid_frame(ctx.buffered_input()) {
+            ctx.close_with(CloseReason::Shutdown);
+        }
+    }
+
+    fn on_close(&mut self, ctx: &mut Context<'_>, reason: &CloseReason) {
+        // The other reasons are logged by the reactor (at debug) or by `reject` already.
+        if *reason == CloseReason::IdleTimeout {
+            log::warn!(
+                "{} from {}: no request in time: {reason}",
+                ctx.id(),
+                self.peer
+            );
+        }
+    }
+}
+
+struct Options {
+    host: String,
+    port: u16,
+    limits: Limits,
+    idle_timeout: Duration,
+    stop_on_stdin_eof: bool,
+}
+
+fn parse_options() -> Options {
+    let mut cli = cli::Options::from_env("app_server", USAGE);
+    let mut options = Options {
+        host: String::new(),
+        port: 0,
+        limits: Limits::default(),
+        idle_timeout: Duration::from_secs(30),
+        stop_on_stdin_eof: false,
+    };
+    let mut positional = Vec::new();
+    while let Some(arg) = cli.next_flag() {
+        match arg.as_str() {
+            "--max-content" => options.limits.max_content = cli.value(&arg),
+            "--idle-timeout" => {
+                let secs: f64 = cli.value(&arg);
+                if !(secs.is_finite() && secs > 0.0) {
+                    cli.fail("--idle-timeout must be a positive number of seconds");
+                }
+                options.idle_timeout = Duration::from_secs_f64(secs);
+            }
+            "--stop-on-stdin-eof" => options.stop_on_stdin_eof = true,
+            flag if flag.starts_with('-') => cli.unknown(flag),
+            _ => positional.push(arg),
+        }
+    }
+    let [host, port] = <[String; 2]>::try_from(positional)
+        .unwrap_or_else(|_| cli.fail("expected two arguments, HOST and PORT"));
+    options.host = host;
+    options.port = port
+        .parse()
+        .unwrap_or_else(|err| cli.fail(&format!("bad PORT {port:?}: {err}")));
+    options
+}
+
+fn main() {
+    cli::init_logging();
+    let options = parse_options();
+    if let Err(err) = serve(options) {
+        eprintln!("app_server: {err}");
+        std::process::exit(1);
+    }
+}
+
+fn serve(options: Options) -> std::io::Result<()> {
+    let limits = options.limits;
+    // The reactor keeps a request's bytes until the request is complete; the largest request
+    // the decoder admits must fit, and nothing larger ever needs to.
+    let config = Config::default()
+        .max_input(limits.max_frame())
+        .idle_timeout(Some(options.idle_timeout));
+    let mut reactor = Reactor::with_config(config)?;
+
+    let mut port = options.port;
+    for mut addr in cli::resolve_host(&options.host, options.port)? {
+        // With port 0, every address of the name gets the port the first one was given.
+        addr.set_port(port);
+        let bound = listen(&mut reactor, addr, limits)?;
+        port = bound.port();
+        println!("app server listening on {bound}");
+    }
+
+    cli::stop_on_ctrl_c(reactor.shutdown_handle(), options.stop_on_stdin_eof)?;
+
+    reactor.run()?;
+    let stats = reactor.stats();
+    println!(
+        "app server stopped: connections: {}, protocol errors: {}, idle timeouts: {}, over limits: {}",
+        stats.accepted,
+        stats.closed.protocol,
+        stats.closed.idle_timeout,
+        stats.closed.limit_exceeded
+    );
+    Ok(())
+}
+
+fn listen(reactor: &mut Reactor, addr: SocketAddr, limits: Limits) -> std::io::Result<SocketAddr> {
+    reactor.listen(addr, move |peer: &PeerAddr| {
+        Some(Exchange {
+            decoder: Decoder::new(limits),
+            peer: peer.clone(),
+        })
+    })
+}

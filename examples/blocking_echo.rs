@@ -1,0 +1,112 @@
+//! A blocking echo server that serves one client at a time: the program the reactor replaces.
+//!
+//! ```text
+//! cargo run --example blocking_echo                                  # 127.0.0.1:65432
+//! cargo run --example blocking_echo -- --addr 127.0.0.1:9001
+//! ```
+//! Try it with two `nc 127.0.0.1 65432` in two terminals: the first is echoed, the second
+//! connects at once but hears nothing until the first one leaves. Chapter 1 of the guide
+//! (`docs/guide/01-sockets-and-blocking.md`) walks through it.
+//!
+//! This is the shape of the first server in most socket tutorials. It is correct, and it is
+//! simple because every call *blocks*: `accept` sleeps until a client arrives, `read` sleeps
+//! until bytes arrive, `write_all` sleeps until the kernel has taken every byte. The thread
+//! can sleep in only one of those calls at a time, so while it waits in `read` for client A,
+//! nobody calls `accept` for client B, nor `read` for B's bytes.
+//!
+//! Client B is not refused, though: the kernel completes B's TCP handshake on its own and
+//! keeps B in the listener's *backlog* queue, and keeps B's bytes in B's receive buffer. B's
+//! `connect` returns and its first writes succeed. Only the replies wait.
+//!
+//! `--stop-on-stdin-eof` stops the server when its standard input closes, so scripts can run
+//! it. Look at how: a thread exits the whole process. A thread blocked in `accept` or `read`
+//! cannot be told to stop, which is one more thing an event loop (with its `mio::Waker`)
+//! does better.
+
+#[path = "support/cli.rs"]
+mod cli;
+
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::Instant;
+
+const USAGE: &str = "\
+Usage: blocking_echo [OPTIONS]
+
+Echoes every byte back to its sender, one client at a time, with blocking calls.
+
+Options:
+  --addr HOST:PORT         listen here (default 127.0.0.1:65432)
+  --stop-on-stdin-eof      exit when standard input closes
+  -h, --help               show this help
+";
+
+fn main() {
+    let mut cli = cli::Options::from_env("blocking_echo", USAGE);
+    let mut addr = "127.0.0.1:65432".to_string();
+    let mut stop_on_stdin_eof = false;
+    while let Some(flag) = cli.next_flag() {
+        match flag.as_str() {
+            "--addr" => addr = cli.value(&flag),
+            "--stop-on-stdin-eof" => stop_on_stdin_eof = true,
+            other => cli.unknown(other),
+        }
+    }
+    if let Err(err) = serve(&addr, stop_on_stdin_eof) {
+        eprintln!("blocking_echo: {err}");
+        std::process::exit(1);
+    }
+}
+
+fn serve(addr: &str, stop_on_stdin_eof: bool) -> io::Result<()> {
+    let started = Instant::now();
+    // Each line is stamped with the seconds since start, so waiting shows in the output.
+    let say = |what: String| println!("{:6.2}s  {what}", started.elapsed().as_secs_f64());
+
+    // socket() + bind() + listen(): from now on the kernel accepts connections for us and
+    // queues them, whether or not we call accept().
+    let listener = TcpListener::bind(&cli::resolve(addr)?[..])?;
+    say(format!("listening on {}", listener.local_addr()?));
+
+    if stop_on_stdin_eof {
+        std::thread::spawn(move || {
+            let _ = io::copy(&mut io::stdin().lock(), &mut io::sink());
+            println!("standard input closed: exiting");
+            std::process::exit(0);
+        });
+    }
+
+    loop {
+        // Blocks until a client is in the backlog. While we serve a client below, this line
+        // is not running, so nobody takes the next client out of the queue.
+        let (stream, peer) = listener.accept()?;
+        say(format!("accepted {peer}"));
+        match echo(stream) {
+            Ok(bytes) => say(format!("{peer} sent EOF after {bytes} bytes; next client")),
+            // A peer's error ends that client only; the server goes on to the next one.
+            Err(err) => say(format!("{peer}: {err}; next client")),
+        }
+    }
+}
+
+/// Echoes until the client shuts down its write side (`read` returns 0), and returns the
+/// number of bytes echoed. Nothing else can happen while this runs.
+fn echo(mut stream: TcpStream) -> io::Result<u64> {
+    let mut buf = [0; 4096];
+    let mut total = 0;
+    loop {
+        // Blocks until at least one byte arrives (or EOF). It returns whatever the kernel has,
+        // up to buf.len(): one write by the client may take several reads, and several writes
+        // may arrive in one read. TCP is a byte stream; it has no messages.
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            // EOF: the peer sent its FIN. Returning drops `stream`, which closes the socket
+            // and sends our FIN: the client reads EOF after the last echoed byte.
+            return Ok(total);
+        }
+        // Blocks until the kernel has taken all n bytes. A client that sends but never reads
+        // fills its receive buffer and then our send buffer, and this call never returns.
+        stream.write_all(&buf[..n])?;
+        total += n as u64;
+    }
+}

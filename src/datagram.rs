@@ -1,0 +1,146 @@
+//! Connection-less sockets: a [`DatagramHandler`] per UDP socket, and its [`DatagramContext`].
+//!
+//! A datagram socket has no peer, no stream and no half-close: each datagram arrives whole
+//! (or not at all) with its sender's address, and each send is one datagram to any address.
+//! What the reactor adds is the same loop discipline as for streams: receive until
+//! `WouldBlock` within a budget, and a small bounded queue for sends that would block,
+//! beyond which datagrams are dropped and counted (UDP may lose them anyway), never an error
+//! that stops the loop.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::close_reason::CloseReason;
+use crate::core::Core;
+use crate::id::{ConnId, Slot, TimerId};
+
+/// Your protocol on one UDP socket.
+///
+/// Lifecycle: `on_open`, then `on_datagram` and `on_timer` in any order, `on_shutdown` when
+/// the reactor shuts down (the default closes), and `on_close` exactly once.
+///
+/// # Examples
+/// A UDP echo:
+/// ```
+/// use std::net::SocketAddr;
+/// use mio_reactor::{DatagramContext, DatagramHandler};
+///
+/// struct UdpEcho;
+///
+/// impl DatagramHandler for UdpEcho {
+///     fn on_datagram(&mut self, ctx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
+///         let _ = ctx.send_to(data, from); // dropped (and counted) if the queue is full
+///     }
+/// }
+/// # let _ = UdpEcho;
+/// ```
+pub trait DatagramHandler: 'static {
+    /// The socket is bound and registered.
+    fn on_open(&mut self, ctx: &mut DatagramContext<'_>) {
+        let _ = ctx;
+    }
+
+    /// One whole datagram arrived from `from`.
+    fn on_datagram(&mut self, ctx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr);
+
+    /// A timer set with [`DatagramContext::set_timer`] fired.
+    fn on_timer(&mut self, ctx: &mut DatagramContext<'_>, timer: TimerId) {
+        let _ = (ctx, timer);
+    }
+
+    /// The reactor is shutting down. The default closes the socket once its send queue is
+    /// flushed, or at the shutdown deadline.
+    fn on_shutdown(&mut self, ctx: &mut DatagramContext<'_>) {
+        ctx.close();
+    }
+
+    /// The socket is closed; called exactly once.
+    fn on_close(&mut self, ctx: &mut DatagramContext<'_>, reason: &CloseReason) {
+        let _ = (ctx, reason);
+    }
+}
+
+/// What became of a datagram passed to [`DatagramContext::send_to`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// Handed to the kernel.
+    Sent,
+    /// The socket's buffer was full: queued, to be sent when it drains.
+    Queued,
+    /// The queue was full too: dropped and counted in
+    /// [`Stats::datagrams_dropped`](crate::Stats::datagrams_dropped).
+    Dropped,
+}
+
+/// What a datagram handler can do, handed to each of its callbacks.
+pub struct DatagramContext<'a> {
+    core: &'a mut Core,
+    slot: Slot,
+}
+
+impl<'a> DatagramContext<'a> {
+    pub(crate) fn new(core: &'a mut Core, slot: Slot) -> DatagramContext<'a> {
+        DatagramContext { core, slot }
+    }
+
+    /// This socket's id (timers and logs use it).
+    pub fn id(&self) -> ConnId {
+        ConnId(self.slot)
+    }
+
+    /// The address this socket is bound to.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.core.udp_ref(self.slot).map(|udp| udp.local_addr)
+    }
+
+    /// The time at the start of this reactor turn.
+    pub fn now(&self) -> Instant {
+        self.core.now
+    }
+
+    /// Sends one datagram to `to`.
+    ///
+    /// Errors are about this datagram only (too large for UDP, an unreachable address); the
+    /// socket stays open. A datagram that would block is queued (up to
+    /// [`Config::max_queued_datagrams`](crate::Config::max_queued_datagrams)), then dropped.
+    pub fn send_to(&mut self, data: &[u8], to: SocketAddr) -> io::Result<SendOutcome> {
+        self.core.udp_send(self.slot, data, to)
+    }
+
+    /// Calls [`DatagramHandler::on_timer`] after `delay`.
+    pub fn set_timer(&mut self, delay: Duration) -> TimerId {
+        self.core.set_timer(self.slot, delay)
+    }
+
+    /// Cancels a timer; returns whether it was still pending.
+    pub fn cancel_timer(&mut self, timer: TimerId) -> bool {
+        self.core.cancel_timer(timer)
+    }
+
+    /// Closes the socket once its send queue is flushed. (During a reactor shutdown, the
+    /// shutdown deadline drops whatever is still queued.)
+    pub fn close(&mut self) {
+        self.core.udp_close(self.slot, CloseReason::Local);
+    }
+
+    /// Asks the reactor to shut down.
+    pub fn shutdown_reactor(&mut self) {
+        self.core.request_shutdown();
+    }
+
+    /// Whether the reactor is shutting down.
+    pub fn is_shutting_down(&self) -> bool {
+        self.core.is_shutting_down()
+    }
+}
+
+impl fmt::Debug for DatagramContext<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatagramContext")
+            .field("id", &self.id())
+            .field("local_addr", &self.local_addr())
+            .finish()
+    }
+}

@@ -1,0 +1,168 @@
+//! One reactor per core: N threads, each running its own single-threaded loop, sharing a
+//! listening port through `SO_REUSEPORT`.
+//!
+//! Nothing is shared between the loops: no lock, no queue, no work stealing. The kernel
+//! spreads incoming connections across the listening sockets of the group (by a hash of the
+//! connection's addresses), and each connection then lives its whole life on one thread.
+//! That is how nginx, Envoy and tokio-based servers with `SO_REUSEPORT` scale, and it keeps
+//! every handler single-threaded: `Rc`, `RefCell` and no `Send` bound.
+//!
+//! The cost: connections are spread by hash, not by load, so one thread can get busier than
+//! another; and state shared across connections on different threads (a chat room) needs
+//! its own cross-thread channel. For such servers, one reactor is the simpler choice.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use crate::config::Config;
+use crate::handler::Factory;
+use crate::reactor::Reactor;
+use crate::shutdown::ShutdownHandle;
+use crate::stats::Stats;
+
+/// N reactors on N threads, stopped together by one [`ShutdownHandle`].
+///
+/// # Examples
+/// Two echo reactors sharing one port:
+/// ```
+/// use mio_reactor::{Config, Context, Handler, ReactorThreads};
+///
+/// struct Echo;
+/// impl Handler for Echo {
+///     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+///         ctx.write(data);
+///         data.len()
+///     }
+/// }
+///
+/// let addr = "127.0.0.1:0".parse().unwrap();
+/// let (threads, addr) = ReactorThreads::serve(2, Config::default(), addr, |_thread| {
+///     |_: &_| Some(Echo)
+/// })?;
+/// let mut stream = std::net::TcpStream::connect(addr)?;
+/// # use std::io::{Read, Write};
+/// stream.write_all(b"hi")?;
+/// let mut reply = [0; 2];
+/// stream.read_exact(&mut reply)?;
+/// drop(stream);
+/// threads.shutdown_handle().shutdown();
+/// let stats = threads.join()?;
+/// assert_eq!(stats.iter().map(|s| s.accepted).sum::<u64>(), 1);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct ReactorThreads {
+    shutdown: ShutdownHandle,
+    threads: Vec<JoinHandle<io::Result<Stats>>>,
+}
+
+impl ReactorThreads {
+    /// Starts `count` threads. Each builds a reactor from `config` and calls
+    /// `setup(&mut reactor, index)` to register its listeners (typically
+    /// [`Reactor::listen_reuseport`] on a shared address), then runs it. Returns once every
+    /// setup succeeded, or with the first setup error (after stopping the threads started).
+    pub fn spawn<S>(count: usize, config: Config, setup: S) -> io::Result<ReactorThreads>
+    where
+        S: Fn(&mut Reactor, usize) -> io::Result<()> + Send + Sync + 'static,
+    {
+        let setup = std::sync::Arc::new(setup);
+        let mut started = ReactorThreads {
+            shutdown: ShutdownHandle::all([]),
+            threads: Vec::with_capacity(count),
+        };
+        for index in 0..count {
+            let (ready_tx, ready) = mpsc::channel();
+            let (config, setup) = (config.clone(), setup.clone());
+            let thread = std::thread::Builder::new()
+                .name(format!("reactor-{index}"))
+                .spawn(move || {
+                    let mut reactor = match Reactor::with_config(config) {
+                        Ok(reactor) => reactor,
+                        Err(err) => {
+                            let _ = ready_tx.send(Err(err));
+                            return Ok(Stats::default());
+                        }
+                    };
+                    let outcome = setup(&mut reactor, index).map(|()| reactor.shutdown_handle());
+                    let failed = outcome.is_err();
+                    let _ = ready_tx.send(outcome);
+                    if failed {
+                        return Ok(reactor.stats());
+                    }
+                    reactor.run().map(|()| reactor.stats())
+                })?;
+            started.threads.push(thread);
+            let handle = ready
+                .recv()
+                .map_err(|_| io::Error::other("a reactor thread died during setup"))
+                .and_then(|outcome| outcome);
+            match handle {
+                Ok(handle) => {
+                    started.shutdown = ShutdownHandle::all([started.shutdown.clone(), handle])
+                }
+                Err(err) => {
+                    started.shutdown.shutdown();
+                    let _ = started.join();
+                    return Err(err);
+                }
+            }
+        }
+        Ok(started)
+    }
+
+    /// Starts `count` reactors that all accept TCP connections on `addr`, through
+    /// `SO_REUSEPORT`; `make_factory(index)` gives each its factory. Port 0 picks one free
+    /// port for all of them, which is returned.
+    pub fn serve<M, F>(
+        count: usize,
+        config: Config,
+        addr: SocketAddr,
+        make_factory: M,
+    ) -> io::Result<(ReactorThreads, SocketAddr)>
+    where
+        M: Fn(usize) -> F + Send + Sync + 'static,
+        F: Factory,
+    {
+        // Hold the port while the reactors bind it: a socket bound with SO_REUSEPORT but
+        // not listening reserves the port without ever being handed a connection.
+        let placeholder = crate::net::reuseport_socket(addr)?;
+        let addr = placeholder
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| io::Error::other("not an IP socket"))?;
+        let threads = ReactorThreads::spawn(count, config, move |reactor, index| {
+            reactor
+                .listen_reuseport(addr, make_factory(index))
+                .map(drop)
+        })?;
+        drop(placeholder);
+        Ok((threads, addr))
+    }
+
+    /// A handle that shuts down every reactor (graceful, then abort on a second request).
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
+    }
+
+    /// Waits for every reactor to return from `run()`; their final stats, in thread order.
+    pub fn join(self) -> io::Result<Vec<Stats>> {
+        self.threads
+            .into_iter()
+            .map(|thread| {
+                thread
+                    .join()
+                    .map_err(|_| io::Error::other("a reactor thread panicked"))?
+            })
+            .collect()
+    }
+}
+
+impl fmt::Debug for ReactorThreads {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReactorThreads")
+            .field("threads", &self.threads.len())
+            .finish()
+    }
+}

@@ -1,0 +1,408 @@
+//! The reactor's life as structured records, for learning, debugging and tools.
+//!
+//! Every step of the loop that a student of non-blocking I/O would want to see (a turn, a
+//! readiness event, an accept, a read or write with its byte count and `WouldBlock`, a state
+//! transition, a timer, a close) is described by one [`Record`]. Records go to two places:
+//!
+//! - an [`Observer`] installed with [`Reactor::set_observer`](crate::Reactor::set_observer),
+//!   which receives them as values (the `timeline` example draws them);
+//! - the `log` facade at trace level, one readable line each, under the target
+//!   `mio_reactor::trace`: `RUST_LOG=mio_reactor=trace`.
+//!
+//! When neither is on, no record is even built: each site checks one flag, refreshed once
+//! per turn.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::close_reason::CloseReason;
+use crate::id::ConnId;
+use crate::net::PeerAddr;
+use crate::state::{Input, State};
+
+/// The `log` target trace records are written under.
+pub(crate) const TARGET: &str = "mio_reactor::trace";
+
+/// What a timer was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TimerKind {
+    /// A handler's own timer.
+    User,
+    /// An idle-timeout check.
+    Idle,
+    /// An outbound connect's deadline.
+    ConnectDeadline,
+    /// A graceful close's deadline.
+    CloseDeadline,
+    /// A listener's retry after running out of descriptors.
+    AcceptBackoff,
+    /// The reactor's shutdown deadline.
+    ShutdownDeadline,
+}
+
+/// One step in the reactor's life, as handed to an [`Observer`] and written to the log at
+/// trace level (target `mio_reactor::trace`, one line each: the `Display` form).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Record {
+    /// A turn begins; `poll` will block for at most `timeout` (`None`: until an event).
+    TurnStart {
+        /// The turn's number, from 0.
+        turn: u64,
+        /// The poll timeout.
+        timeout: Option<Duration>,
+    },
+    /// A turn ends.
+    TurnEnd {
+        /// The turn's number.
+        turn: u64,
+        /// Readiness events the poll returned.
+        events: usize,
+        /// Time spent blocked in `poll`.
+        blocked: Duration,
+        /// Time spent after `poll` returned: dispatching, handlers, closes.
+        busy: Duration,
+    },
+    /// `poll` reported readiness for an entry (`token` is its slab key).
+    Readiness {
+        /// The slab key.
+        token: usize,
+        /// The event's readable bit.
+        readable: bool,
+        /// The event's writable bit.
+        writable: bool,
+        /// The peer closed its side (a hint, not an EOF).
+        read_closed: bool,
+        /// An error is pending on the socket (a hint).
+        error: bool,
+    },
+    /// A listener accepted a connection and its factory gave it a handler.
+    Accepted {
+        /// The new connection.
+        conn: ConnId,
+        /// Its peer.
+        peer: PeerAddr,
+    },
+    /// A listener's factory refused a peer.
+    Refused {
+        /// The refused peer.
+        peer: PeerAddr,
+    },
+    /// A listener ran out of descriptors and backs off.
+    AcceptBackoff {
+        /// The listener's slab key.
+        token: usize,
+        /// The error `accept` returned.
+        error: io::ErrorKind,
+    },
+    /// An outbound connect started.
+    Connecting {
+        /// The connection.
+        conn: ConnId,
+        /// Where to.
+        peer: PeerAddr,
+    },
+    /// A `read` returned bytes (`bytes > 0`) or EOF (`bytes == 0`).
+    Read {
+        /// The connection.
+        conn: ConnId,
+        /// Bytes read; 0 is EOF.
+        bytes: usize,
+        /// The kernel had nothing more (`WouldBlock`, or a short read).
+        drained: bool,
+    },
+    /// A `read` returned `WouldBlock`: the socket is drained until the next readiness edge.
+    ReadWouldBlock {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// Bytes were handed to the kernel (`write`), straight through or from the buffer.
+    Write {
+        /// The connection.
+        conn: ConnId,
+        /// Bytes the kernel took.
+        bytes: usize,
+        /// Bytes still buffered after the write.
+        buffered: usize,
+        /// The kernel refused some (`WouldBlock`, or a short write): the socket is full.
+        would_block: bool,
+    },
+    /// A connection changed state.
+    Transition {
+        /// The connection.
+        conn: ConnId,
+        /// The state before.
+        from: State,
+        /// What happened.
+        input: Input,
+        /// The state after.
+        to: State,
+    },
+    /// Reading paused because buffered output passed the high water mark.
+    ReadingPaused {
+        /// The connection.
+        conn: ConnId,
+        /// Buffered output at the time.
+        buffered: usize,
+    },
+    /// Reading resumed because buffered output fell to the low water mark.
+    ReadingResumed {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// Our FIN was sent (`shutdown(Write)`).
+    FinSent {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// A timer fired.
+    TimerFired {
+        /// What it was for.
+        kind: TimerKind,
+        /// The connection or socket it belongs to, if any.
+        target: Option<ConnId>,
+    },
+    /// A datagram was received (`incoming`) or sent.
+    Datagram {
+        /// The UDP socket.
+        socket: ConnId,
+        /// The datagram's size.
+        bytes: usize,
+        /// The sender or the destination.
+        peer: SocketAddr,
+        /// Received rather than sent.
+        incoming: bool,
+    },
+    /// A connection was removed, after `on_close`.
+    Closed {
+        /// The connection.
+        conn: ConnId,
+        /// Why.
+        reason: CloseReason,
+        /// Bytes read over its life.
+        bytes_in: u64,
+        /// Bytes written over its life.
+        bytes_out: u64,
+    },
+}
+
+impl fmt::Display for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Record::TurnStart { turn, timeout } => match timeout {
+                Some(t) => write!(f, "turn {turn}: poll (timeout {t:?})"),
+                None => write!(f, "turn {turn}: poll (no timeout)"),
+            },
+            Record::TurnEnd {
+                turn,
+                events,
+                blocked,
+                busy,
+            } => write!(
+                f,
+                "turn {turn}: done, {events} events, blocked {blocked:?}, busy {busy:?}"
+            ),
+            Record::Readiness {
+                token,
+                readable,
+                writable,
+                read_closed,
+                error,
+            } => {
+                write!(f, "event token={token}")?;
+                for (set, name) in [
+                    (readable, "readable"),
+                    (writable, "writable"),
+                    (read_closed, "read-closed"),
+                    (error, "error"),
+                ] {
+                    if *set {
+                        write!(f, " {name}")?;
+                    }
+                }
+                Ok(())
+            }
+            Record::Accepted { conn, peer } => write!(f, "{conn} accepted from {peer}"),
+            Record::Refused { peer } => write!(f, "refused {peer}"),
+            Record::AcceptBackoff { token, error } => {
+                write!(f, "listener {token}: accept failed ({error}), backing off")
+            }
+            Record::Connecting { conn, peer } => write!(f, "{conn} connecting to {peer}"),
+            Record::Read { conn, bytes: 0, .. } => write!(f, "{conn} read: EOF"),
+            Record::ReadWouldBlock { conn } => write!(f, "{conn} read: would block"),
+            Record::Read {
+                conn,
+                bytes,
+                drained,
+            } => {
+                let drained = if *drained { ", drained" } else { "" };
+                write!(f, "{conn} read {bytes} B{drained}")
+            }
+            Record::Write {
+                conn,
+                bytes,
+                buffered,
+                would_block,
+            } => {
+                let full = if *would_block { ", socket full" } else { "" };
+                write!(f, "{conn} wrote {bytes} B ({buffered} B buffered{full})")
+            }
+            Record::Transition {
+                conn,
+                from,
+                input,
+                to,
+            } => write!(f, "{conn} {from:?} --{input:?}--> {to:?}"),
+            Record::ReadingPaused { conn, buffered } => {
+                write!(f, "{conn} reading paused ({buffered} B buffered)")
+            }
+            Record::ReadingResumed { conn } => write!(f, "{conn} reading resumed"),
+            Record::FinSent { conn } => write!(f, "{conn} FIN sent"),
+            Record::TimerFired { kind, target } => match target {
+                Some(target) => write!(f, "timer fired: {kind:?} for {target}"),
+                None => write!(f, "timer fired: {kind:?}"),
+            },
+            Record::Datagram {
+                socket,
+                bytes,
+                peer,
+                incoming: true,
+            } => write!(f, "{socket} datagram of {bytes} B from {peer}"),
+            Record::Datagram {
+                socket,
+                bytes,
+                peer,
+                incoming: false,
+            } => write!(f, "{socket} datagram of {bytes} B to {peer}"),
+            Record::Closed {
+                conn,
+                reason,
+                bytes_in,
+                bytes_out,
+            } => write!(
+                f,
+                "{conn} closed: {reason} ({bytes_in} B in, {bytes_out} B out)"
+            ),
+        }
+    }
+}
+
+/// Receives the reactor's [`Record`]s as they happen, with the turn's clock.
+///
+/// Any `FnMut(Instant, &Record)` closure is an observer. It runs inside the loop: keep it
+/// short (push to a `Vec`, count, write to a buffer).
+///
+/// # Examples
+/// ```
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+/// use mio_reactor::{Reactor, Record};
+///
+/// let turns = Rc::new(RefCell::new(0));
+/// let counter = turns.clone();
+/// let mut reactor = Reactor::new()?;
+/// reactor.set_observer(move |_at: std::time::Instant, record: &Record| {
+///     if let Record::TurnEnd { .. } = record {
+///         *counter.borrow_mut() += 1;
+///     }
+/// });
+/// # struct Quiet;
+/// # impl mio_reactor::Handler for Quiet {
+/// #     fn on_data(&mut self, _: &mut mio_reactor::Context<'_>, d: &[u8]) -> usize { d.len() }
+/// # }
+/// reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Quiet))?;
+/// reactor.turn(Some(std::time::Duration::ZERO))?;
+/// assert_eq!(*turns.borrow(), 1);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub trait Observer: 'static {
+    /// One record, stamped with the current turn's clock.
+    fn record(&mut self, at: Instant, record: &Record);
+}
+
+impl<F: FnMut(Instant, &Record) + 'static> Observer for F {
+    fn record(&mut self, at: Instant, record: &Record) {
+        self(at, record)
+    }
+}
+
+/// Builds and emits a record only when someone listens: the record expression is not
+/// evaluated otherwise.
+macro_rules! trace_record {
+    ($core:expr, $record:expr) => {
+        if $core.tracing {
+            let record = $record;
+            $core.emit(record);
+        }
+    };
+}
+pub(crate) use trace_record;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::Slot;
+
+    fn conn() -> ConnId {
+        ConnId(Slot {
+            key: 3,
+            generation: 7,
+        })
+    }
+
+    #[test]
+    fn records_read_as_one_line_each() {
+        let lines = [
+            (
+                Record::Read {
+                    conn: conn(),
+                    bytes: 512,
+                    drained: true,
+                },
+                "#3.7 read 512 B, drained",
+            ),
+            (
+                Record::Read {
+                    conn: conn(),
+                    bytes: 0,
+                    drained: true,
+                },
+                "#3.7 read: EOF",
+            ),
+            (
+                Record::Write {
+                    conn: conn(),
+                    bytes: 100,
+                    buffered: 412,
+                    would_block: true,
+                },
+                "#3.7 wrote 100 B (412 B buffered, socket full)",
+            ),
+            (
+                Record::Transition {
+                    conn: conn(),
+                    from: State::Open,
+                    input: Input::PeerEof,
+                    to: State::PeerHalfClosed,
+                },
+                "#3.7 Open --PeerEof--> PeerHalfClosed",
+            ),
+            (
+                Record::Readiness {
+                    token: 3,
+                    readable: true,
+                    writable: false,
+                    read_closed: true,
+                    error: false,
+                },
+                "event token=3 readable read-closed",
+            ),
+        ];
+        for (record, line) in lines {
+            assert_eq!(record.to_string(), line);
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! A UDP socket's record in the slab, and what happens when it is ready: flush the send
+//! queue, receive datagrams up to a budget, finish a close.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+
+use mio::net::UdpSocket;
+
+use crate::close_reason::CloseReason;
+use crate::core::{Core, Entry};
+use crate::datagram::{DatagramContext, DatagramHandler, SendOutcome};
+use crate::id::{ConnId, Slot};
+use crate::trace::{trace_record, Record};
+
+/// The largest UDP payload over IPv4 is 65,507 bytes (IPv6 jumbograms aside): a receive
+/// buffer of 64 KiB never truncates a datagram.
+pub(crate) const MAX_DATAGRAM: usize = 64 * 1024;
+
+/// Datagrams received per dispatch before other entries get their turn.
+const RECV_BUDGET: usize = 256;
+
+/// Everything the reactor keeps for one datagram socket.
+pub(crate) struct Udp {
+    pub(crate) slot: Slot,
+    pub(crate) socket: UdpSocket,
+    pub(crate) local_addr: SocketAddr,
+    pub(crate) handler: Option<Box<dyn DatagramHandler>>,
+    pub(crate) readable: bool,
+    pub(crate) writable: bool,
+    pub(crate) queued: bool,
+    /// Datagrams that would have blocked, oldest first; bounded by
+    /// `Config::max_queued_datagrams`.
+    pub(crate) send_queue: VecDeque<(Vec<u8>, SocketAddr)>,
+    /// A close was requested: finish once the queue is flushed.
+    pub(crate) closing: Option<CloseReason>,
+    pub(crate) finished: bool,
+    pub(crate) close_reason: Option<CloseReason>,
+}
+
+impl Udp {
+    pub(crate) fn new(slot: Slot, socket: UdpSocket, local_addr: SocketAddr) -> Udp {
+        Udp {
+            slot,
+            socket,
+            local_addr,
+            handler: None,
+            readable: false,
+            writable: false,
+            queued: false,
+            send_queue: VecDeque::new(),
+            closing: None,
+            finished: false,
+            close_reason: None,
+        }
+    }
+}
+
+impl Core {
+    pub(crate) fn udp(&mut self, slot: Slot) -> Option<&mut Udp> {
+        match self.slab.get_mut(slot.key) {
+            Some(Entry::Udp(udp)) if udp.slot == slot => Some(udp),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn udp_ref(&self, slot: Slot) -> Option<&Udp> {
+        match self.slab.get(slot.key) {
+            Some(Entry::Udp(udp)) if udp.slot == slot => Some(udp),
+            _ => None,
+        }
+    }
+
+    /// Runs `f` with the socket's handler and a context for it.
+    pub(crate) fn with_datagram_handler<R>(
+        &mut self,
+        slot: Slot,
+        f: impl FnOnce(&mut dyn DatagramHandler, &mut DatagramContext<'_>) -> R,
+    ) -> Option<R> {
+        let mut handler = self.udp(slot)?.handler.take()?;
+        let result = f(handler.as_mut(), &mut DatagramContext::new(self, slot));
+        if let Some(udp) = self.udp(slot) {
+            udp.handler = Some(handler);
+        }
+        Some(result)
+    }
+
+    /// Registers a bound UDP socket and opens its handler.
+    pub(crate) fn add_udp(
+        &mut self,
+        mut socket: UdpSocket,
+        handler: Box<dyn DatagramHandler>,
+    ) -> io::Result<SocketAddr> {
+        let local_addr = socket.local_addr()?;
+        if self.read_buf.len() < MAX_DATAGRAM {
+            // A smaller buffer would silently truncate large datagrams.
+            self.read_buf.resize(MAX_DATAGRAM, 0);
+        }
+        let slot = self.next_slot();
+        self.registry.register(
+            &mut socket,
+            mio::Token(slot.key),
+            mio::Interest::READABLE | mio::Interest::WRITABLE,
+        )?;
+        // Not marked writable until its first writable edge (in the first turn): sends from
+        // `on_open` wait in the queue until then, which is also what makes the queue's
+        // bound observable in tests (a UDP send on loopback never blocks otherwise).
+        let mut udp = Udp::new(slot, socket, local_addr);
+        udp.handler = Some(handler);
+        self.slab.insert(Entry::Udp(udp));
+        log::debug!("udp socket bound on {local_addr}");
+        self.with_datagram_handler(slot, |h, ctx| h.on_open(ctx));
+        Ok(local_addr)
+    }
+
+    /// Dispatches one ready datagram socket.
+    pub(crate) fn drive_udp(&mut self, slot: Slot) {
+        self.flush_udp(slot);
+        self.receive_datagrams(slot);
+        self.flush_udp(slot);
+        let Some(udp) = self.udp(slot) else { return };
+        if let (Some(reason), true) = (udp.closing.clone(), udp.send_queue.is_empty()) {
+            self.finish_udp(slot, reason);
+        }
+    }
+
+    fn receive_datagrams(&mut self, slot: Slot) {
+        let mut buf = std::mem::take(&mut self.read_buf);
+        for _ in 0..RECV_BUDGET {
+            let Some(udp) = self.udp(slot) else { break };
+            if !udp.readable || udp.closing.is_some() {
+                break;
+            }
+            match udp.socket.recv_from(&mut buf) {
+                Ok((len, from)) => {
+                    self.stats.datagrams_in += 1;
+                    self.stats.bytes_in += len as u64;
+                    let (socket, peer) = (ConnId(slot), from);
+                    trace_record!(
+                        self,
+                        Record::Datagram {
+                            socket,
+                            bytes: len,
+                            peer,
+                            incoming: true
+                        }
+                    );
+                    let datagram = &buf[..len];
+                    self.with_datagram_handler(slot, |h, ctx| h.on_datagram(ctx, datagram, from));
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => udp.readable = false,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                // An error about one datagram (an ICMP report for an earlier send): the
+                // socket itself is fine.
+                Err(err) => log::debug!("{} recv: {err}", ConnId(slot)),
+            }
+        }
+        if matches!(self.udp(slot), Some(u) if u.readable && u.closing.is_none()) {
+            self.queue(slot);
+        }
+        self.read_buf = buf;
+    }
+
+    /// Sends one datagram for a handler: straight through, else queued, else dropped.
+    pub(crate) fn udp_send(
+        &mut self,
+        slot: Slot,
+        data: &[u8],
+        to: SocketAddr,
+    ) -> io::Result<SendOutcome> {
+        let max_queued = self.config.max_queued_datagrams;
+        let udp = self
+            .udp(slot)
+            .filter(|udp| udp.closing.is_none() && !udp.finished)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "socket closed"))?;
+        if udp.send_queue.is_empty() && udp.writable {
+            match udp.socket.send_to(data, to) {
+                Ok(_) => {
+                    self.stats.datagrams_out += 1;
+                    self.stats.bytes_out += data.len() as u64;
+                    let (socket, bytes, peer) = (ConnId(slot), data.len(), to);
+                    trace_record!(
+                        self,
+                        Record::Datagram {
+                            socket,
+                            bytes,
+                            peer,
+                            incoming: false
+                        }
+                    );
+                    return Ok(SendOutcome::Sent);
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => udp.writable = false,
+                Err(err) => return Err(err),
+            }
+        }
+        if udp.send_queue.len() >= max_queued {
+            self.stats.datagrams_dropped += 1;
+            return Ok(SendOutcome::Dropped);
+        }
+        udp.send_queue.push_back((data.to_vec(), to));
+        Ok(SendOutcome::Queued)
+    }
+
+    /// Sends queued datagrams while the socket takes them.
+    fn flush_udp(&mut self, slot: Slot) {
+        // Borrow the entry and the counters separately (not through `self.udp`).
+        let udp = match self.slab.get_mut(slot.key) {
+            Some(Entry::Udp(udp)) if udp.slot == slot => udp,
+            _ => return,
+        };
+        let stats = &mut self.stats;
+        let tracing = self.tracing;
+        let mut sent = Vec::new(); // (bytes, to), for trace records once the borrows end
+        while udp.writable {
+            let Some((data, to)) = udp.send_queue.front() else {
+                break;
+            };
+            match udp.socket.send_to(data, *to) {
+                Ok(_) => {
+                    stats.datagrams_out += 1;
+                    stats.bytes_out += data.len() as u64;
+                    if tracing {
+                        sent.push((data.len(), *to));
+                    }
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    udp.writable = false;
+                    break;
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => {
+                    log::debug!("{} send to {to}: {err} (dropped)", ConnId(slot));
+                    stats.datagrams_dropped += 1;
+                }
+            }
+            udp.send_queue.pop_front();
+        }
+        for (bytes, peer) in sent {
+            let socket = ConnId(slot);
+            trace_record!(
+                self,
+                Record::Datagram {
+                    socket,
+                    bytes,
+                    peer,
+                    incoming: false
+                }
+            );
+        }
+    }
+
+    /// Closes once the send queue is flushed.
+    pub(crate) fn udp_close(&mut self, slot: Slot, reason: CloseReason) {
+        if let Some(udp) = self.udp(slot) {
+            udp.closing.get_or_insert(reason);
+            self.queue(slot);
+        }
+    }
+
+    /// Ends the socket now; it is removed at the end of the turn.
+    pub(crate) fn finish_udp(&mut self, slot: Slot, reason: CloseReason) {
+        let Some(udp) = self.udp(slot) else { return };
+        if udp.finished {
+            return;
+        }
+        udp.finished = true;
+        let dropped = udp.send_queue.len() as u64;
+        udp.send_queue.clear();
+        udp.close_reason = Some(reason);
+        self.stats.datagrams_dropped += dropped;
+        self.finished.push(slot);
+    }
+
+    /// `on_close`, deregister, drop.
+    pub(crate) fn remove_udp(&mut self, slot: Slot) {
+        let Some(udp) = self.udp(slot) else { return };
+        let reason = udp.close_reason.clone().unwrap_or(CloseReason::Local);
+        self.with_datagram_handler(slot, |h, ctx| h.on_close(ctx, &reason));
+        if let Entry::Udp(mut udp) = self.slab.remove(slot.key) {
+            if let Err(err) = self.registry.deregister(&mut udp.socket) {
+                log::debug!("{} deregister: {err}", ConnId(slot));
+            }
+            log::debug!("udp {} closed: {reason}", udp.local_addr);
+        }
+    }
+}

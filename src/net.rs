@@ -206,8 +206,26 @@ pub(crate) fn reuseport_socket(addr: SocketAddr) -> io::Result<socket2::Socket> 
 /// A non-blocking TCP listener on `addr` that shares its port with other reactors'.
 pub(crate) fn reuseport_listener(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = reuseport_socket(addr)?;
-    // The backlog mio itself uses: room for a burst of connects between two accepts.
-    socket.listen(1024)?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(TcpListener::from_std(socket.into()))
+}
+
+/// Connections the kernel completes and queues for a listener before we accept them: room
+/// for a burst of connects between two accepts. Past it the kernel drops SYNs and each of
+/// those clients waits for a retransmission, 1 s or more. (mio's `TcpListener::bind` listens
+/// with 128, the standard library's value; tokio uses 1024. Linux caps it at
+/// `net.core.somaxconn`, 4096 by default.)
+const LISTEN_BACKLOG: i32 = 1024;
+
+/// A non-blocking TCP listener on `addr` with `SO_REUSEADDR` (as mio's `bind` sets it) and a
+/// backlog of [`LISTEN_BACKLOG`].
+pub(crate) fn tcp_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
     Ok(TcpListener::from_std(socket.into()))
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::net::{TcpListener, UdpSocket, UnixListener};
+use mio::net::{UdpSocket, UnixListener};
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::config::Config;
@@ -88,7 +88,7 @@ impl Reactor {
     /// Listens for TCP connections on `addr` (port 0 picks a free port) and returns the
     /// address actually bound. Each accepted connection gets a handler from `factory`.
     pub fn listen(&mut self, addr: SocketAddr, factory: impl Factory) -> io::Result<SocketAddr> {
-        let listener = TcpListener::bind(addr)?;
+        let listener = crate::net::tcp_listener(addr)?;
         let local = listener.local_addr()?;
         self.add_listener(ListenerSocket::Tcp(listener), Box::new(factory))?;
         Ok(local)

@@ -114,3 +114,27 @@ fn a_reset_that_lands_just_before_our_fin_is_reported_as_reset_not_an_io_error()
     assert_eq!(stats.closed.io_error, 0, "{stats:?}");
     assert_eq!(stats.closed.total(), ATTEMPTS);
 }
+
+/// `Reactor::listen` took mio's `TcpListener::bind`, which listens with a backlog of 128 (the
+/// standard library's value), while the code assumed mio's backlog was 1024 (and gave that to
+/// `listen_reuseport`). A burst of connects between two accepts overflowed the queue: the
+/// kernel dropped SYNs, and each of those clients waited for a retransmission, 1 s or more
+/// (10,000 clients connecting at once: 0.4 s to all open without overflow, 9 to 18 s with).
+#[test]
+fn a_burst_of_three_hundred_connects_fits_in_the_listen_backlog() {
+    util::init_logging();
+    let mut reactor = mio_reactor::Reactor::new().unwrap();
+    let addr = reactor
+        .listen(util::loopback(), |_: &_| Some(util::Echo))
+        .unwrap();
+    // The reactor does not run: every handshake must complete in the kernel's queue alone.
+    // A connect that finds the queue full does not fail; its SYN is dropped and it waits.
+    let pending: Vec<std::net::TcpStream> = (0..300)
+        .map(|i| {
+            std::net::TcpStream::connect_timeout(&addr, util::WAIT)
+                .unwrap_or_else(|err| panic!("connect {i} did not complete: {err}"))
+        })
+        .collect();
+    assert_eq!(pending.len(), 300);
+    drop(reactor);
+}

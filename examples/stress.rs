@@ -40,15 +40,17 @@ Options:
 ";
 
 /// Every scenario, with its full and quick sizes.
-const SCENARIOS: [&str; 9] = [
+const SCENARIOS: [&str; 11] = [
     "many-connections",
     "big-transfer",
     "never-reads",
     "slowloris",
     "resets",
     "fragmentation",
+    "fragmented-frames",
     "fd-exhaustion",
     "garbage",
+    "malformed-frames",
     "shutdown-under-load",
 ];
 
@@ -68,10 +70,14 @@ fn run(name: &str, quick: bool, launcher: &Launcher) -> Report {
         ("resets", true) => scenarios::resets(launcher, 2_000),
         ("fragmentation", false) => scenarios::fragmentation(launcher, 200, 4096),
         ("fragmentation", true) => scenarios::fragmentation(launcher, 100, 2048),
+        ("fragmented-frames", false) => scenarios::fragmented_frames(launcher, 200, 8192),
+        ("fragmented-frames", true) => scenarios::fragmented_frames(launcher, 100, 4096),
         ("fd-exhaustion", false) => scenarios::fd_exhaustion(launcher, 512, 100, s(3)),
         ("fd-exhaustion", true) => scenarios::fd_exhaustion(launcher, 256, 100, s(1)),
         ("garbage", false) => scenarios::garbage(launcher, 32, 64 * MIB),
         ("garbage", true) => scenarios::garbage(launcher, 16, 8 * MIB),
+        ("malformed-frames", false) => scenarios::malformed_frames(launcher, 600, 4 * MIB),
+        ("malformed-frames", true) => scenarios::malformed_frames(launcher, 120, MIB),
         ("shutdown-under-load", false) => {
             scenarios::shutdown_under_load(launcher, 2_000, 2048, s(5))
         }

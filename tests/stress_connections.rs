@@ -1,4 +1,5 @@
-//! Stress, small enough for `cargo test`: many connections, big transfers, fragmentation.
+//! Stress, small enough for `cargo test`: many connections, big transfers, fragmentation (of
+//! raw bytes and of application-protocol frames).
 //! Every byte is checked. The full-size runs are `cargo run --release --example stress`
 //! (`docs/reliability.md`); the scenarios are in `examples/support/stress/scenarios.rs`.
 //!
@@ -37,4 +38,13 @@ fn messages_cut_into_one_to_seven_byte_pieces_are_echoed_byte_exact() {
         return;
     };
     scenarios::fragmentation(&launcher, 20, 1024).assert_passed();
+}
+
+#[test]
+fn frames_cut_into_one_to_seven_byte_pieces_are_decoded_and_echoed_whole() {
+    let name = "frames_cut_into_one_to_seven_byte_pieces_are_decoded_and_echoed_whole";
+    let Some(launcher) = Launcher::for_test(name) else {
+        return;
+    };
+    scenarios::fragmented_frames(&launcher, 20, 2048).assert_passed();
 }

@@ -1,4 +1,5 @@
-//! Stress, small enough for `cargo test`: peers that try to make the server's memory grow.
+//! Stress, small enough for `cargo test`: peers that try to make the server's memory grow,
+//! and peers that send garbage (raw, and malformed application-protocol frames).
 //! The server's resident memory is read from `/proc/PID/status` of its child process.
 //! Full-size runs: `cargo run --release --example stress` (`docs/reliability.md`).
 
@@ -26,4 +27,13 @@ fn garbage_at_volume_closes_only_the_offenders_and_memory_stays_bounded() {
         return;
     };
     scenarios::garbage(&launcher, 8, 4 * 1024 * 1024).assert_passed();
+}
+
+#[test]
+fn malformed_frames_get_an_error_reply_and_close_only_their_own_connection() {
+    let name = "malformed_frames_get_an_error_reply_and_close_only_their_own_connection";
+    let Some(launcher) = Launcher::for_test(name) else {
+        return;
+    };
+    scenarios::malformed_frames(&launcher, 60, 256 * 1024).assert_passed();
 }

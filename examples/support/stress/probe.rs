@@ -38,14 +38,14 @@ pub struct Probe {
 }
 
 impl Probe {
-    /// Connects to `addr` and sends a short line every `every`, checking each echo.
-    /// The line ends in a newline, so echo and line servers both answer it.
-    pub fn start(addr: SocketAddr, every: Duration) -> Probe {
+    /// Connects to `addr` and sends `message(n)` every `every`, checking that each comes
+    /// back unchanged: [`line`] suits echo and line servers, [`frame`] the frame server.
+    pub fn start(addr: SocketAddr, every: Duration, message: fn(u64) -> Vec<u8>) -> Probe {
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
         let thread = std::thread::spawn(move || {
             let mut log = ProbeLog::default();
-            if let Err(err) = probe(addr, every, &stopping, &mut log) {
+            if let Err(err) = probe(addr, every, message, &stopping, &mut log) {
                 log.failures.push(err.to_string());
             }
             log
@@ -62,9 +62,22 @@ impl Probe {
     }
 }
 
+/// A short line of text.
+pub fn line(n: u64) -> Vec<u8> {
+    format!("probe {n:0>48} round trip\n").into_bytes()
+}
+
+/// A frame of the application protocol with a small JSON document.
+pub fn frame(n: u64) -> Vec<u8> {
+    let mut frame = Vec::new();
+    mio_reactor::protocol::encode_json(&serde_json::json!({ "probe": n }), &mut frame);
+    frame
+}
+
 fn probe(
     addr: SocketAddr,
     every: Duration,
+    message: fn(u64) -> Vec<u8>,
     stop: &AtomicBool,
     log: &mut ProbeLog,
 ) -> std::io::Result<()> {
@@ -75,16 +88,16 @@ fn probe(
     let mut counter = 0u64;
     while !stop.load(Ordering::SeqCst) {
         counter += 1;
-        let line = format!("probe {counter:0>48} round trip\n");
+        let line = message(counter);
         let started = Instant::now();
-        stream.write_all(line.as_bytes())?;
+        stream.write_all(&line)?;
         let mut echo = vec![0; line.len()];
         stream.read_exact(&mut echo)?;
         // The first round trip waits for the server to accept: a warm-up, not a sample.
         if counter > 1 {
             log.round_trips.push(started.elapsed());
         }
-        if echo != line.as_bytes() {
+        if echo != line {
             log.failures
                 .push(format!("round trip {counter}: wrong echo"));
             return Ok(());

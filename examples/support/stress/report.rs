@@ -79,8 +79,19 @@ impl<T> OrFail<T> for std::io::Result<T> {
     }
 }
 
-pub fn mib(bytes: u64) -> String {
-    format!("{:.1}MiB", bytes as f64 / (1024.0 * 1024.0))
+/// `512B`, `4.0KiB`, `64.0MiB`, `1.00GiB`.
+pub fn size(bytes: u64) -> String {
+    const KIB: f64 = 1024.0;
+    let b = bytes as f64;
+    if b < KIB {
+        format!("{bytes}B")
+    } else if b < KIB * KIB {
+        format!("{:.1}KiB", b / KIB)
+    } else if b < KIB * KIB * KIB {
+        format!("{:.1}MiB", b / (KIB * KIB))
+    } else {
+        format!("{:.2}GiB", b / (KIB * KIB * KIB))
+    }
 }
 
 pub fn kib_as_mib(kib: i64) -> String {

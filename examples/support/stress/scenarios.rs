@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use super::child::{ChildServer, Launcher};
 use super::pattern::{Kind, Pattern};
-use super::probe::Probe;
-use super::report::{kib_as_mib, mib, millis, secs, OrFail, Report};
+use super::probe::{self, Probe};
+use super::report::{kib_as_mib, millis, secs, size, OrFail, Report};
 use super::server::ServerSpec;
 use super::swarm::{End, Peer, Step, Swarm};
 
@@ -207,7 +207,7 @@ pub fn many_connections(
             })
             .or_fail("echoing")?;
         report.figure("echo_time", secs(echo_started.elapsed()));
-        report.figure("bytes_each_way", mib(connections as u64 * bytes_each));
+        report.figure("bytes_each_way", size(connections as u64 * bytes_each));
         if let Some(why) = first_failures(swarm.peers(), |p| echoed_exactly(p, bytes_each)) {
             report.check(false, || why);
         }
@@ -231,7 +231,7 @@ pub fn big_transfer(launcher: &Launcher, bytes: u64) -> Report {
         let server = launcher
             .spawn(&ServerSpec::echo())
             .or_fail("starting the server")?;
-        report.figure("bytes", mib(bytes));
+        report.figure("bytes", size(bytes));
         for (label, half_close_at_once) in [("read_all_then_close", false), ("half_close", true)] {
             let script = if half_close_at_once {
                 vec![Step::Send(bytes), Step::HalfClose, Step::AwaitEof]
@@ -288,7 +288,7 @@ pub fn never_reads(launcher: &Launcher, bytes: u64, watch: Duration) -> Report {
             Step::AwaitEof,
         ];
         swarm.add(server.addr, None, Pattern::new(3, Kind::Random), script);
-        report.figure("bytes", mib(bytes));
+        report.figure("bytes", size(bytes));
 
         // Push until nothing moves for a while: the kernel buffers are full and the server
         // has stopped reading. (No event announces "nothing happens": a bounded watch is
@@ -313,7 +313,7 @@ pub fn never_reads(launcher: &Launcher, bytes: u64, watch: Duration) -> Report {
                 swarm.peers()[0].end
             ));
         }
-        report.figure("stalled_after", mib(stalled_at));
+        report.figure("stalled_after", size(stalled_at));
         // The client keeps trying to send while we watch the server's memory.
         swarm
             .run_until(watch, |_| {
@@ -377,7 +377,7 @@ pub fn slowloris(
             ..ServerSpec::lines(4096, Some(deadline))
         };
         let server = launcher.spawn(&spec).or_fail("starting the server")?;
-        let probe = Probe::start(server.addr, Duration::from_millis(10));
+        let probe = Probe::start(server.addr, Duration::from_millis(10), probe::line);
         let mut swarm = Swarm::new().or_fail("creating the clients")?;
         for index in 0..tricklers {
             // Printable bytes and never a newline: a line that never ends.
@@ -515,6 +515,28 @@ pub fn resets(launcher: &Launcher, pairs: usize) -> Report {
     })
 }
 
+/// A script that sends `total` bytes in pieces of 1 to 7 bytes, a third of them followed by
+/// a pause under a millisecond, then waits for the whole echo, half-closes and waits for the
+/// server's EOF. Returns it with its number of pieces.
+fn in_pieces(seed: u64, total: u64) -> (Vec<Step>, usize) {
+    let mut rng = seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1;
+    let (mut script, mut pieces, mut left) = (Vec::new(), 0, total);
+    while left > 0 {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let piece = (1 + rng % 7).min(left);
+        left -= piece;
+        script.push(Step::Send(piece));
+        pieces += 1;
+        if rng % 3 == 0 {
+            script.push(Step::Pause(Duration::from_micros(100 + rng % 900)));
+        }
+    }
+    script.extend([Step::AwaitEcho, Step::HalfClose, Step::AwaitEof]);
+    (script, pieces)
+}
+
 /// Scenario 6: Messages cut into 1 to 7 byte pieces with tiny pauses, each piece its own
 /// segment (`TCP_NODELAY`): echoed byte-exact.
 pub fn fragmentation(launcher: &Launcher, connections: usize, bytes_each: u64) -> Report {
@@ -525,22 +547,8 @@ pub fn fragmentation(launcher: &Launcher, connections: usize, bytes_each: u64) -
         let mut swarm = Swarm::new().or_fail("creating the clients")?;
         let mut pieces = 0;
         for index in 0..connections as u64 {
-            let mut rng = index.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1;
-            let mut script = Vec::new();
-            let mut left = bytes_each;
-            while left > 0 {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                let piece = (1 + rng % 7).min(left);
-                left -= piece;
-                script.push(Step::Send(piece));
-                pieces += 1;
-                if rng % 3 == 0 {
-                    script.push(Step::Pause(Duration::from_micros(100 + rng % 900)));
-                }
-            }
-            script.extend([Step::AwaitEcho, Step::HalfClose, Step::AwaitEof]);
+            let (script, n) = in_pieces(index, bytes_each);
+            pieces += n;
             swarm.add(server.addr, None, Pattern::new(index, Kind::Random), script);
         }
         report.figure("connections", connections);
@@ -554,6 +562,67 @@ pub fn fragmentation(launcher: &Launcher, connections: usize, bytes_each: u64) -
         }
         let stats = server.finish()?;
         check_stats_consistent(report, &stats);
+        Ok(())
+    })
+}
+
+/// Scenario 6, the application protocol: frames (`mio_reactor::protocol`) cut into 1 to 7
+/// byte pieces with tiny pauses. The server decodes each frame from its pieces and echoes
+/// it whole: every frame comes back, byte-exact, and none is a protocol error.
+pub fn fragmented_frames(launcher: &Launcher, connections: usize, bytes_each: u64) -> Report {
+    Report::run("fragmented-frames", |report| {
+        const MAX_CONTENT: usize = 600;
+        let server = launcher
+            .spawn(&ServerSpec::frames())
+            .or_fail("starting the server")?;
+        let mut swarm = Swarm::new().or_fail("creating the clients")?;
+        let (mut pieces, mut frames, mut lengths) = (0, 0, Vec::new());
+        for index in 0..connections as u64 {
+            // Whole frames only: a frame cut off by the end would be a protocol error.
+            let (len, n) = Pattern::whole_frames(index, MAX_CONTENT, bytes_each);
+            let (script, p) = in_pieces(index, len);
+            pieces += p;
+            frames += n;
+            lengths.push(len);
+            let pattern = Pattern::new(
+                index,
+                Kind::Frames {
+                    max_content: MAX_CONTENT,
+                },
+            );
+            swarm.add(server.addr, None, pattern, script);
+        }
+        report.figure("connections", connections);
+        report.figure("frames", frames);
+        report.figure("bytes", size(lengths.iter().sum()));
+        report.figure("pieces", pieces);
+        swarm
+            .run_until(PATIENCE, |s| s.ended() == connections)
+            .or_fail("sending pieces")?;
+        let wrong: Vec<String> = swarm
+            .peers()
+            .iter()
+            .zip(&lengths)
+            .enumerate()
+            .filter(|(_, (p, &len))| !echoed_exactly(p, len))
+            .take(3)
+            .map(|(i, (p, len))| format!("client {i}: {:?}, echoed {} of {len}", p.end, p.received))
+            .collect();
+        report.check(wrong.is_empty(), || {
+            format!("frames not echoed: {}", wrong.join(", "))
+        });
+        let stats = server.finish()?;
+        check_stats_consistent(report, &stats);
+        report.check(
+            stats.get("frames") == frames && stats.get("protocol") == 0,
+            || {
+                format!(
+                    "the server decoded {} of {frames} frames, {} protocol errors",
+                    stats.get("frames"),
+                    stats.get("protocol")
+                )
+            },
+        );
         Ok(())
     })
 }
@@ -573,8 +642,8 @@ pub fn fd_exhaustion(launcher: &Launcher, limit: u64, extra: usize, window: Dura
             .ok_or(format!(
                 "{fds_base} descriptors in use at start, limit {limit}"
             ))?;
-        // The kernel completes handshakes for up to the listen backlog (128 for mio) beyond
-        // what the server accepts: keep the extra clients within it.
+        // The kernel completes handshakes for up to the listen backlog (1024) beyond what
+        // the server accepts: keep the extra clients within it.
         let total = capacity + extra;
         let mut swarm = Swarm::new().or_fail("creating the clients")?;
         for index in 0..total {
@@ -655,7 +724,7 @@ pub fn garbage(launcher: &Launcher, peers: usize, bytes_each: u64) -> Report {
         let spec = ServerSpec::lines(MAX_LINE, Some(Duration::from_secs(10)));
         let server = launcher.spawn(&spec).or_fail("starting the server")?;
         let mut rss = RssWatch::start(&server)?;
-        let probe = Probe::start(server.addr, Duration::from_millis(10));
+        let probe = Probe::start(server.addr, Duration::from_millis(10), probe::line);
         let mut swarm = Swarm::new().or_fail("creating the clients")?;
         let mut endless = 0;
         for index in 0..peers {
@@ -692,8 +761,8 @@ pub fn garbage(launcher: &Launcher, peers: usize, bytes_each: u64) -> Report {
         let sent: u64 = swarm.peers().iter().map(|p| p.sent).sum();
         let echoed: u64 = swarm.peers().iter().map(|p| p.received).sum();
         report.figure("clients", peers);
-        report.figure("garbage_sent", mib(sent));
-        report.figure("lines_echoed", mib(echoed));
+        report.figure("garbage_sent", size(sent));
+        report.figure("lines_echoed", size(echoed));
         let expected_end = |index: usize, peer: &Peer| match index % 4 {
             2 => matches!(
                 peer.end,
@@ -730,6 +799,122 @@ pub fn garbage(launcher: &Launcher, peers: usize, bytes_each: u64) -> Report {
                 "{} protocol closes for {endless} endless lines",
                 stats.get("protocol")
             )
+        });
+        Ok(())
+    })
+}
+
+/// Scenario 8, the application protocol: malformed frames at volume (random bytes, a header
+/// longer than the limit, content longer than the limit, a header that is not JSON, a frame
+/// cut short by EOF) among well-formed frame streams, while a well-behaved client is
+/// served. Each offender gets an error frame and is closed alone; memory stays bounded.
+pub fn malformed_frames(launcher: &Launcher, peers: usize, garbage_each: u64) -> Report {
+    Report::run("malformed-frames", |report| {
+        use mio_reactor::protocol::Header;
+        const MAX_CONTENT: usize = 4096;
+        let server = launcher
+            .spawn(&ServerSpec::frames())
+            .or_fail("starting the server")?;
+        let mut rss = RssWatch::start(&server)?;
+        let probe = Probe::start(server.addr, Duration::from_millis(10), probe::frame);
+        let with_prefix = |header: &[u8]| {
+            let mut frame = (header.len() as u16).to_be_bytes().to_vec();
+            frame.extend_from_slice(header);
+            frame
+        };
+        let too_long_content = Header::binary("binary/stress", 100 << 20).to_json();
+        let truncated = Header::binary("binary/stress", 1000).to_json();
+        let mut swarm = Swarm::new().or_fail("creating the clients")?;
+        let (mut offenders, mut valid_frames, mut lengths) = (0, 0, Vec::new());
+        for index in 0..peers {
+            let seed = index as u64;
+            let random = Pattern::new(seed, Kind::Random);
+            let (pattern, len) = match index % 6 {
+                0 => {
+                    let (len, n) = Pattern::whole_frames(seed, MAX_CONTENT, garbage_each);
+                    valid_frames += n;
+                    let frames = Kind::Frames {
+                        max_content: MAX_CONTENT,
+                    };
+                    (Pattern::new(seed, frames), len)
+                }
+                1 => (random, garbage_each),
+                2 => (Pattern::after(vec![0xFF, 0xFF], random), garbage_each),
+                3 => {
+                    let prefix = with_prefix(too_long_content.as_bytes());
+                    (Pattern::after(prefix, random), garbage_each)
+                }
+                4 => {
+                    let prefix = with_prefix(b"{not json at all!!!}");
+                    (Pattern::after(prefix, random), garbage_each)
+                }
+                _ => {
+                    // Half the announced content, then EOF.
+                    let prefix = with_prefix(truncated.as_bytes());
+                    let len = prefix.len() as u64 + 500;
+                    (Pattern::after(prefix, random), len)
+                }
+            };
+            let client = swarm.add(
+                server.addr,
+                None,
+                pattern,
+                vec![Step::Send(len), Step::HalfClose, Step::AwaitEof],
+            );
+            if index % 6 != 0 {
+                // Its answer is an error frame, not an echo.
+                swarm.ignore_echo(client);
+                offenders += 1;
+            }
+            lengths.push(len);
+        }
+        swarm
+            .run_until(PATIENCE, |s| {
+                rss.sample(&server);
+                s.ended() == peers
+            })
+            .or_fail("sending frames")?;
+        let log = probe.stop();
+        report.figure("clients", peers);
+        report.figure("offenders", offenders);
+        report.figure("sent", size(swarm.peers().iter().map(|p| p.sent).sum()));
+        let wrong: Vec<String> = swarm
+            .peers()
+            .iter()
+            .zip(&lengths)
+            .enumerate()
+            .filter(|(i, (p, &len))| match i % 6 {
+                0 => !echoed_exactly(p, len),
+                // Closed by the server after its error frame (or after the whole send).
+                _ => !matches!(p.end, Some(End::Done | End::ServerClosed)) || p.received == 0,
+            })
+            .take(3)
+            .map(|(i, (p, _))| format!("client {i}: {:?}, received {}", p.end, p.received))
+            .collect();
+        report.check(wrong.is_empty(), || {
+            format!("unexpected: {}", wrong.join(", "))
+        });
+        report.figure("rss_growth", kib_as_mib(rss.growth_kib()));
+        report.check(rss.growth_kib() < 64 * 1024, || {
+            format!("server RSS grew by {} KiB", rss.growth_kib())
+        });
+        report.figure("probe_round_trips", log.round_trips.len());
+        report.figure("probe_p99", millis(log.quantile(0.99)));
+        report.check(
+            log.failures.is_empty() && !log.round_trips.is_empty(),
+            || format!("the well-behaved client was not served: {:?}", log.failures),
+        );
+        let stats = server.finish()?;
+        check_stats_consistent(report, &stats);
+        report.figure("protocol_closes", stats.get("protocol"));
+        report.check(stats.get("protocol") == offenders, || {
+            format!(
+                "{} protocol closes for {offenders} offenders",
+                stats.get("protocol")
+            )
+        });
+        report.check(stats.get("frames") >= valid_frames, || {
+            format!("{} frames echoed of {valid_frames}", stats.get("frames"))
         });
         Ok(())
     })
@@ -837,7 +1022,7 @@ pub fn shutdown_under_load(
         report.figure("never_reading", count(Kind9::NeverReads));
         report.figure("reading_after_stop", count(Kind9::LateReader));
         let sent: u64 = swarm.peers().iter().map(|p| p.sent).sum();
-        report.figure("sent_before_stop", mib(sent));
+        report.figure("sent_before_stop", size(sent));
 
         let stop_requested = Instant::now();
         server.request_stop();
@@ -898,7 +1083,7 @@ pub fn shutdown_under_load(
         }
         report.figure("graceful", graceful);
         report.figure("aborted_at_deadline", aborted);
-        report.figure("delivered", mib(delivered));
+        report.figure("delivered", size(delivered));
         report.check(wrong.is_empty(), || {
             let shown: Vec<String> = wrong.iter().take(3).cloned().collect();
             format!("{} wrong: {}", wrong.len(), shown.join(", "))

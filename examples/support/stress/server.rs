@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
+use mio_reactor::protocol::{encode_error, Decoder, Limits};
 use mio_reactor::{CloseReason, Config, Context, Handler, Reactor, TimerId};
 
 use super::procfs;
@@ -40,6 +41,10 @@ pub enum Protocol {
         max_line: usize,
         deadline: Option<Duration>,
     },
+    /// Echo each whole frame of the application protocol (`mio_reactor::protocol`), as it
+    /// arrived. A malformed or oversized frame, or an EOF in the middle of one, gets an
+    /// error frame and a graceful close with `CloseReason::Protocol`.
+    Frames { limits: Limits },
 }
 
 /// How the child server is configured.
@@ -68,6 +73,16 @@ impl ServerSpec {
         }
     }
 
+    /// A frame server with the protocol's default limits: see [`Protocol::Frames`].
+    pub fn frames() -> ServerSpec {
+        ServerSpec {
+            protocol: Protocol::Frames {
+                limits: Limits::default(),
+            },
+            ..ServerSpec::echo()
+        }
+    }
+
     /// A line server: see [`Protocol::Lines`].
     pub fn lines(max_line: usize, deadline: Option<Duration>) -> ServerSpec {
         ServerSpec {
@@ -77,7 +92,12 @@ impl ServerSpec {
     }
 
     fn config(&self) -> Config {
-        Config::default()
+        let config = match self.protocol {
+            // The reactor keeps an incomplete frame; the largest the decoder admits must fit.
+            Protocol::Frames { limits } => Config::default().max_input(limits.max_frame()),
+            _ => Config::default(),
+        };
+        config
             .max_connections(self.max_connections)
             .idle_timeout(self.idle_timeout)
             .shutdown_timeout(self.shutdown_timeout)
@@ -95,6 +115,10 @@ impl ServerSpec {
                     ms(deadline)
                 )
             }
+            Protocol::Frames { limits } => format!(
+                "protocol=frames max_header={} max_content={}",
+                limits.max_header, limits.max_content
+            ),
         };
         format!(
             "{protocol} max_connections={} idle_ms={} shutdown_ms={} close_ms={} report_closes={}",
@@ -108,14 +132,23 @@ impl ServerSpec {
 
     fn decode(text: &str) -> Result<ServerSpec, String> {
         let mut spec = ServerSpec::echo();
-        let (mut lines, mut max_line, mut deadline) = (false, 0, None);
+        let (mut protocol, mut max_line, mut deadline) = ("echo", 0, None);
+        let mut limits = Limits::default();
         let ms = |v: u64| (v > 0).then(|| Duration::from_millis(v));
         for pair in text.split_whitespace() {
             let (key, value) = pair.split_once('=').ok_or(format!("bad pair {pair:?}"))?;
             let number = || value.parse::<u64>().map_err(|e| format!("{key}: {e}"));
             match key {
-                "protocol" => lines = value == "lines",
+                "protocol" => {
+                    protocol = match value {
+                        "lines" => "lines",
+                        "frames" => "frames",
+                        _ => "echo",
+                    }
+                }
                 "max_line" => max_line = number()? as usize,
+                "max_header" => limits.max_header = number()? as usize,
+                "max_content" => limits.max_content = number()? as usize,
                 "deadline_ms" => deadline = ms(number()?),
                 "max_connections" => spec.max_connections = number()? as usize,
                 "idle_ms" => spec.idle_timeout = ms(number()?),
@@ -125,9 +158,11 @@ impl ServerSpec {
                 _ => return Err(format!("unknown key {key:?}")),
             }
         }
-        if lines {
-            spec.protocol = Protocol::Lines { max_line, deadline };
-        }
+        spec.protocol = match protocol {
+            "lines" => Protocol::Lines { max_line, deadline },
+            "frames" => Protocol::Frames { limits },
+            _ => Protocol::Echo,
+        };
         Ok(spec)
     }
 }
@@ -155,16 +190,21 @@ fn serve(spec: ServerSpec) -> io::Result<()> {
     let pid = std::process::id();
     let fds_before = procfs::fd_count(pid)?;
     let mut reactor = Reactor::with_config(spec.config())?;
-    let shed = Rc::new(Cell::new(0u64));
-    let (protocol, report_closes, counter) = (spec.protocol, spec.report_closes, shed.clone());
+    let counters = Counters::default();
+    let (protocol, report_closes, shared) = (spec.protocol, spec.report_closes, counters.clone());
     let addr = reactor.listen(SocketAddr::from(([127, 0, 0, 1], 0)), move |_: &_| {
+        let decoder = match protocol {
+            Protocol::Frames { limits } => Decoder::new(limits),
+            _ => Decoder::default(),
+        };
         Some(Tested {
             protocol,
             report_closes,
             peer: String::new(),
             accepted: 0,
             message_timer: None,
-            shed: counter.clone(),
+            decoder,
+            counters: shared.clone(),
         })
     })?;
     println!("{MARK}listening {addr}");
@@ -188,7 +228,7 @@ fn serve(spec: ServerSpec) -> io::Result<()> {
         "{MARK}stats accepted={} open={} closed={} peer_closed={} local={} aborted={} \
          reset={} idle_timeout={} close_timeout={} limit_exceeded={} protocol={} shutdown={} \
          io_error={} accept_errors={} accept_backoffs={} read_pauses={} turns={} bytes_in={} \
-         bytes_out={} shed={} fds_before={fds_before} fds_after={fds_after}",
+         bytes_out={} shed={} frames={} fds_before={fds_before} fds_after={fds_after}",
         stats.accepted,
         stats.open_connections,
         closed.total(),
@@ -208,7 +248,8 @@ fn serve(spec: ServerSpec) -> io::Result<()> {
         stats.turns,
         stats.bytes_in,
         stats.bytes_out,
-        shed.get(),
+        counters.shed.get(),
+        counters.frames.get(),
     );
     Ok(())
 }
@@ -232,8 +273,17 @@ pub fn reason_token(reason: &CloseReason) -> &'static str {
     }
 }
 
-/// The handler under test: echo or line echo, counting the bytes the reactor accepted for
-/// sending (so a test can check that each one was delivered).
+/// What all connections count together.
+#[derive(Clone, Default)]
+struct Counters {
+    /// Connections shed for a line that missed its deadline.
+    shed: Rc<Cell<u64>>,
+    /// Whole frames echoed.
+    frames: Rc<Cell<u64>>,
+}
+
+/// The handler under test: echo, line echo or frame echo, counting the bytes the reactor
+/// accepted for sending (so a test can check that each one was delivered).
 struct Tested {
     protocol: Protocol,
     report_closes: bool,
@@ -243,7 +293,9 @@ struct Tested {
     accepted: u64,
     /// The deadline of the line in progress.
     message_timer: Option<TimerId>,
-    shed: Rc<Cell<u64>>,
+    /// `Protocol::Frames`: where the frame in progress stands.
+    decoder: Decoder,
+    counters: Counters,
 }
 
 impl Tested {
@@ -254,6 +306,37 @@ impl Tested {
             self.accepted += data.len() as u64;
         }
     }
+
+    /// Echoes every whole frame in `data`; returns the bytes consumed.
+    fn echo_frames(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+        let mut consumed = 0;
+        loop {
+            // The decoder's contract: the input starts at the frame in progress, and holds
+            // at least what it was given last time. The reactor keeps what we leave.
+            match self.decoder.decode(&data[consumed..]) {
+                Ok(Some(frame)) => {
+                    let end = consumed + frame.consumed;
+                    self.send(ctx, &data[consumed..end]);
+                    self.counters.frames.set(self.counters.frames.get() + 1);
+                    consumed = end;
+                }
+                Ok(None) => return consumed,
+                Err(err) => {
+                    self.reject(ctx, err.to_string());
+                    return data.len();
+                }
+            }
+        }
+    }
+
+    /// The peer broke the protocol: an error frame, then a graceful close of this
+    /// connection only.
+    fn reject(&mut self, ctx: &mut Context<'_>, why: String) {
+        let mut reply = Vec::new();
+        encode_error(&why, &mut reply);
+        self.send(ctx, &reply);
+        ctx.close_with(CloseReason::Protocol(why));
+    }
 }
 
 impl Handler for Tested {
@@ -262,9 +345,13 @@ impl Handler for Tested {
     }
 
     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
-        let Protocol::Lines { max_line, deadline } = self.protocol else {
-            self.send(ctx, data);
-            return data.len();
+        let (max_line, deadline) = match self.protocol {
+            Protocol::Echo => {
+                self.send(ctx, data);
+                return data.len();
+            }
+            Protocol::Frames { .. } => return self.echo_frames(ctx, data),
+            Protocol::Lines { max_line, deadline } => (max_line, deadline),
         };
         let complete = data.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         if complete > 0 {
@@ -298,9 +385,19 @@ impl Handler for Tested {
             // everything at once; a graceful close would keep reading its trickle until
             // the close timeout.
             self.message_timer = None;
-            self.shed.set(self.shed.get() + 1);
+            self.counters.shed.set(self.counters.shed.get() + 1);
             ctx.abort();
         }
+    }
+
+    fn on_eof(&mut self, ctx: &mut Context<'_>) {
+        if let Protocol::Frames { .. } = self.protocol {
+            // A half-closed peer can still read: a frame cut short gets its error reply.
+            if let Err(err) = self.decoder.check_eof(ctx.buffered_input()) {
+                return self.reject(ctx, err.to_string());
+            }
+        }
+        ctx.close();
     }
 
     fn on_close(&mut self, _: &mut Context<'_>, reason: &CloseReason) {

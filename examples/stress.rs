@@ -75,9 +75,9 @@ fn run(name: &str, quick: bool, launcher: &Launcher) -> Report {
         ("fd-exhaustion", false) => scenarios::fd_exhaustion(launcher, 512, 100, s(3)),
         ("fd-exhaustion", true) => scenarios::fd_exhaustion(launcher, 256, 100, s(1)),
         ("garbage", false) => scenarios::garbage(launcher, 32, 64 * MIB),
-        ("garbage", true) => scenarios::garbage(launcher, 16, 8 * MIB),
+        ("garbage", true) => scenarios::garbage(launcher, 16, 32 * MIB),
         ("malformed-frames", false) => scenarios::malformed_frames(launcher, 600, 4 * MIB),
-        ("malformed-frames", true) => scenarios::malformed_frames(launcher, 120, MIB),
+        ("malformed-frames", true) => scenarios::malformed_frames(launcher, 240, 2 * MIB),
         ("shutdown-under-load", false) => {
             scenarios::shutdown_under_load(launcher, 2_000, 2048, s(5))
         }

@@ -950,33 +950,33 @@ pub fn shutdown_under_load(
         // so the bytes to deliver after the request are mostly the server's own output.
         swarm.socket_buffer = Some(64 * 1024);
         #[derive(Clone, Copy, PartialEq, Eq)]
-        enum Kind9 {
+        enum Role {
             NeverReads,
             LateReader,
             Reader,
         }
         const LATE_READERS: usize = 20;
         let kind = |index: usize| match index % 10 {
-            0 => Kind9::NeverReads,
-            1 if index / 10 < LATE_READERS => Kind9::LateReader,
-            _ => Kind9::Reader,
+            0 => Role::NeverReads,
+            1 if index / 10 < LATE_READERS => Role::LateReader,
+            _ => Role::Reader,
         };
         for index in 0..connections {
             let script = match kind(index) {
                 // Sends, then waits for an EOF it does not read (or reads, once told to): the
                 // server's EOF or reset ends it. A late reader's burst fills the buffers
                 // both ways.
-                kind @ (Kind9::NeverReads | Kind9::LateReader) => vec![
+                kind @ (Role::NeverReads | Role::LateReader) => vec![
                     Step::AwaitGate,
                     Step::StopReading,
-                    Step::Send(if kind == Kind9::LateReader {
+                    Step::Send(if kind == Role::LateReader {
                         8 << 20
                     } else {
                         64 << 10
                     }),
                     Step::AwaitEof,
                 ],
-                Kind9::Reader => vec![
+                Role::Reader => vec![
                     Step::AwaitGate,
                     Step::Stream {
                         chunk,
@@ -1007,7 +1007,7 @@ pub fn shutdown_under_load(
                         (*sent, *since) = (peer.sent, Instant::now());
                     }
                     all &= match kind(index) {
-                        Kind9::Reader => peer.received > 0,
+                        Role::Reader => peer.received > 0,
                         _ => since.elapsed() >= Duration::from_millis(300),
                     };
                 }
@@ -1017,17 +1017,17 @@ pub fn shutdown_under_load(
         report.check(mid_transfer && swarm.ended() == 0, || {
             format!("not all mid-transfer: {} ended early", swarm.ended())
         });
-        let count = |k: Kind9| (0..connections).filter(|&i| kind(i) == k).count();
+        let count = |k: Role| (0..connections).filter(|&i| kind(i) == k).count();
         report.figure("connections", connections);
-        report.figure("never_reading", count(Kind9::NeverReads));
-        report.figure("reading_after_stop", count(Kind9::LateReader));
+        report.figure("never_reading", count(Role::NeverReads));
+        report.figure("reading_after_stop", count(Role::LateReader));
         let sent: u64 = swarm.peers().iter().map(|p| p.sent).sum();
         report.figure("sent_before_stop", size(sent));
 
         let stop_requested = Instant::now();
         server.request_stop();
         for index in 0..connections {
-            if kind(index) == Kind9::LateReader {
+            if kind(index) == Role::LateReader {
                 swarm.set_reading(index, true);
             }
         }
@@ -1074,7 +1074,7 @@ pub fn shutdown_under_load(
                 "shutdown-aborted" => aborted += 1,
                 other => wrong.push(format!("client {index}: closed as {other}")),
             }
-            if kind(index) == Kind9::NeverReads && close.reason != "shutdown-aborted" {
+            if kind(index) == Role::NeverReads && close.reason != "shutdown-aborted" {
                 wrong.push(format!(
                     "client {index} never read, closed as {}",
                     close.reason

@@ -472,12 +472,13 @@ impl<'a> Context<'a> {
         self.core.set_timer(self.slot, delay)
     }
 
-    /// Cancels a timer; returns whether it was still pending.
+    /// Cancels one of this handler's timers; returns whether it was still pending. (A timer of
+    /// another connection is not cancelled: `false`.)
     ///
     /// [`set_timer`](Context::set_timer) has an example. A timer that has fired, or was
     /// cancelled, cannot be cancelled again: `false`.
     pub fn cancel_timer(&mut self, timer: TimerId) -> bool {
-        self.core.cancel_timer(timer)
+        self.core.cancel_timer(self.slot, timer)
     }
 
     /// Closes this connection gracefully ([`CloseReason::IdleTimeout`]) once it has read and

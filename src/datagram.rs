@@ -215,9 +215,10 @@ impl<'a> DatagramContext<'a> {
         self.core.set_timer(self.slot, delay)
     }
 
-    /// Cancels a timer; returns whether it was still pending.
+    /// Cancels one of this handler's timers; returns whether it was still pending. (A timer of
+    /// another connection is not cancelled: `false`.)
     pub fn cancel_timer(&mut self, timer: TimerId) -> bool {
-        self.core.cancel_timer(timer)
+        self.core.cancel_timer(self.slot, timer)
     }
 
     /// Closes the socket once its send queue is flushed. (During a reactor shutdown, the

@@ -219,6 +219,32 @@ pub trait Handler: 'static {
     }
 }
 
+/// A boxed handler is a handler, so one factory can choose among handler types per peer:
+/// `|_: &_| -> Option<Box<dyn Handler>> { ... }`.
+impl<H: Handler + ?Sized> Handler for Box<H> {
+    fn on_open(&mut self, ctx: &mut Context<'_>) {
+        (**self).on_open(ctx)
+    }
+    fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+        (**self).on_data(ctx, data)
+    }
+    fn on_eof(&mut self, ctx: &mut Context<'_>) {
+        (**self).on_eof(ctx)
+    }
+    fn on_drain(&mut self, ctx: &mut Context<'_>) {
+        (**self).on_drain(ctx)
+    }
+    fn on_timer(&mut self, ctx: &mut Context<'_>, timer: TimerId) {
+        (**self).on_timer(ctx, timer)
+    }
+    fn on_shutdown(&mut self, ctx: &mut Context<'_>) {
+        (**self).on_shutdown(ctx)
+    }
+    fn on_close(&mut self, ctx: &mut Context<'_>, reason: &CloseReason) {
+        (**self).on_close(ctx, reason)
+    }
+}
+
 /// Makes a [`Handler`] for each connection a listener accepts; shared state lives here.
 ///
 /// Any `FnMut(&PeerAddr) -> Option<H>` closure is a factory. Returning `None` refuses the

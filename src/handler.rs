@@ -14,7 +14,8 @@ use crate::net::PeerAddr;
 /// - [`on_open`](Handler::on_open) once the connection is established (accepted, or an
 ///   outbound connect completed). A failed connect skips straight to `on_close`.
 /// - [`on_data`](Handler::on_data) with **all unconsumed input**; return how many bytes you
-///   consumed. The rest is offered again, with whatever arrives next, so framing needs no copy.
+///   consumed. If you consumed some, the rest is offered again at once (so handling one
+///   message per call is fine); otherwise it waits, kept, for more bytes. Framing needs no copy.
 /// - [`on_eof`](Handler::on_eof) when the peer shuts down its write side. The connection is
 ///   now half-closed: you may still write (the default closes gracefully, after your output).
 /// - [`on_drain`](Handler::on_drain) when output that had passed the high water mark has
@@ -117,9 +118,12 @@ pub trait Handler: 'static {
     }
 
     /// `data` is all input not yet consumed. Return how many bytes from its front you
-    /// consumed (values above `data.len()` count as `data.len()`). Unconsumed input is kept,
-    /// up to [`Config::max_input`](crate::Config::max_input), and offered again with the next
-    /// bytes.
+    /// consumed (values above `data.len()` count as `data.len()`).
+    ///
+    /// While you consume something and input is left, `on_data` is called again at once with
+    /// the rest (unless you closed or paused reading): a handler may take one message per call.
+    /// Returning 0 means "not enough for a message": the input is kept, up to
+    /// [`Config::max_input`](crate::Config::max_input), and offered again with the next bytes.
     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize;
 
     /// The peer will send nothing more. The default closes gracefully: output already written

@@ -356,16 +356,7 @@ impl Core {
         let from = conn.transition(input);
         let to = conn.state;
         if to != from {
-            let conn = ConnId(slot);
-            trace_record!(
-                self,
-                Record::Transition {
-                    conn,
-                    from,
-                    input,
-                    to
-                }
-            );
+            self.trace_transition(slot, from, input, to);
         }
         let Some(conn) = self.conn(slot) else { return };
         let was_closing = matches!(from, State::Closing { .. });
@@ -386,6 +377,19 @@ impl Core {
             }
             _ => {}
         }
+    }
+
+    fn trace_transition(&mut self, slot: Slot, from: State, input: Input, to: State) {
+        let conn = ConnId(slot);
+        trace_record!(
+            self,
+            Record::Transition {
+                conn,
+                from,
+                input,
+                to
+            }
+        );
     }
 
     /// Ends the connection now with `reason`; it is removed at the end of the turn.
@@ -412,16 +416,7 @@ impl Core {
         conn.close_reason = Some(reason);
         self.finished.push(slot);
         if from != State::Closed {
-            let (conn, input, to) = (ConnId(slot), Input::Fail, State::Closed);
-            trace_record!(
-                self,
-                Record::Transition {
-                    conn,
-                    from,
-                    input,
-                    to
-                }
-            );
+            self.trace_transition(slot, from, Input::Fail, State::Closed);
         }
     }
 

@@ -153,17 +153,24 @@ impl State {
     }
 }
 
-impl std::fmt::Display for State {
-    /// The state's short name (`Closing`, without its field), for logs and pictures.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl State {
+    /// The state's short name, without its fields (`Closing`), for logs and pictures.
+    pub fn name(self) -> &'static str {
+        match self {
             State::Connecting => "Connecting",
             State::Open => "Open",
             State::PeerHalfClosed => "PeerHalfClosed",
             State::WriteShutdown => "WriteShutdown",
             State::Closing { .. } => "Closing",
             State::Closed => "Closed",
-        })
+        }
+    }
+}
+
+impl std::fmt::Display for State {
+    /// The state's [short name](State::name).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

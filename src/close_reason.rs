@@ -4,6 +4,52 @@ use std::fmt;
 use std::io;
 
 /// Which limit a peer ran into.
+///
+/// # Examples
+/// A peer that sends more than the handler will ever consume is cut off, and only that peer:
+/// ```
+/// use std::cell::Cell;
+/// use std::io::Write;
+/// use std::rc::Rc;
+/// use std::time::Duration;
+/// use mio_reactor::{CloseReason, Config, Context, Handler, Limit, Reactor};
+///
+/// /// A line protocol: consumes nothing until a line is complete.
+/// struct Lines {
+///     limit_hit: Rc<Cell<Option<Limit>>>,
+/// }
+///
+/// impl Handler for Lines {
+///     fn on_data(&mut self, _: &mut Context<'_>, data: &[u8]) -> usize {
+///         data.iter().rposition(|&b| b == b'\n').map_or(0, |end| end + 1)
+///     }
+///
+///     fn on_close(&mut self, _: &mut Context<'_>, reason: &CloseReason) {
+///         if let CloseReason::LimitExceeded(limit) = reason {
+///             self.limit_hit.set(Some(*limit));
+///         }
+///     }
+/// }
+///
+/// let limit_hit = Rc::new(Cell::new(None));
+/// let shared = limit_hit.clone();
+/// let config = Config::default().max_input(64); // no line is longer than 64 bytes
+/// let mut reactor = Reactor::with_config(config)?;
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_: &_| {
+///     Some(Lines { limit_hit: shared.clone() })
+/// })?;
+/// let mut client = std::net::TcpStream::connect(addr)?;
+/// client.write_all(&[b'x'; 100])?; // no newline in sight
+/// for _ in 0..1000 {
+///     if limit_hit.get().is_some() {
+///         break;
+///     }
+///     reactor.turn(Some(Duration::from_millis(10)))?;
+/// }
+/// assert_eq!(limit_hit.get(), Some(Limit::Input));
+/// assert_eq!(reactor.stats().closed.limit_exceeded, 1);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Limit {
     /// Buffered output passed [`Config::max_output`](crate::Config::max_output): the peer
@@ -20,7 +66,53 @@ pub enum Limit {
 /// # Notes
 /// A graceful close (`PeerClosed`, `Local`, `IdleTimeout`, `Protocol`, `Shutdown`) delivered
 /// every byte the handler wrote to the kernel before the FIN. The others may have discarded
-/// buffered output.
+/// buffered output. Handed to the kernel is not received by the peer: no close reason says
+/// the peer read the bytes.
+///
+/// The enum is `#[non_exhaustive]`: a `match` needs a catch-all arm.
+///
+/// # Examples
+/// `on_close` is where a handler learns how its connection ended, including an outbound
+/// connect that never got as far as `on_open`:
+/// ```
+/// use std::cell::RefCell;
+/// use std::io::ErrorKind;
+/// use std::rc::Rc;
+/// use std::time::Duration;
+/// use mio_reactor::{CloseReason, Context, Handler, Reactor};
+///
+/// struct Client {
+///     ended: Rc<RefCell<Option<CloseReason>>>,
+/// }
+///
+/// impl Handler for Client {
+///     fn on_data(&mut self, _: &mut Context<'_>, data: &[u8]) -> usize {
+///         data.len()
+///     }
+///
+///     fn on_close(&mut self, _: &mut Context<'_>, reason: &CloseReason) {
+///         match reason {
+///             CloseReason::Reset => eprintln!("the server hung up on us"),
+///             CloseReason::ConnectFailed(kind) => eprintln!("no server: {kind}"),
+///             reason if reason.is_graceful() => {}
+///             reason => eprintln!("lost the connection: {reason}"),
+///         }
+///         *self.ended.borrow_mut() = Some(reason.clone());
+///     }
+/// }
+///
+/// // A port nobody listens on: it was free a moment ago.
+/// let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+/// let ended = Rc::new(RefCell::new(None));
+/// let mut reactor = Reactor::new()?;
+/// reactor.connect(addr, Client { ended: ended.clone() })?; // Ok: the connect is under way
+/// while !reactor.is_finished() {
+///     reactor.turn(Some(Duration::from_millis(10)))?;
+/// }
+/// let refused = CloseReason::ConnectFailed(ErrorKind::ConnectionRefused);
+/// assert_eq!(*ended.borrow(), Some(refused));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CloseReason {
@@ -74,6 +166,13 @@ impl CloseReason {
 
     /// Whether the close was orderly: every byte written by the handler was handed to the
     /// kernel before the FIN.
+    ///
+    /// ```
+    /// use mio_reactor::CloseReason;
+    ///
+    /// assert!(CloseReason::IdleTimeout.is_graceful());
+    /// assert!(!CloseReason::Reset.is_graceful()); // output may have been lost
+    /// ```
     pub fn is_graceful(&self) -> bool {
         matches!(
             self,

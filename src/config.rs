@@ -6,16 +6,31 @@ use std::time::Duration;
 /// Limits and timeouts for a [`Reactor`](crate::Reactor).
 ///
 /// Every limit exists so that memory stays bounded whatever a peer does. Build one with
-/// [`Config::default`] and the setters, which take and return `self`:
+/// [`Config::default`] and the setters, which take and return `self`; each setter has a
+/// `get_` twin.
 ///
+/// # Notes
+/// The setters check nothing. The limits are checked against each other when a reactor is
+/// built ([`Reactor::with_config`](crate::Reactor::with_config)): `low_water <= high_water
+/// <= max_output`, and the counts and sizes at least 1.
+///
+/// # Examples
 /// ```
 /// use std::time::Duration;
-/// use mio_reactor::Config;
+/// use mio_reactor::{Config, Reactor};
 ///
 /// let config = Config::default()
 ///     .max_connections(1_000)
 ///     .idle_timeout(Some(Duration::from_secs(30)));
 /// assert_eq!(config.get_max_connections(), 1_000);
+/// let reactor = Reactor::with_config(config)?;
+/// assert_eq!(reactor.config().get_idle_timeout(), Some(Duration::from_secs(30)));
+///
+/// // Water marks that contradict each other are refused when the reactor is built.
+/// let config = Config::default().low_water(128 * 1024); // above the default high water
+/// let err = Reactor::with_config(config).unwrap_err();
+/// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+/// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -14,11 +14,47 @@ use crate::id::{ConnId, Slot, TimerId};
 use crate::net::PeerAddr;
 
 /// Why [`Context::write_to`] could not queue the bytes.
+///
+/// Only [`write_to`](Context::write_to) reports these; [`Context::write`] to the handler's
+/// own connection logs and discards instead, since the handler hears how its connection
+/// ended in [`on_close`](crate::Handler::on_close) anyway.
+///
+/// # Examples
+/// What each error means to a handler that keeps ids of other connections (a chat room, a
+/// subscriber list): all three say "stop writing to this id".
+/// ```
+/// use mio_reactor::{ConnId, Context, WriteError};
+///
+/// /// Sends `msg` to `id`; returns whether `id` is worth writing to again.
+/// fn tell(ctx: &mut Context<'_>, id: ConnId, msg: &[u8]) -> bool {
+///     match ctx.write_to(id, msg) {
+///         Ok(()) => true,
+///         // Closed and removed: the id will never match a connection again.
+///         Err(WriteError::NoSuchConnection) => false,
+///         // Still there, but takes no output: closing, writes shut down, or still connecting.
+///         Err(WriteError::Closed) => false,
+///         // It stopped reading and was just closed for it; its `on_close` follows.
+///         Err(err @ WriteError::LimitExceeded) => {
+///             eprintln!("{id}: {err}");
+///             false
+///         }
+///     }
+/// }
+/// # let _ = tell;
+///
+/// // `WriteError` is a `std::error::Error`, with a message fit for a log line.
+/// let err: Box<dyn std::error::Error> = Box::new(WriteError::NoSuchConnection);
+/// assert_eq!(err.to_string(), "no such connection");
+/// ```
+/// [`ConnId`]'s example meets `NoSuchConnection` on a real connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteError {
     /// No such connection: it closed (perhaps long ago) or the id never existed.
     NoSuchConnection,
     /// The connection's write side is closed (or closing).
+    ///
+    /// Also returned while an outbound connect is still in progress: a connection accepts
+    /// output only from its [`on_open`](crate::Handler::on_open) on.
     Closed,
     /// The write took the connection's output past
     /// [`Config::max_output`](crate::Config::max_output): it was closed with
@@ -43,6 +79,51 @@ impl std::error::Error for WriteError {}
 /// Methods without a connection id act on the handler's own connection. Nothing here blocks:
 /// writes are queued and flushed by the loop, closes complete later, and `on_close` reports
 /// how they ended.
+///
+/// # Examples
+/// A line service: greet the peer, answer its first line in upper case, then close.
+/// ```
+/// use std::io::{Read, Write};
+/// use std::time::Duration;
+/// use mio_reactor::{Context, Handler, Reactor};
+///
+/// struct Shout;
+///
+/// impl Handler for Shout {
+///     fn on_open(&mut self, ctx: &mut Context<'_>) {
+///         let greeting = format!("hello {}, you are {}\n", ctx.peer_addr(), ctx.id());
+///         ctx.write(greeting.as_bytes());
+///     }
+///
+///     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+///         // Wait for a whole line: consuming nothing keeps the bytes for the next call.
+///         let Some(end) = data.iter().position(|&b| b == b'\n') else {
+///             return 0;
+///         };
+///         ctx.write(&data[..=end].to_ascii_uppercase());
+///         ctx.close(); // the reply is flushed before the FIN
+///         end + 1
+///     }
+/// }
+///
+/// let mut reactor = Reactor::new()?;
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Shout))?;
+/// let client = std::thread::spawn(move || -> std::io::Result<String> {
+///     let mut stream = std::net::TcpStream::connect(addr)?;
+/// #   stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+///     stream.write_all(b"hello reactor\n")?;
+///     let mut reply = String::new();
+///     stream.read_to_string(&mut reply)?; // until the server's FIN
+///     Ok(reply)
+/// });
+/// while !client.is_finished() {
+///     reactor.turn(Some(Duration::from_millis(10)))?;
+/// }
+/// let reply = client.join().unwrap()?;
+/// assert!(reply.starts_with("hello 127.0.0.1:"));
+/// assert!(reply.ends_with(", you are #1.2\nHELLO REACTOR\n"));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct Context<'a> {
     core: &'a mut Core,
     slot: Slot,
@@ -94,6 +175,79 @@ impl<'a> Context<'a> {
     /// This is how a chat server broadcasts. A target that stopped reading is closed once its
     /// buffered output passes [`Config::max_output`](crate::Config::max_output), so one slow
     /// peer cannot grow the server's memory.
+    ///
+    /// # Notes
+    /// Writing to another connection does not pause the writer's reading: the water marks
+    /// apply to the target only. A connection that is still connecting refuses output
+    /// ([`WriteError::Closed`]).
+    ///
+    /// # Examples
+    /// A chat room: every line a member sends goes to all the others.
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::io::{BufRead, BufReader, Write};
+    /// use std::net::TcpStream;
+    /// use std::rc::Rc;
+    /// use std::time::Duration;
+    /// use mio_reactor::{CloseReason, ConnId, Context, Handler, Reactor};
+    ///
+    /// /// Who is in the room. Handlers all run on the reactor's thread: `Rc<RefCell>` will do.
+    /// type Room = Rc<RefCell<Vec<ConnId>>>;
+    ///
+    /// struct Member {
+    ///     room: Room,
+    /// }
+    ///
+    /// impl Handler for Member {
+    ///     fn on_open(&mut self, ctx: &mut Context<'_>) {
+    ///         self.room.borrow_mut().push(ctx.id());
+    ///         ctx.write(b"welcome\n");
+    ///     }
+    ///
+    ///     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+    ///         // Whole lines only: a partial line waits for the rest.
+    ///         let Some(end) = data.iter().rposition(|&b| b == b'\n') else {
+    ///             return 0;
+    ///         };
+    ///         let me = ctx.id();
+    ///         // A member that can no longer be written to leaves the room.
+    ///         self.room
+    ///             .borrow_mut()
+    ///             .retain(|&id| id == me || ctx.write_to(id, &data[..=end]).is_ok());
+    ///         end + 1
+    ///     }
+    ///
+    ///     fn on_close(&mut self, ctx: &mut Context<'_>, _: &CloseReason) {
+    ///         let me = ctx.id();
+    ///         self.room.borrow_mut().retain(|&id| id != me);
+    ///     }
+    /// }
+    ///
+    /// let room = Room::default();
+    /// let mut reactor = Reactor::new()?;
+    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_: &_| {
+    ///     Some(Member { room: room.clone() })
+    /// })?;
+    /// let clients = std::thread::spawn(move || -> std::io::Result<String> {
+    ///     let join = || -> std::io::Result<BufReader<TcpStream>> {
+    ///         let mut member = BufReader::new(TcpStream::connect(addr)?);
+    /// #       member.get_ref().set_read_timeout(Some(Duration::from_secs(10)))?;
+    ///         let mut welcome = String::new();
+    ///         member.read_line(&mut welcome)?; // now in the room
+    ///         Ok(member)
+    ///     };
+    ///     let (mut alice, mut bob) = (join()?, join()?);
+    ///     alice.get_mut().write_all(b"hi bob\n")?;
+    ///     let mut heard = String::new();
+    ///     bob.read_line(&mut heard)?;
+    ///     Ok(heard)
+    /// });
+    /// while !clients.is_finished() {
+    ///     reactor.turn(Some(Duration::from_millis(10)))?;
+    /// }
+    /// assert_eq!(clients.join().unwrap()?, "hi bob\n");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn write_to(&mut self, id: ConnId, data: &[u8]) -> Result<(), WriteError> {
         if id.0 == self.slot && self.core.conn_ref(self.slot).is_some_and(|c| c.finished) {
             return Err(WriteError::NoSuchConnection);
@@ -111,6 +265,13 @@ impl<'a> Context<'a> {
     /// Closes gracefully, reporting `reason` to [`Handler::on_close`](crate::Handler::on_close)
     /// and the stats: for example [`CloseReason::Protocol`] after a malformed message (write
     /// the error reply first; it is flushed before the FIN).
+    ///
+    /// The first reason given wins: a later `close_with` (or `close`) does not replace it, but
+    /// a failure during the close does (a reset from the peer, the close deadline with output
+    /// left).
+    ///
+    /// [`ClosedCounts`](crate::ClosedCounts) and
+    /// [`ProtocolError`](crate::protocol::ProtocolError) have examples.
     pub fn close_with(&mut self, reason: CloseReason) {
         self.core.request_close(self.slot, reason);
     }
@@ -122,12 +283,118 @@ impl<'a> Context<'a> {
 
     /// Shuts down the write side once buffered output is flushed (the peer reads EOF). Input
     /// keeps arriving until the peer closes its side too.
+    ///
+    /// After it, [`on_eof`](crate::Handler::on_eof) is not called: the peer's EOF completes
+    /// the close, with [`CloseReason::PeerClosed`].
+    ///
+    /// # Examples
+    /// An answer whose end is the FIN (no length, no delimiter), and the peer's reply to it,
+    /// received after the FIN.
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::io::{Read, Write};
+    /// use std::rc::Rc;
+    /// use std::time::Duration;
+    /// use mio_reactor::{CloseReason, Context, Handler, Reactor};
+    ///
+    /// struct Quote {
+    ///     heard: Rc<RefCell<Vec<u8>>>,
+    /// }
+    ///
+    /// impl Handler for Quote {
+    ///     fn on_open(&mut self, ctx: &mut Context<'_>) {
+    ///         ctx.write(b"Simple is better than complex.\n");
+    ///         ctx.shutdown_write(); // the peer reads the quote, then EOF
+    ///     }
+    ///
+    ///     fn on_data(&mut self, _: &mut Context<'_>, data: &[u8]) -> usize {
+    ///         self.heard.borrow_mut().extend_from_slice(data); // still delivered
+    ///         data.len()
+    ///     }
+    ///
+    ///     fn on_close(&mut self, _: &mut Context<'_>, reason: &CloseReason) {
+    ///         assert_eq!(*reason, CloseReason::PeerClosed);
+    ///     }
+    /// }
+    ///
+    /// let heard = Rc::new(RefCell::new(Vec::new()));
+    /// let sink = heard.clone();
+    /// let mut reactor = Reactor::new()?;
+    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_: &_| {
+    ///     Some(Quote { heard: sink.clone() })
+    /// })?;
+    /// let client = std::thread::spawn(move || -> std::io::Result<String> {
+    ///     let mut stream = std::net::TcpStream::connect(addr)?;
+    /// #   stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    ///     let mut quote = String::new();
+    ///     stream.read_to_string(&mut quote)?; // to EOF: the whole quote
+    ///     stream.write_all(b"thanks")?; // our half is still open
+    ///     Ok(quote) // dropping the stream sends our FIN
+    /// });
+    /// for _ in 0..1000 {
+    ///     if reactor.stats().closed.total() == 1 {
+    ///         break;
+    ///     }
+    ///     reactor.turn(Some(Duration::from_millis(10)))?;
+    /// }
+    /// assert_eq!(client.join().unwrap()?, "Simple is better than complex.\n");
+    /// assert_eq!(*heard.borrow(), b"thanks");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn shutdown_write(&mut self) {
         self.core.shutdown_write(self.slot);
     }
 
     /// Stops delivering input until [`resume_reading`](Context::resume_reading). The kernel
     /// buffers what the peer sends, then TCP flow control makes the peer wait.
+    ///
+    /// Input already read but not consumed is kept, and offered first once reading resumes.
+    /// This pause is the handler's own; the reactor's backpressure pause (output above the
+    /// high water mark) is separate, and input flows only when neither holds.
+    ///
+    /// # Examples
+    /// A rate limit: handle one line, then stop reading for 20 ms.
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::time::{Duration, Instant};
+    /// use mio_reactor::{Context, Handler, Reactor, TimerId};
+    ///
+    /// struct Throttled;
+    ///
+    /// impl Handler for Throttled {
+    ///     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+    ///         let Some(end) = data.iter().position(|&b| b == b'\n') else {
+    ///             return 0;
+    ///         };
+    ///         ctx.write(&data[..=end]);
+    ///         ctx.pause_reading(); // the lines after this one are kept
+    ///         ctx.set_timer(Duration::from_millis(20));
+    ///         end + 1
+    ///     }
+    ///
+    ///     fn on_timer(&mut self, ctx: &mut Context<'_>, _: TimerId) {
+    ///         ctx.resume_reading(); // on_data again, with the kept lines
+    ///     }
+    /// }
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Throttled))?;
+    /// let client = std::thread::spawn(move || -> std::io::Result<Duration> {
+    ///     let mut stream = std::net::TcpStream::connect(addr)?;
+    /// #   stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    ///     let start = Instant::now();
+    ///     stream.write_all(b"one\ntwo\nthree\n")?; // all at once
+    ///     let mut echo = [0; 14];
+    ///     stream.read_exact(&mut echo)?;
+    ///     assert_eq!(&echo, b"one\ntwo\nthree\n");
+    ///     Ok(start.elapsed())
+    /// });
+    /// while !client.is_finished() {
+    ///     reactor.turn(Some(Duration::from_millis(10)))?;
+    /// }
+    /// assert!(client.join().unwrap()? >= Duration::from_millis(40)); // two pauses
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn pause_reading(&mut self) {
         self.core.set_reading(self.slot, true);
     }
@@ -139,13 +406,79 @@ impl<'a> Context<'a> {
 
     /// Calls [`Handler::on_timer`](crate::Handler::on_timer) after `delay`, in this loop.
     /// Timers of a closed connection never fire.
+    ///
+    /// `delay` counts from [`now`](Context::now), the turn's clock. A timer never fires early,
+    /// but may fire late: by the time the rest of the turn takes, and at the granularity of
+    /// `poll`'s timeout (a millisecond).
+    ///
+    /// # Examples
+    /// A request timeout: whoever connects has 50 ms to send a request.
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::time::Duration;
+    /// use mio_reactor::{Context, Handler, Reactor, TimerId};
+    ///
+    /// struct Ping {
+    ///     deadline: Option<TimerId>,
+    /// }
+    ///
+    /// impl Handler for Ping {
+    ///     fn on_open(&mut self, ctx: &mut Context<'_>) {
+    ///         self.deadline = Some(ctx.set_timer(Duration::from_millis(50)));
+    ///     }
+    ///
+    ///     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+    ///         if let Some(deadline) = self.deadline.take() {
+    ///             ctx.cancel_timer(deadline); // in time: on_timer will not be called
+    ///         }
+    ///         ctx.write(b"pong\n");
+    ///         data.len()
+    ///     }
+    ///
+    ///     fn on_timer(&mut self, ctx: &mut Context<'_>, timer: TimerId) {
+    ///         if self.deadline == Some(timer) {
+    ///             ctx.write(b"too slow\n");
+    ///             ctx.close();
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| {
+    ///     Some(Ping { deadline: None })
+    /// })?;
+    /// let clients = std::thread::spawn(move || -> std::io::Result<(String, String)> {
+    ///     use std::net::TcpStream;
+    ///     let mut prompt = TcpStream::connect(addr)?;
+    /// #   prompt.set_read_timeout(Some(Duration::from_secs(10)))?;
+    ///     prompt.write_all(b"ping\n")?;
+    ///     let mut pong = [0; 5];
+    ///     prompt.read_exact(&mut pong)?;
+    ///
+    ///     let mut silent = TcpStream::connect(addr)?; // sends nothing
+    /// #   silent.set_read_timeout(Some(Duration::from_secs(10)))?;
+    ///     let mut verdict = String::new();
+    ///     silent.read_to_string(&mut verdict)?; // until the server's FIN
+    ///     Ok((String::from_utf8_lossy(&pong).into_owned(), verdict))
+    /// });
+    /// while !clients.is_finished() {
+    ///     reactor.turn(Some(Duration::from_millis(10)))?;
+    /// }
+    /// let (pong, verdict) = clients.join().unwrap()?;
+    /// assert_eq!((pong.as_str(), verdict.as_str()), ("pong\n", "too slow\n"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_timer(&mut self, delay: Duration) -> TimerId {
         self.core.set_timer(self.slot, delay)
     }
 
-    /// Cancels a timer; returns whether it was still pending.
+    /// Cancels one of this handler's timers; returns whether it was still pending. (A timer of
+    /// another connection is not cancelled: `false`.)
+    ///
+    /// [`set_timer`](Context::set_timer) has an example. A timer that has fired, or was
+    /// cancelled, cannot be cancelled again: `false`.
     pub fn cancel_timer(&mut self, timer: TimerId) -> bool {
-        self.core.cancel_timer(timer)
+        self.core.cancel_timer(self.slot, timer)
     }
 
     /// Closes this connection gracefully ([`CloseReason::IdleTimeout`]) once it has read and
@@ -161,6 +494,9 @@ impl<'a> Context<'a> {
     }
 
     /// Bytes written but not yet taken by the kernel.
+    ///
+    /// A producer uses it to write only as fast as the peer reads: see
+    /// [`Handler::on_drain`](crate::Handler::on_drain).
     pub fn buffered_output(&self) -> usize {
         self.core
             .conn_ref(self.slot)
@@ -170,6 +506,32 @@ impl<'a> Context<'a> {
     /// Bytes kept from earlier [`on_data`](crate::Handler::on_data) calls that were not
     /// consumed. In [`on_eof`](crate::Handler::on_eof), non-zero means the peer stopped in
     /// the middle of a message.
+    ///
+    /// # Examples
+    /// A line protocol that tells a complete stream from a truncated one:
+    /// ```
+    /// use mio_reactor::{CloseReason, Context, Handler};
+    ///
+    /// struct Lines;
+    ///
+    /// impl Handler for Lines {
+    ///     fn on_data(&mut self, _: &mut Context<'_>, data: &[u8]) -> usize {
+    ///         // Every complete line; a partial one is kept.
+    ///         data.iter().rposition(|&b| b == b'\n').map_or(0, |end| end + 1)
+    ///     }
+    ///
+    ///     fn on_eof(&mut self, ctx: &mut Context<'_>) {
+    ///         match ctx.buffered_input() {
+    ///             0 => ctx.close(),
+    ///             n => {
+    ///                 let why = format!("EOF after {n} B of an unfinished line");
+    ///                 ctx.close_with(CloseReason::Protocol(why));
+    ///             }
+    ///         }
+    ///     }
+    /// }
+    /// # let _ = Lines;
+    /// ```
     pub fn buffered_input(&self) -> usize {
         self.core
             .conn_ref(self.slot)
@@ -178,6 +540,81 @@ impl<'a> Context<'a> {
 
     /// Opens an outbound TCP connection in this reactor, served by `handler`.
     /// Failure to connect is reported to its `on_close`.
+    ///
+    /// The two connections know each other only by the ids they are given: the new handler
+    /// can report back with [`write_to`](Context::write_to).
+    ///
+    /// # Examples
+    /// A health check: on request, the server tries the backend and tells the client.
+    /// ```
+    /// use std::io::{BufRead, BufReader, Write};
+    /// use std::net::SocketAddr;
+    /// use std::time::Duration;
+    /// use mio_reactor::{CloseReason, ConnId, Context, Handler, Reactor};
+    ///
+    /// /// The client's connection: each line asks for a check.
+    /// struct Front {
+    ///     backend: SocketAddr,
+    /// }
+    ///
+    /// impl Handler for Front {
+    ///     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+    ///         let Some(end) = data.iter().position(|&b| b == b'\n') else {
+    ///             return 0;
+    ///         };
+    ///         let probe = Probe { asked_by: ctx.id(), answered: false };
+    ///         if let Err(err) = ctx.connect(self.backend, probe) {
+    ///             ctx.write(format!("cannot check: {err}\n").as_bytes());
+    ///         }
+    ///         end + 1
+    ///     }
+    /// }
+    ///
+    /// /// The outbound connection: reports to the client that asked, then closes.
+    /// struct Probe {
+    ///     asked_by: ConnId,
+    ///     answered: bool,
+    /// }
+    ///
+    /// impl Handler for Probe {
+    ///     fn on_open(&mut self, ctx: &mut Context<'_>) {
+    ///         let _ = ctx.write_to(self.asked_by, b"backend up\n");
+    ///         self.answered = true;
+    ///         ctx.close();
+    ///     }
+    ///
+    ///     fn on_data(&mut self, _: &mut Context<'_>, data: &[u8]) -> usize {
+    ///         data.len()
+    ///     }
+    ///
+    ///     fn on_close(&mut self, ctx: &mut Context<'_>, reason: &CloseReason) {
+    ///         if !self.answered {
+    ///             let answer = format!("backend down: {reason}\n");
+    ///             let _ = ctx.write_to(self.asked_by, answer.as_bytes());
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// // No backend: a port that was free a moment ago.
+    /// let backend = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    /// let mut reactor = Reactor::new()?;
+    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_: &_| {
+    ///     Some(Front { backend })
+    /// })?;
+    /// let client = std::thread::spawn(move || -> std::io::Result<String> {
+    ///     let mut stream = BufReader::new(std::net::TcpStream::connect(addr)?);
+    /// #   stream.get_ref().set_read_timeout(Some(Duration::from_secs(10)))?;
+    ///     stream.get_mut().write_all(b"check\n")?;
+    ///     let mut answer = String::new();
+    ///     stream.read_line(&mut answer)?;
+    ///     Ok(answer)
+    /// });
+    /// while !client.is_finished() {
+    ///     reactor.turn(Some(Duration::from_millis(10)))?;
+    /// }
+    /// assert_eq!(client.join().unwrap()?, "backend down: connect failed: connection refused\n");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn connect(&mut self, addr: SocketAddr, handler: impl Handler) -> io::Result<ConnId> {
         self.core
             .connect(vec![PeerAddr::Tcp(addr)], Box::new(handler))
@@ -194,6 +631,43 @@ impl<'a> Context<'a> {
     }
 
     /// Asks the reactor to shut down, as a [`ShutdownHandle`](crate::ShutdownHandle) would.
+    ///
+    /// The request is seen at the start of the next turn; this callback, and the rest of the
+    /// turn, run as usual.
+    ///
+    /// # Examples
+    /// A server stopped by a command from a peer:
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::time::Duration;
+    /// use mio_reactor::{Context, Handler, Reactor};
+    ///
+    /// struct Admin;
+    ///
+    /// impl Handler for Admin {
+    ///     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+    ///         if data.starts_with(b"shutdown\n") {
+    ///             ctx.write(b"bye\n");
+    ///             ctx.shutdown_reactor(); // every connection then closes gracefully
+    ///         }
+    ///         data.len()
+    ///     }
+    /// }
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Admin))?;
+    /// let client = std::thread::spawn(move || -> std::io::Result<String> {
+    ///     let mut stream = std::net::TcpStream::connect(addr)?;
+    /// #   stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    ///     stream.write_all(b"shutdown\n")?;
+    ///     let mut reply = String::new();
+    ///     stream.read_to_string(&mut reply)?; // until the server's FIN
+    ///     Ok(reply)
+    /// });
+    /// reactor.run()?; // returns once the connection has closed
+    /// assert_eq!(client.join().unwrap()?, "bye\n");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn shutdown_reactor(&mut self) {
         self.core.request_shutdown();
     }

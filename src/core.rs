@@ -338,8 +338,12 @@ impl Core {
         self.phase != Phase::Running
     }
 
-    pub(crate) fn cancel_timer(&mut self, timer: TimerId) -> bool {
-        self.timers.cancel(timer.0).is_some()
+    /// Cancels a handler's timer; a timer of another connection is left alone.
+    pub(crate) fn cancel_timer(&mut self, owner: Slot, timer: TimerId) -> bool {
+        match self.timers.get(timer.0) {
+            Some(TimerTask::User(slot)) if *slot == owner => self.timers.cancel(timer.0).is_some(),
+            _ => false,
+        }
     }
 
     pub(crate) fn set_timer(&mut self, slot: Slot, delay: Duration) -> TimerId {

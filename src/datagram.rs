@@ -63,6 +63,60 @@ pub trait DatagramHandler: 'static {
 }
 
 /// What became of a datagram passed to [`DatagramContext::send_to`].
+///
+/// None of them means the datagram arrived: UDP does not say.
+///
+/// # Examples
+/// A UDP echo that keeps count of what became of its replies:
+/// ```
+/// use std::cell::RefCell;
+/// use std::net::SocketAddr;
+/// use std::rc::Rc;
+/// use std::time::Duration;
+/// use mio_reactor::{DatagramContext, DatagramHandler, Reactor, SendOutcome};
+///
+/// #[derive(Default)]
+/// struct Tally {
+///     sent: u32,
+///     queued: u32,
+///     dropped: u32,
+/// }
+///
+/// struct CountingEcho {
+///     tally: Rc<RefCell<Tally>>,
+/// }
+///
+/// impl DatagramHandler for CountingEcho {
+///     fn on_datagram(&mut self, ctx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
+///         let mut tally = self.tally.borrow_mut();
+///         match ctx.send_to(data, from) {
+///             Ok(SendOutcome::Sent) => tally.sent += 1,
+///             Ok(SendOutcome::Queued) => tally.queued += 1, // sent once the socket drains
+///             Ok(SendOutcome::Dropped) => tally.dropped += 1, // the queue was full too
+///             Err(err) => eprintln!("no reply to {from}: {err}"), // this datagram only
+///         }
+///     }
+/// }
+///
+/// let tally = Rc::new(RefCell::new(Tally::default()));
+/// let mut reactor = Reactor::new()?;
+/// let echo = CountingEcho { tally: tally.clone() };
+/// let addr = reactor.bind_udp("127.0.0.1:0".parse().unwrap(), echo)?;
+///
+/// let client = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+/// client.send_to(b"ping", addr)?;
+/// for _ in 0..1000 {
+///     if reactor.stats().datagrams_in == 1 {
+///         break;
+///     }
+///     reactor.turn(Some(Duration::from_millis(10)))?;
+/// }
+/// let tally = tally.borrow();
+/// assert_eq!(tally.sent + tally.queued + tally.dropped, 1);
+/// assert_eq!(tally.dropped, reactor.stats().datagrams_dropped as u32);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendOutcome {
     /// Handed to the kernel.
@@ -75,6 +129,53 @@ pub enum SendOutcome {
 }
 
 /// What a datagram handler can do, handed to each of its callbacks.
+///
+/// # Examples
+/// A heartbeat: three datagrams to a monitor, 10 ms apart, then the socket closes, and with
+/// nothing left to serve, [`Reactor::run`](crate::Reactor::run) returns.
+/// ```
+/// use std::net::{SocketAddr, UdpSocket};
+/// use std::time::Duration;
+/// use mio_reactor::{DatagramContext, DatagramHandler, Reactor, TimerId};
+///
+/// struct Heartbeat {
+///     monitor: SocketAddr,
+///     beats: u32,
+/// }
+///
+/// impl DatagramHandler for Heartbeat {
+///     fn on_open(&mut self, ctx: &mut DatagramContext<'_>) {
+///         ctx.set_timer(Duration::from_millis(10));
+///     }
+///
+///     fn on_datagram(&mut self, _: &mut DatagramContext<'_>, _: &[u8], _: SocketAddr) {}
+///
+///     fn on_timer(&mut self, ctx: &mut DatagramContext<'_>, _: TimerId) {
+///         self.beats += 1;
+///         let beat = format!("beat {}", self.beats);
+///         let _ = ctx.send_to(beat.as_bytes(), self.monitor);
+///         if self.beats < 3 {
+///             ctx.set_timer(Duration::from_millis(10));
+///         } else {
+///             ctx.close(); // once the send queue is flushed
+///         }
+///     }
+/// }
+///
+/// let monitor = UdpSocket::bind("127.0.0.1:0")?;
+/// # monitor.set_read_timeout(Some(Duration::from_secs(10)))?;
+/// let mut reactor = Reactor::new()?;
+/// let heartbeat = Heartbeat { monitor: monitor.local_addr()?, beats: 0 };
+/// reactor.bind_udp("127.0.0.1:0".parse().unwrap(), heartbeat)?;
+/// reactor.run()?;
+///
+/// let mut buf = [0; 16];
+/// for n in 1..=3 {
+///     let len = monitor.recv(&mut buf)?;
+///     assert_eq!(&buf[..len], format!("beat {n}").as_bytes());
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct DatagramContext<'a> {
     core: &'a mut Core,
     slot: Slot,
@@ -114,9 +215,10 @@ impl<'a> DatagramContext<'a> {
         self.core.set_timer(self.slot, delay)
     }
 
-    /// Cancels a timer; returns whether it was still pending.
+    /// Cancels one of this handler's timers; returns whether it was still pending. (A timer of
+    /// another connection is not cancelled: `false`.)
     pub fn cancel_timer(&mut self, timer: TimerId) -> bool {
-        self.core.cancel_timer(timer)
+        self.core.cancel_timer(self.slot, timer)
     }
 
     /// Closes the socket once its send queue is flushed. (During a reactor shutdown, the

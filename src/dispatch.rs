@@ -11,6 +11,7 @@ use std::mem;
 use crate::close_reason::{CloseReason, Limit};
 use crate::context::WriteError;
 use crate::core::{Core, TimerTask};
+use crate::handler::Handler;
 use crate::id::{ConnId, Slot};
 use crate::state::{Input, State};
 use crate::trace::{trace_record, Record};
@@ -139,22 +140,20 @@ impl Core {
             conn.input = kept;
             return;
         };
-        let offered: &[u8] = if kept.is_empty() {
-            fresh
-        } else {
+        let from_kept = !kept.is_empty();
+        if from_kept {
             kept.extend_from_slice(fresh);
-            &kept
-        };
-        let offered_len = offered.len();
-        let consumed = handler
-            .on_data(&mut crate::Context::new(self, slot), offered)
-            .min(offered_len);
-        if kept.is_empty() {
-            kept.extend_from_slice(&fresh[consumed..]);
-        } else if consumed == kept.len() {
-            kept = Vec::new();
-        } else {
+        }
+        let offered: &[u8] = if from_kept { &kept } else { fresh };
+        let consumed = self.offer(slot, handler.as_mut(), offered);
+        if from_kept {
             kept.drain(..consumed);
+        } else {
+            // Copies nothing (and allocates nothing) when everything was consumed.
+            kept = fresh[consumed..].to_vec();
+        }
+        if kept.is_empty() {
+            kept = Vec::new(); // an idle connection holds no buffer
         }
         let max_input = self.config.max_input;
         let Some(conn) = self.conn(slot) else { return };
@@ -168,6 +167,26 @@ impl Core {
                 conn.input.len()
             );
             self.close_now(slot, CloseReason::LimitExceeded(Limit::Input));
+        }
+    }
+
+    /// Calls `on_data` with what is left of `data` for as long as the handler makes progress
+    /// and still takes input, so that a handler may consume one message per call without
+    /// stalling whole messages behind it until more bytes arrive. Returns the bytes consumed.
+    fn offer(&mut self, slot: Slot, handler: &mut dyn Handler, data: &[u8]) -> usize {
+        let mut consumed = 0;
+        loop {
+            let rest = &data[consumed..];
+            let took = handler
+                .on_data(&mut crate::Context::new(self, slot), rest)
+                .min(rest.len());
+            consumed += took;
+            let more = took > 0
+                && consumed < data.len()
+                && matches!(self.conn(slot), Some(c) if c.state.delivers_data() && !c.reading_paused());
+            if !more {
+                return consumed;
+            }
         }
     }
 
@@ -337,16 +356,7 @@ impl Core {
         let from = conn.transition(input);
         let to = conn.state;
         if to != from {
-            let conn = ConnId(slot);
-            trace_record!(
-                self,
-                Record::Transition {
-                    conn,
-                    from,
-                    input,
-                    to
-                }
-            );
+            self.trace_transition(slot, from, input, to);
         }
         let Some(conn) = self.conn(slot) else { return };
         let was_closing = matches!(from, State::Closing { .. });
@@ -367,6 +377,19 @@ impl Core {
             }
             _ => {}
         }
+    }
+
+    fn trace_transition(&mut self, slot: Slot, from: State, input: Input, to: State) {
+        let conn = ConnId(slot);
+        trace_record!(
+            self,
+            Record::Transition {
+                conn,
+                from,
+                input,
+                to
+            }
+        );
     }
 
     /// Ends the connection now with `reason`; it is removed at the end of the turn.
@@ -393,16 +416,7 @@ impl Core {
         conn.close_reason = Some(reason);
         self.finished.push(slot);
         if from != State::Closed {
-            let (conn, input, to) = (ConnId(slot), Input::Fail, State::Closed);
-            trace_record!(
-                self,
-                Record::Transition {
-                    conn,
-                    from,
-                    input,
-                    to
-                }
-            );
+            self.trace_transition(slot, from, Input::Fail, State::Closed);
         }
     }
 

@@ -14,7 +14,8 @@ use crate::net::PeerAddr;
 /// - [`on_open`](Handler::on_open) once the connection is established (accepted, or an
 ///   outbound connect completed). A failed connect skips straight to `on_close`.
 /// - [`on_data`](Handler::on_data) with **all unconsumed input**; return how many bytes you
-///   consumed. The rest is offered again, with whatever arrives next, so framing needs no copy.
+///   consumed. If you consumed some, the rest is offered again at once (so handling one
+///   message per call is fine); otherwise it waits, kept, for more bytes. Framing needs no copy.
 /// - [`on_eof`](Handler::on_eof) when the peer shuts down its write side. The connection is
 ///   now half-closed: you may still write (the default closes gracefully, after your output).
 /// - [`on_drain`](Handler::on_drain) when output that had passed the high water mark has
@@ -42,6 +43,74 @@ use crate::net::PeerAddr;
 /// }
 /// # let _ = Echo;
 /// ```
+///
+/// The lifecycle, seen from a handler that notes each callback. The peer sends `hi` and its
+/// FIN; the handler still answers after the EOF, then closes.
+/// ```
+/// use std::cell::RefCell;
+/// use std::io::{Read, Write};
+/// use std::net::Shutdown;
+/// use std::rc::Rc;
+/// use std::time::Duration;
+/// use mio_reactor::{CloseReason, Context, Handler, Reactor};
+///
+/// struct Noting {
+///     notes: Rc<RefCell<Vec<String>>>,
+/// }
+///
+/// impl Noting {
+///     fn note(&self, what: String) {
+///         self.notes.borrow_mut().push(what);
+///     }
+/// }
+///
+/// impl Handler for Noting {
+///     fn on_open(&mut self, _: &mut Context<'_>) {
+///         self.note("open".into());
+///     }
+///
+///     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+///         self.note(format!("data {:?}", String::from_utf8_lossy(data)));
+///         ctx.write(data);
+///         data.len()
+///     }
+///
+///     fn on_eof(&mut self, ctx: &mut Context<'_>) {
+///         self.note("eof".into());
+///         ctx.write(b"!"); // only the peer's half is closed
+///         ctx.close();
+///     }
+///
+///     fn on_close(&mut self, _: &mut Context<'_>, reason: &CloseReason) {
+///         self.note(format!("close: {reason}"));
+///     }
+/// }
+///
+/// let notes = Rc::new(RefCell::new(Vec::new()));
+/// let sink = notes.clone();
+/// let mut reactor = Reactor::new()?;
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_: &_| {
+///     Some(Noting { notes: sink.clone() })
+/// })?;
+/// let client = std::thread::spawn(move || -> std::io::Result<String> {
+///     let mut stream = std::net::TcpStream::connect(addr)?;
+/// #   stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+///     stream.write_all(b"hi")?;
+///     stream.shutdown(Shutdown::Write)?; // our FIN
+///     let mut reply = String::new();
+///     stream.read_to_string(&mut reply)?;
+///     Ok(reply)
+/// });
+/// for _ in 0..1000 {
+///     if reactor.stats().closed.total() == 1 {
+///         break;
+///     }
+///     reactor.turn(Some(Duration::from_millis(10)))?;
+/// }
+/// assert_eq!(client.join().unwrap()?, "hi!");
+/// assert_eq!(*notes.borrow(), ["open", "data \"hi\"", "eof", "close: peer closed"]);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub trait Handler: 'static {
     /// The connection is established.
     fn on_open(&mut self, ctx: &mut Context<'_>) {
@@ -49,9 +118,12 @@ pub trait Handler: 'static {
     }
 
     /// `data` is all input not yet consumed. Return how many bytes from its front you
-    /// consumed (values above `data.len()` count as `data.len()`). Unconsumed input is kept,
-    /// up to [`Config::max_input`](crate::Config::max_input), and offered again with the next
-    /// bytes.
+    /// consumed (values above `data.len()` count as `data.len()`).
+    ///
+    /// While you consume something and input is left, `on_data` is called again at once with
+    /// the rest (unless you closed or paused reading): a handler may take one message per call.
+    /// Returning 0 means "not enough for a message": the input is kept, up to
+    /// [`Config::max_input`](crate::Config::max_input), and offered again with the next bytes.
     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize;
 
     /// The peer will send nothing more. The default closes gracefully: output already written
@@ -64,6 +136,70 @@ pub trait Handler: 'static {
     }
 
     /// Output fell back to the low water mark after passing the high one; reading resumed.
+    ///
+    /// # Notes
+    /// Only output that went *above* [`Config::high_water`](crate::Config::high_water) is
+    /// followed by `on_drain`; output that stops at or below it never is.
+    ///
+    /// # Examples
+    /// A producer that sends 8 MiB to a slow reader without holding it all in memory: it
+    /// writes while the output is at or below the high water mark, so that the last write
+    /// passes it, and goes on in `on_drain`. (The kernel takes the first few MiB itself.)
+    /// ```
+    /// use std::io::Read;
+    /// use std::time::Duration;
+    /// use mio_reactor::{Context, Handler, Reactor};
+    ///
+    /// struct Producer {
+    ///     left: usize,
+    /// }
+    ///
+    /// impl Producer {
+    ///     fn produce(&mut self, ctx: &mut Context<'_>) {
+    ///         let chunk = [b'x'; 8 * 1024];
+    ///         while self.left > 0 && ctx.buffered_output() <= ctx.config().get_high_water() {
+    ///             let n = self.left.min(chunk.len());
+    ///             ctx.write(&chunk[..n]);
+    ///             self.left -= n;
+    ///         }
+    ///         if self.left == 0 {
+    ///             ctx.close(); // after the output is flushed
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// impl Handler for Producer {
+    ///     fn on_open(&mut self, ctx: &mut Context<'_>) {
+    ///         self.produce(ctx);
+    ///     }
+    ///
+    ///     fn on_data(&mut self, _: &mut Context<'_>, data: &[u8]) -> usize {
+    ///         data.len()
+    ///     }
+    ///
+    ///     fn on_drain(&mut self, ctx: &mut Context<'_>) {
+    ///         self.produce(ctx);
+    ///     }
+    /// }
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| {
+    ///     Some(Producer { left: 8 << 20 })
+    /// })?;
+    /// let client = std::thread::spawn(move || -> std::io::Result<usize> {
+    ///     let mut stream = std::net::TcpStream::connect(addr)?;
+    /// #   stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    ///     std::thread::sleep(Duration::from_millis(50)); // slow to start reading
+    ///     let mut received = Vec::new();
+    ///     stream.read_to_end(&mut received)?;
+    ///     Ok(received.len())
+    /// });
+    /// while !client.is_finished() {
+    ///     reactor.turn(Some(Duration::from_millis(10)))?;
+    /// }
+    /// assert_eq!(client.join().unwrap()?, 8 << 20);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     fn on_drain(&mut self, ctx: &mut Context<'_>) {
         let _ = ctx;
     }
@@ -84,6 +220,32 @@ pub trait Handler: 'static {
     /// ([`Context::write_to`](crate::Context::write_to)) but no longer this one.
     fn on_close(&mut self, ctx: &mut Context<'_>, reason: &CloseReason) {
         let _ = (ctx, reason);
+    }
+}
+
+/// A boxed handler is a handler, so one factory can choose among handler types per peer:
+/// `|_: &_| -> Option<Box<dyn Handler>> { ... }`.
+impl<H: Handler + ?Sized> Handler for Box<H> {
+    fn on_open(&mut self, ctx: &mut Context<'_>) {
+        (**self).on_open(ctx)
+    }
+    fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+        (**self).on_data(ctx, data)
+    }
+    fn on_eof(&mut self, ctx: &mut Context<'_>) {
+        (**self).on_eof(ctx)
+    }
+    fn on_drain(&mut self, ctx: &mut Context<'_>) {
+        (**self).on_drain(ctx)
+    }
+    fn on_timer(&mut self, ctx: &mut Context<'_>, timer: TimerId) {
+        (**self).on_timer(ctx, timer)
+    }
+    fn on_shutdown(&mut self, ctx: &mut Context<'_>) {
+        (**self).on_shutdown(ctx)
+    }
+    fn on_close(&mut self, ctx: &mut Context<'_>, reason: &CloseReason) {
+        (**self).on_close(ctx, reason)
     }
 }
 

@@ -19,6 +19,74 @@ pub(crate) struct Slot {
 /// Use it to write to another connection ([`Context::write_to`](crate::Context::write_to)),
 /// or to remember peers in shared state (a chat room). Once the connection is closed its id
 /// stops matching anything, even after the reactor reuses the connection's slab key.
+///
+/// It prints as `#key.generation`, the form the logs and trace records use. Ids are only
+/// meaningful within the reactor that made them; which key and generation a connection gets
+/// is not part of the API.
+///
+/// # Examples
+/// An id that outlives its connection: the next connection gets the same slab key, but not
+/// the same id, and writing to the old id reaches nobody.
+/// ```
+/// use std::cell::RefCell;
+/// use std::net::TcpStream;
+/// use std::rc::Rc;
+/// use std::time::Duration;
+/// use mio_reactor::{ConnId, Context, Handler, Reactor, Stats, WriteError};
+///
+/// /// Tells each visitor's predecessor that someone new arrived.
+/// struct Visitor {
+///     visits: Rc<RefCell<Vec<(ConnId, Result<(), WriteError>)>>>,
+/// }
+///
+/// impl Handler for Visitor {
+///     fn on_open(&mut self, ctx: &mut Context<'_>) {
+///         let mut visits = self.visits.borrow_mut();
+///         let told = match visits.last() {
+///             Some(&(previous, _)) => ctx.write_to(previous, b"someone new arrived\n"),
+///             None => Ok(()),
+///         };
+///         visits.push((ctx.id(), told));
+///     }
+///
+///     fn on_data(&mut self, _: &mut Context<'_>, data: &[u8]) -> usize {
+///         data.len()
+///     }
+/// }
+///
+/// /// Turns the loop until `done(stats)`, for at most about 10 s.
+/// fn turn_until(reactor: &mut Reactor, done: impl Fn(&Stats) -> bool) -> std::io::Result<()> {
+///     for _ in 0..1000 {
+///         if done(&reactor.stats()) {
+///             return Ok(());
+///         }
+///         reactor.turn(Some(Duration::from_millis(10)))?;
+///     }
+///     Err(std::io::Error::other("timed out"))
+/// }
+///
+/// let visits = Rc::new(RefCell::new(Vec::new()));
+/// let shared = visits.clone();
+/// let mut reactor = Reactor::new()?;
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_: &_| {
+///     Some(Visitor { visits: shared.clone() })
+/// })?;
+///
+/// let first = TcpStream::connect(addr)?;
+/// turn_until(&mut reactor, |stats| stats.accepted == 1)?;
+/// drop(first); // its FIN: the server closes that connection
+/// turn_until(&mut reactor, |stats| stats.closed.total() == 1)?;
+/// let _second = TcpStream::connect(addr)?;
+/// turn_until(&mut reactor, |stats| stats.accepted == 2)?;
+///
+/// let visits = visits.borrow();
+/// let [(old, _), (new, told)] = &visits[..] else { panic!("two visits") };
+/// assert_eq!(old.key(), new.key()); // the slab key was reused...
+/// assert_ne!(old, new); // ...in a new generation
+/// assert_eq!(*told, Err(WriteError::NoSuchConnection));
+/// println!("{old} then {new}"); // #1.2 then #1.3
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub(crate) Slot);
 
@@ -47,5 +115,60 @@ impl fmt::Display for ConnId {
 ///
 /// It is handed back to [`Handler::on_timer`](crate::Handler::on_timer) when the timer fires
 /// and can be passed to [`Context::cancel_timer`](crate::Context::cancel_timer) before that.
+/// A handler with several timers compares ids to tell them apart.
+///
+/// # Examples
+/// A countdown: a tick every 10 ms, until a deadline at 35 ms.
+/// ```
+/// use std::io::Read;
+/// use std::time::Duration;
+/// use mio_reactor::{Context, Handler, Reactor, TimerId};
+///
+/// #[derive(Default)]
+/// struct Countdown {
+///     tick: Option<TimerId>,
+///     deadline: Option<TimerId>,
+/// }
+///
+/// impl Handler for Countdown {
+///     fn on_open(&mut self, ctx: &mut Context<'_>) {
+///         self.tick = Some(ctx.set_timer(Duration::from_millis(10)));
+///         self.deadline = Some(ctx.set_timer(Duration::from_millis(35)));
+///     }
+///
+///     fn on_data(&mut self, _: &mut Context<'_>, data: &[u8]) -> usize {
+///         data.len()
+///     }
+///
+///     fn on_timer(&mut self, ctx: &mut Context<'_>, timer: TimerId) {
+///         if Some(timer) == self.tick {
+///             ctx.write(b"tick\n");
+///             self.tick = Some(ctx.set_timer(Duration::from_millis(10)));
+///         } else if Some(timer) == self.deadline {
+///             ctx.write(b"time's up\n");
+///             ctx.close(); // the pending tick will not fire: the connection is closing
+///         }
+///     }
+/// }
+///
+/// let mut reactor = Reactor::new()?;
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| {
+///     Some(Countdown::default())
+/// })?;
+/// let client = std::thread::spawn(move || -> std::io::Result<String> {
+///     let mut stream = std::net::TcpStream::connect(addr)?;
+/// #   stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+///     let mut heard = String::new();
+///     stream.read_to_string(&mut heard)?;
+///     Ok(heard)
+/// });
+/// while !client.is_finished() {
+///     reactor.turn(Some(Duration::from_millis(5)))?;
+/// }
+/// let heard = client.join().unwrap()?;
+/// // Usually three ticks; fewer if the machine is slow, since each tick is set from the last.
+/// assert!(heard.starts_with("tick\n") && heard.ends_with("tick\ntime's up\n"));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TimerId(pub(crate) u64);

@@ -14,6 +14,23 @@ use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 
 /// The address of a connection's peer.
+///
+/// A [`Factory`](crate::Factory) receives it before the connection gets a handler, and
+/// [`Context::peer_addr`](crate::Context::peer_addr) returns it afterwards.
+///
+/// # Examples
+/// ```
+/// use mio_reactor::PeerAddr;
+///
+/// let peer = PeerAddr::Tcp("192.0.2.7:40000".parse().unwrap());
+/// assert_eq!(peer.tcp().map(|addr| addr.port()), Some(40000));
+/// assert_eq!(peer.to_string(), "192.0.2.7:40000");
+///
+/// // A Unix-domain client rarely binds a path of its own.
+/// let peer = PeerAddr::Unix(None);
+/// assert_eq!(peer.tcp(), None);
+/// assert_eq!(peer.to_string(), "unix:(unnamed)");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum PeerAddr {
     /// A TCP peer (IPv4 or IPv6).

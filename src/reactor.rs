@@ -113,6 +113,45 @@ impl Reactor {
     /// A socket file left behind by a crashed server (nobody accepts on it) is replaced; a
     /// live server's socket is never taken over (`AddrInUse`). The file is removed when the
     /// listener closes.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::time::Duration;
+    /// use mio_reactor::{Context, Handler, PeerAddr, Reactor};
+    ///
+    /// struct Echo;
+    /// impl Handler for Echo {
+    ///     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+    ///         ctx.write(data);
+    ///         data.len()
+    ///     }
+    /// }
+    ///
+    /// let dir = std::env::temp_dir();
+    /// let path = dir.join(format!("mio-reactor-doc-{}.sock", std::process::id()));
+    /// let mut reactor = Reactor::new()?;
+    /// reactor.listen_unix(&path, |peer: &PeerAddr| {
+    ///     assert_eq!(*peer, PeerAddr::Unix(None)); // the client bound no path
+    ///     Some(Echo)
+    /// })?;
+    ///
+    /// let mut client = std::os::unix::net::UnixStream::connect(&path)?;
+    /// client.write_all(b"ping")?;
+    /// for _ in 0..1000 {
+    ///     if reactor.stats().bytes_out == 4 {
+    ///         break;
+    ///     }
+    ///     reactor.turn(Some(Duration::from_millis(10)))?;
+    /// }
+    /// let mut echo = [0; 4];
+    /// client.read_exact(&mut echo)?;
+    /// assert_eq!(&echo, b"ping");
+    ///
+    /// drop(reactor); // closes the listener...
+    /// assert!(!path.exists()); // ...and removes its socket file
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn listen_unix(&mut self, path: impl AsRef<Path>, factory: impl Factory) -> io::Result<()> {
         let path = path.as_ref();
         let listener: UnixListener = bind_unix(path)?;
@@ -184,6 +223,60 @@ impl Reactor {
     /// tried in order until one connects, with the same handler. The [`ConnId`] returned is
     /// the first attempt's; [`Context::id`](crate::Context::id) in `on_open` is the one that
     /// connected.
+    ///
+    /// # Errors
+    /// Only what fails at once: a name that does not resolve, or no address whose connect
+    /// could even start. A refusal normally arrives later, in `on_close`, as
+    /// [`CloseReason::ConnectFailed`](crate::CloseReason::ConnectFailed).
+    ///
+    /// # Examples
+    /// A client in the loop, connecting by name to a plain blocking server:
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::io::Read;
+    /// use std::rc::Rc;
+    /// use std::time::Duration;
+    /// use mio_reactor::{ConnId, Context, Handler, Reactor};
+    ///
+    /// struct Hello {
+    ///     connected_as: Rc<Cell<Option<ConnId>>>,
+    /// }
+    ///
+    /// impl Handler for Hello {
+    ///     fn on_open(&mut self, ctx: &mut Context<'_>) {
+    ///         self.connected_as.set(Some(ctx.id()));
+    ///         ctx.write(b"hello");
+    ///         ctx.close();
+    ///     }
+    ///
+    ///     fn on_data(&mut self, _: &mut Context<'_>, data: &[u8]) -> usize {
+    ///         data.len()
+    ///     }
+    /// }
+    ///
+    /// let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let port = server.local_addr()?.port();
+    ///
+    /// let connected_as = Rc::new(Cell::new(None));
+    /// let mut reactor = Reactor::new()?;
+    /// let hello = Hello { connected_as: connected_as.clone() };
+    /// // If "localhost" also names ::1, where nothing listens, that attempt fails and the
+    /// // next address is tried.
+    /// let first = reactor.connect(("localhost", port), hello)?;
+    /// for _ in 0..1000 {
+    ///     if connected_as.get().is_some() {
+    ///         break;
+    ///     }
+    ///     reactor.turn(Some(Duration::from_millis(10)))?;
+    /// }
+    /// let (mut conn, _) = server.accept()?;
+    /// let mut greeting = [0; 5];
+    /// conn.read_exact(&mut greeting)?;
+    /// assert_eq!(&greeting, b"hello");
+    /// let id = connected_as.get().expect("connected");
+    /// println!("first attempt {first}, connected as {id}");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn connect(
         &mut self,
         addr: impl ToSocketAddrs,
@@ -232,6 +325,42 @@ impl Reactor {
     /// One turn: read the clock; act on a shutdown request; fire due timers; poll; mark the
     /// ready entries; dispatch each once; remove connections that finished. An `EINTR` from
     /// `poll` is an empty turn, not an error.
+    ///
+    /// # Notes
+    /// A turn may return without anything having happened (a timeout, a spurious wake-up),
+    /// and one event may take several turns to handle (a read budget spent). Turn in a loop
+    /// until the condition you wait for holds.
+    ///
+    /// # Examples
+    /// Driving the loop yourself, with a bound, instead of [`run`](Reactor::run):
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::time::{Duration, Instant};
+    /// use mio_reactor::{Context, Handler, Reactor};
+    ///
+    /// struct Echo;
+    /// impl Handler for Echo {
+    ///     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+    ///         ctx.write(data);
+    ///         data.len()
+    ///     }
+    /// }
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Echo))?;
+    /// // The kernel completes the handshake; the reactor accepts in one of its turns.
+    /// let mut client = std::net::TcpStream::connect(addr)?;
+    /// client.write_all(b"ping")?;
+    ///
+    /// let deadline = Instant::now() + Duration::from_secs(10);
+    /// while reactor.stats().bytes_out < 4 && Instant::now() < deadline {
+    ///     reactor.turn(Some(Duration::from_millis(10)))?; // other work could go here
+    /// }
+    /// let mut echo = [0; 4];
+    /// client.read_exact(&mut echo)?;
+    /// assert_eq!(&echo, b"ping");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn turn(&mut self, max_wait: Option<Duration>) -> io::Result<()> {
         let core = &mut self.core;
         core.now = Instant::now();

@@ -40,6 +40,31 @@ impl ShutdownHandle {
     }
 
     /// One handle that stops every reactor the given handles stop (one reactor per core).
+    ///
+    /// # Examples
+    /// ```
+    /// use mio_reactor::{Context, Handler, Reactor, ShutdownHandle};
+    ///
+    /// struct Discard;
+    /// impl Handler for Discard {
+    ///     fn on_data(&mut self, _: &mut Context<'_>, data: &[u8]) -> usize {
+    ///         data.len()
+    ///     }
+    /// }
+    ///
+    /// let mut reactors = Vec::new();
+    /// for _ in 0..2 {
+    ///     let mut reactor = Reactor::new()?;
+    ///     reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Discard))?;
+    ///     reactors.push(reactor);
+    /// }
+    /// let all = ShutdownHandle::all(reactors.iter().map(Reactor::shutdown_handle));
+    /// all.shutdown();
+    /// for reactor in &mut reactors {
+    ///     reactor.run()?; // each stops listening, and returns
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn all(handles: impl IntoIterator<Item = ShutdownHandle>) -> ShutdownHandle {
         let targets: Vec<_> = handles
             .into_iter()

@@ -3,21 +3,43 @@
 //! A TCP connection is two independent byte streams. Each side can finish its half with a FIN
 //! while the other half keeps flowing; that *half-close* is why "the peer sent EOF" does not
 //! mean "the connection is over". The states below name which halves are still open, and
-//! [`State::on`] is the one place where they change.
-//!
-//! ```text
-//!                    Connected                 PeerEof
-//!   Connecting ──────────────────▶ Open ─────────────────▶ PeerHalfClosed
-//!        │                          │  ╲ ShutdownWrite           │ Close / ShutdownWrite
-//!        │ Fail / Close             │   ╲                        ▼
-//!        │                    Close │    ▶ WriteShutdown ──▶ Closing { peer_eof: true }
-//!        │                          ▼         PeerEof  ▲               │ Flushed
-//!        │               Closing { peer_eof: false } ──┘ PeerEof       ▼
-//!        └───────────────────────────────────────────────────────▶  Closed
-//!                              (Fail from any state)
-//! ```
+//! [`State::on`] is the one place where they change. [`State`]'s docs draw the machine.
 
-/// Where a connection is in its life. See the module docs for the diagram.
+/// Where a connection is in its life.
+///
+/// The reactor keeps one per connection; you meet it in
+/// [`Record::Transition`](crate::Record::Transition) and in the logs, and can run the
+/// machine yourself to see what a sequence of events leads to.
+///
+/// ```text
+///                    Connected                 PeerEof
+///   Connecting ──────────────────▶ Open ─────────────────▶ PeerHalfClosed
+///        │                          │  ╲ ShutdownWrite           │ Close / ShutdownWrite
+///        │ Fail / Close             │   ╲                        ▼
+///        │                    Close │    ▶ WriteShutdown ──▶ Closing { peer_eof: true }
+///        │                          ▼         PeerEof  ▲               │ Flushed
+///        │               Closing { peer_eof: false } ──┘ PeerEof       ▼
+///        └───────────────────────────────────────────────────────▶  Closed
+///                              (Fail from any state)
+/// ```
+///
+/// # Examples
+/// The peer's FIN is a half-close: the handler may still write until it closes too.
+/// ```
+/// use mio_reactor::{Input, State};
+///
+/// let state = State::Open.on(Input::PeerEof);
+/// assert_eq!(state, State::PeerHalfClosed);
+/// assert!(state.may_write() && !state.may_read());
+///
+/// let state = state.on(Input::Close);
+/// assert_eq!(state, State::Closing { peer_eof: true });
+/// assert!(state.wants_fin()); // sent once the output is flushed
+/// assert_eq!(state.on(Input::Flushed), State::Closed);
+///
+/// // Display gives the short name, as in pictures of the machine.
+/// assert_eq!(State::Closing { peer_eof: false }.to_string(), "Closing");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     /// An outbound connect is in progress.
@@ -40,6 +62,29 @@ pub enum State {
 }
 
 /// What happened to a connection, as far as its state is concerned.
+///
+/// # Examples
+/// Our side finishes first: shut down our writes, then hear the peer's EOF.
+/// ```
+/// use mio_reactor::{Input, State};
+///
+/// let inputs = [Input::ShutdownWrite, Input::PeerEof, Input::Flushed];
+/// let path: Vec<State> = inputs
+///     .iter()
+///     .scan(State::Open, |state, &input| {
+///         *state = state.on(input);
+///         Some(*state)
+///     })
+///     .collect();
+/// assert_eq!(
+///     path,
+///     [State::WriteShutdown, State::Closing { peer_eof: true }, State::Closed]
+/// );
+///
+/// // An input that means nothing in a state leaves it unchanged; Fail ends any state.
+/// assert_eq!(State::Open.on(Input::Flushed), State::Open);
+/// assert_eq!(State::Connecting.on(Input::Fail), State::Closed);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Input {
     /// A non-blocking connect completed.
@@ -108,17 +153,24 @@ impl State {
     }
 }
 
-impl std::fmt::Display for State {
-    /// The state's short name (`Closing`, without its field), for logs and pictures.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl State {
+    /// The state's short name, without its fields (`Closing`), for logs and pictures.
+    pub fn name(self) -> &'static str {
+        match self {
             State::Connecting => "Connecting",
             State::Open => "Open",
             State::PeerHalfClosed => "PeerHalfClosed",
             State::WriteShutdown => "WriteShutdown",
             State::Closing { .. } => "Closing",
             State::Closed => "Closed",
-        })
+        }
+    }
+}
+
+impl std::fmt::Display for State {
+    /// The state's [short name](State::name).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -5,6 +5,48 @@ use std::time::Duration;
 use crate::close_reason::CloseReason;
 
 /// How many connections closed, by [`CloseReason`].
+///
+/// # Examples
+/// A server that closes a peer breaking its protocol, counted apart from a peer that finished
+/// normally:
+/// ```
+/// use std::io::Write;
+/// use std::net::{Shutdown, TcpStream};
+/// use std::time::Duration;
+/// use mio_reactor::{CloseReason, Context, Handler, Reactor};
+///
+/// /// Accepts digits only.
+/// struct Digits;
+///
+/// impl Handler for Digits {
+///     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+///         if let Some(bad) = data.iter().find(|b| !b.is_ascii_digit()) {
+///             ctx.write(b"digits only\n");
+///             ctx.close_with(CloseReason::Protocol(format!("unexpected byte {bad:#04x}")));
+///         }
+///         data.len()
+///     }
+/// }
+///
+/// let mut reactor = Reactor::new()?;
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Digits))?;
+/// let mut clients = Vec::new(); // kept open: a closed socket would answer with a reset
+/// for message in [&b"123"[..], b"12x"] {
+///     let mut client = TcpStream::connect(addr)?;
+///     client.write_all(message)?;
+///     client.shutdown(Shutdown::Write)?;
+///     clients.push(client);
+/// }
+/// for _ in 0..1000 {
+///     if reactor.stats().closed.total() == 2 {
+///         break;
+///     }
+///     reactor.turn(Some(Duration::from_millis(10)))?;
+/// }
+/// let closed = reactor.stats().closed;
+/// assert_eq!((closed.peer_closed, closed.protocol, closed.total()), (1, 1, 2));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ClosedCounts {
@@ -67,6 +109,49 @@ impl ClosedCounts {
 }
 
 /// A snapshot of a reactor's counters, from [`Reactor::stats`](crate::Reactor::stats).
+///
+/// The counters start at zero when the reactor is built and only grow (but
+/// `open_connections`). [`ReactorThreads::join`](crate::ReactorThreads::join) returns each
+/// thread's final stats.
+///
+/// # Examples
+/// The counters after one echo exchange:
+/// ```
+/// use std::io::Write;
+/// use std::net::Shutdown;
+/// use std::time::Duration;
+/// use mio_reactor::{Context, Handler, Reactor};
+///
+/// struct Echo;
+/// impl Handler for Echo {
+///     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+///         ctx.write(data);
+///         data.len()
+///     }
+/// }
+///
+/// let mut reactor = Reactor::new()?;
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Echo))?;
+/// let mut client = std::net::TcpStream::connect(addr)?;
+/// client.write_all(b"hello")?;
+/// client.shutdown(Shutdown::Write)?; // done: the server closes after the echo
+/// for _ in 0..1000 {
+///     if reactor.stats().closed.total() == 1 {
+///         break;
+///     }
+///     reactor.turn(Some(Duration::from_millis(10)))?;
+/// }
+///
+/// let stats = reactor.stats();
+/// println!(
+///     "{} accepted, {} B in, {} B out, {} turns, {:?} blocked in poll",
+///     stats.accepted, stats.bytes_in, stats.bytes_out, stats.turns, stats.time_blocked
+/// );
+/// assert_eq!((stats.accepted, stats.open_connections), (1, 0));
+/// assert_eq!((stats.bytes_in, stats.bytes_out), (5, 5));
+/// assert_eq!(stats.closed.peer_closed, 1);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct Stats {

@@ -63,6 +63,53 @@ impl ReactorThreads {
     /// `setup(&mut reactor, index)` to register its listeners (typically
     /// [`Reactor::listen_reuseport`] on a shared address), then runs it. Returns once every
     /// setup succeeded, or with the first setup error (after stopping the threads started).
+    ///
+    /// `setup` runs on the reactor's own thread, so the handlers it makes need not be `Send`;
+    /// only `setup` itself crosses threads.
+    ///
+    /// # Examples
+    /// Each reactor on a port of its own, its address sent back from the setup:
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::sync::mpsc;
+    /// use mio_reactor::{Config, Context, Handler, ReactorThreads};
+    ///
+    /// struct Echo;
+    /// impl Handler for Echo {
+    ///     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+    ///         ctx.write(data);
+    ///         data.len()
+    ///     }
+    /// }
+    ///
+    /// let (tx, rx) = mpsc::channel();
+    /// let threads = ReactorThreads::spawn(2, Config::default(), move |reactor, index| {
+    ///     let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Echo))?;
+    ///     tx.send((index, addr)).expect("the receiver is alive");
+    ///     Ok(())
+    /// })?;
+    /// let mut addrs: Vec<_> = rx.try_iter().collect(); // every setup has run by now
+    /// addrs.sort();
+    /// for (_, addr) in &addrs {
+    ///     let mut stream = std::net::TcpStream::connect(addr)?;
+    ///     stream.write_all(b"hi")?;
+    ///     let mut echo = [0; 2];
+    ///     stream.read_exact(&mut echo)?;
+    /// }
+    /// threads.shutdown_handle().shutdown();
+    /// let accepted: Vec<u64> = threads.join()?.iter().map(|stats| stats.accepted).collect();
+    /// assert_eq!(accepted, [1, 1]);
+    ///
+    /// // A failing setup is spawn's error.
+    /// let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = taken.local_addr()?;
+    /// let err = ReactorThreads::spawn(2, Config::default(), move |reactor, _| {
+    ///     reactor.listen(addr, |_: &_| Some(Echo)).map(drop)
+    /// })
+    /// .unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn spawn<S>(count: usize, config: Config, setup: S) -> io::Result<ReactorThreads>
     where
         S: Fn(&mut Reactor, usize) -> io::Result<()> + Send + Sync + 'static,

@@ -47,6 +47,11 @@ impl<T> Timers<T> {
         payload
     }
 
+    /// The payload of a pending timer.
+    pub(crate) fn get(&self, id: u64) -> Option<&T> {
+        self.live.get(&id)
+    }
+
     /// The earliest deadline still pending.
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
         self.skip_cancelled();

@@ -26,6 +26,46 @@ use crate::state::{Input, State};
 pub(crate) const TARGET: &str = "mio_reactor::trace";
 
 /// What a timer was for.
+///
+/// # Examples
+/// The reactor's own timers at work: an idle connection is closed gracefully, and as its
+/// peer never answers the FIN, the close deadline ends the wait.
+/// ```
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+/// use std::time::{Duration, Instant};
+/// use mio_reactor::{Config, Context, Handler, Reactor, Record, TimerKind};
+///
+/// struct Quiet;
+/// impl Handler for Quiet {
+///     fn on_data(&mut self, _: &mut Context<'_>, data: &[u8]) -> usize {
+///         data.len()
+///     }
+/// }
+///
+/// let fired = Rc::new(RefCell::new(Vec::new()));
+/// let sink = fired.clone();
+/// let config = Config::default()
+///     .idle_timeout(Some(Duration::from_millis(20)))
+///     .close_timeout(Duration::from_millis(20));
+/// let mut reactor = Reactor::with_config(config)?;
+/// reactor.set_observer(move |_: Instant, record: &Record| {
+///     if let Record::TimerFired { kind, .. } = record {
+///         sink.borrow_mut().push(*kind);
+///     }
+/// });
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Quiet))?;
+/// let _silent = std::net::TcpStream::connect(addr)?; // says nothing, closes nothing
+/// for _ in 0..1000 {
+///     if reactor.stats().closed.total() == 1 {
+///         break;
+///     }
+///     reactor.turn(Some(Duration::from_millis(10)))?;
+/// }
+/// assert_eq!(*fired.borrow(), [TimerKind::Idle, TimerKind::CloseDeadline]);
+/// assert_eq!(reactor.stats().closed.idle_timeout, 1);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TimerKind {
@@ -45,6 +85,57 @@ pub enum TimerKind {
 
 /// One step in the reactor's life, as handed to an [`Observer`] and written to the log at
 /// trace level (target `mio_reactor::trace`, one line each: the `Display` form).
+///
+/// # Notes
+/// The enum is `#[non_exhaustive]`: new kinds of records may be added. The exact sequence
+/// of records depends on timing (how many turns, how the kernel splits reads): match the
+/// kinds you need and ignore the rest.
+///
+/// # Examples
+/// The life of one connection, as the lines `RUST_LOG=mio_reactor=trace` would print:
+/// ```
+/// use std::cell::RefCell;
+/// use std::io::Write;
+/// use std::net::Shutdown;
+/// use std::rc::Rc;
+/// use std::time::{Duration, Instant};
+/// use mio_reactor::{Context, Handler, Reactor, Record};
+///
+/// struct Echo;
+/// impl Handler for Echo {
+///     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+///         ctx.write(data);
+///         data.len()
+///     }
+/// }
+///
+/// let lines = Rc::new(RefCell::new(Vec::new()));
+/// let sink = lines.clone();
+/// let mut reactor = Reactor::new()?;
+/// reactor.set_observer(move |_: Instant, record: &Record| match record {
+///     // The loop's own records are many: keep what happens to connections.
+///     Record::TurnStart { .. } | Record::TurnEnd { .. } | Record::Readiness { .. } => {}
+///     record => sink.borrow_mut().push(record.to_string()),
+/// });
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Echo))?;
+/// let mut client = std::net::TcpStream::connect(addr)?;
+/// client.write_all(b"hi")?;
+/// client.shutdown(Shutdown::Write)?;
+/// for _ in 0..1000 {
+///     if reactor.stats().closed.total() == 1 {
+///         break;
+///     }
+///     reactor.turn(Some(Duration::from_millis(10)))?;
+/// }
+///
+/// let lines = lines.borrow();
+/// for line in lines.iter() {
+///     println!("{line}"); // "#1.2 read 2 B", "#1.2 Open --PeerEof--> PeerHalfClosed", ...
+/// }
+/// assert!(lines[0].starts_with("#1.2 accepted from 127.0.0.1:"));
+/// assert_eq!(lines.last().unwrap(), "#1.2 closed: peer closed (2 B in, 2 B out)");
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Record {

@@ -178,16 +178,7 @@ impl Core {
                 Ok(_) => {
                     self.stats.datagrams_out += 1;
                     self.stats.bytes_out += data.len() as u64;
-                    let (socket, bytes, peer) = (ConnId(slot), data.len(), to);
-                    trace_record!(
-                        self,
-                        Record::Datagram {
-                            socket,
-                            bytes,
-                            peer,
-                            incoming: false
-                        }
-                    );
+                    self.trace_sent(slot, data.len(), to);
                     return Ok(SendOutcome::Sent);
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => udp.writable = false,
@@ -236,18 +227,22 @@ impl Core {
             }
             udp.send_queue.pop_front();
         }
-        for (bytes, peer) in sent {
-            let socket = ConnId(slot);
-            trace_record!(
-                self,
-                Record::Datagram {
-                    socket,
-                    bytes,
-                    peer,
-                    incoming: false
-                }
-            );
+        for (bytes, to) in sent {
+            self.trace_sent(slot, bytes, to);
         }
+    }
+
+    fn trace_sent(&mut self, slot: Slot, bytes: usize, peer: SocketAddr) {
+        let socket = ConnId(slot);
+        trace_record!(
+            self,
+            Record::Datagram {
+                socket,
+                bytes,
+                peer,
+                incoming: false
+            }
+        );
     }
 
     /// Closes once the send queue is flushed.

@@ -101,3 +101,69 @@ fn a_closed_connections_id_and_timers_never_reach_the_connection_that_reuses_its
     let stats = server.stop();
     assert_eq!(stats.accepted, 2);
 }
+
+/// Arms a long timer, publishes its id, and reports whether it ever fires.
+struct Victim {
+    published: Rc<std::cell::Cell<Option<TimerId>>>,
+    fired: mpsc::Sender<&'static str>,
+}
+
+impl Handler for Victim {
+    fn on_open(&mut self, ctx: &mut Context<'_>) {
+        self.published
+            .set(Some(ctx.set_timer(Duration::from_millis(200))));
+    }
+    fn on_data(&mut self, _: &mut Context<'_>, data: &[u8]) -> usize {
+        data.len()
+    }
+    fn on_timer(&mut self, _: &mut Context<'_>, _: TimerId) {
+        self.fired.send("victim's timer fired").unwrap();
+    }
+}
+
+/// Tries to cancel a timer that belongs to another connection.
+struct Meddler {
+    victims_timer: Option<TimerId>,
+    outcome: mpsc::Sender<&'static str>,
+}
+
+impl Handler for Meddler {
+    fn on_open(&mut self, ctx: &mut Context<'_>) {
+        let cancelled = self.victims_timer.is_some_and(|t| ctx.cancel_timer(t));
+        self.outcome
+            .send(if cancelled { "cancelled" } else { "refused" })
+            .unwrap();
+    }
+    fn on_data(&mut self, _: &mut Context<'_>, data: &[u8]) -> usize {
+        data.len()
+    }
+}
+
+#[test]
+fn a_handler_cannot_cancel_another_connections_timer() {
+    let (tx, events) = mpsc::channel();
+    let server = Server::start(Config::default(), move |reactor| {
+        let timer = Rc::new(std::cell::Cell::new(None));
+        let mut accepted = 0;
+        reactor.listen(loopback(), move |_: &_| -> Option<Box<dyn Handler>> {
+            accepted += 1;
+            if accepted == 1 {
+                Some(Box::new(Victim {
+                    published: timer.clone(),
+                    fired: tx.clone(),
+                }))
+            } else {
+                Some(Box::new(Meddler {
+                    victims_timer: timer.get(),
+                    outcome: tx.clone(),
+                }))
+            }
+        })
+    });
+    let victim = client(server.addr);
+    let meddler = client(server.addr);
+    assert_eq!(events.recv_timeout(WAIT).unwrap(), "refused");
+    assert_eq!(events.recv_timeout(WAIT).unwrap(), "victim's timer fired");
+    drop((victim, meddler));
+    server.stop();
+}

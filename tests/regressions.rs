@@ -91,6 +91,37 @@ fn on_drain_is_not_called_after_close() {
     server.stop();
 }
 
+/// Consumes exactly one line per call, as a simple line protocol would.
+struct OneLineAtATime;
+
+impl mio_reactor::Handler for OneLineAtATime {
+    fn on_data(&mut self, ctx: &mut mio_reactor::Context<'_>, data: &[u8]) -> usize {
+        match data.iter().position(|&b| b == b'\n') {
+            Some(end) => {
+                ctx.write(&data[..=end]);
+                end + 1
+            }
+            None => 0,
+        }
+    }
+}
+
+/// A handler that consumed one message per `on_data` call left the other whole messages of
+/// the same read waiting until more bytes arrived, possibly forever.
+#[test]
+fn whole_messages_left_after_a_partial_consume_are_offered_again_at_once() {
+    let server = Server::start(Config::default(), |reactor| {
+        reactor.listen(util::loopback(), |_: &_| Some(OneLineAtATime))
+    });
+    let mut stream = client(server.addr);
+    std::io::Write::write_all(&mut stream, b"one\ntwo\nthree\n").unwrap();
+    let mut echo = [0; 14];
+    stream.read_exact(&mut echo).unwrap(); // without the fix: only "one\n" ever comes back
+    assert_eq!(&echo, b"one\ntwo\nthree\n");
+    drop(stream);
+    server.stop();
+}
+
 /// A client that sends a request and closes without reading the reply: our reply reaches a
 /// closed socket, whose kernel answers with a reset. When that reset landed between our read
 /// of the client's EOF and our FIN, `shutdown(SHUT_WR)` failed with `ENOTCONN` and the close

@@ -149,14 +149,7 @@ pub struct End {
 
 /// A state's name without its fields: `Closing { peer_eof: true }` is drawn as `Closing`.
 pub fn state_name(state: State) -> &'static str {
-    match state {
-        State::Connecting => "Connecting",
-        State::Open => "Open",
-        State::PeerHalfClosed => "PeerHalfClosed",
-        State::WriteShutdown => "WriteShutdown",
-        State::Closing { .. } => "Closing",
-        State::Closed => "Closed",
-    }
+    state.name()
 }
 
 impl Timeline {

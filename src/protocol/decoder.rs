@@ -74,6 +74,23 @@ enum State {
 
 impl Decoder {
     /// A decoder enforcing `limits`.
+    ///
+    /// # Examples
+    /// An oversized frame is refused as soon as its header is in, before any of its content
+    /// has to be buffered:
+    /// ```
+    /// use mio_reactor::protocol::{encode_binary, Decoder, Limits, ProtocolError};
+    ///
+    /// let mut decoder = Decoder::new(Limits { max_content: 64, ..Limits::default() });
+    /// let mut wire = Vec::new();
+    /// encode_binary("blob", &[0; 100], &mut wire)?;
+    /// let header_only = &wire[..wire.len() - 100];
+    /// assert_eq!(
+    ///     decoder.decode(header_only),
+    ///     Err(ProtocolError::ContentTooLong { len: 100, max: 64 })
+    /// );
+    /// # Ok::<(), mio_reactor::protocol::EncodeError>(())
+    /// ```
     pub fn new(limits: Limits) -> Self {
         Decoder {
             limits,

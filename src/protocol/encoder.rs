@@ -45,6 +45,23 @@ pub fn encode(header: &Header, content: &[u8], out: &mut Vec<u8>) -> Result<(), 
 ///
 /// Infallible: the header is built from the serialized length, and a `text/json` header is
 /// about 100 bytes.
+///
+/// # Examples
+/// Frames append: a reply and a notification, queued in one buffer for one write.
+/// ```
+/// use mio_reactor::protocol::{encode_json, Decoder};
+/// use serde_json::json;
+///
+/// let mut out = Vec::new();
+/// encode_json(&json!({"result": "ok"}), &mut out);
+/// let first = out.len();
+/// encode_json(&json!({"event": "joined"}), &mut out);
+///
+/// let frame = Decoder::default().decode(&out)?.expect("a whole frame");
+/// assert_eq!(frame.consumed, first);
+/// assert_eq!(frame.content, br#"{"result":"ok"}"#); // compact JSON
+/// # Ok::<(), mio_reactor::protocol::ProtocolError>(())
+/// ```
 pub fn encode_json(value: &Value, out: &mut Vec<u8>) {
     // Value's Display is serde_json's compact serializer; it cannot fail for a Value (keys are
     // always strings, numbers always finite).
@@ -59,6 +76,18 @@ pub fn encode_json(value: &Value, out: &mut Vec<u8>) {
 ///
 /// [`EncodeError::HeaderTooLong`] if `content_type` is so long the header exceeds
 /// `u16::MAX` bytes; `out` is then unchanged.
+///
+/// # Examples
+/// ```
+/// use mio_reactor::protocol::{encode_binary, Content, Decoder};
+///
+/// let mut out = Vec::new();
+/// encode_binary("application/octet-stream", &[0, 1, 2, 255], &mut out)?;
+/// let frame = Decoder::default().decode(&out)?.expect("a whole frame");
+/// assert_eq!(frame.header.content_encoding, "binary");
+/// assert_eq!(frame.parse_content()?, Content::Binary(&[0, 1, 2, 255]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn encode_binary(
     content_type: &str,
     content: &[u8],

@@ -10,6 +10,76 @@ use std::fmt;
 /// Any of these means the byte stream can no longer be split into frames: the caller should
 /// close the connection (after an optional error reply, see
 /// [`encode_error`](crate::protocol::encode_error)).
+///
+/// # Examples
+/// A server [`Handler`](crate::Handler) speaking the protocol: it answers each request, and
+/// a malformed frame gets an error reply and a close as a
+/// [`CloseReason::Protocol`](crate::CloseReason::Protocol).
+/// ```
+/// use std::io::{Read, Write};
+/// use std::time::Duration;
+/// use mio_reactor::protocol::{encode_error, encode_json, Content, Decoder};
+/// use mio_reactor::{CloseReason, Context, Handler, Reactor};
+/// use serde_json::json;
+///
+/// #[derive(Default)]
+/// struct Server {
+///     decoder: Decoder,
+/// }
+///
+/// impl Handler for Server {
+///     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+///         let mut consumed = 0;
+///         // Every whole frame in `data`: what is left is offered again only with new bytes.
+///         loop {
+///             match self.decoder.decode(&data[consumed..]) {
+///                 Ok(Some(frame)) => {
+///                     consumed += frame.consumed;
+///                     let mut reply = Vec::new();
+///                     encode_json(&json!({"ok": true}), &mut reply);
+///                     ctx.write(&reply);
+///                 }
+///                 Ok(None) => return consumed,
+///                 Err(err) => {
+///                     let mut reply = Vec::new();
+///                     encode_error(&err.to_string(), &mut reply);
+///                     ctx.write(&reply); // flushed before the FIN
+///                     ctx.close_with(CloseReason::Protocol(err.to_string()));
+///                     return data.len();
+///                 }
+///             }
+///         }
+///     }
+///
+///     fn on_eof(&mut self, ctx: &mut Context<'_>) {
+///         match self.decoder.check_eof(ctx.buffered_input()) {
+///             Ok(()) => ctx.close(),
+///             Err(truncated) => ctx.close_with(CloseReason::Protocol(truncated.to_string())),
+///         }
+///     }
+/// }
+///
+/// let mut reactor = Reactor::new()?;
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Server::default()))?;
+/// let client = std::thread::spawn(move || -> std::io::Result<Vec<u8>> {
+///     let mut stream = std::net::TcpStream::connect(addr)?;
+/// #   stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+///     stream.write_all(b"\x00\x00")?; // a header length of zero
+///     let mut reply = Vec::new();
+///     stream.read_to_end(&mut reply)?;
+///     Ok(reply)
+/// });
+/// while !client.is_finished() {
+///     reactor.turn(Some(Duration::from_millis(10)))?;
+/// }
+/// let reply = client.join().unwrap()?;
+/// let frame = Decoder::default().decode(&reply)?.expect("the error reply");
+/// assert_eq!(
+///     frame.parse_content()?,
+///     Content::Json(json!({"error": "header length is zero"}))
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProtocolError {
     /// The 2-byte length prefix was zero: a header is at least `{}`.
@@ -107,6 +177,17 @@ impl fmt::Display for ProtocolError {
 impl std::error::Error for ProtocolError {}
 
 /// A frame that cannot be encoded; nothing was appended to the output.
+///
+/// # Examples
+/// ```
+/// use mio_reactor::protocol::{encode, EncodeError, Header};
+///
+/// let mut out = Vec::new();
+/// let err = encode(&Header::json(10), b"{}", &mut out).unwrap_err();
+/// assert_eq!(err, EncodeError::LengthMismatch { header: 10, content: 2 });
+/// assert!(out.is_empty()); // no half frame in the output
+/// assert_eq!(err.to_string(), "header says content-length 10 but the content is 2 bytes");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EncodeError {
     /// The JSON header would not fit the 2-byte length prefix (longer than `u16::MAX`),

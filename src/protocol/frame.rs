@@ -8,6 +8,32 @@ use crate::protocol::{Header, ProtocolError, UTF8_ENCODING};
 ///
 /// The content borrows the caller's input buffer (no copy); drop
 /// [`consumed`](Frame::consumed) bytes from the front of that buffer once done with it.
+///
+/// # Examples
+/// Several frames in one buffer, as one read may bring them: decode until `None`, stepping
+/// over each frame with `consumed`.
+/// ```
+/// use mio_reactor::protocol::{encode_binary, encode_json, Content, Decoder};
+/// use serde_json::json;
+///
+/// let mut input = Vec::new();
+/// encode_json(&json!({"n": 1}), &mut input);
+/// encode_binary("text/plain", b"two", &mut input)?;
+///
+/// let mut decoder = Decoder::default();
+/// let mut rest = &input[..];
+/// let mut contents = Vec::new();
+/// while let Some(frame) = decoder.decode(rest)? {
+///     contents.push(frame.parse_content()?);
+///     rest = &rest[frame.consumed..];
+/// }
+/// assert!(rest.is_empty());
+/// assert_eq!(
+///     contents,
+///     [Content::Json(json!({"n": 1})), Content::Binary(&b"two"[..])]
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame<'a> {
     /// The parsed JSON header.
@@ -19,6 +45,26 @@ pub struct Frame<'a> {
 }
 
 /// The content of a frame, interpreted according to its header.
+///
+/// # Examples
+/// ```
+/// use mio_reactor::protocol::{encode_binary, Content, Decoder, Frame, ProtocolError};
+///
+/// fn describe(frame: &Frame<'_>) -> Result<String, ProtocolError> {
+///     Ok(match frame.parse_content()? {
+///         Content::Json(value) => format!("JSON: {value}"),
+///         Content::Binary(bytes) => {
+///             format!("{} bytes of {}", bytes.len(), frame.header.content_type)
+///         }
+///     })
+/// }
+///
+/// let mut wire = Vec::new();
+/// encode_binary("image/png", b"\x89PNG", &mut wire)?;
+/// let frame = Decoder::default().decode(&wire)?.expect("a whole frame");
+/// assert_eq!(describe(&frame)?, "4 bytes of image/png");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum Content<'a> {
     /// `text/json` content in UTF-8, parsed.

@@ -138,6 +138,14 @@ impl Header {
 }
 
 /// `"little"` or `"big"`, like Python's `sys.byteorder`.
+///
+/// What [`Header::json`] and [`Header::binary`] put in `byteorder`:
+/// ```
+/// use mio_reactor::protocol::{native_byteorder, Header};
+///
+/// assert_eq!(Header::json(0).byteorder, native_byteorder());
+/// assert!(["little", "big"].contains(&native_byteorder()));
+/// ```
 pub fn native_byteorder() -> &'static str {
     if cfg!(target_endian = "big") {
         "big"

@@ -276,6 +276,30 @@ impl<'a> Context<'a> {
         self.core.request_close(self.slot, reason);
     }
 
+    /// Closes another connection gracefully, as its own [`close`](Context::close) would (a
+    /// chat server's kick; a proxy passing on its peer's close). Its handler hears `on_close`
+    /// with [`CloseReason::Local`]. Returns `false` if no such connection is open.
+    pub fn close_conn(&mut self, id: ConnId) -> bool {
+        let open = self
+            .core
+            .conn_ref(id.0)
+            .is_some_and(|c| c.state.is_active());
+        if open {
+            self.core.request_close(id.0, CloseReason::Local);
+        }
+        open
+    }
+
+    /// Aborts another connection at once, as its own [`abort`](Context::abort) would.
+    /// Returns `false` if no such connection is open.
+    pub fn abort_conn(&mut self, id: ConnId) -> bool {
+        let open = self.core.conn_ref(id.0).is_some_and(|c| !c.finished);
+        if open {
+            self.core.close_now(id.0, CloseReason::Aborted);
+        }
+        open
+    }
+
     /// Closes at once, discarding buffered output, with a reset to tell the peer.
     pub fn abort(&mut self) {
         self.core.close_now(self.slot, CloseReason::Aborted);

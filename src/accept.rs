@@ -49,9 +49,7 @@ impl Core {
             trace_record!(self, Record::Refused { peer });
             return;
         };
-        if let Err(err) = stream.set_nodelay(self.config.nodelay) {
-            log::debug!("TCP_NODELAY for {peer}: {err}");
-        }
+        self.configure_socket(&stream, &peer);
         let traced_peer = self.tracing.then(|| peer.clone());
         match self.insert_conn(stream, peer, handler, State::Open) {
             Ok(slot) => {

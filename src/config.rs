@@ -50,6 +50,8 @@ pub struct Config {
     pub(crate) accept_backoff: Duration,
     pub(crate) nodelay: bool,
     pub(crate) max_queued_datagrams: usize,
+    pub(crate) socket_send_buffer: Option<usize>,
+    pub(crate) socket_recv_buffer: Option<usize>,
 }
 
 impl Default for Config {
@@ -71,6 +73,8 @@ impl Default for Config {
             accept_backoff: Duration::from_millis(100),
             nodelay: true,
             max_queued_datagrams: 64,
+            socket_send_buffer: None,
+            socket_recv_buffer: None,
         }
     }
 }
@@ -174,6 +178,18 @@ impl Config {
         /// 64). Beyond it datagrams are dropped and counted in
         /// [`Stats::datagrams_dropped`](crate::Stats::datagrams_dropped).
         max_queued_datagrams, get_max_queued_datagrams: usize
+    );
+
+    knob!(
+        /// The kernel's send buffer for each connection (`SO_SNDBUF`; default: the kernel's
+        /// own autotuning, which on Linux may grow to several MB per socket). The reactor's
+        /// limits bound *its* memory; this bounds the kernel's share for a peer that does not
+        /// read. Linux doubles the value for its bookkeeping.
+        socket_send_buffer, get_socket_send_buffer: Option<usize>
+    );
+    knob!(
+        /// The kernel's receive buffer for each connection (`SO_RCVBUF`; default: autotuning).
+        socket_recv_buffer, get_socket_recv_buffer: Option<usize>
     );
 
     /// Checks that the limits are consistent with each other.

@@ -214,6 +214,20 @@ impl Core {
         Ok(slot)
     }
 
+    /// Applies the per-socket options of the config: `TCP_NODELAY` and the kernel buffer
+    /// sizes. A failure is logged, not fatal: the connection works without them.
+    pub(crate) fn configure_socket(&self, stream: &Stream, peer: &PeerAddr) {
+        let config = &self.config;
+        if let Err(err) = stream.set_nodelay(config.nodelay) {
+            log::debug!("TCP_NODELAY for {peer}: {err}");
+        }
+        if let Err(err) =
+            stream.set_buffer_sizes(config.socket_send_buffer, config.socket_recv_buffer)
+        {
+            log::debug!("socket buffer sizes for {peer}: {err}");
+        }
+    }
+
     /// Runs `f` with the connection's handler and a context for it.
     ///
     /// Returns `None` if the connection is gone or its handler is already running (a callback
@@ -262,6 +276,8 @@ impl Core {
                 }
             };
             log::debug!("connecting to {addr}");
+            // Before the handshake completes, so that the receive window is the capped one.
+            self.configure_socket(&stream, &addr);
             let peer = addr.clone();
             let slot = self.insert_conn(stream, addr, handler, State::Connecting)?;
             trace_record!(

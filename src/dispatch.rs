@@ -39,7 +39,6 @@ impl Core {
     /// A non-blocking connect reports completion as writability, and failure too: ask the
     /// socket which it was (`SO_ERROR`, then whether it has a peer).
     fn check_connect(&mut self, slot: Slot) {
-        let nodelay = self.config.nodelay;
         let Some(conn) = self.conn(slot) else { return };
         if !conn.writable && !conn.readable {
             return;
@@ -50,9 +49,6 @@ impl Core {
         };
         match outcome {
             Ok(()) => {
-                if let Err(err) = conn.stream.set_nodelay(nodelay) {
-                    log::debug!("{} TCP_NODELAY: {err}", conn.id());
-                }
                 if let Some(timer) = conn.deadline_timer.take() {
                     self.timers.cancel(timer);
                 }

@@ -106,6 +106,25 @@ impl Stream {
         }
     }
 
+    /// Caps the kernel's send and receive buffers for this socket (`SO_SNDBUF`, `SO_RCVBUF`).
+    pub(crate) fn set_buffer_sizes(
+        &self,
+        send: Option<usize>,
+        recv: Option<usize>,
+    ) -> io::Result<()> {
+        let socket = match self {
+            Stream::Tcp(s) => socket2::SockRef::from(s),
+            Stream::Unix(s) => socket2::SockRef::from(s),
+        };
+        if let Some(size) = send {
+            socket.set_send_buffer_size(size)?;
+        }
+        if let Some(size) = recv {
+            socket.set_recv_buffer_size(size)?;
+        }
+        Ok(())
+    }
+
     /// Sends our FIN: the peer reads EOF once it has read everything before it.
     pub(crate) fn shutdown_write(&self) -> io::Result<()> {
         match self {

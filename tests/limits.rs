@@ -91,3 +91,45 @@ fn input_past_the_cap_closes_only_the_peer_that_sent_it() {
     drop(bystander);
     server.stop();
 }
+
+/// Writes 2 MiB at open and reports how much of it the kernel refused to take at once.
+struct Burst(mpsc::Sender<usize>);
+
+impl Handler for Burst {
+    fn on_open(&mut self, ctx: &mut Context<'_>) {
+        ctx.write(&vec![b'b'; 2 * 1024 * 1024]);
+        self.0.send(ctx.buffered_output()).unwrap();
+    }
+    fn on_data(&mut self, _: &mut Context<'_>, data: &[u8]) -> usize {
+        data.len()
+    }
+}
+
+/// What the kernel takes of a 2 MiB write to a peer that is not reading, with `config`.
+fn refused_by_kernel(config: Config) -> usize {
+    let (tx, refused) = mpsc::channel();
+    let server = Server::start(config.max_output(4 * 1024 * 1024), move |reactor| {
+        reactor.listen(loopback(), move |_: &_| Some(Burst(tx.clone())))
+    });
+    let stream = client(server.addr);
+    let buffered = refused.recv_timeout(util::WAIT).unwrap();
+    drop(stream);
+    server.stop();
+    buffered
+}
+
+#[test]
+fn socket_buffer_sizes_cap_what_the_kernel_holds_for_a_peer_that_does_not_read() {
+    // Loopback TCP starts with a send buffer of about a megabyte and more room at the
+    // receiver; capped at 16 KiB (doubled by Linux), the kernel takes a small part.
+    let capped = refused_by_kernel(
+        Config::default()
+            .socket_send_buffer(Some(16 * 1024))
+            .socket_recv_buffer(Some(16 * 1024)),
+    );
+    assert!(
+        capped > 2 * 1024 * 1024 - 256 * 1024,
+        "kernel took {} B",
+        2 * 1024 * 1024 - capped
+    );
+}

@@ -65,6 +65,21 @@
 //! `docs/architecture.md` in the repository walks through each of these with the pitfall it
 //! avoids and the test that pins it.
 //!
+//! # Other sockets, other cores
+//! - **Unix-domain streams** use the same [`Handler`]s ([`Reactor::listen_unix`],
+//!   [`Reactor::connect_unix`]); a handler tells them apart only by its [`PeerAddr`].
+//! - **UDP** sockets get a [`DatagramHandler`] ([`Reactor::bind_udp`]): whole datagrams with
+//!   their sender, sends that never block the loop (a bounded queue, then counted drops).
+//! - **One reactor per core**: [`ReactorThreads`] runs N independent loops sharing a port
+//!   through `SO_REUSEPORT`, stopped by one [`ShutdownHandle`]. Nothing is shared between
+//!   them, so handlers stay single-threaded (`Rc`, `RefCell`, no `Send`).
+//!
+//! # Watching the loop
+//! Every step (turn, readiness event, accept, read, write, transition, timer, close) can be
+//! observed as a [`Record`]: hand an [`Observer`] to [`Reactor::set_observer`], or run with
+//! `RUST_LOG=mio_reactor=trace` to read the same records as one line each. When nobody
+//! listens, no record is built.
+//!
 //! # Protocols
 //! The reactor moves bytes; framing is the handler's job. [`protocol`] is one such framing,
 //! ready-made: the JSON header + content messages of the classic Python sockets tutorial, as
@@ -72,8 +87,9 @@
 //!
 //! # Logging
 //! Through the [`log`] facade: `info` for lifecycle (listening, shutdown), `debug` for each
-//! connection opened and closed (with its reason and byte counts), `trace` for each event,
-//! turn and state transition. The examples install `env_logger`: `RUST_LOG=debug`.
+//! connection opened and closed (with its reason and byte counts), and, under the target
+//! `mio_reactor::trace`, one line per trace [`Record`]. The examples install `env_logger`:
+//! `RUST_LOG=debug`, or `RUST_LOG=mio_reactor=trace` to watch every turn.
 
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #![forbid(unsafe_code)]

@@ -125,6 +125,36 @@ fn echoed_exactly(peer: &Peer, bytes: u64) -> bool {
     peer.end == Some(End::Done) && peer.received == bytes
 }
 
+/// The server's memory stayed bounded, and the well-behaved probe client was served
+/// throughout.
+fn check_memory_and_probe(report: &mut Report, rss: &RssWatch, log: &probe::ProbeLog) {
+    report.figure("rss_growth", kib_as_mib(rss.growth_kib()));
+    report.check(rss.growth_kib() < 64 * 1024, || {
+        format!("server RSS grew by {} KiB", rss.growth_kib())
+    });
+    report.figure("probe_round_trips", log.round_trips.len());
+    report.figure("probe_p99", millis(log.quantile(0.99)));
+    report.check(
+        log.failures.is_empty() && !log.round_trips.is_empty(),
+        || format!("the well-behaved client was not served: {:?}", log.failures),
+    );
+}
+
+/// Exactly `expected` connections were closed for a protocol error (`offenders`: what they
+/// were, for the failure message).
+fn check_protocol_closes(
+    report: &mut Report,
+    stats: &super::child::ServerReport,
+    expected: u64,
+    offenders: &str,
+) {
+    let closes = stats.get("protocol");
+    report.figure("protocol_closes", closes);
+    report.check(closes == expected, || {
+        format!("{closes} protocol closes for {expected} {offenders}")
+    });
+}
+
 fn check_stats_consistent(report: &mut Report, stats: &super::child::ServerReport) {
     let (accepted, closed, open) = (
         stats.get("accepted"),
@@ -781,25 +811,10 @@ pub fn garbage(launcher: &Launcher, peers: usize, bytes_each: u64) -> Report {
         report.check(wrong.is_empty(), || {
             format!("unexpected ends: {}", wrong.join(", "))
         });
-        report.figure("rss_growth", kib_as_mib(rss.growth_kib()));
-        report.check(rss.growth_kib() < 64 * 1024, || {
-            format!("server RSS grew by {} KiB", rss.growth_kib())
-        });
-        report.figure("probe_round_trips", log.round_trips.len());
-        report.figure("probe_p99", millis(log.quantile(0.99)));
-        report.check(
-            log.failures.is_empty() && !log.round_trips.is_empty(),
-            || format!("the well-behaved client was not served: {:?}", log.failures),
-        );
+        check_memory_and_probe(report, &rss, &log);
         let stats = server.finish()?;
         check_stats_consistent(report, &stats);
-        report.figure("protocol_closes", stats.get("protocol"));
-        report.check(stats.get("protocol") == endless, || {
-            format!(
-                "{} protocol closes for {endless} endless lines",
-                stats.get("protocol")
-            )
-        });
+        check_protocol_closes(report, &stats, endless, "endless lines");
         Ok(())
     })
 }
@@ -894,25 +909,10 @@ pub fn malformed_frames(launcher: &Launcher, peers: usize, garbage_each: u64) ->
         report.check(wrong.is_empty(), || {
             format!("unexpected: {}", wrong.join(", "))
         });
-        report.figure("rss_growth", kib_as_mib(rss.growth_kib()));
-        report.check(rss.growth_kib() < 64 * 1024, || {
-            format!("server RSS grew by {} KiB", rss.growth_kib())
-        });
-        report.figure("probe_round_trips", log.round_trips.len());
-        report.figure("probe_p99", millis(log.quantile(0.99)));
-        report.check(
-            log.failures.is_empty() && !log.round_trips.is_empty(),
-            || format!("the well-behaved client was not served: {:?}", log.failures),
-        );
+        check_memory_and_probe(report, &rss, &log);
         let stats = server.finish()?;
         check_stats_consistent(report, &stats);
-        report.figure("protocol_closes", stats.get("protocol"));
-        report.check(stats.get("protocol") == offenders, || {
-            format!(
-                "{} protocol closes for {offenders} offenders",
-                stats.get("protocol")
-            )
-        });
+        check_protocol_closes(report, &stats, offenders, "offenders");
         report.check(stats.get("frames") >= valid_frames, || {
             format!("{} frames echoed of {valid_frames}", stats.get("frames"))
         });

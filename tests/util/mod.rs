@@ -2,6 +2,7 @@
 //! happened to them, and clients whose every wait is bounded.
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod http;
 pub mod programs;
 pub mod wire;
 

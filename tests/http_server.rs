@@ -237,3 +237,31 @@ fn two_reactor_threads_share_the_port_and_report_both() {
     assert_eq!(stats["per_reactor"].as_array().map(Vec::len), Some(2));
     server.stop();
 }
+
+#[test]
+fn expect_100_continue_gets_the_interim_response_before_the_body_is_sent() {
+    let server = HttpServer::start(&[]);
+    let mut stream = connect(server.addr);
+    stream
+        .write_all(
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n",
+        )
+        .unwrap();
+    let interim = read_responses(&mut stream, 1, false).remove(0);
+    assert_eq!(interim.status, 100);
+    stream.write_all(b"body").unwrap();
+    let mut received = Vec::new();
+    let mut chunk = [0; 4096];
+    while !received.ends_with(b"body") {
+        let n = stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "EOF");
+        received.extend_from_slice(&chunk[..n]);
+    }
+    let (responses, _) = split_responses(&received, false);
+    assert_eq!(
+        responses.last().map(|r| (r.status, r.body.clone())),
+        Some((200, b"body".to_vec()))
+    );
+    drop(stream);
+    server.stop();
+}

@@ -2,7 +2,7 @@
 # The HTTP benchmark: the http_server example against hyper (benches/http/hyper_server.rs),
 # both serving TechEmpower's /plaintext on one thread, loaded by wrk.
 #
-#   benches/http.sh [--duration SECS] [--connections N] [--depth N] [--svg FILE]
+#   benches/http.sh [--runs N] [--duration SECS] [--connections N] [--depth N] [--svg FILE]
 #
 # For each server and each load (keep-alive: one request at a time per connection;
 # pipelined: --depth requests per batch with benches/http/pipeline.lua), one run of
@@ -10,22 +10,25 @@
 # request (utime + stime of the whole process from /proc/PID/stat, over exactly wrk's run);
 # a second run of the same length under `perf stat -p PID` counts the server's system calls
 # (kernel tracepoints), kept apart so that counting does not slow the first. The server is
-# pinned to one CPU and wrk (one thread) to another. Prints a Markdown table with the
-# reactor/hyper ratios; --svg also draws them. See docs/performance.md.
+# pinned to one CPU and wrk (one thread) to another. --runs repeats it all, the servers in
+# alternating order. Prints Markdown tables: medians, and the reactor/hyper ratios of each
+# run (median, min-max); --svg also draws CPU per request. See docs/performance.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+runs=1
 duration=10
 connections=50
 depth=16
 svg=
 while [ $# -gt 0 ]; do
   case "$1" in
+    --runs) runs=$2; shift 2 ;;
     --duration) duration=$2; shift 2 ;;
     --connections) connections=$2; shift 2 ;;
     --depth) depth=$2; shift 2 ;;
     --svg) svg=$2; shift 2 ;;
-    -h|--help) sed -n '2,15s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "http.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -44,7 +47,9 @@ for part in $(sed -n 's/^Cpus_allowed_list:\s*//p' /proc/self/status | tr ',' ' 
   if [[ $part == *-* ]]; then cpus+=($(seq "${part%-*}" "${part#*-}")); else cpus+=("$part"); fi
 done
 if [ ${#cpus[@]} -lt 2 ]; then
-  echo "http.sh: needs two CPUs (server and load on their own), found ${cpus[*]}" >&2; exit 1
+  # One CPU: both share it, and the figures say less (the report names the CPUs).
+  echo "http.sh: only CPU ${cpus[*]}: server and wrk share it" >&2
+  cpus+=("${cpus[0]}")
 fi
 server_cpu=${cpus[0]}
 load_cpu=${cpus[1]}
@@ -67,11 +72,14 @@ trap 'stop_server; rm -rf "$work"' EXIT
 start_server() {
   local name=$1
   local bin=$2
-  taskset -c "$server_cpu" "$bin" --addr 127.0.0.1:0 >"$work/$name.out" 2>"$work/$name.err" </dev/null &
+  # A file of its own: a background start truncates it later than this shell may read it.
+  local out
+  out=$(mktemp "$work/$name.XXXXXX")
+  taskset -c "$server_cpu" "$bin" --addr 127.0.0.1:0 >"$out" 2>"$work/$name.err" </dev/null &
   server_pid=$!
   local addr=
   for _ in $(seq 200); do
-    addr=$(sed -n 's/^.*listening on \(http:\/\/\)\{0,1\}\(127\.0\.0\.1:[0-9]*\)$/\2/p' "$work/$name.out")
+    addr=$(sed -n 's/^.*listening on \(http:\/\/\)\{0,1\}\(127\.0\.0\.1:[0-9]*\)$/\2/p' "$out")
     [ -n "$addr" ] && break
     sleep 0.05
   done
@@ -104,8 +112,11 @@ wrk_requests() {
 }
 
 results=()
+for run in $(seq "$runs"); do
 for load in keepalive pipelined; do
-  for name in reactor hyper; do
+  order="reactor hyper"
+  [ $((run % 2)) -eq 0 ] && order="hyper reactor"
+  for name in $order; do
     bin=$reactor_bin
     [ "$name" = hyper ] && bin=$hyper_bin
     start_server "$name" "$bin"
@@ -129,35 +140,57 @@ for load in keepalive pipelined; do
     fi
     stop_server
     cpu_us=$(awk -v ns="$cpu_ns" -v r="$requests" 'BEGIN { printf "%.3f", ns / r / 1000 }')
-    echo "$load $name: $requests requests, $rps/s, server CPU $cpu_us µs/request, $syscalls syscalls/request" >&2
-    results+=("$load $name $rps $cpu_us $syscalls")
+    echo "run $run, $load, $name: $requests requests, $rps/s, server CPU $cpu_us µs/request," \
+      "$syscalls syscalls/request (load average $(cut -d' ' -f1 /proc/loadavg))" >&2
+    results+=("$run $load $name $rps $cpu_us $syscalls")
   done
 done
+done
+
+# The median of column $3 (rps=4, cpu=5, syscalls=6) over the runs of load $1, server $2.
+median() {
+  printf '%s\n' "${results[@]}" | awk -v l="$1" -v n="$2" -v c="$3" '$2 == l && $3 == n { print $c }' |
+    sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (v[1] == "n/a") print "n/a";
+      else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 
 echo
-echo "wrk -t1 -c$connections -d${duration}s; pipelined: $depth deep. Server on CPU $server_cpu, wrk on CPU $load_cpu."
+echo "wrk -t1 -c$connections -d${duration}s; pipelined: $depth deep; $runs run(s)." \
+  "Server on CPU $server_cpu, wrk on CPU $load_cpu."
 echo "$(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), Linux $(uname -r)."
 echo
-echo "| load | server | requests/s | server CPU per request | syscalls per request |"
+echo "| load | server | requests/s | server CPU per request | system calls per request |"
 echo "|---|---|---:|---:|---:|"
-for row in "${results[@]}"; do
-  read -r load name rps cpu_us syscalls <<<"$row"
-  printf '| %s | %s | %.0f | %s µs | %s |\n' "$load" "$name" "$rps" "$cpu_us" "$syscalls"
+for load in keepalive pipelined; do
+  for name in reactor hyper; do
+    printf '| %s | %s | %.0f | %s µs | %s |\n' "$load" "$name" "$(median "$load" "$name" 4)" \
+      "$(median "$load" "$name" 5)" "$(median "$load" "$name" 6)"
+  done
 done
 echo
-echo "| load | requests/s, reactor / hyper | CPU per request, reactor / hyper |"
+echo "| load | requests/s, reactor / hyper | server CPU per request, reactor / hyper |"
 echo "|---|---:|---:|"
 for load in keepalive pipelined; do
-  read -r _ _ r_rps r_cpu _ <<<"$(printf '%s\n' "${results[@]}" | grep "^$load reactor ")"
-  read -r _ _ h_rps h_cpu _ <<<"$(printf '%s\n' "${results[@]}" | grep "^$load hyper ")"
-  awk -v l="$load" -v a="$r_rps" -v b="$h_rps" -v c="$r_cpu" -v d="$h_cpu" \
-    'BEGIN { printf "| %s | %.2f | %.2f |\n", l, a / b, c / d }'
+  # Ratios within each run (servers measured back to back), then their median and range.
+  printf '%s\n' "${results[@]}" | awk -v l="$load" '
+    $2 == l { rps[$1, $3] = $4; cpu[$1, $3] = $5; if ($1 > runs) runs = $1 }
+    function show(v, n,   i, j, t) {
+      for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+      m = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+      return (n > 1) ? sprintf("%.2f (%.2f-%.2f)", m, v[1], v[n]) : sprintf("%.2f", m)
+    }
+    END {
+      for (r = 1; r <= runs; r++) { a[r] = rps[r, "reactor"] / rps[r, "hyper"]; b[r] = cpu[r, "reactor"] / cpu[r, "hyper"] }
+      printf "| %s | %s | %s |\n", l, show(a, runs), show(b, runs)
+    }'
 done
 
 if [ -n "$svg" ]; then
   # One bar per server and load: CPU per request, the figure the goal is about.
-  printf '%s\n' "${results[@]}" | awk -v title="Server CPU per request (µs), wrk -c$connections, pipelined $depth deep" '
-    { load[NR] = $1; name[NR] = $2; cpu[NR] = $4; if ($4 > max) max = $4 }
+  for load in keepalive pipelined; do
+    for name in reactor hyper; do echo "$load $name $(median "$load" "$name" 5)"; done
+  done | awk -v title="Server CPU per request (µs), median of $runs run(s); wrk -c$connections, pipelined $depth deep" '
+    { load[NR] = $1; name[NR] = $2; cpu[NR] = $3; if ($3 > max) max = $3 }
     END {
       w = 640; h = 320; left = 140; top = 50; bar = 36; gap = 16
       printf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"14\">\n", w, h

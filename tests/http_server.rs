@@ -6,7 +6,10 @@ mod util;
 use std::io::{Read, Write};
 use std::process::Command;
 
-use util::http::{connect, exchange_until_close, get, read_responses, split_responses, HttpServer};
+use util::http::{
+    connect, exchange_until_close, get, read_responses, read_until_ends_with, split_responses,
+    HttpServer,
+};
 use util::programs::{example, output_within, stderr, stdout};
 
 #[test]
@@ -133,13 +136,7 @@ fn head_gets_the_headers_of_get_without_the_body() {
     stream
         .write_all(b"HEAD /plaintext HTTP/1.1\r\nHost: t\r\n\r\nGET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
-    let mut received = Vec::new();
-    let mut chunk = [0; 4096];
-    while !received.ends_with(b"Hello, World!") {
-        let n = stream.read(&mut chunk).unwrap();
-        assert!(n > 0, "EOF");
-        received.extend_from_slice(&chunk[..n]);
-    }
+    let received = read_until_ends_with(&mut stream, b"Hello, World!");
     let text = String::from_utf8_lossy(&received);
     assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 2, "{text}");
     assert_eq!(text.matches("Content-Length: 13").count(), 2, "{text}");
@@ -250,13 +247,7 @@ fn expect_100_continue_gets_the_interim_response_before_the_body_is_sent() {
     let interim = read_responses(&mut stream, 1, false).remove(0);
     assert_eq!(interim.status, 100);
     stream.write_all(b"body").unwrap();
-    let mut received = Vec::new();
-    let mut chunk = [0; 4096];
-    while !received.ends_with(b"body") {
-        let n = stream.read(&mut chunk).unwrap();
-        assert!(n > 0, "EOF");
-        received.extend_from_slice(&chunk[..n]);
-    }
+    let received = read_until_ends_with(&mut stream, b"body");
     let (responses, _) = split_responses(&received, false);
     assert_eq!(
         responses.last().map(|r| (r.status, r.body.clone())),

@@ -24,12 +24,7 @@ impl HttpServer {
             .args(["--addr", "127.0.0.1:0", "--stop-on-stdin-eof"])
             .args(options)
             .env("RUST_LOG", "info");
-        let mut process = Spawned::spawn(&mut command);
-        let line = process.next_line();
-        let addr = line
-            .strip_prefix("http server listening on http://")
-            .and_then(|addr| addr.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        let (process, addr) = Spawned::listening(&mut command, "http server listening on http://");
         HttpServer { process, addr }
     }
 
@@ -132,6 +127,20 @@ pub fn read_responses(stream: &mut TcpStream, count: usize, head_only: bool) -> 
             Err(err) => panic!("after {} of {count} responses: {err}", responses.len()),
         }
     }
+}
+
+/// Reads from `stream` until what was received ends with `suffix`; returns all of it.
+pub fn read_until_ends_with(stream: &mut TcpStream, suffix: &[u8]) -> Vec<u8> {
+    let mut received = Vec::new();
+    let mut chunk = [0; 4096];
+    while !received.ends_with(suffix) {
+        match stream.read(&mut chunk) {
+            Ok(0) => panic!("EOF after {:?}", String::from_utf8_lossy(&received)),
+            Ok(n) => received.extend_from_slice(&chunk[..n]),
+            Err(err) => panic!("after {:?}: {err}", String::from_utf8_lossy(&received)),
+        }
+    }
+    received
 }
 
 /// Sends `request` on a new connection and reads until the server closes it.

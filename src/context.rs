@@ -147,7 +147,7 @@ impl<'a> Context<'a> {
     pub fn peer_addr(&self) -> &PeerAddr {
         self.core
             .conn_ref(self.slot)
-            .map_or(&NO_PEER, |conn| &conn.peer)
+            .map_or(&NO_PEER, |conn| conn.peer())
     }
 
     /// The time at the start of this reactor turn (the clock is read once per turn).
@@ -249,7 +249,7 @@ impl<'a> Context<'a> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn write_to(&mut self, id: ConnId, data: &[u8]) -> Result<(), WriteError> {
-        if id.0 == self.slot && self.core.conn_ref(self.slot).is_some_and(|c| c.finished) {
+        if id.0 == self.slot && !self.core.is_live(self.slot) {
             return Err(WriteError::NoSuchConnection);
         }
         self.core.write_conn(id.0, data)
@@ -283,7 +283,7 @@ impl<'a> Context<'a> {
         let open = self
             .core
             .conn_ref(id.0)
-            .is_some_and(|c| c.state.is_active());
+            .is_some_and(|c| c.state().is_active());
         if open {
             self.core.request_close(id.0, CloseReason::Local);
         }
@@ -293,7 +293,7 @@ impl<'a> Context<'a> {
     /// Aborts another connection at once, as its own [`abort`](Context::abort) would.
     /// Returns `false` if no such connection is open.
     pub fn abort_conn(&mut self, id: ConnId) -> bool {
-        let open = self.core.conn_ref(id.0).is_some_and(|c| !c.finished);
+        let open = self.core.is_live(id.0);
         if open {
             self.core.close_now(id.0, CloseReason::Aborted);
         }
@@ -524,7 +524,7 @@ impl<'a> Context<'a> {
     pub fn buffered_output(&self) -> usize {
         self.core
             .conn_ref(self.slot)
-            .map_or(0, |conn| conn.output.len())
+            .map_or(0, |conn| conn.buffered_output())
     }
 
     /// Bytes kept from earlier [`on_data`](crate::Handler::on_data) calls that were not

@@ -96,12 +96,15 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod accept;
+mod close;
 mod close_reason;
 mod config;
+mod connect;
 mod connection;
 mod context;
 mod core;
 mod datagram;
+mod decisions;
 mod dispatch;
 mod handler;
 mod id;
@@ -116,6 +119,7 @@ mod stats;
 mod threads;
 mod timer;
 mod trace;
+mod transport;
 mod udp;
 mod unix_path;
 

@@ -8,14 +8,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::{UdpSocket, UnixListener};
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Poll, Token, Waker};
 
 use crate::config::Config;
 use crate::core::{Core, Entry};
 use crate::datagram::DatagramHandler;
 use crate::handler::{Factory, Handler};
 use crate::id::ConnId;
-use crate::listener::Listener;
 use crate::net::{ListenerSocket, PeerAddr};
 use crate::shutdown::ShutdownHandle;
 use crate::stats::Stats;
@@ -163,18 +162,10 @@ impl Reactor {
 
     fn add_listener(
         &mut self,
-        mut socket: ListenerSocket,
+        socket: ListenerSocket,
         factory: Box<dyn Factory>,
     ) -> io::Result<()> {
-        let slot = self.core.next_slot();
-        self.core
-            .registry
-            .register(&mut socket, Token(slot.key), Interest::READABLE)?;
-        log::info!("listening on {}", socket.describe());
-        self.core
-            .slab
-            .insert(Entry::Listener(Listener::new(slot, socket, factory)));
-        Ok(())
+        self.core.insert_listener(socket, factory)
     }
 
     /// Binds a UDP socket on `addr` (port 0 picks a free port), served by `handler` in this
@@ -448,15 +439,10 @@ impl Core {
         if event.token() == WAKER {
             return; // the shutdown counter is read at the start of every turn
         }
-        // Error and hang-up bits are hints: set both flags so that the next read or write
-        // surfaces the actual error or EOF.
         let slot = match self.slab.get_mut(key) {
             Some(Entry::Conn(conn)) => {
-                let error = event.is_error();
-                conn.readable |= event.is_readable() || event.is_read_closed() || error;
-                conn.writable |= event.is_writable() || event.is_write_closed() || error;
-                conn.read_closed |= event.is_read_closed();
-                conn.slot
+                conn.on_event(event);
+                conn.slot()
             }
             Some(Entry::Listener(listener)) => {
                 listener.readable = true;
@@ -481,8 +467,8 @@ impl Core {
                 break;
             };
             match self.slab.get_mut(slot.key) {
-                Some(Entry::Conn(conn)) if conn.slot == slot => {
-                    conn.queued = false;
+                Some(Entry::Conn(conn)) if conn.slot() == slot => {
+                    conn.dequeue();
                     self.drive(slot);
                 }
                 Some(Entry::Listener(listener)) if listener.slot == slot => {

@@ -264,7 +264,7 @@ impl Core {
         udp.send_queue.clear();
         udp.close_reason = Some(reason);
         self.stats.datagrams_dropped += dropped;
-        self.finished.push(slot);
+        self.closed.push(slot);
     }
 
     /// `on_close`, deregister, drop.

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::close_reason::CloseReason;
 use crate::core::Core;
-use crate::id::{ConnId, Slot, TimerId};
+use crate::id::{Slot, TimerId, UdpId};
 
 /// Your protocol on one UDP socket.
 ///
@@ -186,9 +186,9 @@ impl<'a> DatagramContext<'a> {
         DatagramContext { core, slot }
     }
 
-    /// This socket's id (timers and logs use it).
-    pub fn id(&self) -> ConnId {
-        ConnId(self.slot)
+    /// This socket's id, as logs and trace records name it.
+    pub fn id(&self) -> UdpId {
+        UdpId(self.slot)
     }
 
     /// The address this socket is bound to.
@@ -212,11 +212,11 @@ impl<'a> DatagramContext<'a> {
 
     /// Calls [`DatagramHandler::on_timer`] after `delay`.
     pub fn set_timer(&mut self, delay: Duration) -> TimerId {
-        self.core.set_timer(self.slot, delay)
+        self.core.set_udp_timer(self.slot, delay)
     }
 
     /// Cancels one of this handler's timers; returns whether it was still pending. (A timer of
-    /// another connection is not cancelled: `false`.)
+    /// another socket or connection is not cancelled: `false`.)
     pub fn cancel_timer(&mut self, timer: TimerId) -> bool {
         self.core.cancel_timer(self.slot, timer)
     }

@@ -1,6 +1,6 @@
 //! Datagram sockets in the same loop: whole datagrams up to the UDP maximum, on IPv4 and
 //! IPv6, and a bounded send queue whose overflow is dropped and counted, never fatal. A UDP
-//! socket's records name it by its `UdpId`.
+//! socket's bytes count in the reactor's byte totals, and its records name it by its `UdpId`.
 
 mod util;
 
@@ -172,6 +172,23 @@ fn turn_until(reactor: &mut Reactor, done: impl Fn(&Stats) -> bool) {
         );
         reactor.turn(Some(Duration::from_millis(10))).unwrap();
     }
+}
+
+#[test]
+fn datagram_payload_counts_in_bytes_in_and_bytes_out() {
+    init_logging();
+    let mut reactor = Reactor::new().unwrap();
+    let addr = reactor
+        .bind_udp("127.0.0.1:0".parse().unwrap(), UdpEcho)
+        .unwrap();
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.send_to(&[7; 100], addr).unwrap();
+    client.send_to(&[8; 23], addr).unwrap();
+    turn_until(&mut reactor, |stats| stats.datagrams_out == 2);
+
+    let stats = reactor.stats();
+    assert_eq!((stats.datagrams_in, stats.bytes_in), (2, 123));
+    assert_eq!((stats.datagrams_out, stats.bytes_out), (2, 123));
 }
 
 /// Sends one datagram from its timer, and remembers its id.

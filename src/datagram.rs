@@ -203,9 +203,21 @@ impl<'a> DatagramContext<'a> {
 
     /// Sends one datagram to `to`.
     ///
-    /// Errors are about this datagram only (too large for UDP, an unreachable address); the
-    /// socket stays open. A datagram that would block is queued (up to
-    /// [`Config::max_queued_datagrams`](crate::Config::max_queued_datagrams)), then dropped.
+    /// A datagram that would block is queued (up to
+    /// [`Config::max_queued_datagrams`](crate::Config::max_queued_datagrams)), then dropped:
+    /// neither is an error ([`SendOutcome`]).
+    ///
+    /// # Errors
+    /// Errors are about this datagram only; the socket stays open and nothing is queued:
+    /// - [`NotConnected`](io::ErrorKind::NotConnected): this socket is closing
+    ///   ([`close`](DatagramContext::close) was called);
+    /// - the operating system's error from `sendto`, when the datagram went straight to
+    ///   the socket: `EMSGSIZE` (larger than UDP carries, 65,507 bytes over IPv4),
+    ///   [`NetworkUnreachable`](io::ErrorKind::NetworkUnreachable) (no route), or an address
+    ///   of the other IP family than the socket's.
+    ///
+    /// A datagram that was queued and fails when the queue is flushed is dropped and counted
+    /// in [`Stats::datagrams_dropped`](crate::Stats::datagrams_dropped), not reported.
     pub fn send_to(&mut self, data: &[u8], to: SocketAddr) -> io::Result<SendOutcome> {
         self.core.udp_send(self.slot, data, to)
     }

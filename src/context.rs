@@ -172,6 +172,19 @@ impl<'a> Context<'a> {
 
     /// Sends `data` to another connection, as [`write`](Context::write) would for it.
     ///
+    /// # Errors
+    /// - [`WriteError::NoSuchConnection`]: `id` names no open connection of this reactor (it
+    ///   closed, even if its slab key was reused since), or it is this connection and it
+    ///   has already ended (aborted, or failed);
+    /// - [`WriteError::Closed`]: the target may not be written to: it is still connecting,
+    ///   its write side is shut down or closing, or the write itself failed (the target is
+    ///   then closed with the error as its [`CloseReason`]);
+    /// - [`WriteError::LimitExceeded`]: the bytes took the target's output past
+    ///   [`Config::max_output`](crate::Config::max_output); the target was closed with
+    ///   [`Limit::Output`](crate::Limit::Output).
+    ///
+    /// None of them affects the writing connection.
+    ///
     /// This is how a chat server broadcasts. A target that stopped reading is closed once its
     /// buffered output passes [`Config::max_output`](crate::Config::max_output), so one slow
     /// peer cannot grow the server's memory.
@@ -568,6 +581,17 @@ impl<'a> Context<'a> {
     /// The two connections know each other only by the ids they are given: the new handler
     /// can report back with [`write_to`](Context::write_to).
     ///
+    /// # Errors
+    /// Only what fails at once (the handler is then dropped without any callback): the
+    /// operating system's error from `socket` or `connect`, say
+    /// [`NetworkUnreachable`](io::ErrorKind::NetworkUnreachable) (no route),
+    /// [`AddrNotAvailable`](io::ErrorKind::AddrNotAvailable) (no ephemeral port left) or
+    /// `EMFILE`/`ENFILE` (out of descriptors), or registering the socket with epoll (`ENOMEM`,
+    /// `ENOSPC`). A refusal or a timeout arrives later, in the new handler's `on_close`, as
+    /// [`CloseReason::ConnectFailed`](crate::CloseReason::ConnectFailed) or
+    /// [`CloseReason::ConnectTimeout`](crate::CloseReason::ConnectTimeout). Neither affects
+    /// the connection whose handler called this.
+    ///
     /// # Examples
     /// A health check: on request, the server tries the backend and tells the client.
     /// ```
@@ -646,6 +670,13 @@ impl<'a> Context<'a> {
     }
 
     /// Opens an outbound Unix-domain stream connection in this reactor.
+    ///
+    /// # Errors
+    /// Those of [`Reactor::connect_unix`](crate::Reactor::connect_unix): a Unix-domain connect
+    /// fails at once ([`NotFound`](io::ErrorKind::NotFound),
+    /// [`ConnectionRefused`](io::ErrorKind::ConnectionRefused),
+    /// [`WouldBlock`](io::ErrorKind::WouldBlock) for a full backlog...), so the error is
+    /// returned here and the handler dropped without any callback.
     pub fn connect_unix(
         &mut self,
         path: impl AsRef<Path>,

@@ -18,13 +18,13 @@ use crate::config::Config;
 use crate::connection::Connection;
 use crate::context::Context;
 use crate::handler::{Factory, Handler};
-use crate::id::{ConnId, Slot, TimerId};
+use crate::id::{ConnId, Slot, TimerId, UdpId};
 use crate::listener::Listener;
 use crate::net::{ListenerSocket, PeerAddr, Stream};
 use crate::state::State;
 use crate::stats::Stats;
 use crate::timer::Timers;
-use crate::trace::{trace_record, Observer, Record, TimerKind, TARGET};
+use crate::trace::{trace_record, Observer, Record, TimerKind, TimerTarget, TARGET};
 use crate::transport::Transport;
 use crate::udp::Udp;
 
@@ -38,8 +38,10 @@ pub(crate) enum Entry {
 /// What a timer does when it fires.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum TimerTask {
-    /// A handler's own timer.
+    /// A connection handler's own timer.
     User(Slot),
+    /// A datagram handler's own timer (its own variant so that traces name a `UdpId`).
+    UdpUser(Slot),
     /// Check whether the connection has been idle for its idle timeout.
     Idle(Slot),
     /// Give up an outbound connect.
@@ -55,18 +57,20 @@ pub(crate) enum TimerTask {
 impl TimerTask {
     /// How a trace record describes this timer firing.
     fn record(self) -> Record {
+        let conn = |slot| Some(TimerTarget::Conn(ConnId(slot)));
         let (kind, target) = match self {
-            TimerTask::User(slot) => (TimerKind::User, Some(slot)),
-            TimerTask::Idle(slot) => (TimerKind::Idle, Some(slot)),
-            TimerTask::ConnectDeadline(slot) => (TimerKind::ConnectDeadline, Some(slot)),
-            TimerTask::CloseDeadline(slot) => (TimerKind::CloseDeadline, Some(slot)),
-            TimerTask::AcceptBackoff(slot) => (TimerKind::AcceptBackoff, Some(slot)),
+            TimerTask::User(slot) => (TimerKind::User, conn(slot)),
+            TimerTask::UdpUser(slot) => (TimerKind::User, Some(TimerTarget::Udp(UdpId(slot)))),
+            TimerTask::Idle(slot) => (TimerKind::Idle, conn(slot)),
+            TimerTask::ConnectDeadline(slot) => (TimerKind::ConnectDeadline, conn(slot)),
+            TimerTask::CloseDeadline(slot) => (TimerKind::CloseDeadline, conn(slot)),
+            TimerTask::AcceptBackoff(slot) => (
+                TimerKind::AcceptBackoff,
+                Some(TimerTarget::Listener(slot.key)),
+            ),
             TimerTask::ShutdownDeadline => (TimerKind::ShutdownDeadline, None),
         };
-        Record::TimerFired {
-            kind,
-            target: target.map(ConnId),
-        }
+        Record::TimerFired { kind, target }
     }
 }
 
@@ -288,7 +292,9 @@ impl Core {
     /// Cancels a handler's timer; a timer of another connection is left alone.
     pub(crate) fn cancel_timer(&mut self, owner: Slot, timer: TimerId) -> bool {
         match self.timers.get(timer.0) {
-            Some(TimerTask::User(slot)) if *slot == owner => self.timers.cancel(timer.0).is_some(),
+            Some(TimerTask::User(slot) | TimerTask::UdpUser(slot)) if *slot == owner => {
+                self.timers.cancel(timer.0).is_some()
+            }
             _ => false,
         }
     }
@@ -320,6 +326,7 @@ impl Core {
             trace_record!(self, task.record());
             match task {
                 TimerTask::User(slot) => self.fire_user_timer(slot, TimerId(id)),
+                TimerTask::UdpUser(slot) => self.fire_udp_timer(slot, TimerId(id)),
                 TimerTask::Idle(slot) => self.idle_timer_fired(slot),
                 TimerTask::ConnectDeadline(slot) => self.connect_deadline_passed(slot),
                 TimerTask::CloseDeadline(slot) => self.close_deadline_passed(slot),
@@ -337,9 +344,6 @@ impl Core {
     fn fire_user_timer(&mut self, slot: Slot, timer: TimerId) {
         if matches!(self.conn(slot), Some(c) if c.state().is_active()) {
             self.with_handler(slot, |h, ctx| h.on_timer(ctx, timer));
-            self.queue(slot);
-        } else if matches!(self.udp(slot), Some(u) if u.closing.is_none()) {
-            self.with_datagram_handler(slot, |h, ctx| h.on_timer(ctx, timer));
             self.queue(slot);
         }
     }

@@ -119,6 +119,17 @@ fn a_live_servers_socket_is_never_stolen() {
 }
 
 #[test]
+fn a_regular_file_at_the_path_is_never_removed() {
+    let path = socket_path("regular-file");
+    std::fs::write(&path, b"someone's data").unwrap();
+    let mut reactor = Reactor::new().unwrap();
+    let err = reactor.listen_unix(&path, |_: &_| Some(Echo)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AddrInUse);
+    assert!(err.to_string().contains("not a socket"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"someone's data");
+}
+
+#[test]
 fn handlers_see_a_unix_peer_address() {
     let path = socket_path("peer");
     let (tx, rx) = mpsc::channel();

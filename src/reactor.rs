@@ -41,7 +41,7 @@ const WAKER: Token = Token(usize::MAX);
 /// }
 ///
 /// let mut reactor = Reactor::new()?;
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Echo))?;
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Echo))?;
 /// let shutdown = reactor.shutdown_handle();
 /// let client = std::thread::spawn(move || -> std::io::Result<()> {
 ///     use std::io::{Read, Write};
@@ -86,8 +86,17 @@ impl Reactor {
     }
 
     /// Listens for TCP connections on `addr` (port 0 picks a free port) and returns the
-    /// address actually bound. Each accepted connection gets a handler from `factory`.
-    pub fn listen(&mut self, addr: SocketAddr, factory: impl Factory) -> io::Result<SocketAddr> {
+    /// address actually bound. Each accepted connection gets a handler from `factory`, a
+    /// closure such as `|_| Some(Echo)` or `|peer| ...` (see [`Factory`] for refusing peers).
+    ///
+    /// The closure bound is spelled out here, not as `impl Factory`, so that Rust infers a
+    /// closure that accepts a `&PeerAddr` of any lifetime: with only a trait bound it would
+    /// infer one lifetime and reject `|_| Some(Echo)` ("`FnMut` is not general enough").
+    pub fn listen<F, H>(&mut self, addr: SocketAddr, factory: F) -> io::Result<SocketAddr>
+    where
+        F: FnMut(&PeerAddr) -> Option<H> + 'static,
+        H: Handler,
+    {
         let listener = crate::net::tcp_listener(addr)?;
         let local = listener.local_addr()?;
         self.add_listener(ListenerSocket::Tcp(listener), Box::new(factory))?;
@@ -97,11 +106,11 @@ impl Reactor {
     /// Listens for TCP connections on `addr` with `SO_REUSEPORT`, sharing the port with other
     /// reactors (typically one per core, see [`ReactorThreads`](crate::ReactorThreads)); the
     /// kernel spreads new connections among them.
-    pub fn listen_reuseport(
-        &mut self,
-        addr: SocketAddr,
-        factory: impl Factory,
-    ) -> io::Result<SocketAddr> {
+    pub fn listen_reuseport<F, H>(&mut self, addr: SocketAddr, factory: F) -> io::Result<SocketAddr>
+    where
+        F: FnMut(&PeerAddr) -> Option<H> + 'static,
+        H: Handler,
+    {
         let listener = crate::net::reuseport_listener(addr)?;
         let local = listener.local_addr()?;
         self.add_listener(ListenerSocket::Tcp(listener), Box::new(factory))?;
@@ -131,7 +140,7 @@ impl Reactor {
     /// let dir = std::env::temp_dir();
     /// let path = dir.join(format!("mio-reactor-doc-{}.sock", std::process::id()));
     /// let mut reactor = Reactor::new()?;
-    /// reactor.listen_unix(&path, |peer: &PeerAddr| {
+    /// reactor.listen_unix(&path, |peer| {
     ///     assert_eq!(*peer, PeerAddr::Unix(None)); // the client bound no path
     ///     Some(Echo)
     /// })?;
@@ -152,7 +161,11 @@ impl Reactor {
     /// assert!(!path.exists()); // ...and removes its socket file
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn listen_unix(&mut self, path: impl AsRef<Path>, factory: impl Factory) -> io::Result<()> {
+    pub fn listen_unix<F, H>(&mut self, path: impl AsRef<Path>, factory: F) -> io::Result<()>
+    where
+        F: FnMut(&PeerAddr) -> Option<H> + 'static,
+        H: Handler,
+    {
         let path = path.as_ref();
         let listener: UnixListener = bind_unix(path)?;
         self.add_listener(
@@ -347,7 +360,7 @@ impl Reactor {
     /// }
     ///
     /// let mut reactor = Reactor::new()?;
-    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Echo))?;
+    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Echo))?;
     /// // The kernel completes the handshake; the reactor accepts in one of its turns.
     /// let mut client = std::net::TcpStream::connect(addr)?;
     /// client.write_all(b"ping")?;

@@ -398,7 +398,7 @@ fn quoted_turn_lines_in(pages: &[PathBuf], word: &str) -> Vec<(String, String)> 
         .iter()
         .filter(|p| !is_known_stale(p) || pages.len() == 1)
     {
-        for (number, line) in read(&page).lines().enumerate() {
+        for (number, line) in read(page).lines().enumerate() {
             let mut search = 0;
             while let Some(offset) = line[search..].find("turn ") {
                 let at = search + offset;
@@ -406,7 +406,7 @@ fn quoted_turn_lines_in(pages: &[PathBuf], word: &str) -> Vec<(String, String)> 
                 let rest = &line[search..];
                 let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
                 if digits > 0 && rest[digits..].starts_with(&format!(": {word}")) {
-                    found.push((place(&page, number), quoted_record(line, at).to_string()));
+                    found.push((place(page, number), quoted_record(line, at).to_string()));
                 }
             }
         }
@@ -541,7 +541,7 @@ fn doc_comment_doctests() -> usize {
             files.extend(fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
             continue;
         }
-        if path.extension().is_none_or(|ext| ext != "rs") {
+        if path.extension() != Some("rs".as_ref()) {
             continue;
         }
         let docs: String = read(&path)

@@ -414,16 +414,24 @@ fn quoted_turn_lines_in(pages: &[PathBuf], word: &str) -> Vec<(String, String)> 
     found
 }
 
+/// The quoted `turn N: <word>` lines whose skeleton is none of `printed`, with where they are.
+fn quoted_unlike(word: &str, printed: &[String]) -> Vec<String> {
+    let quoted = quoted_turn_lines(word);
+    assert!(
+        !quoted.is_empty(),
+        "the pages quote no `turn N: {word}` line any more"
+    );
+    quoted
+        .iter()
+        .filter(|(_, line)| !printed.contains(&skeleton(line)))
+        .map(|(at, line)| format!("{at}: {line}"))
+        .collect()
+}
+
 #[test]
 fn quoted_turn_ends_print_every_field_of_the_record() {
     let printed = printed_turn_end();
-    let quoted = quoted_turn_lines("done");
-    assert!(!quoted.is_empty(), "the guide quotes no turn ends any more");
-    let stale: Vec<String> = quoted
-        .iter()
-        .filter(|(_, line)| skeleton(line) != skeleton(&printed))
-        .map(|(at, line)| format!("{at}: {line}"))
-        .collect();
+    let stale = quoted_unlike("done", &[skeleton(&printed)]);
     assert!(
         stale.is_empty(),
         "these quoted lines do not print like `{printed}` today:\n{}",
@@ -447,16 +455,7 @@ fn known_stale_pages_are_still_stale() {
 fn quoted_turn_starts_print_like_the_record() {
     let printed = [None, Some(Duration::ZERO)]
         .map(|timeout| skeleton(&Record::TurnStart { turn: 4, timeout }.to_string()));
-    let quoted = quoted_turn_lines("poll");
-    assert!(
-        !quoted.is_empty(),
-        "the guide quotes no turn starts any more"
-    );
-    let stale: Vec<String> = quoted
-        .iter()
-        .filter(|(_, line)| !printed.contains(&skeleton(line)))
-        .map(|(at, line)| format!("{at}: {line}"))
-        .collect();
+    let stale = quoted_unlike("poll", &printed);
     assert!(
         stale.is_empty(),
         "not printed so today:\n{}",

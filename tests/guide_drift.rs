@@ -377,28 +377,11 @@ fn printed_turn_end() -> String {
     .to_string()
 }
 
-/// Pages whose quoted trace lines predate a field, left as they are for now: the excerpts
-/// of `docs/timeline.md` belong to the committed picture (`docs/timeline.svg`) and are
-/// refreshed with it, prose and all. `known_stale_pages_are_still_stale` keeps this list
-/// honest.
-const KNOWN_STALE: &[&str] = &["docs/timeline.md"];
-
-fn is_known_stale(page: &Path) -> bool {
-    KNOWN_STALE.iter().any(|stale| page.ends_with(stale))
-}
-
 /// Each quoted line that starts with `turn N: <word>` in the pages, with where it is.
 fn quoted_turn_lines(word: &str) -> Vec<(String, String)> {
-    quoted_turn_lines_in(&pages(), word)
-}
-
-fn quoted_turn_lines_in(pages: &[PathBuf], word: &str) -> Vec<(String, String)> {
     let mut found = Vec::new();
-    for page in pages
-        .iter()
-        .filter(|p| !is_known_stale(p) || pages.len() == 1)
-    {
-        for (number, line) in read(page).lines().enumerate() {
+    for page in pages() {
+        for (number, line) in read(&page).lines().enumerate() {
             let mut search = 0;
             while let Some(offset) = line[search..].find("turn ") {
                 let at = search + offset;
@@ -406,7 +389,7 @@ fn quoted_turn_lines_in(pages: &[PathBuf], word: &str) -> Vec<(String, String)> 
                 let rest = &line[search..];
                 let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
                 if digits > 0 && rest[digits..].starts_with(&format!(": {word}")) {
-                    found.push((place(page, number), quoted_record(line, at).to_string()));
+                    found.push((place(&page, number), quoted_record(line, at).to_string()));
                 }
             }
         }
@@ -437,18 +420,6 @@ fn quoted_turn_ends_print_every_field_of_the_record() {
         "these quoted lines do not print like `{printed}` today:\n{}",
         stale.join("\n")
     );
-}
-
-#[test]
-fn known_stale_pages_are_still_stale() {
-    let printed = skeleton(&printed_turn_end());
-    for stale in KNOWN_STALE {
-        let quoted = quoted_turn_lines_in(&[root().join(stale)], "done");
-        assert!(
-            quoted.iter().any(|(_, line)| skeleton(line) != printed),
-            "{stale} is up to date: remove it from KNOWN_STALE"
-        );
-    }
 }
 
 #[test]

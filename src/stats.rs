@@ -165,9 +165,14 @@ pub struct Stats {
     pub connected: u64,
     /// Connections closed, by reason.
     pub closed: ClosedCounts,
-    /// Bytes read from all connections.
+    /// Payload bytes received: read from every connection (TCP and Unix-domain) and in every
+    /// datagram received on a UDP socket, like an interface's byte counters. Headers are not
+    /// counted. The UDP share alone is not kept; [`datagrams_in`](Stats::datagrams_in)
+    /// counts the datagrams.
     pub bytes_in: u64,
-    /// Bytes written to all connections.
+    /// Payload bytes the kernel took: written to every connection and in every datagram sent
+    /// on a UDP socket (queued datagrams count once sent, dropped ones never). Bytes still
+    /// buffered in the reactor are not counted.
     pub bytes_out: u64,
     /// Loop iterations.
     pub turns: u64,

@@ -68,6 +68,17 @@ impl ReactorThreads {
     /// `setup` runs on the reactor's own thread, so the handlers it makes need not be `Send`;
     /// only `setup` itself crosses threads.
     ///
+    /// # Errors
+    /// The first of these, with the threads started before it shut down and joined first:
+    /// - the error of creating a thread (`std::thread::Builder::spawn`: the process's thread
+    ///   or memory limit);
+    /// - a thread's [`Reactor::with_config`] error: an invalid `config`
+    ///   ([`InvalidInput`](io::ErrorKind::InvalidInput), found by the first thread), or the
+    ///   operating system refusing the epoll instance, `eventfd` or `dup`;
+    /// - the first error `setup` returns (a [`Reactor::listen_reuseport`] error, say);
+    /// - [`Other`](io::ErrorKind::Other), "a reactor thread died during setup", if `setup`
+    ///   panicked.
+    ///
     /// # Examples
     /// Each reactor on a port of its own, its address sent back from the setup:
     /// ```
@@ -163,6 +174,15 @@ impl ReactorThreads {
     /// Starts `count` reactors that all accept TCP connections on `addr`, through
     /// `SO_REUSEPORT`; `make_factory(index)` gives each its factory. Port 0 picks one free
     /// port for all of them, which is returned.
+    ///
+    /// # Errors
+    /// - binding the placeholder socket that holds the port while the reactors bind it: the
+    ///   errors of [`Reactor::listen_reuseport`] (an [`AddrInUse`](io::ErrorKind::AddrInUse)
+    ///   when a socket without `SO_REUSEPORT`, or of another user, holds the port;
+    ///   [`AddrNotAvailable`](io::ErrorKind::AddrNotAvailable),
+    ///   [`PermissionDenied`](io::ErrorKind::PermissionDenied), out of descriptors...);
+    /// - then those of [`spawn`](ReactorThreads::spawn), whose setup is each reactor's
+    ///   [`Reactor::listen_reuseport`] on the port found.
     pub fn serve<M, F, H>(
         count: usize,
         config: Config,
@@ -196,6 +216,16 @@ impl ReactorThreads {
     }
 
     /// Waits for every reactor to return from `run()`; their final stats, in thread order.
+    ///
+    /// # Errors
+    /// The first failure in thread order:
+    /// - a reactor's [`Reactor::run`] error (`epoll_wait` failing);
+    /// - [`Other`](io::ErrorKind::Other), "a reactor thread panicked": a handler (or the
+    ///   factory) panicked on that thread.
+    ///
+    /// Threads after the failed one are not waited for: they keep running, detached. Shut
+    /// them down first ([`shutdown_handle`](ReactorThreads::shutdown_handle)) if they must
+    /// be finished when `join` returns.
     pub fn join(self) -> io::Result<Vec<Stats>> {
         self.threads
             .into_iter()

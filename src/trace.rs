@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::close_reason::CloseReason;
-use crate::id::ConnId;
+use crate::id::{ConnId, UdpId};
 use crate::net::PeerAddr;
 use crate::state::{Input, State};
 
@@ -81,6 +81,29 @@ pub enum TimerKind {
     AcceptBackoff,
     /// The reactor's shutdown deadline.
     ShutdownDeadline,
+}
+
+/// What a timer that fired belongs to, in [`Record::TimerFired`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TimerTarget {
+    /// A connection: its handler's own timer, or its idle, connect or close deadline.
+    Conn(ConnId),
+    /// A UDP socket: its handler's own timer.
+    Udp(UdpId),
+    /// A listener backing off ([`TimerKind::AcceptBackoff`]); listeners have no public id,
+    /// so this is its slab key (the `token` of [`Record::AcceptBackoff`]).
+    Listener(usize),
+}
+
+impl fmt::Display for TimerTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TimerTarget::Conn(conn) => write!(f, "{conn}"),
+            TimerTarget::Udp(socket) => write!(f, "{socket}"),
+            TimerTarget::Listener(token) => write!(f, "listener token={token}"),
+        }
+    }
 }
 
 /// One step in the reactor's life, as handed to an [`Observer`] and written to the log at
@@ -253,13 +276,15 @@ pub enum Record {
     TimerFired {
         /// What it was for.
         kind: TimerKind,
-        /// The connection or socket it belongs to, if any.
-        target: Option<ConnId>,
+        /// The connection, UDP socket or listener it belongs to; `None` for the reactor's
+        /// own (the shutdown deadline). The entry may be gone already: a handler's timer
+        /// still fires (and is ignored) after its connection or socket closed.
+        target: Option<TimerTarget>,
     },
     /// A datagram was received (`incoming`) or sent.
     Datagram {
         /// The UDP socket.
-        socket: ConnId,
+        socket: UdpId,
         /// The datagram's size.
         bytes: usize,
         /// The sender or the destination.

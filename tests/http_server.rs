@@ -256,3 +256,27 @@ fn expect_100_continue_gets_the_interim_response_before_the_body_is_sent() {
     drop(stream);
     server.stop();
 }
+
+#[test]
+fn a_pipelining_client_that_reads_late_gets_every_response_without_a_limit_close() {
+    // 1,000 /metrics requests (with four reactors' series, about 7 MB of responses, far
+    // past the reactor's 4 MiB output cap) sent before reading anything: the server must
+    // stop answering while the output is above the high water mark, not pile up every
+    // response to one read. A small kernel send buffer keeps the output in the reactor,
+    // where the limit applies, instead of the kernel's autotuned megabytes.
+    let server = HttpServer::start(&["--threads", "4", "--send-buffer", "8192"]);
+    let mut stream = connect(server.addr);
+    let count = 1000;
+    let requests = b"GET /metrics HTTP/1.1\r\nHost:t\r\n\r\n".repeat(count);
+    stream.write_all(&requests).unwrap();
+    let responses = read_responses(&mut stream, count, false);
+    assert_eq!(responses.len(), count);
+    assert!(responses.iter().all(|r| r.status == 200));
+    let total: usize = responses.iter().map(|r| r.body.len()).sum();
+    assert!(
+        total > 4 << 20,
+        "only {total} B of responses: the test needs more"
+    );
+    drop(stream);
+    server.stop();
+}

@@ -126,6 +126,7 @@ impl Handler for HttpConnection {
         let limits = self.shared.limits;
         let mut consumed = 0;
         let mut answered = 0;
+        let mut held_back = false;
         while consumed < data.len() {
             match request::parse(&data[consumed..], limits) {
                 Parsed::Complete(request) => {
@@ -141,6 +142,13 @@ impl Handler for HttpConnection {
                     }
                     if self.out.len() >= GATHER_LIMIT {
                         self.flush(ctx);
+                        // Backpressure: the peer is not reading its responses. Stop
+                        // answering; the reactor has paused reading, keeps the rest of the
+                        // input, and offers it again once the output drains.
+                        if ctx.buffered_output() > ctx.config().get_high_water() {
+                            held_back = true;
+                            break;
+                        }
                     }
                 }
                 Parsed::Partial { wants_continue } => {
@@ -157,8 +165,10 @@ impl Handler for HttpConnection {
             }
         }
         self.flush(ctx);
-        // The deadline runs from the first byte of the request being received.
-        let incomplete = consumed < data.len();
+        // The deadline runs from the first byte of the request being received; requests
+        // held back by backpressure are complete, and the idle timeout covers a peer that
+        // never reads again.
+        let incomplete = consumed < data.len() && !held_back;
         if !incomplete || answered > 0 {
             self.cancel_deadline(ctx);
         }

@@ -61,6 +61,8 @@ Options:
                            (default 10; 408 after it)
   --idle-timeout SECS      close keep-alive connections idle this long (default 60)
   --max-connections N      connections served at once, per thread (default 10000)
+  --send-buffer BYTES      the kernel's send buffer per connection (SO_SNDBUF;
+                           default: the kernel's autotuning)
   --stop-on-stdin-eof      shut down gracefully when standard input closes
   -h, --help               show this help
 ";
@@ -113,6 +115,9 @@ fn parse_options() -> Options {
             }
             "--max-connections" => {
                 options.config = options.config.max_connections(cli.value(&flag))
+            }
+            "--send-buffer" => {
+                options.config = options.config.socket_send_buffer(Some(cli.value(&flag)))
             }
             "--stop-on-stdin-eof" => options.stop_on_stdin_eof = true,
             other => cli.unknown(other),

@@ -114,10 +114,13 @@ pub fn split_responses(mut bytes: &[u8], head_only: bool) -> (Vec<Response>, usi
 
 /// Reads from `stream` until `count` whole responses arrived (or the read times out).
 pub fn read_responses(stream: &mut TcpStream, count: usize, head_only: bool) -> Vec<Response> {
-    let mut received = Vec::new();
+    let mut responses = Vec::new();
+    let mut received = Vec::new(); // the start of a response not yet whole
     let mut chunk = [0; 64 * 1024];
     loop {
-        let (responses, _) = split_responses(&received, head_only);
+        let (whole, left) = split_responses(&received, head_only);
+        responses.extend(whole);
+        received.drain(..received.len() - left);
         if responses.len() >= count {
             return responses;
         }

@@ -87,10 +87,15 @@ start_server() {
   url="http://$addr/plaintext"
 }
 
-# utime + stime of process $1, in clock ticks.
-cpu_ticks() {
-  # Fields 14 and 15; the command name (field 2) has no spaces for these servers.
-  awk '{ print $14 + $15 }' "/proc/$1/stat"
+# utime of process $1 (all its threads), in clock ticks; field 14 of /proc/PID/stat (the
+# command name, field 2, has no spaces for these servers).
+user_ticks() {
+  awk '{ print $14 }' "/proc/$1/stat"
+}
+
+# stime, field 15.
+system_ticks() {
+  awk '{ print $15 }' "/proc/$1/stat"
 }
 
 # wrk on the load CPU for $1 seconds with load $2 (keepalive|pipelined); output to $3.
@@ -121,12 +126,15 @@ for load in keepalive pipelined; do
     [ "$name" = hyper ] && bin=$hyper_bin
     start_server "$name" "$bin"
     run_wrk 1 "$load" "$work/warmup.txt"
-    before=$(cpu_ticks "$server_pid")
+    user_before=$(user_ticks "$server_pid")
+    system_before=$(system_ticks "$server_pid")
     run_wrk "$duration" "$load" "$work/wrk.txt"
-    after=$(cpu_ticks "$server_pid")
+    user=$(( $(user_ticks "$server_pid") - user_before ))
+    system=$(( $(system_ticks "$server_pid") - system_before ))
     requests=$(wrk_requests "$work/wrk.txt")
     rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$work/wrk.txt")
-    cpu_ns=$(( (after - before) * 1000000000 / clk_tck ))
+    cpu_ns=$(( (user + system) * 1000000000 / clk_tck ))
+    user_ns=$(( user * 1000000000 / clk_tck ))
     syscalls=n/a
     if $perf_ok; then
       # -p with a command: count the server while the command (wrk) runs.
@@ -140,14 +148,16 @@ for load in keepalive pipelined; do
     fi
     stop_server
     cpu_us=$(awk -v ns="$cpu_ns" -v r="$requests" 'BEGIN { printf "%.3f", ns / r / 1000 }')
-    echo "run $run, $load, $name: $requests requests, $rps/s, server CPU $cpu_us µs/request," \
+    user_us=$(awk -v ns="$user_ns" -v r="$requests" 'BEGIN { printf "%.3f", ns / r / 1000 }')
+    echo "run $run, $load, $name: $requests requests, $rps/s, server CPU $cpu_us µs/request" \
+      "($user_us in user space)," \
       "$syscalls syscalls/request (load average $(cut -d' ' -f1 /proc/loadavg))" >&2
-    results+=("$run $load $name $rps $cpu_us $syscalls")
+    results+=("$run $load $name $rps $cpu_us $syscalls $user_us")
   done
 done
 done
 
-# The median of column $3 (rps=4, cpu=5, syscalls=6) over the runs of load $1, server $2.
+# The median of column $3 (rps=4, cpu=5, syscalls=6, user cpu=7) over the runs of load $1, server $2.
 median() {
   printf '%s\n' "${results[@]}" | awk -v l="$1" -v n="$2" -v c="$3" '$2 == l && $3 == n { print $c }' |
     sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (v[1] == "n/a") print "n/a";
@@ -159,12 +169,12 @@ echo "wrk -t1 -c$connections -d${duration}s; pipelined: $depth deep; $runs run(s
   "Server on CPU $server_cpu, wrk on CPU $load_cpu."
 echo "$(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), Linux $(uname -r)."
 echo
-echo "| load | server | requests/s | server CPU per request | system calls per request |"
-echo "|---|---|---:|---:|---:|"
+echo "| load | server | requests/s | server CPU per request | of it user space | system calls per request |"
+echo "|---|---|---:|---:|---:|---:|"
 for load in keepalive pipelined; do
   for name in reactor hyper; do
-    printf '| %s | %s | %.0f | %s µs | %s |\n' "$load" "$name" "$(median "$load" "$name" 4)" \
-      "$(median "$load" "$name" 5)" "$(median "$load" "$name" 6)"
+    printf '| %s | %s | %.0f | %s µs | %s µs | %s |\n' "$load" "$name" "$(median "$load" "$name" 4)" \
+      "$(median "$load" "$name" 5)" "$(median "$load" "$name" 7)" "$(median "$load" "$name" 6)"
   done
 done
 echo

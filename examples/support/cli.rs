@@ -13,7 +13,12 @@ use clap::{CommandFactory, Parser};
 /// `--help` and `--version` print to standard output and exit 0; bad usage exits with code 2
 /// and one line that names the option, as the tests (`tests/examples_cli.rs`) pin.
 pub fn parse<T: Parser>() -> T {
-    T::try_parse().unwrap_or_else(|err| exit_on(T::command().get_name(), err))
+    parse_from(std::env::args())
+}
+
+/// [`parse`] from these arguments (the program's name first).
+pub fn parse_from<T: Parser>(args: impl IntoIterator<Item = String>) -> T {
+    T::try_parse_from(args).unwrap_or_else(|err| exit_on(T::command().get_name(), err))
 }
 
 /// Exits for a usage error found after parsing (two options that do not go together), in

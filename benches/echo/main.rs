@@ -408,7 +408,7 @@ fn write_outputs(results: &Results, options: &Options) -> Fallible<()> {
     if let Some(dir) = chart.parent() {
         fs::create_dir_all(dir)?;
     }
-    fs::write(&chart, chart::render(results))?;
+    fs::write(&chart, chart::render(results)?)?;
     println!(
         "results: {}, {}; chart: {}",
         out_dir.join("results.md").display(),

@@ -5,7 +5,7 @@
 mod util;
 
 use std::net::{SocketAddr, TcpListener};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use mio_reactor::{Config, Context, Handler};
 use util::programs::{example, output_within, stderr, stdout};
@@ -24,12 +24,17 @@ const EXAMPLES: [(&str, &str); 9] = [
     ("timeline", "--html"),
 ];
 
+/// Runs example `name` with `args` to completion.
+fn run(name: &str, args: &[&str]) -> Output {
+    let mut command = Command::new(example(name));
+    command.args(args);
+    output_within(command)
+}
+
 #[test]
 fn a_bad_option_gets_one_line_and_exit_code_2() {
     for (name, _) in EXAMPLES {
-        let mut command = Command::new(example(name));
-        command.arg("--no-such-option");
-        let output = output_within(command);
+        let output = run(name, &["--no-such-option"]);
         assert_eq!(output.status.code(), Some(2), "{name}");
         let err = stderr(&output);
         assert_eq!(err.lines().count(), 1, "{name}: {err}");
@@ -47,9 +52,7 @@ fn a_bad_value_names_its_option_and_exits_2() {
         ("chat_server", &["--max-backlog", "5"], "--max-backlog"),
     ];
     for (name, args, option) in cases {
-        let mut command = Command::new(example(name));
-        command.args(args);
-        let output = output_within(command);
+        let output = run(name, args);
         assert_eq!(output.status.code(), Some(2), "{name} {args:?}");
         let err = stderr(&output);
         assert_eq!(err.lines().count(), 1, "{name} {args:?}: {err}");
@@ -59,9 +62,7 @@ fn a_bad_value_names_its_option_and_exits_2() {
 
 #[test]
 fn options_that_do_not_go_together_are_refused_with_exit_code_2() {
-    let mut command = Command::new(example("echo_client"));
-    command.args(["--messages", "5", "--duration", "1"]);
-    let output = output_within(command);
+    let output = run("echo_client", &["--messages", "5", "--duration", "1"]);
     assert_eq!(output.status.code(), Some(2));
     let err = stderr(&output);
     assert!(
@@ -73,9 +74,7 @@ fn options_that_do_not_go_together_are_refused_with_exit_code_2() {
 #[test]
 fn help_explains_the_options_and_exits_0() {
     for (name, option) in EXAMPLES {
-        let mut command = Command::new(example(name));
-        command.arg("--help");
-        let output = output_within(command);
+        let output = run(name, &["--help"]);
         assert!(output.status.success(), "{name}");
         let help = stdout(&output);
         assert!(help.contains(&format!("Usage: {name}")), "{name}: {help}");
@@ -87,9 +86,7 @@ fn help_explains_the_options_and_exits_0() {
 #[test]
 fn version_prints_the_name_and_the_crate_version() {
     for (name, _) in EXAMPLES {
-        let mut command = Command::new(example(name));
-        command.arg("--version");
-        let output = output_within(command);
+        let output = run(name, &["--version"]);
         assert!(output.status.success(), "{name}");
         let expected = format!("{name} {}\n", env!("CARGO_PKG_VERSION"));
         assert_eq!(stdout(&output), expected, "{name}");

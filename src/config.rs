@@ -193,6 +193,15 @@ impl Config {
     );
 
     /// Checks that the limits are consistent with each other.
+    /// The output water marks and hard cap, as the backpressure decisions take them.
+    pub(crate) fn water_marks(&self) -> crate::decisions::WaterMarks {
+        crate::decisions::WaterMarks {
+            low: self.low_water,
+            high: self.high_water,
+            max: self.max_output,
+        }
+    }
+
     pub(crate) fn validate(&self) -> io::Result<()> {
         let problem = if self.events_capacity == 0 {
             Some("events_capacity must be at least 1")

@@ -1,49 +1,47 @@
-//! One connection's record in the slab: its socket, state, buffers and readiness flags.
+//! One connection's record in the slab: its transport, state, pauses and bookkeeping.
 //!
-//! This file holds what a connection knows about itself and the socket calls that touch only
-//! it. Decisions that involve the rest of the reactor (calling the handler, timers, closing)
-//! live in `dispatch.rs`.
+//! The connection owns its readiness (inside its [`Transport`]) and its [`State`]: both are
+//! private, and change only through methods named for what happened (an event arrived, a
+//! state machine input, the handler paused reading, backpressure started). What to *do* about
+//! it is decided in `decisions.rs` and carried out by `dispatch.rs`, `close.rs` and
+//! `connect.rs`, which see the rest of the reactor.
 
-use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
+use mio::event::Event;
+
 use crate::close_reason::CloseReason;
+use crate::decisions::reoffer_due;
 use crate::handler::Handler;
 use crate::id::{ConnId, Slot};
-use crate::net::{PeerAddr, Stream};
-use crate::output::OutputBuffer;
+use crate::net::PeerAddr;
 use crate::state::{Input, State};
+use crate::transport::Transport;
 
 /// Everything the reactor keeps for one connection.
 pub(crate) struct Connection {
-    pub(crate) slot: Slot,
-    pub(crate) stream: Stream,
-    pub(crate) peer: PeerAddr,
-    pub(crate) state: State,
+    slot: Slot,
+    transport: Transport,
+    peer: PeerAddr,
+    state: State,
+    /// Delivery paused by the handler (`Context::pause_reading`).
+    paused_by_handler: bool,
+    /// Delivery paused because output rose above the high water mark.
+    paused_by_backpressure: bool,
+    /// Offer the kept input again on the next dispatch (reading resumed: no new bytes may
+    /// ever come to trigger it).
+    reoffer_input: bool,
+    fin_sent: bool,
+    /// In the reactor's ready queue.
+    queued: bool,
+    /// Why the connection is closing (set by the first close request) or closed.
+    close_reason: Option<CloseReason>,
     /// `None` only while one of its callbacks runs: the handler is taken out of the slab so
     /// that its `Context` may borrow the whole reactor.
     pub(crate) handler: Option<Box<dyn Handler>>,
     /// Input the handler has not consumed yet. Empty (and unallocated) most of the time:
     /// fresh bytes are offered straight from the reactor's shared read buffer.
     pub(crate) input: Vec<u8>,
-    pub(crate) output: OutputBuffer,
-    /// Edge-triggered readiness: set by an event, cleared only when the kernel says
-    /// `WouldBlock` (or a short read/write proves the socket drained or full).
-    pub(crate) readable: bool,
-    pub(crate) writable: bool,
-    /// The event said the peer closed its side: read on after a short read to see the EOF.
-    pub(crate) read_closed: bool,
-    /// In the reactor's ready queue.
-    pub(crate) queued: bool,
-    pub(crate) paused_by_handler: bool,
-    pub(crate) paused_by_backpressure: bool,
-    /// Offer the kept input again on the next dispatch (after reading resumed).
-    pub(crate) reoffer_input: bool,
-    pub(crate) fin_sent: bool,
-    /// Listed for removal at the end of the turn.
-    pub(crate) finished: bool,
-    /// Why the connection is closing (set by the first close request) or closed.
-    pub(crate) close_reason: Option<CloseReason>,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) idle_timer: Option<u64>,
     /// The connect or close deadline, whichever the state has.
@@ -56,10 +54,17 @@ pub(crate) struct Connection {
     pub(crate) fallbacks: Vec<PeerAddr>,
 }
 
+/// A state change: the state left and the state entered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Change {
+    pub(crate) from: State,
+    pub(crate) to: State,
+}
+
 impl Connection {
     pub(crate) fn new(
         slot: Slot,
-        stream: Stream,
+        transport: Transport,
         peer: PeerAddr,
         handler: Box<dyn Handler>,
         state: State,
@@ -67,22 +72,17 @@ impl Connection {
     ) -> Connection {
         Connection {
             slot,
-            stream,
+            transport,
             peer,
             state,
-            handler: Some(handler),
-            input: Vec::new(),
-            output: OutputBuffer::default(),
-            readable: false,
-            writable: false,
-            read_closed: false,
-            queued: false,
             paused_by_handler: false,
             paused_by_backpressure: false,
             reoffer_input: false,
             fin_sent: false,
-            finished: false,
+            queued: false,
             close_reason: None,
+            handler: Some(handler),
+            input: Vec::new(),
             idle_timeout: None,
             idle_timer: None,
             deadline_timer: None,
@@ -98,11 +98,42 @@ impl Connection {
         ConnId(self.slot)
     }
 
-    /// Applies one state machine input; returns the state it left.
-    pub(crate) fn transition(&mut self, input: Input) -> State {
+    pub(crate) fn slot(&self) -> Slot {
+        self.slot
+    }
+
+    pub(crate) fn peer(&self) -> &PeerAddr {
+        &self.peer
+    }
+
+    pub(crate) fn state(&self) -> State {
+        self.state
+    }
+
+    /// The socket, its buffers and its readiness.
+    pub(crate) fn transport(&mut self) -> &mut Transport {
+        &mut self.transport
+    }
+
+    /// Bytes written by the handler that the kernel has not taken yet.
+    pub(crate) fn buffered_output(&self) -> usize {
+        self.transport.buffered()
+    }
+
+    /// A readiness event for this connection arrived.
+    pub(crate) fn on_event(&mut self, event: &Event) {
+        self.transport.on_event(event);
+    }
+
+    /// Feeds one input to the state machine ([`State::on`]); returns the change, if any.
+    /// Called only by `Core::transition`, which carries out what the change means.
+    pub(crate) fn step(&mut self, input: Input) -> Option<Change> {
         let from = self.state;
         self.state = from.on(input);
-        from
+        (self.state != from).then_some(Change {
+            from,
+            to: self.state,
+        })
     }
 
     /// Whether delivering input to the handler is paused.
@@ -110,58 +141,67 @@ impl Connection {
         self.paused_by_handler || self.paused_by_backpressure
     }
 
-    /// Sends `data`, straight to the socket when nothing is queued before it, buffering
-    /// whatever the kernel does not take. Returns the bytes the kernel took.
-    pub(crate) fn send(&mut self, data: &[u8]) -> io::Result<usize> {
-        if !self.output.is_empty() || !self.writable {
-            self.output.push(data);
-            return Ok(0);
+    /// The handler paused or resumed delivery; returns whether that changed anything.
+    pub(crate) fn handler_paused(&mut self, paused: bool) -> bool {
+        let changed = self.paused_by_handler != paused;
+        self.paused_by_handler = paused;
+        if changed && !paused {
+            self.reoffer_input = true;
         }
-        let written = self.write_some(data)?;
-        if written < data.len() {
-            self.output.push(&data[written..]);
-        }
-        Ok(written)
+        changed
     }
 
-    /// Writes buffered output until it is empty or the socket is full. Returns bytes written.
-    pub(crate) fn flush(&mut self) -> io::Result<usize> {
-        let mut total = 0;
-        while self.writable && !self.output.is_empty() {
-            let pending = self.output.len();
-            let written = write_some(&mut self.stream, &mut self.writable, self.output.as_slice())?;
-            self.output.consume(written);
-            total += written;
-            if written < pending {
-                break;
-            }
+    pub(crate) fn paused_by_backpressure(&self) -> bool {
+        self.paused_by_backpressure
+    }
+
+    /// Output rose above the high water mark.
+    pub(crate) fn backpressure_started(&mut self) {
+        self.paused_by_backpressure = true;
+    }
+
+    /// Output fell to the low water mark.
+    pub(crate) fn backpressure_lifted(&mut self) {
+        self.paused_by_backpressure = false;
+        self.reoffer_input = true;
+    }
+
+    /// Whether the input kept while paused is due to be offered again; clears the request.
+    pub(crate) fn take_reoffer(&mut self) -> bool {
+        let due = reoffer_due(self.reoffer_input, self.reading_paused(), self.state);
+        if due {
+            self.reoffer_input = false;
         }
-        Ok(total)
+        due
     }
 
-    fn write_some(&mut self, data: &[u8]) -> io::Result<usize> {
-        write_some(&mut self.stream, &mut self.writable, data)
+    pub(crate) fn fin_sent(&self) -> bool {
+        self.fin_sent
     }
-}
 
-/// One `write` call, with the edge-triggered bookkeeping: `WouldBlock` and short writes mean
-/// the send buffer is full, so `writable` is cleared until the next writable edge.
-fn write_some(stream: &mut Stream, writable: &mut bool, data: &[u8]) -> io::Result<usize> {
-    loop {
-        match stream.write(data) {
-            Ok(0) if !data.is_empty() => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => {
-                if n < data.len() {
-                    *writable = false;
-                }
-                return Ok(n);
-            }
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                *writable = false;
-                return Ok(0);
-            }
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => return Err(err),
+    /// Our FIN went out.
+    pub(crate) fn sent_fin(&mut self) {
+        self.fin_sent = true;
+    }
+
+    /// Puts the connection in the ready queue's books; false if it was there already.
+    pub(crate) fn enqueue(&mut self) -> bool {
+        !std::mem::replace(&mut self.queued, true)
+    }
+
+    /// The ready queue handed the connection out for dispatch.
+    pub(crate) fn dequeue(&mut self) {
+        self.queued = false;
+    }
+
+    pub(crate) fn close_reason(&self) -> Option<&CloseReason> {
+        self.close_reason.as_ref()
+    }
+
+    /// Records why the connection closes; a later reason replaces it only when `replace`.
+    pub(crate) fn set_close_reason(&mut self, reason: CloseReason, replace: bool) {
+        if replace || self.close_reason.is_none() {
+            self.close_reason = Some(reason);
         }
     }
 }

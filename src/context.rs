@@ -107,7 +107,7 @@ impl std::error::Error for WriteError {}
 /// }
 ///
 /// let mut reactor = Reactor::new()?;
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Shout))?;
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Shout))?;
 /// let client = std::thread::spawn(move || -> std::io::Result<String> {
 ///     let mut stream = std::net::TcpStream::connect(addr)?;
 /// #   stream.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -147,7 +147,7 @@ impl<'a> Context<'a> {
     pub fn peer_addr(&self) -> &PeerAddr {
         self.core
             .conn_ref(self.slot)
-            .map_or(&NO_PEER, |conn| &conn.peer)
+            .map_or(&NO_PEER, |conn| conn.peer())
     }
 
     /// The time at the start of this reactor turn (the clock is read once per turn).
@@ -171,6 +171,19 @@ impl<'a> Context<'a> {
     }
 
     /// Sends `data` to another connection, as [`write`](Context::write) would for it.
+    ///
+    /// # Errors
+    /// - [`WriteError::NoSuchConnection`]: `id` names no open connection of this reactor (it
+    ///   closed, even if its slab key was reused since), or it is this connection and it
+    ///   has already ended (aborted, or failed);
+    /// - [`WriteError::Closed`]: the target may not be written to: it is still connecting,
+    ///   its write side is shut down or closing, or the write itself failed (the target is
+    ///   then closed with the error as its [`CloseReason`]);
+    /// - [`WriteError::LimitExceeded`]: the bytes took the target's output past
+    ///   [`Config::max_output`](crate::Config::max_output); the target was closed with
+    ///   [`Limit::Output`](crate::Limit::Output).
+    ///
+    /// None of them affects the writing connection.
     ///
     /// This is how a chat server broadcasts. A target that stopped reading is closed once its
     /// buffered output passes [`Config::max_output`](crate::Config::max_output), so one slow
@@ -225,7 +238,7 @@ impl<'a> Context<'a> {
     ///
     /// let room = Room::default();
     /// let mut reactor = Reactor::new()?;
-    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_: &_| {
+    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_| {
     ///     Some(Member { room: room.clone() })
     /// })?;
     /// let clients = std::thread::spawn(move || -> std::io::Result<String> {
@@ -249,7 +262,7 @@ impl<'a> Context<'a> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn write_to(&mut self, id: ConnId, data: &[u8]) -> Result<(), WriteError> {
-        if id.0 == self.slot && self.core.conn_ref(self.slot).is_some_and(|c| c.finished) {
+        if id.0 == self.slot && !self.core.is_live(self.slot) {
             return Err(WriteError::NoSuchConnection);
         }
         self.core.write_conn(id.0, data)
@@ -283,7 +296,7 @@ impl<'a> Context<'a> {
         let open = self
             .core
             .conn_ref(id.0)
-            .is_some_and(|c| c.state.is_active());
+            .is_some_and(|c| c.state().is_active());
         if open {
             self.core.request_close(id.0, CloseReason::Local);
         }
@@ -293,7 +306,7 @@ impl<'a> Context<'a> {
     /// Aborts another connection at once, as its own [`abort`](Context::abort) would.
     /// Returns `false` if no such connection is open.
     pub fn abort_conn(&mut self, id: ConnId) -> bool {
-        let open = self.core.conn_ref(id.0).is_some_and(|c| !c.finished);
+        let open = self.core.is_live(id.0);
         if open {
             self.core.close_now(id.0, CloseReason::Aborted);
         }
@@ -344,7 +357,7 @@ impl<'a> Context<'a> {
     /// let heard = Rc::new(RefCell::new(Vec::new()));
     /// let sink = heard.clone();
     /// let mut reactor = Reactor::new()?;
-    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_: &_| {
+    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_| {
     ///     Some(Quote { heard: sink.clone() })
     /// })?;
     /// let client = std::thread::spawn(move || -> std::io::Result<String> {
@@ -402,7 +415,7 @@ impl<'a> Context<'a> {
     /// }
     ///
     /// let mut reactor = Reactor::new()?;
-    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Throttled))?;
+    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Throttled))?;
     /// let client = std::thread::spawn(move || -> std::io::Result<Duration> {
     ///     let mut stream = std::net::TcpStream::connect(addr)?;
     /// #   stream.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -468,7 +481,7 @@ impl<'a> Context<'a> {
     /// }
     ///
     /// let mut reactor = Reactor::new()?;
-    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| {
+    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| {
     ///     Some(Ping { deadline: None })
     /// })?;
     /// let clients = std::thread::spawn(move || -> std::io::Result<(String, String)> {
@@ -524,7 +537,7 @@ impl<'a> Context<'a> {
     pub fn buffered_output(&self) -> usize {
         self.core
             .conn_ref(self.slot)
-            .map_or(0, |conn| conn.output.len())
+            .map_or(0, |conn| conn.buffered_output())
     }
 
     /// Bytes kept from earlier [`on_data`](crate::Handler::on_data) calls that were not
@@ -567,6 +580,17 @@ impl<'a> Context<'a> {
     ///
     /// The two connections know each other only by the ids they are given: the new handler
     /// can report back with [`write_to`](Context::write_to).
+    ///
+    /// # Errors
+    /// Only what fails at once (the handler is then dropped without any callback): the
+    /// operating system's error from `socket` or `connect`, say
+    /// [`NetworkUnreachable`](io::ErrorKind::NetworkUnreachable) (no route),
+    /// [`AddrNotAvailable`](io::ErrorKind::AddrNotAvailable) (no ephemeral port left) or
+    /// `EMFILE`/`ENFILE` (out of descriptors), or registering the socket with epoll (`ENOMEM`,
+    /// `ENOSPC`). A refusal or a timeout arrives later, in the new handler's `on_close`, as
+    /// [`CloseReason::ConnectFailed`](crate::CloseReason::ConnectFailed) or
+    /// [`CloseReason::ConnectTimeout`](crate::CloseReason::ConnectTimeout). Neither affects
+    /// the connection whose handler called this.
     ///
     /// # Examples
     /// A health check: on request, the server tries the backend and tells the client.
@@ -622,7 +646,7 @@ impl<'a> Context<'a> {
     /// // No backend: a port that was free a moment ago.
     /// let backend = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     /// let mut reactor = Reactor::new()?;
-    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_: &_| {
+    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_| {
     ///     Some(Front { backend })
     /// })?;
     /// let client = std::thread::spawn(move || -> std::io::Result<String> {
@@ -646,6 +670,13 @@ impl<'a> Context<'a> {
     }
 
     /// Opens an outbound Unix-domain stream connection in this reactor.
+    ///
+    /// # Errors
+    /// Those of [`Reactor::connect_unix`](crate::Reactor::connect_unix): a Unix-domain connect
+    /// fails at once ([`NotFound`](io::ErrorKind::NotFound),
+    /// [`ConnectionRefused`](io::ErrorKind::ConnectionRefused),
+    /// [`WouldBlock`](io::ErrorKind::WouldBlock) for a full backlog...), so the error is
+    /// returned here and the handler dropped without any callback.
     pub fn connect_unix(
         &mut self,
         path: impl AsRef<Path>,
@@ -679,7 +710,7 @@ impl<'a> Context<'a> {
     /// }
     ///
     /// let mut reactor = Reactor::new()?;
-    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Admin))?;
+    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Admin))?;
     /// let client = std::thread::spawn(move || -> std::io::Result<String> {
     ///     let mut stream = std::net::TcpStream::connect(addr)?;
     /// #   stream.set_read_timeout(Some(Duration::from_secs(10)))?;

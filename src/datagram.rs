@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::close_reason::CloseReason;
 use crate::core::Core;
-use crate::id::{ConnId, Slot, TimerId};
+use crate::id::{Slot, TimerId, UdpId};
 
 /// Your protocol on one UDP socket.
 ///
@@ -186,9 +186,9 @@ impl<'a> DatagramContext<'a> {
         DatagramContext { core, slot }
     }
 
-    /// This socket's id (timers and logs use it).
-    pub fn id(&self) -> ConnId {
-        ConnId(self.slot)
+    /// This socket's id, as logs and trace records name it.
+    pub fn id(&self) -> UdpId {
+        UdpId(self.slot)
     }
 
     /// The address this socket is bound to.
@@ -203,20 +203,32 @@ impl<'a> DatagramContext<'a> {
 
     /// Sends one datagram to `to`.
     ///
-    /// Errors are about this datagram only (too large for UDP, an unreachable address); the
-    /// socket stays open. A datagram that would block is queued (up to
-    /// [`Config::max_queued_datagrams`](crate::Config::max_queued_datagrams)), then dropped.
+    /// A datagram that would block is queued (up to
+    /// [`Config::max_queued_datagrams`](crate::Config::max_queued_datagrams)), then dropped:
+    /// neither is an error ([`SendOutcome`]).
+    ///
+    /// # Errors
+    /// Errors are about this datagram only; the socket stays open and nothing is queued:
+    /// - [`NotConnected`](io::ErrorKind::NotConnected): this socket is closing
+    ///   ([`close`](DatagramContext::close) was called);
+    /// - the operating system's error from `sendto`, when the datagram went straight to
+    ///   the socket: `EMSGSIZE` (larger than UDP carries, 65,507 bytes over IPv4),
+    ///   [`NetworkUnreachable`](io::ErrorKind::NetworkUnreachable) (no route), or an address
+    ///   of the other IP family than the socket's.
+    ///
+    /// A datagram that was queued and fails when the queue is flushed is dropped and counted
+    /// in [`Stats::datagrams_dropped`](crate::Stats::datagrams_dropped), not reported.
     pub fn send_to(&mut self, data: &[u8], to: SocketAddr) -> io::Result<SendOutcome> {
         self.core.udp_send(self.slot, data, to)
     }
 
     /// Calls [`DatagramHandler::on_timer`] after `delay`.
     pub fn set_timer(&mut self, delay: Duration) -> TimerId {
-        self.core.set_timer(self.slot, delay)
+        self.core.set_udp_timer(self.slot, delay)
     }
 
     /// Cancels one of this handler's timers; returns whether it was still pending. (A timer of
-    /// another connection is not cancelled: `false`.)
+    /// another socket or connection is not cancelled: `false`.)
     pub fn cancel_timer(&mut self, timer: TimerId) -> bool {
         self.core.cancel_timer(self.slot, timer)
     }

@@ -5,26 +5,30 @@
 //! reading), then read and deliver, then settle what the handler did (flush its output, send
 //! a FIN, finish a close).
 
-use std::io::{self, Read};
 use std::mem;
 
 use crate::close_reason::{CloseReason, Limit};
 use crate::context::WriteError;
-use crate::core::{Core, TimerTask};
+use crate::core::Core;
+use crate::decisions::{
+    after_flush, after_write, backpressure_lifts, next_read, offer_again, FinStep, ReadStep,
+    WriteStep,
+};
 use crate::handler::Handler;
 use crate::id::{ConnId, Slot};
 use crate::state::{Input, State};
 use crate::trace::{trace_record, Record};
+use crate::transport::ReadOutcome;
 
 impl Core {
     /// Dispatches one ready connection.
     pub(crate) fn drive(&mut self, slot: Slot) {
         let Some(conn) = self.conn(slot) else { return };
-        match conn.state {
+        match conn.state() {
             State::Closed => return,
             State::Connecting => {
                 self.check_connect(slot);
-                if !matches!(self.conn(slot), Some(c) if c.state == State::Open) {
+                if !matches!(self.conn(slot), Some(c) if c.state() == State::Open) {
                     return;
                 }
             }
@@ -36,90 +40,51 @@ impl Core {
         self.settle(slot);
     }
 
-    /// A non-blocking connect reports completion as writability, and failure too: ask the
-    /// socket which it was (`SO_ERROR`, then whether it has a peer).
-    fn check_connect(&mut self, slot: Slot) {
-        let Some(conn) = self.conn(slot) else { return };
-        if !conn.writable && !conn.readable {
-            return;
-        }
-        let outcome = match conn.stream.take_error() {
-            Ok(Some(err)) | Err(err) => Err(err),
-            Ok(None) => conn.stream.peer_addr().map(|_| ()),
-        };
-        match outcome {
-            Ok(()) => {
-                if let Some(timer) = conn.deadline_timer.take() {
-                    self.timers.cancel(timer);
-                }
-                self.transition(slot, Input::Connected);
-                self.stats.connected += 1;
-                self.open(slot);
-            }
-            // A spurious wake-up: the handshake is still in progress.
-            Err(err) if err.kind() == io::ErrorKind::NotConnected => {
-                conn.writable = false;
-                conn.readable = false;
-            }
-            Err(err) => {
-                log::debug!("{} connect to {} failed: {err}", conn.id(), conn.peer);
-                self.connect_failed(slot, CloseReason::ConnectFailed(err.kind()));
-            }
-        }
-    }
-
     /// Reads until the socket is drained, the budget is spent, or reading should stop.
     fn read(&mut self, slot: Slot) {
         let (mut budget, now) = (self.config.read_budget, self.now);
         let mut buf = mem::take(&mut self.read_buf);
         while let Some(conn) = self.conn(slot) {
-            let delivering = conn.state.delivers_data();
-            if !conn.readable || !conn.state.may_read() || (delivering && conn.reading_paused()) {
-                break;
+            let state = conn.state();
+            match next_read(
+                conn.transport().is_readable(),
+                state,
+                conn.reading_paused(),
+                budget,
+            ) {
+                ReadStep::Read => {}
+                ReadStep::Stop => break,
+                ReadStep::Requeue => {
+                    // Fairness: others get their turn.
+                    self.queue(slot);
+                    break;
+                }
             }
-            if budget == 0 {
-                // Fairness: others get their turn. No new edge will come for bytes already
-                // in the kernel, so the connection must be queued again by hand.
-                self.queue(slot);
-                break;
-            }
-            match conn.stream.read(&mut buf) {
-                Ok(0) => self.peer_eof(slot),
-                Ok(n) => {
-                    // A short read means the socket was drained at that moment; a new edge
-                    // will announce more (epoll(7) signals every arrival on an edge-triggered
-                    // socket; mio only promises "read until WouldBlock", tokio relies on the
-                    // same kernel behaviour). Reading again just to hear `WouldBlock` would cost
-                    // a syscall per message. But if the peer also closed, read on for the EOF,
-                    // which no further edge would announce.
-                    if n < buf.len() && !conn.read_closed {
-                        conn.readable = false;
-                    }
-                    let drained = !conn.readable;
-                    conn.bytes_in += n as u64;
+            match conn.transport().read(&mut buf) {
+                ReadOutcome::Data { len, drained } => {
+                    conn.bytes_in += len as u64;
                     conn.last_active = now;
-                    self.stats.bytes_in += n as u64;
-                    budget = budget.saturating_sub(n);
+                    self.stats.bytes_in += len as u64;
+                    budget = budget.saturating_sub(len);
                     let conn = ConnId(slot);
                     trace_record!(
                         self,
                         Record::Read {
                             conn,
-                            bytes: n,
+                            bytes: len,
                             drained
                         }
                     );
-                    if delivering {
-                        self.deliver(slot, &buf[..n]);
+                    if state.delivers_data() {
+                        self.deliver(slot, &buf[..len]);
                     }
                 }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    conn.readable = false;
+                ReadOutcome::Eof => self.peer_eof(slot),
+                ReadOutcome::WouldBlock => {
                     let conn = ConnId(slot);
                     trace_record!(self, Record::ReadWouldBlock { conn });
                 }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => self.close_now(slot, CloseReason::from_io(&err)),
+                ReadOutcome::Failed(err) => self.close_now(slot, CloseReason::from_io(&err)),
             }
         }
         self.read_buf = buf;
@@ -159,7 +124,7 @@ impl Core {
             log::warn!(
                 "{} from {}: {} B of unconsumed input exceed the limit of {max_input} B",
                 conn.id(),
-                conn.peer,
+                conn.peer(),
                 conn.input.len()
             );
             self.close_now(slot, CloseReason::LimitExceeded(Limit::Input));
@@ -177,9 +142,9 @@ impl Core {
                 .on_data(&mut crate::Context::new(self, slot), rest)
                 .min(rest.len());
             consumed += took;
-            let more = took > 0
-                && consumed < data.len()
-                && matches!(self.conn(slot), Some(c) if c.state.delivers_data() && !c.reading_paused());
+            let more = self.conn_ref(slot).is_some_and(|c| {
+                offer_again(took, consumed, data.len(), c.state(), c.reading_paused())
+            });
             if !more {
                 return consumed;
             }
@@ -189,20 +154,15 @@ impl Core {
     /// After reading resumed, offer input kept while paused: no new bytes may ever come.
     fn reoffer_input(&mut self, slot: Slot) {
         let Some(conn) = self.conn(slot) else { return };
-        let due = conn.reoffer_input && !conn.reading_paused() && conn.state.delivers_data();
-        if due {
-            conn.reoffer_input = false;
-            if !conn.input.is_empty() {
-                self.deliver(slot, &[]);
-            }
+        if conn.take_reoffer() && !conn.input.is_empty() {
+            self.deliver(slot, &[]);
         }
     }
 
     /// The peer sent its FIN.
     fn peer_eof(&mut self, slot: Slot) {
         let Some(conn) = self.conn(slot) else { return };
-        conn.readable = false;
-        let was = conn.state;
+        let was = conn.state();
         let conn = ConnId(slot);
         trace_record!(
             self,
@@ -222,24 +182,26 @@ impl Core {
     /// far as the socket allows right now.
     pub(crate) fn settle(&mut self, slot: Slot) {
         let Some(conn) = self.conn(slot) else { return };
-        if conn.finished || conn.state == State::Connecting {
+        if matches!(conn.state(), State::Closed | State::Connecting) {
             return;
         }
-        match conn.flush() {
+        match conn.transport().flush() {
             Ok(written) => self.count_written(slot, written, 0),
             Err(err) => return self.close_now(slot, CloseReason::from_io(&err)),
         }
         self.lift_backpressure(slot);
         let Some(conn) = self.conn(slot) else { return };
-        if conn.state.wants_fin() && conn.output.is_empty() {
-            if !conn.fin_sent {
-                conn.fin_sent = true;
-                if let Err(err) = conn.stream.shutdown_write() {
+        match after_flush(conn.state(), conn.buffered_output(), conn.fin_sent()) {
+            FinStep::Wait => {}
+            FinStep::SendFin => {
+                conn.sent_fin();
+                if let Err(err) = conn.transport().shutdown_write() {
                     return self.close_now(slot, CloseReason::from_io(&err));
                 }
                 trace_record!(self, Record::FinSent { conn: ConnId(slot) });
+                self.transition(slot, Input::Flushed);
             }
-            self.transition(slot, Input::Flushed);
+            FinStep::Flushed => self.transition(slot, Input::Flushed),
         }
     }
 
@@ -252,7 +214,8 @@ impl Core {
         }
         conn.bytes_out += written as u64;
         conn.last_active = now;
-        let (buffered, would_block) = (conn.output.len(), !conn.writable);
+        let buffered = conn.buffered_output();
+        let would_block = !conn.transport().is_writable();
         self.stats.bytes_out += written as u64;
         trace_record!(
             self,
@@ -267,14 +230,13 @@ impl Core {
 
     /// Output fell to the low water mark: read again, and tell the handler.
     fn lift_backpressure(&mut self, slot: Slot) {
-        let low_water = self.config.low_water;
+        let marks = self.config.water_marks();
         let Some(conn) = self.conn(slot) else { return };
-        if !conn.paused_by_backpressure || conn.output.len() > low_water {
+        if !backpressure_lifts(conn.buffered_output(), conn.paused_by_backpressure(), marks) {
             return;
         }
-        conn.paused_by_backpressure = false;
-        conn.reoffer_input = true;
-        let active = conn.state.is_active();
+        conn.backpressure_lifted();
+        let active = conn.state().is_active();
         trace_record!(self, Record::ReadingResumed { conn: ConnId(slot) });
         // Bytes that arrived while paused raised no new edge: queue the connection by hand.
         self.queue(slot);
@@ -286,145 +248,46 @@ impl Core {
 
     /// Writes for a handler: straight through if nothing is queued, with the limits applied.
     pub(crate) fn write_conn(&mut self, slot: Slot, data: &[u8]) -> Result<(), WriteError> {
-        let (high_water, max_output) = (self.config.high_water, self.config.max_output);
+        let marks = self.config.water_marks();
         let conn = self.conn(slot).ok_or(WriteError::NoSuchConnection)?;
-        if !conn.state.may_write() {
+        if !conn.state().may_write() {
             return Err(WriteError::Closed);
         }
-        let written = match conn.send(data) {
+        let written = match conn.transport().send(data) {
             Ok(written) => written,
             Err(err) => {
                 self.close_now(slot, CloseReason::from_io(&err));
                 return Err(WriteError::Closed);
             }
         };
-        let buffered = conn.output.len();
-        if buffered > max_output {
-            log::warn!(
-                "{} to {}: {buffered} B of output exceed the limit of {max_output} B",
-                conn.id(),
-                conn.peer
-            );
-            self.close_now(slot, CloseReason::LimitExceeded(Limit::Output));
-            return Err(WriteError::LimitExceeded);
-        }
-        if buffered > high_water && !conn.paused_by_backpressure {
-            conn.paused_by_backpressure = true;
-            self.stats.read_pauses += 1;
-            let conn = ConnId(slot);
-            trace_record!(self, Record::ReadingPaused { conn, buffered });
+        let buffered = conn.buffered_output();
+        match after_write(buffered, conn.paused_by_backpressure(), marks) {
+            WriteStep::OverLimit => {
+                log::warn!(
+                    "{} to {}: {buffered} B of output exceed the limit of {} B",
+                    conn.id(),
+                    conn.peer(),
+                    marks.max
+                );
+                self.close_now(slot, CloseReason::LimitExceeded(Limit::Output));
+                return Err(WriteError::LimitExceeded);
+            }
+            WriteStep::PauseReading => {
+                conn.backpressure_started();
+                self.stats.read_pauses += 1;
+                let conn = ConnId(slot);
+                trace_record!(self, Record::ReadingPaused { conn, buffered });
+            }
+            WriteStep::Carry => {}
         }
         self.count_written(slot, written, data.len());
         Ok(())
     }
 
-    /// Starts a graceful close: flush, FIN, wait for EOF, all before a deadline.
-    pub(crate) fn request_close(&mut self, slot: Slot, reason: CloseReason) {
-        let Some(conn) = self.conn(slot) else { return };
-        match conn.state {
-            State::Connecting => self.close_now(slot, reason),
-            state if state.is_active() => {
-                // After the peer's EOF, a close completes an exchange the peer ended.
-                let reason = match (state, reason) {
-                    (State::PeerHalfClosed, CloseReason::Local) => CloseReason::PeerClosed,
-                    (_, reason) => reason,
-                };
-                conn.close_reason.get_or_insert(reason);
-                self.transition(slot, Input::Close);
-                self.queue(slot);
-            }
-            _ => {}
-        }
-    }
-
-    /// Shuts down our write side once the output is flushed.
-    pub(crate) fn shutdown_write(&mut self, slot: Slot) {
-        if matches!(self.conn(slot), Some(c) if c.state.may_write()) {
-            self.transition(slot, Input::ShutdownWrite);
-            self.queue(slot);
-        }
-    }
-
-    /// Applies a state machine input and the reactor's side of it: arming the close deadline
-    /// on entering `Closing`, listing the connection for removal on reaching `Closed`.
-    pub(crate) fn transition(&mut self, slot: Slot, input: Input) {
-        let Some(conn) = self.conn(slot) else { return };
-        let from = conn.transition(input);
-        let to = conn.state;
-        if to != from {
-            self.trace_transition(slot, from, input, to);
-        }
-        let Some(conn) = self.conn(slot) else { return };
-        let was_closing = matches!(from, State::Closing { .. });
-        match conn.state {
-            State::Closing { .. } if !was_closing => {
-                if conn.close_reason.is_none() {
-                    conn.close_reason = Some(CloseReason::PeerClosed);
-                }
-                let deadline = self.now + self.config.close_timeout;
-                let timer = self.timers.insert(deadline, TimerTask::CloseDeadline(slot));
-                if let Some(conn) = self.conn(slot) {
-                    conn.deadline_timer = Some(timer);
-                }
-            }
-            State::Closed => {
-                let reason = conn.close_reason.take().unwrap_or(CloseReason::Local);
-                self.close_now(slot, reason);
-            }
-            _ => {}
-        }
-    }
-
-    fn trace_transition(&mut self, slot: Slot, from: State, input: Input, to: State) {
-        let conn = ConnId(slot);
-        trace_record!(
-            self,
-            Record::Transition {
-                conn,
-                from,
-                input,
-                to
-            }
-        );
-    }
-
-    /// Ends the connection now with `reason`; it is removed at the end of the turn.
-    pub(crate) fn close_now(&mut self, slot: Slot, reason: CloseReason) {
-        let Some(conn) = self.conn(slot) else { return };
-        if conn.finished {
-            return;
-        }
-        conn.finished = true;
-        let from = conn.transition(Input::Fail);
-        if matches!(
-            reason,
-            CloseReason::Aborted
-                | CloseReason::LimitExceeded(_)
-                | CloseReason::CloseTimeout
-                | CloseReason::ShutdownAborted
-        ) {
-            // Whatever is still buffered is discarded: say so with a reset, not a FIN the
-            // peer would take for a complete stream.
-            conn.stream.set_reset_on_close();
-        }
-        conn.output.clear();
-        conn.input = Vec::new();
-        conn.close_reason = Some(reason);
-        self.finished.push(slot);
-        if from != State::Closed {
-            self.trace_transition(slot, from, Input::Fail, State::Closed);
-        }
-    }
-
     /// Pauses or resumes delivering input at the handler's request.
     pub(crate) fn set_reading(&mut self, slot: Slot, paused: bool) {
         let Some(conn) = self.conn(slot) else { return };
-        if conn.paused_by_handler == paused {
-            return;
-        }
-        conn.paused_by_handler = paused;
-        if !paused {
-            conn.reoffer_input = true;
+        if conn.handler_paused(paused) && !paused {
             self.queue(slot);
         }
     }

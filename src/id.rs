@@ -1,4 +1,4 @@
-//! Public identities of connections and timers.
+//! Public identities of connections, UDP sockets and timers.
 //!
 //! A slab reuses keys: once connection 7 is removed, the next accepted connection may get key 7
 //! too. A bare key held by a timer, a chat room or another thread would then silently point at a
@@ -68,7 +68,7 @@ pub(crate) struct Slot {
 /// let visits = Rc::new(RefCell::new(Vec::new()));
 /// let shared = visits.clone();
 /// let mut reactor = Reactor::new()?;
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_: &_| {
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_| {
 ///     Some(Visitor { visits: shared.clone() })
 /// })?;
 ///
@@ -111,7 +111,73 @@ impl fmt::Display for ConnId {
     }
 }
 
-/// Identifies one timer set with [`Context::set_timer`](crate::Context::set_timer).
+/// Identifies one UDP socket (bound with [`Reactor::bind_udp`](crate::Reactor::bind_udp)) for
+/// its whole life, and never another one.
+///
+/// A datagram socket is not a connection: it has no peer and no stream, and nothing that
+/// takes a [`ConnId`] (writing to, closing or aborting a connection) applies to it. It has its
+/// own id type so that the compiler, not a runtime lookup, keeps the two apart. Like a
+/// [`ConnId`], it is a slab key plus the generation of the entry: once the socket is closed
+/// its id matches nothing, even after the key is reused.
+///
+/// It prints as `udp#key.generation`, the form the logs and trace records use
+/// ([`Record::Datagram`](crate::Record::Datagram), and
+/// [`TimerTarget::Udp`](crate::TimerTarget::Udp) for its timers). Ids are only meaningful
+/// within the reactor that made them.
+///
+/// # Examples
+/// A socket learns its id in `on_open` ([`DatagramContext::id`](crate::DatagramContext::id)):
+/// ```
+/// use std::cell::Cell;
+/// use std::net::SocketAddr;
+/// use std::rc::Rc;
+/// use mio_reactor::{DatagramContext, DatagramHandler, Reactor, UdpId};
+///
+/// struct Named {
+///     id: Rc<Cell<Option<UdpId>>>,
+/// }
+///
+/// impl DatagramHandler for Named {
+///     fn on_open(&mut self, ctx: &mut DatagramContext<'_>) {
+///         self.id.set(Some(ctx.id()));
+///     }
+///
+///     fn on_datagram(&mut self, _: &mut DatagramContext<'_>, _: &[u8], _: SocketAddr) {}
+/// }
+///
+/// let id = Rc::new(Cell::new(None));
+/// let mut reactor = Reactor::new()?;
+/// reactor.bind_udp("127.0.0.1:0".parse().unwrap(), Named { id: id.clone() })?;
+/// let id = id.get().expect("on_open ran in bind_udp");
+/// assert!(id.to_string().starts_with("udp#"));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UdpId(pub(crate) Slot);
+
+impl UdpId {
+    /// The slab key, which is also the `mio::Token` of the socket.
+    ///
+    /// Useful in logs; two live entries never share a key, but a key is reused after close.
+    pub fn key(&self) -> usize {
+        self.0.key
+    }
+}
+
+impl fmt::Debug for UdpId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UdpId({}.{})", self.0.key, self.0.generation)
+    }
+}
+
+impl fmt::Display for UdpId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "udp#{}.{}", self.0.key, self.0.generation)
+    }
+}
+
+/// Identifies one timer set with [`Context::set_timer`](crate::Context::set_timer) (or
+/// [`DatagramContext::set_timer`](crate::DatagramContext::set_timer)).
 ///
 /// It is handed back to [`Handler::on_timer`](crate::Handler::on_timer) when the timer fires
 /// and can be passed to [`Context::cancel_timer`](crate::Context::cancel_timer) before that.
@@ -152,7 +218,7 @@ impl fmt::Display for ConnId {
 /// }
 ///
 /// let mut reactor = Reactor::new()?;
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| {
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| {
 ///     Some(Countdown::default())
 /// })?;
 /// let client = std::thread::spawn(move || -> std::io::Result<String> {

@@ -19,7 +19,7 @@
 //!
 //! fn main() -> std::io::Result<()> {
 //!     let mut reactor = Reactor::new()?;
-//!     reactor.listen("127.0.0.1:65432".parse().unwrap(), |_: &_| Some(Echo))?;
+//!     reactor.listen("127.0.0.1:65432".parse().unwrap(), |_| Some(Echo))?;
 //!     reactor.run()
 //! }
 //! ```
@@ -96,12 +96,15 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod accept;
+mod close;
 mod close_reason;
 mod config;
+mod connect;
 mod connection;
 mod context;
 mod core;
 mod datagram;
+mod decisions;
 mod dispatch;
 mod handler;
 mod id;
@@ -116,6 +119,7 @@ mod stats;
 mod threads;
 mod timer;
 mod trace;
+mod transport;
 mod udp;
 mod unix_path;
 
@@ -146,11 +150,11 @@ pub use config::Config;
 pub use context::{Context, WriteError};
 pub use datagram::{DatagramContext, DatagramHandler, SendOutcome};
 pub use handler::{Factory, Handler};
-pub use id::{ConnId, TimerId};
+pub use id::{ConnId, TimerId, UdpId};
 pub use net::PeerAddr;
 pub use reactor::Reactor;
 pub use shutdown::ShutdownHandle;
 pub use state::{Input, State};
 pub use stats::{ClosedCounts, Stats};
 pub use threads::ReactorThreads;
-pub use trace::{Observer, Record, TimerKind};
+pub use trace::{Observer, Record, TimerKind, TimerTarget};

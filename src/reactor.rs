@@ -8,14 +8,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::{UdpSocket, UnixListener};
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Poll, Token, Waker};
 
 use crate::config::Config;
 use crate::core::{Core, Entry};
 use crate::datagram::DatagramHandler;
 use crate::handler::{Factory, Handler};
 use crate::id::ConnId;
-use crate::listener::Listener;
 use crate::net::{ListenerSocket, PeerAddr};
 use crate::shutdown::ShutdownHandle;
 use crate::stats::Stats;
@@ -41,7 +40,7 @@ const WAKER: Token = Token(usize::MAX);
 /// }
 ///
 /// let mut reactor = Reactor::new()?;
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Echo))?;
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Echo))?;
 /// let shutdown = reactor.shutdown_handle();
 /// let client = std::thread::spawn(move || -> std::io::Result<()> {
 ///     use std::io::{Read, Write};
@@ -66,11 +65,29 @@ pub struct Reactor {
 
 impl Reactor {
     /// A reactor with the default [`Config`].
+    ///
+    /// # Errors
+    /// The operating system's error if it cannot give the reactor its three descriptors: the
+    /// epoll instance (`epoll_create1`), the waker's `eventfd`, and a duplicate of the epoll
+    /// descriptor for registering sockets (`dup`). In practice that is the process or the
+    /// system being out of descriptors (`EMFILE`, `ENFILE`) or out of memory.
     pub fn new() -> io::Result<Reactor> {
         Reactor::with_config(Config::default())
     }
 
     /// A reactor with `config`; fails if its limits contradict each other.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](io::ErrorKind::InvalidInput), with a message naming the rule, if
+    /// `config` breaks one of these: `events_capacity`, `read_buffer_size`, `read_budget`,
+    /// `accept_budget` and `max_connections` are at least 1; `low_water` ≤ `high_water` ≤
+    /// `max_output`. Nothing is allocated before that check.
+    ///
+    /// Otherwise the operating system's error if it cannot give the reactor its three
+    /// descriptors: the epoll instance (`epoll_create1`), the waker's `eventfd`, and a
+    /// duplicate of the epoll descriptor for registering sockets (`dup`). In practice that is
+    /// the process or the system being out of descriptors (`EMFILE`, `ENFILE`) or out of
+    /// memory.
     pub fn with_config(config: Config) -> io::Result<Reactor> {
         config.validate()?;
         let poll = Poll::new()?;
@@ -86,8 +103,35 @@ impl Reactor {
     }
 
     /// Listens for TCP connections on `addr` (port 0 picks a free port) and returns the
-    /// address actually bound. Each accepted connection gets a handler from `factory`.
-    pub fn listen(&mut self, addr: SocketAddr, factory: impl Factory) -> io::Result<SocketAddr> {
+    /// address actually bound. Each accepted connection gets a handler from `factory`, a
+    /// closure such as `|_| Some(Echo)` or `|peer| ...` (see [`Factory`] for refusing peers).
+    ///
+    /// The closure bound is spelled out here, not as `impl Factory`, so that Rust infers a
+    /// closure that accepts a `&PeerAddr` of any lifetime: with only a trait bound it would
+    /// infer one lifetime and reject `|_| Some(Echo)` ("`FnMut` is not general enough").
+    ///
+    /// The socket has `SO_REUSEADDR` (so that connections of an earlier server in TIME-WAIT
+    /// do not block a restart) and a backlog of 1024.
+    ///
+    /// # Errors
+    /// The operating system's error from `socket`, `setsockopt`, `bind` or `listen`:
+    /// - [`AddrInUse`](io::ErrorKind::AddrInUse): another socket listens on that address and
+    ///   port (connections in TIME-WAIT do not count);
+    /// - [`AddrNotAvailable`](io::ErrorKind::AddrNotAvailable): `addr` is not an address of
+    ///   this host;
+    /// - [`PermissionDenied`](io::ErrorKind::PermissionDenied): a port below 1024 without
+    ///   `CAP_NET_BIND_SERVICE`;
+    /// - `EAFNOSUPPORT` for an IPv6 address on a host without IPv6, and `EMFILE`/`ENFILE` when
+    ///   out of descriptors.
+    ///
+    /// Registering the listener with epoll can also fail, with `ENOMEM` or with `ENOSPC` (the
+    /// user's `fs.epoll.max_user_watches` is reached). On any error nothing is registered and
+    /// `factory` is dropped unused.
+    pub fn listen<F, H>(&mut self, addr: SocketAddr, factory: F) -> io::Result<SocketAddr>
+    where
+        F: FnMut(&PeerAddr) -> Option<H> + 'static,
+        H: Handler,
+    {
         let listener = crate::net::tcp_listener(addr)?;
         let local = listener.local_addr()?;
         self.add_listener(ListenerSocket::Tcp(listener), Box::new(factory))?;
@@ -97,11 +141,21 @@ impl Reactor {
     /// Listens for TCP connections on `addr` with `SO_REUSEPORT`, sharing the port with other
     /// reactors (typically one per core, see [`ReactorThreads`](crate::ReactorThreads)); the
     /// kernel spreads new connections among them.
-    pub fn listen_reuseport(
-        &mut self,
-        addr: SocketAddr,
-        factory: impl Factory,
-    ) -> io::Result<SocketAddr> {
+    ///
+    /// # Errors
+    /// As for [`listen`](Reactor::listen), except that [`AddrInUse`](io::ErrorKind::AddrInUse)
+    /// means that the port is held by a socket that did not set `SO_REUSEPORT`, or by a
+    /// process of another user (Linux shares a port only among sockets that all set the
+    /// option and belong to the same effective user).
+    ///
+    /// Registering the listener with epoll can also fail, with `ENOMEM` or with `ENOSPC` (the
+    /// user's `fs.epoll.max_user_watches` is reached). On any error nothing is registered and
+    /// `factory` is dropped unused.
+    pub fn listen_reuseport<F, H>(&mut self, addr: SocketAddr, factory: F) -> io::Result<SocketAddr>
+    where
+        F: FnMut(&PeerAddr) -> Option<H> + 'static,
+        H: Handler,
+    {
         let listener = crate::net::reuseport_listener(addr)?;
         let local = listener.local_addr()?;
         self.add_listener(ListenerSocket::Tcp(listener), Box::new(factory))?;
@@ -113,6 +167,21 @@ impl Reactor {
     /// A socket file left behind by a crashed server (nobody accepts on it) is replaced; a
     /// live server's socket is never taken over (`AddrInUse`). The file is removed when the
     /// listener closes.
+    ///
+    /// # Errors
+    /// - [`AddrInUse`](io::ErrorKind::AddrInUse), with a message naming the path, when a
+    ///   server accepts connections on `path`: found by trying to connect to it;
+    /// - the error of removing a stale socket file (say
+    ///   [`PermissionDenied`](io::ErrorKind::PermissionDenied)), or of binding again after;
+    /// - the operating system's error from `bind` or `listen`: [`NotFound`](io::ErrorKind::NotFound)
+    ///   when a directory of the path does not exist,
+    ///   [`PermissionDenied`](io::ErrorKind::PermissionDenied) when its directory is not
+    ///   writable, [`InvalidInput`](io::ErrorKind::InvalidInput) when the path is longer than
+    ///   a `sockaddr_un` holds (107 bytes on Linux), `EMFILE`/`ENFILE` when out of
+    ///   descriptors;
+    /// - registering with epoll, as for [`listen`](Reactor::listen).
+    ///
+    /// On any error nothing is registered and `factory` is dropped unused.
     ///
     /// # Examples
     /// ```
@@ -131,7 +200,7 @@ impl Reactor {
     /// let dir = std::env::temp_dir();
     /// let path = dir.join(format!("mio-reactor-doc-{}.sock", std::process::id()));
     /// let mut reactor = Reactor::new()?;
-    /// reactor.listen_unix(&path, |peer: &PeerAddr| {
+    /// reactor.listen_unix(&path, |peer| {
     ///     assert_eq!(*peer, PeerAddr::Unix(None)); // the client bound no path
     ///     Some(Echo)
     /// })?;
@@ -152,7 +221,11 @@ impl Reactor {
     /// assert!(!path.exists()); // ...and removes its socket file
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn listen_unix(&mut self, path: impl AsRef<Path>, factory: impl Factory) -> io::Result<()> {
+    pub fn listen_unix<F, H>(&mut self, path: impl AsRef<Path>, factory: F) -> io::Result<()>
+    where
+        F: FnMut(&PeerAddr) -> Option<H> + 'static,
+        H: Handler,
+    {
         let path = path.as_ref();
         let listener: UnixListener = bind_unix(path)?;
         self.add_listener(
@@ -163,22 +236,24 @@ impl Reactor {
 
     fn add_listener(
         &mut self,
-        mut socket: ListenerSocket,
+        socket: ListenerSocket,
         factory: Box<dyn Factory>,
     ) -> io::Result<()> {
-        let slot = self.core.next_slot();
-        self.core
-            .registry
-            .register(&mut socket, Token(slot.key), Interest::READABLE)?;
-        log::info!("listening on {}", socket.describe());
-        self.core
-            .slab
-            .insert(Entry::Listener(Listener::new(slot, socket, factory)));
-        Ok(())
+        self.core.insert_listener(socket, factory)
     }
 
     /// Binds a UDP socket on `addr` (port 0 picks a free port), served by `handler` in this
-    /// loop, and returns the address actually bound.
+    /// loop, and returns the address actually bound. The handler's
+    /// [`on_open`](DatagramHandler::on_open) runs before this returns.
+    ///
+    /// # Errors
+    /// The operating system's error from `socket` or `bind` (no `SO_REUSEADDR` for UDP):
+    /// [`AddrInUse`](io::ErrorKind::AddrInUse) when another UDP socket is bound to that
+    /// address and port, [`AddrNotAvailable`](io::ErrorKind::AddrNotAvailable) when `addr`
+    /// is not an address of this host, [`PermissionDenied`](io::ErrorKind::PermissionDenied)
+    /// for a port below 1024 without `CAP_NET_BIND_SERVICE`, `EMFILE`/`ENFILE` when out of
+    /// descriptors; or registering with epoll (`ENOMEM`, `ENOSPC`). On any error nothing is
+    /// registered and `handler` is dropped without any of its callbacks having run.
     ///
     /// # Examples
     /// ```
@@ -225,9 +300,20 @@ impl Reactor {
     /// connected.
     ///
     /// # Errors
-    /// Only what fails at once: a name that does not resolve, or no address whose connect
-    /// could even start. A refusal normally arrives later, in `on_close`, as
-    /// [`CloseReason::ConnectFailed`](crate::CloseReason::ConnectFailed).
+    /// Only what fails at once, before anything is registered (the handler is then dropped
+    /// without any callback):
+    /// - the resolver's error for a name that does not resolve, or
+    ///   [`InvalidInput`](io::ErrorKind::InvalidInput) if it resolves to no address at all;
+    /// - when no address's connect could even start, the last address's error from `socket`
+    ///   or `connect`: say [`NetworkUnreachable`](io::ErrorKind::NetworkUnreachable) (no
+    ///   route), [`AddrNotAvailable`](io::ErrorKind::AddrNotAvailable) (no ephemeral port
+    ///   left), `EMFILE`/`ENFILE` (out of descriptors);
+    /// - registering the socket with epoll (`ENOMEM`, `ENOSPC`); the remaining addresses are
+    ///   then not tried.
+    ///
+    /// A refusal or a timeout is not an error here: it arrives later, in `on_close`, as
+    /// [`CloseReason::ConnectFailed`](crate::CloseReason::ConnectFailed) or
+    /// [`CloseReason::ConnectTimeout`](crate::CloseReason::ConnectTimeout).
     ///
     /// # Examples
     /// A client in the loop, connecting by name to a plain blocking server:
@@ -289,7 +375,23 @@ impl Reactor {
             .map_err(|(err, _)| err)
     }
 
-    /// Opens an outbound Unix-domain stream connection served by `handler`.
+    /// Opens an outbound Unix-domain stream connection served by `handler`; its `on_open` runs
+    /// in a later turn.
+    ///
+    /// # Errors
+    /// A Unix-domain connect completes or fails at once, so most failures are errors here,
+    /// not a later `on_close` (the handler is then dropped without any callback):
+    /// - [`NotFound`](io::ErrorKind::NotFound): no file at `path`;
+    /// - [`ConnectionRefused`](io::ErrorKind::ConnectionRefused): nobody accepts on it (a
+    ///   socket file left by a server that stopped, or a file that is not a socket);
+    /// - [`PermissionDenied`](io::ErrorKind::PermissionDenied): no write permission on the
+    ///   socket file, or no search permission on a directory of the path;
+    /// - [`WouldBlock`](io::ErrorKind::WouldBlock): the listener's backlog is full (a
+    ///   non-blocking Unix connect does not wait for room);
+    /// - [`InvalidInput`](io::ErrorKind::InvalidInput): the path is longer than a
+    ///   `sockaddr_un` holds (107 bytes on Linux);
+    /// - `EMFILE`/`ENFILE` when out of descriptors, or registering with epoll (`ENOMEM`,
+    ///   `ENOSPC`).
     pub fn connect_unix(
         &mut self,
         path: impl AsRef<Path>,
@@ -306,6 +408,12 @@ impl Reactor {
 
     /// Turns the loop until shutdown completes, or until nothing is left to serve (no
     /// listener and no connection).
+    ///
+    /// # Errors
+    /// Those of [`turn`](Reactor::turn): only `epoll_wait` failing with anything but `EINTR`,
+    /// which means a bug (the epoll descriptor is ours and valid) rather than anything a
+    /// peer or a handler can cause. The reactor's connections stay as they were; `run` may be
+    /// called again.
     pub fn run(&mut self) -> io::Result<()> {
         while !self.is_finished() {
             self.turn(None)?;
@@ -331,6 +439,13 @@ impl Reactor {
     /// and one event may take several turns to handle (a read budget spent). Turn in a loop
     /// until the condition you wait for holds.
     ///
+    /// # Errors
+    /// Only `epoll_wait` failing with anything but `EINTR` (`EBADF`, `EFAULT`, `EINVAL`: a
+    /// bug rather than a condition of the system). Everything a peer, a socket or a handler
+    /// can get wrong (a reset, a refused connect, a full descriptor table on `accept`, a
+    /// protocol error) costs at most that connection or socket, is reported to its handler
+    /// and counted in [`Stats`], and never makes `turn` fail.
+    ///
     /// # Examples
     /// Driving the loop yourself, with a bound, instead of [`run`](Reactor::run):
     /// ```
@@ -347,7 +462,7 @@ impl Reactor {
     /// }
     ///
     /// let mut reactor = Reactor::new()?;
-    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Echo))?;
+    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Echo))?;
     /// // The kernel completes the handshake; the reactor accepts in one of its turns.
     /// let mut client = std::net::TcpStream::connect(addr)?;
     /// client.write_all(b"ping")?;
@@ -448,15 +563,10 @@ impl Core {
         if event.token() == WAKER {
             return; // the shutdown counter is read at the start of every turn
         }
-        // Error and hang-up bits are hints: set both flags so that the next read or write
-        // surfaces the actual error or EOF.
         let slot = match self.slab.get_mut(key) {
             Some(Entry::Conn(conn)) => {
-                let error = event.is_error();
-                conn.readable |= event.is_readable() || event.is_read_closed() || error;
-                conn.writable |= event.is_writable() || event.is_write_closed() || error;
-                conn.read_closed |= event.is_read_closed();
-                conn.slot
+                conn.on_event(event);
+                conn.slot()
             }
             Some(Entry::Listener(listener)) => {
                 listener.readable = true;
@@ -481,8 +591,8 @@ impl Core {
                 break;
             };
             match self.slab.get_mut(slot.key) {
-                Some(Entry::Conn(conn)) if conn.slot == slot => {
-                    conn.queued = false;
+                Some(Entry::Conn(conn)) if conn.slot() == slot => {
+                    conn.dequeue();
                     self.drive(slot);
                 }
                 Some(Entry::Listener(listener)) if listener.slot == slot => {

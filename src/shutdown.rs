@@ -9,6 +9,9 @@ use std::sync::Arc;
 
 use mio::Waker;
 
+use crate::close_reason::CloseReason;
+use crate::core::{Core, Entry, Phase, TimerTask};
+
 /// A `Send + Clone` handle that asks a [`Reactor`](crate::Reactor) to shut down.
 ///
 /// The first request stops accepting, asks every handler to finish
@@ -55,7 +58,7 @@ impl ShutdownHandle {
     /// let mut reactors = Vec::new();
     /// for _ in 0..2 {
     ///     let mut reactor = Reactor::new()?;
-    ///     reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Discard))?;
+    ///     reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Discard))?;
     ///     reactors.push(reactor);
     /// }
     /// let all = ShutdownHandle::all(reactors.iter().map(Reactor::shutdown_handle));
@@ -83,6 +86,67 @@ impl ShutdownHandle {
                 // The loop still sees the counter on its next turn; nothing else to do.
                 log::error!("could not wake the reactor for shutdown: {err}");
             }
+        }
+    }
+}
+
+/// The shutdown sequence, as the loop carries it out: the first request stops the listeners
+/// and asks every handler to finish ([`Handler::on_shutdown`](crate::Handler::on_shutdown))
+/// before a deadline; the second request, or the deadline, aborts what is left.
+impl Core {
+    /// Reads the shutdown counter: the first request drains, the second aborts.
+    pub(crate) fn check_shutdown(&mut self) {
+        let requests = self.shutdown_requests.load(Ordering::SeqCst);
+        if requests >= 1 && self.phase == Phase::Running {
+            self.begin_shutdown();
+        }
+        if requests >= 2 && self.phase == Phase::Draining {
+            self.abort_all();
+        }
+    }
+
+    fn begin_shutdown(&mut self) {
+        self.phase = Phase::Draining;
+        let listeners: Vec<usize> = self.keys(|e| matches!(e, Entry::Listener(_)));
+        for key in listeners {
+            if let Entry::Listener(mut listener) = self.slab.remove(key) {
+                log::info!("stopped listening on {}", listener.socket.describe());
+                if let Err(err) = self.registry.deregister(&mut listener.socket) {
+                    log::debug!("deregistering a listener: {err}");
+                }
+            }
+        }
+        let conns = self.conn_slots();
+        log::info!(
+            "shutting down: {} connections to finish within {:?}",
+            conns.len(),
+            self.config.shutdown_timeout
+        );
+        for slot in conns {
+            if matches!(self.conn(slot), Some(c) if c.state().is_active()) {
+                self.with_handler(slot, |h, ctx| h.on_shutdown(ctx));
+                self.queue(slot);
+            }
+        }
+        for slot in self.udp_slots() {
+            self.with_datagram_handler(slot, |h, ctx| h.on_shutdown(ctx));
+        }
+        let deadline = self.now + self.config.shutdown_timeout;
+        self.timers.insert(deadline, TimerTask::ShutdownDeadline);
+    }
+
+    pub(crate) fn abort_all(&mut self) {
+        if self.phase == Phase::Aborted {
+            return;
+        }
+        self.phase = Phase::Aborted;
+        let conns = self.conn_slots();
+        log::info!("aborting {} connections", conns.len());
+        for slot in conns {
+            self.close_now(slot, CloseReason::ShutdownAborted);
+        }
+        for slot in self.udp_slots() {
+            self.finish_udp(slot, CloseReason::ShutdownAborted);
         }
     }
 }

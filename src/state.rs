@@ -23,6 +23,40 @@
 ///                              (Fail from any state)
 /// ```
 ///
+/// # The kernel's TCP states
+/// These are the reactor's states, not the kernel's: the kernel's TCP state machine
+/// (RFC 9293 §3.3.2, which replaces RFC 793; tcp(7); the `State` column of `ss -t`) moves on
+/// its own as segments are acknowledged, without telling the reactor. While a TCP connection is
+/// in one of the states on the left, the kernel's socket is in one of those on the right:
+///
+/// | `State` | the kernel's TCP state |
+/// |---|---|
+/// | `Connecting` | SYN-SENT: our SYN is out, no answer yet |
+/// | `Open` | ESTABLISHED |
+/// | `PeerHalfClosed` | CLOSE-WAIT: the peer's FIN arrived, ours is not sent |
+/// | `WriteShutdown` | ESTABLISHED while our output is still buffered here; FIN-WAIT-1 once our FIN is sent (`shutdown(SHUT_WR)`); FIN-WAIT-2 once the peer acknowledged it |
+/// | `Closing { peer_eof: false }` | the same as `WriteShutdown`: ESTABLISHED, then FIN-WAIT-1, then FIN-WAIT-2 |
+/// | `Closing { peer_eof: true }` | CLOSE-WAIT (the peer's FIN came first and ours waits for the output to flush); or, if both FINs crossed before ours was acknowledged, the kernel's CLOSING |
+/// | `Closed` | the reactor closes the descriptor at the end of the turn; see below |
+///
+/// After `Closed`, what the kernel keeps is its business, not the reactor's: after a
+/// graceful close, the side whose FIN went first holds TIME-WAIT for 2 MSL (60 s on Linux),
+/// and the other waits in LAST-ACK for the acknowledgment of its FIN. An abort
+/// ([`Context::abort`](crate::Context::abort), an output limit, a close that timed out with
+/// output unsent) sets `SO_LINGER` to zero first, so the close sends a reset (RST) and the
+/// kernel forgets the connection at once, with no TIME-WAIT. A close deadline that fires
+/// when everything was sent and only the peer's FIN is missing closes without a reset, and the
+/// kernel keeps the orphaned FIN-WAIT-2 socket for `tcp_fin_timeout` (tcp(7), 60 s by default).
+///
+/// **`Closing` is not RFC 793's CLOSING.** The RFC's CLOSING is a simultaneous close: both
+/// sides sent a FIN and ours is not acknowledged yet. The reactor's `Closing` is a graceful
+/// close that this side asked for and that is still in progress (flush, FIN, wait for the
+/// peer's EOF); the kernel meanwhile goes through ESTABLISHED or CLOSE-WAIT, FIN-WAIT-1/2 or
+/// LAST-ACK, and reaches its CLOSING only when the FINs cross.
+///
+/// Unix-domain stream connections run the same machine (the half-close is `shutdown(2)` on
+/// them too), but the kernel keeps no TCP states for them: a close there is immediate.
+///
 /// # Examples
 /// The peer's FIN is a half-close: the handler may still write until it closes too.
 /// ```
@@ -42,22 +76,26 @@
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
-    /// An outbound connect is in progress.
+    /// An outbound connect is in progress (the kernel's SYN-SENT).
     Connecting,
-    /// Both directions are open.
+    /// Both directions are open (ESTABLISHED).
     Open,
-    /// The peer sent its FIN (we read EOF); we may still write.
+    /// The peer sent its FIN (we read EOF); we may still write (CLOSE-WAIT).
     PeerHalfClosed,
-    /// The handler shut down our write side: the FIN goes out once the output is flushed.
-    /// We still read and deliver data.
+    /// The handler shut down our write side: the FIN goes out once the output is flushed
+    /// (then FIN-WAIT-1, FIN-WAIT-2). We still read and deliver data.
     WriteShutdown,
     /// A graceful close: flush the output, send the FIN, then read and discard until the
     /// peer's EOF (so that unread data does not turn our close into a reset) or the deadline.
+    ///
+    /// Not RFC 793's CLOSING (a simultaneous close): see [the kernel's TCP
+    /// states](State#the-kernels-tcp-states).
     Closing {
         /// Whether the peer's EOF has been seen.
         peer_eof: bool,
     },
-    /// Finished. The socket is closed at the end of the reactor turn.
+    /// Finished. The socket is closed at the end of the reactor turn (the kernel may keep
+    /// it in TIME-WAIT, LAST-ACK or FIN-WAIT-2 a while longer; an abort leaves nothing).
     Closed,
 }
 

@@ -29,7 +29,7 @@ use crate::close_reason::CloseReason;
 /// }
 ///
 /// let mut reactor = Reactor::new()?;
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Digits))?;
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Digits))?;
 /// let mut clients = Vec::new(); // kept open: a closed socket would answer with a reset
 /// for message in [&b"123"[..], b"12x"] {
 ///     let mut client = TcpStream::connect(addr)?;
@@ -131,7 +131,7 @@ impl ClosedCounts {
 /// }
 ///
 /// let mut reactor = Reactor::new()?;
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Echo))?;
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Echo))?;
 /// let mut client = std::net::TcpStream::connect(addr)?;
 /// client.write_all(b"hello")?;
 /// client.shutdown(Shutdown::Write)?; // done: the server closes after the echo
@@ -165,9 +165,14 @@ pub struct Stats {
     pub connected: u64,
     /// Connections closed, by reason.
     pub closed: ClosedCounts,
-    /// Bytes read from all connections.
+    /// Payload bytes received: read from every connection (TCP and Unix-domain) and in every
+    /// datagram received on a UDP socket, like an interface's byte counters. Headers are not
+    /// counted. The UDP share alone is not kept; [`datagrams_in`](Stats::datagrams_in)
+    /// counts the datagrams.
     pub bytes_in: u64,
-    /// Bytes written to all connections.
+    /// Payload bytes the kernel took: written to every connection and in every datagram sent
+    /// on a UDP socket (queued datagrams count once sent, dropped ones never). Bytes still
+    /// buffered in the reactor are not counted.
     pub bytes_out: u64,
     /// Loop iterations.
     pub turns: u64,

@@ -18,7 +18,8 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use crate::config::Config;
-use crate::handler::Factory;
+use crate::handler::Handler;
+use crate::net::PeerAddr;
 use crate::reactor::Reactor;
 use crate::shutdown::ShutdownHandle;
 use crate::stats::Stats;
@@ -40,7 +41,7 @@ use crate::stats::Stats;
 ///
 /// let addr = "127.0.0.1:0".parse().unwrap();
 /// let (threads, addr) = ReactorThreads::serve(2, Config::default(), addr, |_thread| {
-///     |_: &_| Some(Echo)
+///     |_| Some(Echo)
 /// })?;
 /// let mut stream = std::net::TcpStream::connect(addr)?;
 /// # use std::io::{Read, Write};
@@ -67,6 +68,17 @@ impl ReactorThreads {
     /// `setup` runs on the reactor's own thread, so the handlers it makes need not be `Send`;
     /// only `setup` itself crosses threads.
     ///
+    /// # Errors
+    /// The first of these, with the threads started before it shut down and joined first:
+    /// - the error of creating a thread (`std::thread::Builder::spawn`: the process's thread
+    ///   or memory limit);
+    /// - a thread's [`Reactor::with_config`] error: an invalid `config`
+    ///   ([`InvalidInput`](io::ErrorKind::InvalidInput), found by the first thread), or the
+    ///   operating system refusing the epoll instance, `eventfd` or `dup`;
+    /// - the first error `setup` returns (a [`Reactor::listen_reuseport`] error, say);
+    /// - [`Other`](io::ErrorKind::Other), "a reactor thread died during setup", if `setup`
+    ///   panicked.
+    ///
     /// # Examples
     /// Each reactor on a port of its own, its address sent back from the setup:
     /// ```
@@ -84,7 +96,7 @@ impl ReactorThreads {
     ///
     /// let (tx, rx) = mpsc::channel();
     /// let threads = ReactorThreads::spawn(2, Config::default(), move |reactor, index| {
-    ///     let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Echo))?;
+    ///     let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Echo))?;
     ///     tx.send((index, addr)).expect("the receiver is alive");
     ///     Ok(())
     /// })?;
@@ -104,7 +116,7 @@ impl ReactorThreads {
     /// let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
     /// let addr = taken.local_addr()?;
     /// let err = ReactorThreads::spawn(2, Config::default(), move |reactor, _| {
-    ///     reactor.listen(addr, |_: &_| Some(Echo)).map(drop)
+    ///     reactor.listen(addr, |_| Some(Echo)).map(drop)
     /// })
     /// .unwrap_err();
     /// assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
@@ -162,7 +174,16 @@ impl ReactorThreads {
     /// Starts `count` reactors that all accept TCP connections on `addr`, through
     /// `SO_REUSEPORT`; `make_factory(index)` gives each its factory. Port 0 picks one free
     /// port for all of them, which is returned.
-    pub fn serve<M, F>(
+    ///
+    /// # Errors
+    /// - binding the placeholder socket that holds the port while the reactors bind it: the
+    ///   errors of [`Reactor::listen_reuseport`] (an [`AddrInUse`](io::ErrorKind::AddrInUse)
+    ///   when a socket without `SO_REUSEPORT`, or of another user, holds the port;
+    ///   [`AddrNotAvailable`](io::ErrorKind::AddrNotAvailable),
+    ///   [`PermissionDenied`](io::ErrorKind::PermissionDenied), out of descriptors...);
+    /// - then those of [`spawn`](ReactorThreads::spawn), whose setup is each reactor's
+    ///   [`Reactor::listen_reuseport`] on the port found.
+    pub fn serve<M, F, H>(
         count: usize,
         config: Config,
         addr: SocketAddr,
@@ -170,7 +191,8 @@ impl ReactorThreads {
     ) -> io::Result<(ReactorThreads, SocketAddr)>
     where
         M: Fn(usize) -> F + Send + Sync + 'static,
-        F: Factory,
+        F: FnMut(&PeerAddr) -> Option<H> + 'static,
+        H: Handler,
     {
         // Hold the port while the reactors bind it: a socket bound with SO_REUSEPORT but
         // not listening reserves the port without ever being handed a connection.
@@ -194,6 +216,16 @@ impl ReactorThreads {
     }
 
     /// Waits for every reactor to return from `run()`; their final stats, in thread order.
+    ///
+    /// # Errors
+    /// The first failure in thread order:
+    /// - a reactor's [`Reactor::run`] error (`epoll_wait` failing);
+    /// - [`Other`](io::ErrorKind::Other), "a reactor thread panicked": a handler (or the
+    ///   factory) panicked on that thread.
+    ///
+    /// Threads after the failed one are not waited for: they keep running, detached. Shut
+    /// them down first ([`shutdown_handle`](ReactorThreads::shutdown_handle)) if they must
+    /// be finished when `join` returns.
     pub fn join(self) -> io::Result<Vec<Stats>> {
         self.threads
             .into_iter()

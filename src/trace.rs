@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::close_reason::CloseReason;
-use crate::id::ConnId;
+use crate::id::{ConnId, UdpId};
 use crate::net::PeerAddr;
 use crate::state::{Input, State};
 
@@ -54,7 +54,7 @@ pub(crate) const TARGET: &str = "mio_reactor::trace";
 ///         sink.borrow_mut().push(*kind);
 ///     }
 /// });
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Quiet))?;
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Quiet))?;
 /// let _silent = std::net::TcpStream::connect(addr)?; // says nothing, closes nothing
 /// for _ in 0..1000 {
 ///     if reactor.stats().closed.total() == 1 {
@@ -81,6 +81,29 @@ pub enum TimerKind {
     AcceptBackoff,
     /// The reactor's shutdown deadline.
     ShutdownDeadline,
+}
+
+/// What a timer that fired belongs to, in [`Record::TimerFired`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TimerTarget {
+    /// A connection: its handler's own timer, or its idle, connect or close deadline.
+    Conn(ConnId),
+    /// A UDP socket: its handler's own timer.
+    Udp(UdpId),
+    /// A listener backing off ([`TimerKind::AcceptBackoff`]); listeners have no public id,
+    /// so this is its slab key (the `token` of [`Record::AcceptBackoff`]).
+    Listener(usize),
+}
+
+impl fmt::Display for TimerTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TimerTarget::Conn(conn) => write!(f, "{conn}"),
+            TimerTarget::Udp(socket) => write!(f, "{socket}"),
+            TimerTarget::Listener(token) => write!(f, "listener token={token}"),
+        }
+    }
 }
 
 /// One step in the reactor's life, as handed to an [`Observer`] and written to the log at
@@ -117,7 +140,7 @@ pub enum TimerKind {
 ///     Record::TurnStart { .. } | Record::TurnEnd { .. } | Record::Readiness { .. } => {}
 ///     record => sink.borrow_mut().push(record.to_string()),
 /// });
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Echo))?;
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Echo))?;
 /// let mut client = std::net::TcpStream::connect(addr)?;
 /// client.write_all(b"hi")?;
 /// client.shutdown(Shutdown::Write)?;
@@ -253,13 +276,15 @@ pub enum Record {
     TimerFired {
         /// What it was for.
         kind: TimerKind,
-        /// The connection or socket it belongs to, if any.
-        target: Option<ConnId>,
+        /// The connection, UDP socket or listener it belongs to; `None` for the reactor's
+        /// own (the shutdown deadline). The entry may be gone already: a handler's timer
+        /// still fires (and is ignored) after its connection or socket closed.
+        target: Option<TimerTarget>,
     },
     /// A datagram was received (`incoming`) or sent.
     Datagram {
         /// The UDP socket.
-        socket: ConnId,
+        socket: UdpId,
         /// The datagram's size.
         bytes: usize,
         /// The sender or the destination.
@@ -404,7 +429,7 @@ impl fmt::Display for Record {
 /// # impl mio_reactor::Handler for Quiet {
 /// #     fn on_data(&mut self, _: &mut mio_reactor::Context<'_>, d: &[u8]) -> usize { d.len() }
 /// # }
-/// reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Quiet))?;
+/// reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Quiet))?;
 /// reactor.turn(Some(std::time::Duration::ZERO))?;
 /// assert_eq!(*turns.borrow(), 1);
 /// # Ok::<(), std::io::Error>(())

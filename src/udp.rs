@@ -4,13 +4,14 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use mio::net::UdpSocket;
 
 use crate::close_reason::CloseReason;
-use crate::core::{Core, Entry};
+use crate::core::{Core, Entry, TimerTask};
 use crate::datagram::{DatagramContext, DatagramHandler, SendOutcome};
-use crate::id::{ConnId, Slot};
+use crate::id::{Slot, TimerId, UdpId};
 use crate::trace::{trace_record, Record};
 
 /// The largest UDP payload over IPv4 is 65,507 bytes (IPv6 jumbograms aside): a receive
@@ -135,7 +136,7 @@ impl Core {
                 Ok((len, from)) => {
                     self.stats.datagrams_in += 1;
                     self.stats.bytes_in += len as u64;
-                    let (socket, peer) = (ConnId(slot), from);
+                    let (socket, peer) = (UdpId(slot), from);
                     trace_record!(
                         self,
                         Record::Datagram {
@@ -152,13 +153,29 @@ impl Core {
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 // An error about one datagram (an ICMP report for an earlier send): the
                 // socket itself is fine.
-                Err(err) => log::debug!("{} recv: {err}", ConnId(slot)),
+                Err(err) => log::debug!("{} recv: {err}", UdpId(slot)),
             }
         }
         if matches!(self.udp(slot), Some(u) if u.readable && u.closing.is_none()) {
             self.queue(slot);
         }
         self.read_buf = buf;
+    }
+
+    /// Sets a datagram handler's own timer.
+    pub(crate) fn set_udp_timer(&mut self, slot: Slot, delay: Duration) -> TimerId {
+        TimerId(
+            self.timers
+                .insert(self.now + delay, TimerTask::UdpUser(slot)),
+        )
+    }
+
+    /// Calls the handler's `on_timer`, unless the socket is closing or gone.
+    pub(crate) fn fire_udp_timer(&mut self, slot: Slot, timer: TimerId) {
+        if matches!(self.udp(slot), Some(u) if u.closing.is_none()) {
+            self.with_datagram_handler(slot, |h, ctx| h.on_timer(ctx, timer));
+            self.queue(slot);
+        }
     }
 
     /// Sends one datagram for a handler: straight through, else queued, else dropped.
@@ -221,7 +238,7 @@ impl Core {
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(err) => {
-                    log::debug!("{} send to {to}: {err} (dropped)", ConnId(slot));
+                    log::debug!("{} send to {to}: {err} (dropped)", UdpId(slot));
                     stats.datagrams_dropped += 1;
                 }
             }
@@ -233,7 +250,7 @@ impl Core {
     }
 
     fn trace_sent(&mut self, slot: Slot, bytes: usize, peer: SocketAddr) {
-        let socket = ConnId(slot);
+        let socket = UdpId(slot);
         trace_record!(
             self,
             Record::Datagram {
@@ -264,7 +281,7 @@ impl Core {
         udp.send_queue.clear();
         udp.close_reason = Some(reason);
         self.stats.datagrams_dropped += dropped;
-        self.finished.push(slot);
+        self.closed.push(slot);
     }
 
     /// `on_close`, deregister, drop.
@@ -274,7 +291,7 @@ impl Core {
         self.with_datagram_handler(slot, |h, ctx| h.on_close(ctx, &reason));
         if let Entry::Udp(mut udp) = self.slab.remove(slot.key) {
             if let Err(err) = self.registry.deregister(&mut udp.socket) {
-                log::debug!("{} deregister: {err}", ConnId(slot));
+                log::debug!("{} deregister: {err}", UdpId(slot));
             }
             log::debug!("udp {} closed: {reason}", udp.local_addr);
         }

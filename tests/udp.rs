@@ -1,13 +1,19 @@
 //! Datagram sockets in the same loop: whole datagrams up to the UDP maximum, on IPv4 and
-//! IPv6, and a bounded send queue whose overflow is dropped and counted, never fatal.
+//! IPv6, and a bounded send queue whose overflow is dropped and counted, never fatal. A UDP
+//! socket's bytes count in the reactor's byte totals, and its records name it by its `UdpId`.
 
 mod util;
 
+use std::cell::{Cell, RefCell};
 use std::net::{SocketAddr, UdpSocket};
+use std::rc::Rc;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use mio_reactor::{Config, DatagramContext, DatagramHandler, Reactor, SendOutcome, Stats};
+use mio_reactor::{
+    Config, DatagramContext, DatagramHandler, Reactor, Record, SendOutcome, Stats, TimerId,
+    TimerKind, TimerTarget, UdpId,
+};
 use util::{init_logging, random_bytes, WAIT};
 
 /// The largest UDP payload over IPv4.
@@ -152,5 +158,100 @@ fn sends_beyond_the_queue_are_dropped_and_counted_and_the_queue_is_flushed() {
     assert!(
         receiver.recv_from(&mut buf).is_err(),
         "no dropped datagram was sent"
+    );
+}
+
+/// Turns `reactor` until `done(stats)`, for at most `WAIT`.
+fn turn_until(reactor: &mut Reactor, done: impl Fn(&Stats) -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done(&reactor.stats()) {
+        assert!(
+            Instant::now() < deadline,
+            "timed out: {:?}",
+            reactor.stats()
+        );
+        reactor.turn(Some(Duration::from_millis(10))).unwrap();
+    }
+}
+
+#[test]
+fn datagram_payload_counts_in_bytes_in_and_bytes_out() {
+    init_logging();
+    let mut reactor = Reactor::new().unwrap();
+    let addr = reactor
+        .bind_udp("127.0.0.1:0".parse().unwrap(), UdpEcho)
+        .unwrap();
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.send_to(&[7; 100], addr).unwrap();
+    client.send_to(&[8; 23], addr).unwrap();
+    turn_until(&mut reactor, |stats| stats.datagrams_out == 2);
+
+    let stats = reactor.stats();
+    assert_eq!((stats.datagrams_in, stats.bytes_in), (2, 123));
+    assert_eq!((stats.datagrams_out, stats.bytes_out), (2, 123));
+}
+
+/// Sends one datagram from its timer, and remembers its id.
+struct SendOnTimer {
+    to: SocketAddr,
+    id: Rc<Cell<Option<UdpId>>>,
+}
+
+impl DatagramHandler for SendOnTimer {
+    fn on_open(&mut self, ctx: &mut DatagramContext<'_>) {
+        self.id.set(Some(ctx.id()));
+        ctx.set_timer(Duration::ZERO);
+    }
+
+    fn on_datagram(&mut self, _: &mut DatagramContext<'_>, _: &[u8], _: SocketAddr) {}
+
+    fn on_timer(&mut self, ctx: &mut DatagramContext<'_>, _: TimerId) {
+        ctx.send_to(b"tick", self.to).unwrap();
+    }
+}
+
+#[test]
+fn a_udp_sockets_timers_and_datagrams_are_traced_under_its_udp_id() {
+    init_logging();
+    let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let records = Rc::new(RefCell::new(Vec::new()));
+    let sink = records.clone();
+    let mut reactor = Reactor::new().unwrap();
+    reactor.set_observer(move |_: Instant, record: &Record| match record {
+        Record::TimerFired { .. } | Record::Datagram { .. } => {
+            sink.borrow_mut().push(record.clone())
+        }
+        _ => {}
+    });
+    let id = Rc::new(Cell::new(None));
+    let handler = SendOnTimer {
+        to: receiver.local_addr().unwrap(),
+        id: id.clone(),
+    };
+    reactor
+        .bind_udp("127.0.0.1:0".parse().unwrap(), handler)
+        .unwrap();
+    turn_until(&mut reactor, |stats| stats.datagrams_out == 1);
+
+    let id = id.get().expect("on_open ran");
+    let records = records.borrow();
+    let Some(Record::TimerFired { kind, target }) = records.first() else {
+        panic!("the timer fired first: {records:?}");
+    };
+    assert_eq!(
+        (*kind, *target),
+        (TimerKind::User, Some(TimerTarget::Udp(id)))
+    );
+    let Some(Record::Datagram {
+        socket, incoming, ..
+    }) = records.get(1)
+    else {
+        panic!("then the datagram was sent: {records:?}");
+    };
+    assert_eq!((*socket, *incoming), (id, false));
+    assert!(id.to_string().starts_with("udp#"), "{id}");
+    assert_eq!(
+        records[0].to_string(),
+        format!("timer fired: User for {id}")
     );
 }

@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use mio_reactor::{CloseReason, ConnId, Input, PeerAddr, Record, State, TimerKind};
+use mio_reactor::{CloseReason, ConnId, Input, PeerAddr, Record, State, TimerKind, TimerTarget};
 
 /// Everything the picture shows.
 #[derive(Debug)]
@@ -239,7 +239,10 @@ fn conn_of(record: &Record) -> Option<ConnId> {
         | Record::ReadingResumed { conn }
         | Record::FinSent { conn }
         | Record::Closed { conn, .. } => Some(*conn),
-        Record::TimerFired { target, .. } => *target,
+        Record::TimerFired {
+            target: Some(TimerTarget::Conn(conn)),
+            ..
+        } => Some(*conn),
         _ => None,
     }
 }

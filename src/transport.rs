@@ -1,0 +1,238 @@
+//! A connection's transport: the one type between the socket and the connection's buffers.
+//!
+//! `dispatch.rs` reads from and writes to a [`Transport`], never to the socket itself. What
+//! sits between the handler's bytes and the kernel (the output buffer today; gathered writes
+//! and TLS next) therefore changes this room only, and the state machine and the handler do
+//! not know which kind of transport they talk through.
+//!
+//! The transport also owns the connection's edge-triggered readiness, because only the
+//! outcome of a read or a write can clear it (tokio's I/O driver routes the same bookkeeping
+//! through `ScheduledIo::set_readiness` / `clear_readiness`):
+//! - an event *sets* `readable`/`writable` ([`Transport::on_event`]);
+//! - a read or write that hits `WouldBlock`, a short read without a pending EOF, and a short
+//!   write *clear* them ([`Transport::read`], [`Transport::send`], [`Transport::flush`]).
+
+use std::io::{self, Read, Write};
+
+use mio::event::{Event, Source};
+use mio::{Interest, Registry, Token};
+
+use crate::decisions::drained_after_read;
+use crate::net::Stream;
+use crate::output::OutputBuffer;
+
+/// A connected stream (TCP or Unix) with its output buffer and readiness flags.
+#[derive(Debug)]
+pub(crate) struct Transport {
+    stream: Stream,
+    output: OutputBuffer,
+    /// Set by an event, cleared only when the kernel says `WouldBlock` (or a short read
+    /// proves the socket drained).
+    readable: bool,
+    /// Set by an event, cleared by `WouldBlock` or a short write (the send buffer is full).
+    writable: bool,
+    /// An event said the peer closed its side: read on after a short read to see the EOF,
+    /// which no further edge would announce.
+    read_closed: bool,
+}
+
+/// What one [`Transport::read`] found.
+#[derive(Debug)]
+pub(crate) enum ReadOutcome {
+    /// `len` bytes are at the front of the buffer. `drained`: the socket had no more at that
+    /// moment, so `readable` is now clear.
+    Data { len: usize, drained: bool },
+    /// The peer sent its FIN: it will send nothing more.
+    Eof,
+    /// Nothing to read until the next readable edge.
+    WouldBlock,
+    /// The connection failed (a reset, a timeout...).
+    Failed(io::Error),
+}
+
+impl Transport {
+    /// A transport over `stream`. An accepted socket's send buffer is empty, so it may be
+    /// written at once (`writable`) instead of a turn later on the first writable edge; a
+    /// connect in progress is not writable until it completes.
+    pub(crate) fn new(stream: Stream, writable: bool) -> Transport {
+        Transport {
+            stream,
+            output: OutputBuffer::default(),
+            readable: false,
+            writable,
+            read_closed: false,
+        }
+    }
+
+    /// A readiness event arrived. Error and hang-up bits are only hints: they set both flags
+    /// so that the next read or write surfaces the actual error or EOF.
+    pub(crate) fn on_event(&mut self, event: &Event) {
+        let error = event.is_error();
+        self.readable |= event.is_readable() || event.is_read_closed() || error;
+        self.writable |= event.is_writable() || event.is_write_closed() || error;
+        self.read_closed |= event.is_read_closed();
+    }
+
+    /// The socket may have bytes (or an EOF) to read.
+    pub(crate) fn is_readable(&self) -> bool {
+        self.readable
+    }
+
+    /// The socket may take bytes.
+    pub(crate) fn is_writable(&self) -> bool {
+        self.writable
+    }
+
+    /// A connect is still in progress after an event woke it (a spurious wake-up): wait for
+    /// the next edge.
+    pub(crate) fn connect_in_progress(&mut self) {
+        self.readable = false;
+        self.writable = false;
+    }
+
+    /// How a non-blocking connect ended, once an event said it did: the pending socket error
+    /// (`SO_ERROR`), or else whether the socket has a peer. `NotConnected` means it is still
+    /// in progress.
+    pub(crate) fn connect_outcome(&self) -> io::Result<()> {
+        match self.stream.take_error() {
+            Ok(Some(err)) | Err(err) => Err(err),
+            Ok(None) => self.stream.peer_addr().map(|_| ()),
+        }
+    }
+
+    /// One read into `buf`, with the edge-triggered bookkeeping (see the module docs).
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> ReadOutcome {
+        loop {
+            return match self.stream.read(buf) {
+                Ok(0) => {
+                    self.readable = false;
+                    ReadOutcome::Eof
+                }
+                Ok(len) => {
+                    if drained_after_read(len, buf.len(), self.read_closed) {
+                        self.readable = false;
+                    }
+                    let drained = !self.readable;
+                    ReadOutcome::Data { len, drained }
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    ReadOutcome::WouldBlock
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => ReadOutcome::Failed(err),
+            };
+        }
+    }
+
+    /// Sends `data`, straight to the socket when nothing is buffered before it, buffering
+    /// whatever the kernel does not take. Returns the bytes the kernel took.
+    ///
+    /// # Errors
+    /// The socket's error (a reset, a broken pipe): the connection has failed.
+    pub(crate) fn send(&mut self, data: &[u8]) -> io::Result<usize> {
+        if !self.output.is_empty() || !self.writable {
+            self.output.push(data);
+            return Ok(0);
+        }
+        let written = self.write_some(data)?;
+        if written < data.len() {
+            self.output.push(&data[written..]);
+        }
+        Ok(written)
+    }
+
+    /// Writes buffered output until it is empty or the socket is full. Returns the bytes
+    /// written.
+    ///
+    /// # Errors
+    /// The socket's error: the connection has failed.
+    pub(crate) fn flush(&mut self) -> io::Result<usize> {
+        let mut total = 0;
+        while self.writable && !self.output.is_empty() {
+            let pending = self.output.len();
+            let written =
+                Self::write_to(&mut self.stream, &mut self.writable, self.output.as_slice())?;
+            self.output.consume(written);
+            total += written;
+            if written < pending {
+                break;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Bytes the handler wrote that the kernel has not taken yet: what the water marks and
+    /// `max_output` count.
+    pub(crate) fn buffered(&self) -> usize {
+        self.output.len()
+    }
+
+    /// Sends our FIN: the peer reads EOF once it has read everything before it.
+    ///
+    /// # Errors
+    /// The socket's error (`ENOTCONN` after a reset): the connection has failed.
+    pub(crate) fn shutdown_write(&self) -> io::Result<()> {
+        self.stream.shutdown_write()
+    }
+
+    /// Throws away what is buffered. With `reset`, the close that follows sends a reset
+    /// rather than a FIN that the peer would take for a complete stream.
+    pub(crate) fn discard(&mut self, reset: bool) {
+        if reset {
+            self.stream.set_reset_on_close();
+        }
+        self.output.clear();
+    }
+
+    fn write_some(&mut self, data: &[u8]) -> io::Result<usize> {
+        Self::write_to(&mut self.stream, &mut self.writable, data)
+    }
+
+    /// One `write` call. `WouldBlock` and short writes mean the send buffer is full, so
+    /// `writable` is cleared until the next writable edge.
+    fn write_to(stream: &mut Stream, writable: &mut bool, data: &[u8]) -> io::Result<usize> {
+        loop {
+            match stream.write(data) {
+                Ok(0) if !data.is_empty() => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    if n < data.len() {
+                        *writable = false;
+                    }
+                    return Ok(n);
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    *writable = false;
+                    return Ok(0);
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(err),
+            }
+        }
+    }
+}
+
+/// Registered with `mio::Poll` as the socket it wraps.
+impl Source for Transport {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
+        self.stream.register(registry, token, interest)
+    }
+
+    fn reregister(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
+        self.stream.reregister(registry, token, interest)
+    }
+
+    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        self.stream.deregister(registry)
+    }
+}

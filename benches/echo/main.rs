@@ -42,7 +42,7 @@ mod syscalls;
 use std::fs;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::load::Mark;
 use crate::machine::Machine;
@@ -66,6 +66,7 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("--serve") => serve_main(&args[1..]),
         Some("--hold-clients") => hold_main(&args[1..]),
+        Some("--load") => load_main(&args[1..]),
         _ if under_cargo_test => {
             histogram::self_check();
             pattern::self_check();
@@ -80,7 +81,7 @@ fn main() {
     }
 }
 
-/// Child mode: `--serve KIND --addr ADDR [--cpu N] [--tokio-buffer BYTES]`.
+/// Child mode: `--serve KIND --addr ADDR [--cpu N] [--tokio-buffer BYTES] [--reply-pieces N]`.
 fn serve_main(args: &[String]) -> Fallible<()> {
     let mut args = Args::new(args);
     let kind: String = args.value("--serve")?;
@@ -91,6 +92,7 @@ fn serve_main(args: &[String]) -> Fallible<()> {
         match flag.as_str() {
             "--addr" => addr = args.value(&flag)?,
             "--tokio-buffer" => serve.tokio_buffer = args.value(&flag)?,
+            "--reply-pieces" => serve.reply_pieces = args.value(&flag)?,
             "--cpu" => cpu = Some(args.value(&flag)?),
             other => return Err(format!("--serve: unknown option {other:?}").into()),
         }
@@ -123,6 +125,35 @@ fn hold_main(args: &[String]) -> Fallible<()> {
     let addr = addr.ok_or("--hold-clients needs --addr")?;
     let source = source.ok_or("--hold-clients needs --source")?;
     held::client_main(addr, source, count, first)
+}
+
+/// Helper mode: `--load ADDR [--conns N] [--size BYTES] [--depth K] [--duration SECS]
+/// [--cpu N]`: this benchmark's load generator against a server already running (an
+/// `echo_server` example, say), to compare other clients with it on the same server.
+fn load_main(args: &[String]) -> Fallible<()> {
+    let mut args = Args::new(args);
+    let addr: SocketAddr = args.value("--load")?;
+    let mut spec = scenarios::SCENARIOS[0].load(Duration::from_secs(1), Duration::from_secs(3));
+    while let Some(flag) = args.next_flag() {
+        match flag.as_str() {
+            "--conns" => spec.conns = args.value(&flag)?,
+            "--size" => spec.size = args.value(&flag)?,
+            "--depth" => spec.depth = args.value(&flag)?,
+            "--duration" => spec.duration = Duration::from_secs_f64(args.value(&flag)?),
+            "--cpu" => affinity::pin_to(args.value(&flag)?)?,
+            other => return Err(format!("--load: unknown option {other:?}").into()),
+        }
+    }
+    let outcome = load::run(addr, &spec, |_| Ok(()))?;
+    println!(
+        "load: {} conns x {} B, {} in flight: {:.0} messages/s, p50 {:.0} µs",
+        spec.conns,
+        spec.size,
+        spec.depth,
+        outcome.messages as f64 / outcome.window.as_secs_f64(),
+        outcome.latency.quantile(0.50) as f64 / 1000.0
+    );
+    Ok(())
 }
 
 /// Which CPUs the servers and the load run on.
@@ -295,7 +326,11 @@ fn measure(
     cpus: Cpus,
     count_syscalls: bool,
 ) -> Fallible<(Measurement, Option<SyscallCounts>)> {
-    let mut server = ServerProcess::start(kind, cpus.server, options.serve)?;
+    let serve = ServeOptions {
+        reply_pieces: scenario.reply_pieces,
+        ..options.serve
+    };
+    let mut server = ServerProcess::start(kind, cpus.server, serve)?;
     let mut counter = if count_syscalls {
         Some(SyscallCounter::attach(server.pid())?)
     } else {

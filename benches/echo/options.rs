@@ -24,7 +24,7 @@ Options:
   --warmup SECS        warm-up before each window (default 1)
   --duration SECS      measurement window (default 4)
   --scenario NAME      only this part (repeatable): c50x512, c1000x64, pingpong,
-                       pipelined, paced, idle, held (default: all)
+                       pipelined, paced, split, idle, held (default: all)
   --server NAME        only this server (repeatable): tokio, mio, reactor (tokio is the
                        baseline of the ratios); `faulty` corrupts a byte now and then,
                        to check that the benchmark then fails

@@ -145,13 +145,16 @@ fn load_main(args: &[String]) -> Fallible<()> {
         }
     }
     let outcome = load::run(addr, &spec, |_| Ok(()))?;
+    let messages = outcome.messages.max(1) as f64;
     println!(
-        "load: {} conns x {} B, {} in flight: {:.0} messages/s, p50 {:.0} µs",
+        "load: {} conns x {} B, {} in flight: {:.0} messages/s, p50 {:.0} µs, \
+         {:.2} µs client CPU/msg",
         spec.conns,
         spec.size,
         spec.depth,
-        outcome.messages as f64 / outcome.window.as_secs_f64(),
-        outcome.latency.quantile(0.50) as f64 / 1000.0
+        messages / outcome.window.as_secs_f64(),
+        outcome.latency.quantile(0.50) as f64 / 1000.0,
+        outcome.client_cpu_ns as f64 / 1000.0 / messages
     );
     Ok(())
 }

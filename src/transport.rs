@@ -170,12 +170,12 @@ impl Transport {
                 let (stream, writable, output) =
                     (&mut self.stream, &mut self.writable, &self.output);
                 let written = if held == 0 {
-                    Self::call(stream, writable, data.len(), |s| s.write(data))?
+                    Self::write_call(stream, writable, data.len(), |s| s.write(data))?
                 } else {
                     // Held bytes and the new piece are apart: one `writev`, and the new
                     // piece is not copied unless the kernel leaves some of it.
                     let pieces = [IoSlice::new(output.as_slice()), IoSlice::new(data)];
-                    Self::call(stream, writable, held + data.len(), |s| {
+                    Self::write_call(stream, writable, held + data.len(), |s| {
                         s.write_vectored(&pieces)
                     })?
                 };
@@ -200,7 +200,7 @@ impl Transport {
             return Ok(None);
         }
         let (stream, writable, output) = (&mut self.stream, &mut self.writable, &self.output);
-        let written = Self::call(stream, writable, output.len(), |s| {
+        let written = Self::write_call(stream, writable, output.len(), |s| {
             s.write(output.as_slice())
         })?;
         self.output.consume(written);
@@ -232,7 +232,7 @@ impl Transport {
 
     /// One write system call (`op`) of `len` bytes. `WouldBlock` and short writes mean the
     /// send buffer is full, so `writable` is cleared until the next writable edge.
-    fn call(
+    fn write_call(
         stream: &mut Stream,
         writable: &mut bool,
         len: usize,

@@ -285,7 +285,7 @@ fn serve_reactor(addr: SocketAddr, reply_pieces: usize) -> Fallible<()> {
     // The default config, but with room for the held-connections run (19,000 and more).
     let config = mio_reactor::Config::default().max_connections(1_000_000);
     let mut reactor = mio_reactor::Reactor::with_config(config)?;
-    let bound = reactor.listen(addr, move |_: &_| Some(Echo { reply_pieces }))?;
+    let bound = reactor.listen(addr, move |_| Some(Echo { reply_pieces }))?;
     announce(bound)?;
     reactor.run()?;
     Ok(())

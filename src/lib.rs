@@ -107,6 +107,8 @@ mod datagram;
 mod decisions;
 mod dispatch;
 mod handler;
+#[cfg(feature = "tls")]
+mod handshake;
 mod id;
 mod listener;
 mod net;
@@ -118,6 +120,10 @@ mod state;
 mod stats;
 mod threads;
 mod timer;
+#[cfg(feature = "tls")]
+mod tls;
+#[cfg(feature = "tls")]
+mod tls_api;
 mod trace;
 mod transport;
 mod udp;
@@ -158,3 +164,10 @@ pub use state::{Input, State};
 pub use stats::{ClosedCounts, Stats};
 pub use threads::ReactorThreads;
 pub use trace::{Observer, Record, TimerKind, TimerTarget};
+
+/// The rustls this crate was built with (the `tls` feature): its configs are what
+/// [`Reactor::listen_tls`] and [`Reactor::connect_tls`] take, so use this one to build them.
+#[cfg(feature = "tls")]
+pub use rustls;
+#[cfg(feature = "tls")]
+pub use tls::TlsInfo;

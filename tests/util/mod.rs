@@ -3,6 +3,8 @@
 #![allow(dead_code)] // each test file uses a different part
 
 pub mod programs;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod wire;
 
 use std::io::{self, Read, Write};

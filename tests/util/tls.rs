@@ -11,7 +11,14 @@ use mio_reactor::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use mio_reactor::rustls::server::WebPkiClientVerifier;
 use mio_reactor::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
 use mio_reactor::Config;
-use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+use rcgen::KeyUsagePurpose;
+use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair};
+
+fn name(common_name: &str) -> DistinguishedName {
+    let mut name = DistinguishedName::new();
+    name.push(DnType::CommonName, common_name);
+    name
+}
 
 use super::{client, init_logging, loopback, Echo, Reporting, Seen, Server};
 
@@ -31,13 +38,17 @@ impl Pki {
         let ca_key = KeyPair::generate().unwrap();
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        // Distinct names: OpenSSL takes a leaf whose issuer equals its subject for
+        // self-signed, and rcgen gives both the same default name.
+        ca_params.distinguished_name = name("mio-reactor test CA");
         let ca = ca_params.self_signed(&ca_key).unwrap();
-        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let leaf_key = KeyPair::generate().unwrap();
-        let leaf = CertificateParams::new(names)
-            .unwrap()
-            .signed_by(&leaf_key, &ca, &ca_key)
-            .unwrap();
+        let mut leaf_params =
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        leaf_params.distinguished_name = name(names[0]);
+        let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key).unwrap();
         Pki {
             ca: ca.der().clone(),
             ca_pem: ca.pem(),

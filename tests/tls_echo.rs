@@ -98,15 +98,19 @@ fn reads_records_split_across_tcp_segments_a_byte_at_a_time() {
     server.stop();
 }
 
+/// What `Context::tls` said: version, whether a cipher suite was agreed, ALPN, SNI, and
+/// how many certificates the peer presented.
+type Report = (
+    Option<ProtocolVersion>,
+    bool,
+    Option<Vec<u8>>,
+    Option<String>,
+    usize,
+);
+
 /// Reports what `Context::tls` says once data flows.
 struct Negotiated {
-    seen: mpsc::Sender<(
-        Option<ProtocolVersion>,
-        bool,
-        Option<Vec<u8>>,
-        Option<String>,
-        usize,
-    )>,
+    seen: mpsc::Sender<Report>,
 }
 
 impl Handler for Negotiated {

@@ -12,10 +12,17 @@
 //! `--stop-on-stdin-eof` it also stops when its standard input closes, which is how scripts
 //! and tests stop it without signals.
 //!
+//! With `--tls-cert FILE --tls-key FILE` (built with `--features tls`) every listener speaks
+//! TLS, with the same `Echo` handler: the reactor decrypts before `on_data` and encrypts what
+//! it writes. `cargo run --example gen_cert` makes a certificate for localhost; then
+//! `openssl s_client -connect 127.0.0.1:65432 -CAfile tls/ca.pem -servername localhost`.
+//!
 //! The whole protocol is the `Echo` handler below; the reactor does the rest.
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/tls.rs"]
+mod tls;
 
 use std::time::Duration;
 
@@ -40,6 +47,9 @@ Options:
   --max-connections N      connections served at once (default 10000)
   --idle-timeout SECS      close connections idle this long (default: never)
   --stop-on-stdin-eof      shut down gracefully when standard input closes
+  --tls-cert FILE          serve TLS with this PEM certificate chain (needs
+                           --tls-key and a build with --features tls)
+  --tls-key FILE           the PEM private key of --tls-cert
   -h, --help               show this help
 ";
 
@@ -74,6 +84,7 @@ struct Options {
     unix_paths: Vec<String>,
     config: Config,
     stop_on_stdin_eof: bool,
+    tls: Option<tls::ServerTls>,
 }
 
 fn parse_options() -> Options {
@@ -85,7 +96,9 @@ fn parse_options() -> Options {
         unix_paths: Vec::new(),
         config: Config::default(),
         stop_on_stdin_eof: false,
+        tls: None,
     };
+    let (mut tls_cert, mut tls_key) = (None::<String>, None::<String>);
     while let Some(flag) = cli.next_flag() {
         match flag.as_str() {
             "--addr" => options.addrs.push(cli.value(&flag)),
@@ -104,11 +117,24 @@ fn parse_options() -> Options {
             "--stop-on-stdin-eof" => options.stop_on_stdin_eof = true,
             "--udp" => options.udp = true,
             "--threads" => options.threads = cli.value(&flag),
+            "--tls-cert" => tls_cert = Some(cli.value(&flag)),
+            "--tls-key" => tls_key = Some(cli.value(&flag)),
             other => cli.unknown(other),
         }
     }
     if options.addrs.is_empty() && options.unix_paths.is_empty() {
         options.addrs.push("127.0.0.1:65432".to_string());
+    }
+    options.tls = match (tls_cert, tls_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => match tls::server_config(cert.as_ref(), key.as_ref()) {
+            Ok(config) => Some(config),
+            Err(err) => cli.fail(&format!("--tls-cert/--tls-key: {err}")),
+        },
+        _ => cli.fail("--tls-cert and --tls-key go together"),
+    };
+    if options.threads > 1 && options.tls.is_some() {
+        cli.fail("--threads > 1 serves plaintext TCP only");
     }
     if options.threads == 0 {
         cli.fail("--threads must be at least 1");
@@ -157,8 +183,11 @@ fn serve(options: Options) -> std::io::Result<()> {
     let mut reactor = Reactor::with_config(options.config)?;
     for addr in &options.addrs {
         for resolved in cli::resolve(addr)? {
-            let bound = reactor.listen(resolved, |_: &_| Some(Echo))?;
-            println!("echo server listening on {bound}");
+            let bound = tls::listen(&mut reactor, resolved, options.tls.as_ref(), |_: &_| {
+                Some(Echo)
+            })?;
+            let scheme = if options.tls.is_some() { "tls:" } else { "" };
+            println!("echo server listening on {scheme}{bound}");
             if options.udp {
                 let bound = reactor.bind_udp(resolved, UdpEcho)?;
                 println!("echo server listening on udp:{bound}");
@@ -166,7 +195,7 @@ fn serve(options: Options) -> std::io::Result<()> {
         }
     }
     for path in &options.unix_paths {
-        reactor.listen_unix(path, |_: &_| Some(Echo))?;
+        tls::listen_unix(&mut reactor, path, options.tls.as_ref(), |_: &_| Some(Echo))?;
         println!("echo server listening on unix:{path}");
     }
 

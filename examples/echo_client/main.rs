@@ -13,9 +13,15 @@
 //!
 //! `--udp` sends datagrams instead (see `udp.rs`): UDP may lose them, so loss is counted and
 //! reported, not an error; corruption still is.
+//!
+//! `--tls --ca FILE` (built with `--features tls`) connects over TLS, trusting the CA in
+//! `FILE` (see the `gen_cert` example) and checking the server's certificate against the
+//! host of `--addr` (or `--server-name`): the same `EchoCheck` handler, unchanged.
 
 #[path = "../support/cli.rs"]
 mod cli;
+#[path = "../support/tls.rs"]
+mod tls;
 mod udp;
 
 use std::cell::RefCell;
@@ -43,6 +49,11 @@ Options:
   --size BYTES           bytes per message (default 64)
   --pipeline K           messages in flight per connection (default 1)
   --timeout SECS         give up after this long (default 120)
+  --tls                  connect over TLS (needs --ca and a build with
+                         --features tls)
+  --ca FILE              trust the CA certificates in this PEM file (with --tls)
+  --server-name NAME     the name the server's certificate must be valid for
+                         (default: the host of --addr)
   -h, --help             show this help
 ";
 
@@ -61,6 +72,8 @@ struct Options {
     size: usize,
     pipeline: usize,
     timeout: Duration,
+    /// The TLS config and the server name to verify, with `--tls`.
+    tls: Option<(tls::ClientTls, String)>,
 }
 
 fn parse_options() -> Options {
@@ -76,7 +89,9 @@ fn parse_options() -> Options {
         size: 64,
         pipeline: 1,
         timeout: Duration::from_secs(120),
+        tls: None,
     };
+    let (mut use_tls, mut ca, mut server_name) = (false, None::<String>, None::<String>);
     while let Some(flag) = cli.next_flag() {
         match flag.as_str() {
             "--addr" => addr = cli.value(&flag),
@@ -88,6 +103,9 @@ fn parse_options() -> Options {
             "--size" => options.size = cli.value(&flag),
             "--pipeline" => options.pipeline = cli.value(&flag),
             "--timeout" => options.timeout = seconds(&mut cli, &flag),
+            "--tls" => use_tls = true,
+            "--ca" => ca = Some(cli.value(&flag)),
+            "--server-name" => server_name = Some(cli.value(&flag)),
             other => cli.unknown(other),
         }
     }
@@ -106,6 +124,22 @@ fn parse_options() -> Options {
             udp::MAX_PAYLOAD
         ));
     }
+    if use_tls {
+        if udp {
+            cli.fail("--tls and --udp do not go together");
+        }
+        let Some(ca) = ca else {
+            cli.fail("--tls needs --ca FILE")
+        };
+        let config =
+            tls::client_config(ca.as_ref()).unwrap_or_else(|err| cli.fail(&format!("--ca: {err}")));
+        // The host of HOST:PORT, without the brackets of an IPv6 address.
+        let host = addr
+            .rsplit_once(':')
+            .map_or(addr.as_str(), |(host, _)| host);
+        let name = server_name.unwrap_or_else(|| host.trim_matches(['[', ']']).to_string());
+        options.tls = Some((config, name));
+    }
     options.target = match (unix, udp) {
         (Some(_), true) => cli.fail("--unix and --udp do not go together"),
         (Some(path), false) => Target::Unix(path),
@@ -116,6 +150,14 @@ fn parse_options() -> Options {
         },
     };
     options
+}
+
+/// The TLS config and server name, borrowed, if `--tls`.
+fn tls(options: &Options) -> Option<(&tls::ClientTls, &str)> {
+    options
+        .tls
+        .as_ref()
+        .map(|(config, name)| (config, name.as_str()))
 }
 
 fn seconds(cli: &mut cli::Options, flag: &str) -> Duration {
@@ -326,8 +368,8 @@ fn run(options: &Options) -> std::io::Result<(Results, Duration)> {
             done: false,
         };
         match &options.target {
-            Target::Tcp(addrs) => reactor.connect(&addrs[..], handler)?,
-            Target::Unix(path) => reactor.connect_unix(path, handler)?,
+            Target::Tcp(addrs) => tls::connect(&mut reactor, addrs, tls(options), handler)?,
+            Target::Unix(path) => tls::connect_unix(&mut reactor, path, tls(options), handler)?,
             Target::Udp(server) => {
                 let check =
                     udp::DatagramCheck::new(index, *server, options.size, quota, results.clone());

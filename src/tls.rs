@@ -393,6 +393,7 @@ impl Write for SocketWrite<'_> {
 ///         data.len()
 ///     }
 /// }
+/// # let _factory = |_: &mio_reactor::PeerAddr| Some(Who);
 /// ```
 pub struct TlsInfo<'a> {
     session: &'a TlsSession,

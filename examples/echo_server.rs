@@ -159,9 +159,8 @@ fn main() {
 /// One reactor per thread, all accepting on one port (`SO_REUSEPORT`).
 fn serve_threads(options: Options) -> std::io::Result<()> {
     let addr = cli::resolve(&options.addrs[0])?[0];
-    let (threads, bound) = ReactorThreads::serve(options.threads, options.config, addr, |_| {
-        |_: &_| Some(Echo)
-    })?;
+    let (threads, bound) =
+        ReactorThreads::serve(options.threads, options.config, addr, |_| |_| Some(Echo))?;
     println!("echo server listening on {bound}");
     println!("({} reactor threads share the port)", options.threads);
     cli::stop_on_ctrl_c(threads.shutdown_handle(), options.stop_on_stdin_eof)?;
@@ -183,9 +182,7 @@ fn serve(options: Options) -> std::io::Result<()> {
     let mut reactor = Reactor::with_config(options.config)?;
     for addr in &options.addrs {
         for resolved in cli::resolve(addr)? {
-            let bound = tls::listen(&mut reactor, resolved, options.tls.as_ref(), |_: &_| {
-                Some(Echo)
-            })?;
+            let bound = tls::listen(&mut reactor, resolved, options.tls.as_ref(), |_| Some(Echo))?;
             let scheme = if options.tls.is_some() { "tls:" } else { "" };
             println!("echo server listening on {scheme}{bound}");
             if options.udp {
@@ -195,7 +192,7 @@ fn serve(options: Options) -> std::io::Result<()> {
         }
     }
     for path in &options.unix_paths {
-        tls::listen_unix(&mut reactor, path, options.tls.as_ref(), |_: &_| Some(Echo))?;
+        tls::listen_unix(&mut reactor, path, options.tls.as_ref(), |_| Some(Echo))?;
         println!("echo server listening on unix:{path}");
     }
 

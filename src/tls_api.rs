@@ -15,7 +15,7 @@ use std::time::Instant;
 use rustls::{ClientConfig, ServerConfig};
 
 use crate::context::Context;
-use crate::handler::{Factory, Handler};
+use crate::handler::Handler;
 use crate::id::ConnId;
 use crate::net::PeerAddr;
 use crate::reactor::Reactor;
@@ -78,9 +78,7 @@ impl Reactor {
     ///     .unwrap();
     ///
     /// let mut reactor = Reactor::new()?;
-    /// let addr = reactor.listen_tls("127.0.0.1:0".parse().unwrap(), Arc::new(server), |_: &_| {
-    ///     Some(Echo)
-    /// })?;
+    /// let addr = reactor.listen_tls("127.0.0.1:0".parse().unwrap(), Arc::new(server), |_| Some(Echo))?;
     /// let shutdown = reactor.shutdown_handle();
     /// let client = std::thread::spawn(move || -> std::io::Result<Vec<u8>> {
     ///     let mut roots = RootCertStore::empty();
@@ -103,12 +101,16 @@ impl Reactor {
     /// assert_eq!(client.join().unwrap()?, b"hello");
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn listen_tls(
+    pub fn listen_tls<F, H>(
         &mut self,
         addr: SocketAddr,
         config: Arc<ServerConfig>,
-        factory: impl Factory,
-    ) -> io::Result<SocketAddr> {
+        factory: F,
+    ) -> io::Result<SocketAddr>
+    where
+        F: FnMut(&PeerAddr) -> Option<H> + 'static,
+        H: Handler,
+    {
         self.listen_secured(addr, Box::new(factory), server(config))
     }
 
@@ -119,12 +121,16 @@ impl Reactor {
     /// Those of [`listen_unix`].
     ///
     /// [`listen_unix`]: Reactor::listen_unix
-    pub fn listen_unix_tls(
+    pub fn listen_unix_tls<F, H>(
         &mut self,
         path: impl AsRef<Path>,
         config: Arc<ServerConfig>,
-        factory: impl Factory,
-    ) -> io::Result<()> {
+        factory: F,
+    ) -> io::Result<()>
+    where
+        F: FnMut(&PeerAddr) -> Option<H> + 'static,
+        H: Handler,
+    {
         self.listen_unix_secured(path.as_ref(), Box::new(factory), server(config))
     }
 

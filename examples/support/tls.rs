@@ -8,7 +8,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use mio_reactor::{ConnId, Factory, Handler, Reactor};
+use mio_reactor::{ConnId, Handler, PeerAddr, Reactor};
 
 /// A server's TLS config.
 #[cfg(feature = "tls")]
@@ -97,12 +97,16 @@ pub fn client_config(_ca: &Path) -> io::Result<ClientTls> {
 }
 
 /// Listens on `addr`, over TLS if `tls` is given.
-pub fn listen(
+pub fn listen<F, H>(
     reactor: &mut Reactor,
     addr: SocketAddr,
     tls: Option<&ServerTls>,
-    factory: impl Factory,
-) -> io::Result<SocketAddr> {
+    factory: F,
+) -> io::Result<SocketAddr>
+where
+    F: FnMut(&PeerAddr) -> Option<H> + 'static,
+    H: Handler,
+{
     match tls {
         None => reactor.listen(addr, factory),
         #[cfg(feature = "tls")]
@@ -113,12 +117,16 @@ pub fn listen(
 }
 
 /// Listens on the Unix-domain socket `path`, over TLS if `tls` is given.
-pub fn listen_unix(
+pub fn listen_unix<F, H>(
     reactor: &mut Reactor,
     path: &str,
     tls: Option<&ServerTls>,
-    factory: impl Factory,
-) -> io::Result<()> {
+    factory: F,
+) -> io::Result<()>
+where
+    F: FnMut(&PeerAddr) -> Option<H> + 'static,
+    H: Handler,
+{
     match tls {
         None => reactor.listen_unix(path, factory),
         #[cfg(feature = "tls")]

@@ -12,10 +12,17 @@
 //! `--stop-on-stdin-eof` it also stops when its standard input closes, which is how scripts
 //! and tests stop it without signals.
 //!
+//! With `--tls-cert FILE --tls-key FILE` (built with `--features tls`) every listener speaks
+//! TLS, with the same `Echo` handler: the reactor decrypts before `on_data` and encrypts what
+//! it writes. `cargo run --example gen_cert` makes a certificate for localhost; then
+//! `openssl s_client -connect 127.0.0.1:65432 -CAfile tls/ca.pem -servername localhost`.
+//!
 //! The whole protocol is the `Echo` handler below; the reactor does the rest.
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/tls.rs"]
+mod tls;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -76,6 +83,13 @@ struct Args {
     /// Shut down gracefully when standard input closes
     #[arg(long)]
     stop_on_stdin_eof: bool,
+    /// Serve TLS with this PEM certificate chain (needs --tls-key and a build with
+    /// `--features tls`)
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<String>,
+    /// The PEM private key of --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<String>,
 }
 
 struct Options {
@@ -85,6 +99,7 @@ struct Options {
     unix_paths: Vec<String>,
     config: Config,
     stop_on_stdin_eof: bool,
+    tls: Option<tls::ServerTls>,
 }
 
 fn parse_options() -> Options {
@@ -98,6 +113,16 @@ fn parse_options() -> Options {
             "--threads > 1 serves TCP on exactly one --addr (no --udp, no --unix)",
         );
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => match tls::server_config(cert.as_ref(), key.as_ref()) {
+            Ok(config) => Some(config),
+            Err(err) => cli::usage_error::<Args>(format!("--tls-cert/--tls-key: {err}")),
+        },
+        _ => None,
+    };
+    if args.threads > 1 && tls.is_some() {
+        cli::usage_error::<Args>("--threads > 1 serves plaintext TCP only");
+    }
     Options {
         threads: args.threads,
         udp: args.udp,
@@ -107,6 +132,7 @@ fn parse_options() -> Options {
             .max_connections(args.max_connections)
             .idle_timeout(args.idle_timeout),
         stop_on_stdin_eof: args.stop_on_stdin_eof,
+        tls,
     }
 }
 
@@ -145,8 +171,9 @@ fn serve(options: Options) -> std::io::Result<()> {
     let mut reactor = Reactor::with_config(options.config)?;
     for addr in &options.addrs {
         for resolved in cli::resolve(addr)? {
-            let bound = reactor.listen(resolved, |_| Some(Echo))?;
-            println!("echo server listening on {bound}");
+            let bound = tls::listen(&mut reactor, resolved, options.tls.as_ref(), |_| Some(Echo))?;
+            let scheme = if options.tls.is_some() { "tls:" } else { "" };
+            println!("echo server listening on {scheme}{bound}");
             if options.udp {
                 let bound = reactor.bind_udp(resolved, UdpEcho)?;
                 println!("echo server listening on udp:{bound}");
@@ -154,7 +181,7 @@ fn serve(options: Options) -> std::io::Result<()> {
         }
     }
     for path in &options.unix_paths {
-        reactor.listen_unix(path, |_| Some(Echo))?;
+        tls::listen_unix(&mut reactor, path, options.tls.as_ref(), |_| Some(Echo))?;
         println!("echo server listening on unix:{path}");
     }
 

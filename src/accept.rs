@@ -49,9 +49,14 @@ impl Core {
             trace_record!(self, Record::Refused { peer });
             return;
         };
-        self.configure_socket(&stream, &peer);
+        // An accepted socket's send buffer is empty: writable at once.
+        let transport = match l.security.transport(stream, true) {
+            Ok(transport) => transport,
+            Err(err) => return log::error!("a session for {peer}: {err}"),
+        };
+        self.configure_socket(transport.stream(), &peer);
         let traced_peer = self.tracing.then(|| peer.clone());
-        match self.insert_conn(stream, peer, handler, State::Open) {
+        match self.insert_conn(transport, peer, handler, State::Open) {
             Ok(slot) => {
                 self.stats.accepted += 1;
                 if let Some(peer) = traced_peer {

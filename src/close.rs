@@ -148,7 +148,11 @@ impl Core {
     pub(crate) fn remove_conn(&mut self, slot: Slot) {
         let Some(conn) = self.conn(slot) else { return };
         let reason = conn.close_reason().cloned().unwrap_or(CloseReason::Local);
-        let timers = [conn.idle_timer.take(), conn.deadline_timer.take()];
+        let timers = [
+            conn.idle_timer.take(),
+            conn.deadline_timer.take(),
+            conn.handshake_timer.take(),
+        ];
         for timer in timers.into_iter().flatten() {
             self.timers.cancel(timer);
         }

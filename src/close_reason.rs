@@ -146,6 +146,16 @@ pub enum CloseReason {
     ShutdownAborted,
     /// Any other I/O error on the socket.
     Io(io::ErrorKind),
+    /// The TLS handshake failed or the peer sent a record that does not verify: the text is
+    /// rustls's error. The alert rustls prepared was sent before the FIN.
+    Tls(String),
+    /// The peer ended the TCP stream without a TLS `close_notify` while its input was still
+    /// being delivered: what it sent last may have been cut short by someone in between (a
+    /// truncation attack), so this is never reported as a clean EOF.
+    TlsTruncated,
+    /// The TLS handshake did not finish within
+    /// [`Config::tls_handshake_timeout`](crate::Config::tls_handshake_timeout).
+    TlsHandshakeTimeout,
 }
 
 impl CloseReason {
@@ -204,6 +214,9 @@ impl fmt::Display for CloseReason {
             CloseReason::Shutdown => f.write_str("reactor shutdown"),
             CloseReason::ShutdownAborted => f.write_str("aborted at reactor shutdown deadline"),
             CloseReason::Io(kind) => write!(f, "I/O error: {kind}"),
+            CloseReason::Tls(why) => write!(f, "TLS error: {why}"),
+            CloseReason::TlsTruncated => f.write_str("TLS stream truncated (no close_notify)"),
+            CloseReason::TlsHandshakeTimeout => f.write_str("TLS handshake timed out"),
         }
     }
 }

@@ -52,6 +52,7 @@ pub struct Config {
     pub(crate) max_queued_datagrams: usize,
     pub(crate) socket_send_buffer: Option<usize>,
     pub(crate) socket_recv_buffer: Option<usize>,
+    pub(crate) tls_handshake_timeout: Duration,
 }
 
 impl Default for Config {
@@ -75,6 +76,7 @@ impl Default for Config {
             max_queued_datagrams: 64,
             socket_send_buffer: None,
             socket_recv_buffer: None,
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -192,7 +194,15 @@ impl Config {
         socket_recv_buffer, get_socket_recv_buffer: Option<usize>
     );
 
-    /// Checks that the limits are consistent with each other.
+    knob!(
+        /// How long a TLS handshake may take, from the TCP connection's establishment
+        /// (default 10 s; the `tls` feature). A peer that opens a connection and trickles or
+        /// never finishes its handshake is closed at the deadline with
+        /// [`CloseReason::TlsHandshakeTimeout`](crate::CloseReason::TlsHandshakeTimeout):
+        /// rustls has no clock of its own.
+        tls_handshake_timeout, get_tls_handshake_timeout: Duration
+    );
+
     /// The output water marks and hard cap, as the backpressure decisions take them.
     pub(crate) fn water_marks(&self) -> crate::decisions::WaterMarks {
         crate::decisions::WaterMarks {
@@ -202,6 +212,7 @@ impl Config {
         }
     }
 
+    /// Checks that the limits are consistent with each other.
     pub(crate) fn validate(&self) -> io::Result<()> {
         let problem = if self.events_capacity == 0 {
             Some("events_capacity must be at least 1")

@@ -15,14 +15,17 @@ use crate::id::{ConnId, Slot};
 use crate::net::{PeerAddr, Stream};
 use crate::state::{Input, State};
 use crate::trace::{trace_record, Record};
+use crate::transport::Security;
 
 impl Core {
     /// Starts an outbound connect to the first of `addrs` that accepts a connect attempt;
-    /// the rest are kept to try in order if it fails. On error the handler is handed back.
+    /// the rest are kept to try in order if it fails, with the same `security`. On error the
+    /// handler is handed back.
     pub(crate) fn connect(
         &mut self,
         addrs: Vec<PeerAddr>,
         handler: Box<dyn Handler>,
+        security: Security,
     ) -> Result<ConnId, (io::Error, Box<dyn Handler>)> {
         let mut last_error =
             io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
@@ -40,7 +43,12 @@ impl Core {
             // Before the handshake completes, so that the receive window is the capped one.
             self.configure_socket(&stream, &addr);
             let peer = addr.clone();
-            let slot = self.insert_conn(stream, addr, handler, State::Connecting)?;
+            // Not writable until the connect completes.
+            let transport = match security.transport(stream, false) {
+                Ok(transport) => transport,
+                Err(err) => return Err((err, handler)),
+            };
+            let slot = self.insert_conn(transport, addr, handler, State::Connecting)?;
             trace_record!(
                 self,
                 Record::Connecting {
@@ -55,6 +63,7 @@ impl Core {
             if let Some(conn) = self.conn(slot) {
                 conn.deadline_timer = Some(timer);
                 conn.fallbacks = addrs.collect();
+                conn.security = security;
             }
             return Ok(ConnId(slot));
         }
@@ -66,9 +75,11 @@ impl Core {
         &mut self,
         path: &Path,
         handler: Box<dyn Handler>,
+        security: Security,
     ) -> io::Result<ConnId> {
         let addr = PeerAddr::Unix(Some(path.to_path_buf()));
-        self.connect(vec![addr], handler).map_err(|(err, _)| err)
+        self.connect(vec![addr], handler, security)
+            .map_err(|(err, _)| err)
     }
 
     /// An event woke a pending connect: see whether it completed, failed, or neither.
@@ -112,7 +123,8 @@ impl Core {
         if !fallbacks.is_empty() {
             if let Some(handler) = conn.handler.take() {
                 let failed = conn.peer().clone();
-                self.retry_connect(slot, failed, &reason, fallbacks, handler);
+                let security = std::mem::take(&mut conn.security);
+                self.retry_connect(slot, failed, &reason, (fallbacks, security), handler);
             }
         }
         // Without its handler (it moved on to the next address) no `on_close` is called.
@@ -126,10 +138,10 @@ impl Core {
         slot: Slot,
         failed: PeerAddr,
         reason: &CloseReason,
-        fallbacks: Vec<PeerAddr>,
+        (fallbacks, security): (Vec<PeerAddr>, Security),
         handler: Box<dyn Handler>,
     ) {
-        match self.connect(fallbacks, handler) {
+        match self.connect(fallbacks, handler, security) {
             Ok(next) => log::debug!("connect to {failed}: {reason}; trying again as {next}"),
             Err((err, handler)) => {
                 log::debug!("no address left to try: {err}");

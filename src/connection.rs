@@ -16,7 +16,7 @@ use crate::handler::Handler;
 use crate::id::{ConnId, Slot};
 use crate::net::PeerAddr;
 use crate::state::{Input, State};
-use crate::transport::Transport;
+use crate::transport::{Security, Transport};
 
 /// Everything the reactor keeps for one connection.
 pub(crate) struct Connection {
@@ -55,6 +55,10 @@ pub(crate) struct Connection {
     pub(crate) bytes_out: u64,
     /// Addresses to try, in order, if this connect fails (a name with several addresses).
     pub(crate) fallbacks: Vec<PeerAddr>,
+    /// What secures the transport of a fallback connect: the same as this one's.
+    pub(crate) security: Security,
+    /// The TLS handshake's deadline (the `tls` feature).
+    pub(crate) handshake_timer: Option<u64>,
 }
 
 /// A state change: the state left and the state entered.
@@ -95,6 +99,8 @@ impl Connection {
             bytes_in: 0,
             bytes_out: 0,
             fallbacks: Vec::new(),
+            security: Security::default(),
+            handshake_timer: None,
         }
     }
 
@@ -117,6 +123,12 @@ impl Connection {
     /// The socket, its buffers and its readiness.
     pub(crate) fn transport(&mut self) -> &mut Transport {
         &mut self.transport
+    }
+
+    /// The socket, its buffers and its readiness, to look at.
+    #[cfg(feature = "tls")]
+    pub(crate) fn transport_ref(&self) -> &Transport {
+        &self.transport
     }
 
     /// Bytes written by the handler that the kernel has not taken yet.

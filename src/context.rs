@@ -12,6 +12,7 @@ use crate::core::Core;
 use crate::handler::Handler;
 use crate::id::{ConnId, Slot, TimerId};
 use crate::net::PeerAddr;
+use crate::transport::Security;
 
 /// Why [`Context::write_to`] could not queue the bytes.
 ///
@@ -125,8 +126,8 @@ impl std::error::Error for WriteError {}
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct Context<'a> {
-    core: &'a mut Core,
-    slot: Slot,
+    pub(crate) core: &'a mut Core,
+    pub(crate) slot: Slot,
 }
 
 /// Stands in for the peer of a connection that is not there, which cannot happen while its
@@ -672,7 +673,11 @@ impl<'a> Context<'a> {
     /// ```
     pub fn connect(&mut self, addr: SocketAddr, handler: impl Handler) -> io::Result<ConnId> {
         self.core
-            .connect(vec![PeerAddr::Tcp(addr)], Box::new(handler))
+            .connect(
+                vec![PeerAddr::Tcp(addr)],
+                Box::new(handler),
+                Security::default(),
+            )
             .map_err(|(err, _)| err)
     }
 
@@ -689,7 +694,8 @@ impl<'a> Context<'a> {
         path: impl AsRef<Path>,
         handler: impl Handler,
     ) -> io::Result<ConnId> {
-        self.core.connect_unix(path.as_ref(), Box::new(handler))
+        self.core
+            .connect_unix(path.as_ref(), Box::new(handler), Security::default())
     }
 
     /// Asks the reactor to shut down, as a [`ShutdownHandle`](crate::ShutdownHandle) would.

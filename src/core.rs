@@ -25,6 +25,7 @@ use crate::state::State;
 use crate::stats::Stats;
 use crate::timer::Timers;
 use crate::trace::{trace_record, Observer, Record, TimerKind, TimerTarget, TARGET};
+use crate::transport::Security;
 use crate::transport::Transport;
 use crate::udp::Udp;
 
@@ -52,6 +53,9 @@ pub(crate) enum TimerTask {
     AcceptBackoff(Slot),
     /// Abort whatever is left of a graceful shutdown.
     ShutdownDeadline,
+    /// Close a connection whose TLS handshake is taking too long.
+    #[cfg(feature = "tls")]
+    HandshakeDeadline(Slot),
 }
 
 impl TimerTask {
@@ -69,6 +73,8 @@ impl TimerTask {
                 Some(TimerTarget::Listener(slot.key)),
             ),
             TimerTask::ShutdownDeadline => (TimerKind::ShutdownDeadline, None),
+            #[cfg(feature = "tls")]
+            TimerTask::HandshakeDeadline(slot) => (TimerKind::TlsHandshakeDeadline, conn(slot)),
         };
         Record::TimerFired { kind, target }
     }
@@ -206,13 +212,15 @@ impl Core {
         &mut self,
         mut socket: ListenerSocket,
         factory: Box<dyn Factory>,
+        security: Security,
     ) -> io::Result<()> {
         let slot = self.next_slot();
         self.registry
             .register(&mut socket, Token(slot.key), Interest::READABLE)?;
         log::info!("listening on {}", socket.describe());
-        self.slab
-            .insert(Entry::Listener(Listener::new(slot, socket, factory)));
+        self.slab.insert(Entry::Listener(Listener::new(
+            slot, socket, factory, security,
+        )));
         Ok(())
     }
 
@@ -220,13 +228,12 @@ impl Core {
     /// back.
     pub(crate) fn insert_conn(
         &mut self,
-        stream: Stream,
+        mut transport: Transport,
         peer: PeerAddr,
         handler: Box<dyn Handler>,
         state: State,
     ) -> Result<Slot, (io::Error, Box<dyn Handler>)> {
         let slot = self.next_slot();
-        let mut transport = Transport::new(stream, state != State::Connecting);
         // Both interests, once: toggling interest per message costs a syscall each time and
         // risks losing an edge. Readiness flags in the transport decide what to do.
         let interest = Interest::READABLE | Interest::WRITABLE;
@@ -280,6 +287,8 @@ impl Core {
             log::debug!("{} open, peer {}", conn.id(), conn.peer());
         }
         self.set_idle_timeout(slot, idle);
+        #[cfg(feature = "tls")]
+        self.arm_handshake_deadline(slot);
         self.with_handler(slot, |h, ctx| h.on_open(ctx));
         self.queue(slot);
     }
@@ -341,6 +350,8 @@ impl Core {
                     }
                 }
                 TimerTask::ShutdownDeadline => self.abort_all(),
+                #[cfg(feature = "tls")]
+                TimerTask::HandshakeDeadline(slot) => self.handshake_deadline_passed(slot),
             }
         }
     }

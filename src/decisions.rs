@@ -23,6 +23,16 @@ pub(crate) fn drained_after_read(len: usize, capacity: usize, read_closed: bool)
     len < capacity && !read_closed
 }
 
+/// A TLS stream ended without the peer's `close_notify`: how does the connection end?
+///
+/// While input is still delivered, the handler might take a cut-short message for a whole
+/// one: the connection ends with [`CloseReason::TlsTruncated`], never as a clean EOF. Once
+/// we are closing, input is discarded anyway and nothing was lost: an EOF like any other
+/// (many TLS clients close TCP right after our `close_notify`, without replying).
+pub(crate) fn truncation(state: State) -> Option<CloseReason> {
+    state.delivers_data().then_some(CloseReason::TlsTruncated)
+}
+
 /// Before reading: what the read loop does next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ReadStep {
@@ -327,6 +337,22 @@ mod tests {
             next_read(true, State::Connecting, false, 10),
             ReadStep::Stop
         );
+    }
+
+    #[test]
+    fn a_truncated_tls_stream_is_an_error_while_input_is_delivered() {
+        for state in [State::Open, State::WriteShutdown] {
+            assert_eq!(
+                truncation(state),
+                Some(CloseReason::TlsTruncated),
+                "{state:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_truncated_tls_stream_is_an_eof_once_we_are_closing() {
+        assert_eq!(truncation(closing()), None);
     }
 
     // --- the handler's input ---

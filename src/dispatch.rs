@@ -11,8 +11,8 @@ use crate::close_reason::{CloseReason, Limit};
 use crate::context::WriteError;
 use crate::core::Core;
 use crate::decisions::{
-    after_flush, after_write, backpressure_lifts, gather_limit, next_read, offer_again, FinStep,
-    ReadStep, WriteStep,
+    after_flush, after_write, backpressure_lifts, gather_limit, next_read, offer_again, truncation,
+    FinStep, ReadStep, WriteStep,
 };
 use crate::handler::Handler;
 use crate::id::{ConnId, Slot};
@@ -61,11 +61,15 @@ impl Core {
                 }
             }
             match conn.transport().read(&mut buf) {
-                ReadOutcome::Data { len, drained } => {
-                    conn.bytes_in += len as u64;
+                ReadOutcome::Data { len, wire, drained } => {
+                    conn.bytes_in += wire as u64;
                     conn.last_active = now;
-                    self.stats.bytes_in += len as u64;
-                    budget = budget.saturating_sub(len);
+                    self.stats.bytes_in += wire as u64;
+                    budget = budget.saturating_sub(wire);
+                    if len == 0 {
+                        // TLS records that held no plaintext yet (a handshake).
+                        continue;
+                    }
                     let conn = ConnId(slot);
                     trace_record!(
                         self,
@@ -83,11 +87,18 @@ impl Core {
                     }
                 }
                 ReadOutcome::Eof => self.peer_eof(slot),
+                ReadOutcome::Truncated => match truncation(state) {
+                    Some(reason) => self.close_now(slot, reason),
+                    None => self.peer_eof(slot),
+                },
                 ReadOutcome::WouldBlock => {
                     let conn = ConnId(slot);
                     trace_record!(self, Record::ReadWouldBlock { conn });
                 }
-                ReadOutcome::Failed(err) => self.close_now(slot, CloseReason::from_io(&err)),
+                ReadOutcome::Failed(reason) => {
+                    log::debug!("{}: {reason}", ConnId(slot));
+                    self.close_now(slot, reason);
+                }
             }
         }
         self.read_buf = buf;
@@ -197,7 +208,11 @@ impl Core {
                     return self.close_now(slot, CloseReason::from_io(&err));
                 }
                 trace_record!(self, Record::FinSent { conn: ConnId(slot) });
-                self.transition(slot, Input::Flushed);
+                // Over TLS the FIN waits for `close_notify` to be written: until then
+                // the output is not flushed, and a later settle says so.
+                if self.conn(slot).is_some_and(|c| c.buffered_output() == 0) {
+                    self.transition(slot, Input::Flushed);
+                }
             }
             FinStep::Flushed => self.transition(slot, Input::Flushed),
         }

@@ -158,3 +158,19 @@ pub use state::{Input, State};
 pub use stats::{ClosedCounts, Stats};
 pub use threads::ReactorThreads;
 pub use trace::{Observer, Record, TimerKind, TimerTarget};
+
+// TLS (the `tls` feature). Declared here, after the guide's doctests above, so that the line
+// numbers `cargo test --doc Guide` reports (quoted in the guide) do not depend on features.
+#[cfg(feature = "tls")]
+mod handshake;
+#[cfg(feature = "tls")]
+mod tls;
+#[cfg(feature = "tls")]
+mod tls_api;
+
+/// The rustls this crate was built with (the `tls` feature): its configs are what
+/// [`Reactor::listen_tls`] and [`Reactor::connect_tls`] take, so use this one to build them.
+#[cfg(feature = "tls")]
+pub use rustls;
+#[cfg(feature = "tls")]
+pub use tls::TlsInfo;

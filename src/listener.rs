@@ -3,12 +3,15 @@
 use crate::handler::Factory;
 use crate::id::Slot;
 use crate::net::ListenerSocket;
+use crate::transport::Security;
 
 /// A listener and its accept bookkeeping.
 pub(crate) struct Listener {
     pub(crate) slot: Slot,
     pub(crate) socket: ListenerSocket,
     pub(crate) factory: Box<dyn Factory>,
+    /// What secures the accepted connections' transports (TLS, or nothing).
+    pub(crate) security: Security,
     /// Connections may be waiting (edge-triggered: cleared only by `WouldBlock`).
     pub(crate) readable: bool,
     pub(crate) queued: bool,
@@ -19,11 +22,17 @@ pub(crate) struct Listener {
 }
 
 impl Listener {
-    pub(crate) fn new(slot: Slot, socket: ListenerSocket, factory: Box<dyn Factory>) -> Listener {
+    pub(crate) fn new(
+        slot: Slot,
+        socket: ListenerSocket,
+        factory: Box<dyn Factory>,
+        security: Security,
+    ) -> Listener {
         Listener {
             slot,
             socket,
             factory,
+            security,
             readable: false,
             queued: false,
             backing_off: false,

@@ -19,6 +19,7 @@ use crate::net::{ListenerSocket, PeerAddr};
 use crate::shutdown::ShutdownHandle;
 use crate::stats::Stats;
 use crate::trace::{trace_record, Observer, Record};
+use crate::transport::Security;
 use crate::unix_path::bind_unix;
 
 /// The waker's token. Slab keys count up from zero and never reach it.
@@ -60,7 +61,7 @@ pub struct Reactor {
     poll: Poll,
     events: Events,
     waker: Arc<Waker>,
-    core: Core,
+    pub(crate) core: Core,
 }
 
 impl Reactor {
@@ -132,9 +133,19 @@ impl Reactor {
         F: FnMut(&PeerAddr) -> Option<H> + 'static,
         H: Handler,
     {
+        self.listen_secured(addr, Box::new(factory), Security::default())
+    }
+
+    /// [`listen`](Reactor::listen), with the accepted connections' transports secured.
+    pub(crate) fn listen_secured(
+        &mut self,
+        addr: SocketAddr,
+        factory: Box<dyn Factory>,
+        security: Security,
+    ) -> io::Result<SocketAddr> {
         let listener = crate::net::tcp_listener(addr)?;
         let local = listener.local_addr()?;
-        self.add_listener(ListenerSocket::Tcp(listener), Box::new(factory))?;
+        self.add_listener(ListenerSocket::Tcp(listener), factory, security)?;
         Ok(local)
     }
 
@@ -158,7 +169,11 @@ impl Reactor {
     {
         let listener = crate::net::reuseport_listener(addr)?;
         let local = listener.local_addr()?;
-        self.add_listener(ListenerSocket::Tcp(listener), Box::new(factory))?;
+        self.add_listener(
+            ListenerSocket::Tcp(listener),
+            Box::new(factory),
+            Security::default(),
+        )?;
         Ok(local)
     }
 
@@ -226,11 +241,22 @@ impl Reactor {
         F: FnMut(&PeerAddr) -> Option<H> + 'static,
         H: Handler,
     {
-        let path = path.as_ref();
+        self.listen_unix_secured(path.as_ref(), Box::new(factory), Security::default())
+    }
+
+    /// [`listen_unix`](Reactor::listen_unix), with the accepted connections' transports
+    /// secured.
+    pub(crate) fn listen_unix_secured(
+        &mut self,
+        path: &Path,
+        factory: Box<dyn Factory>,
+        security: Security,
+    ) -> io::Result<()> {
         let listener: UnixListener = bind_unix(path)?;
         self.add_listener(
             ListenerSocket::Unix(listener, path.to_path_buf()),
-            Box::new(factory),
+            factory,
+            security,
         )
     }
 
@@ -238,8 +264,9 @@ impl Reactor {
         &mut self,
         socket: ListenerSocket,
         factory: Box<dyn Factory>,
+        security: Security,
     ) -> io::Result<()> {
-        self.core.insert_listener(socket, factory)
+        self.core.insert_listener(socket, factory, security)
     }
 
     /// Binds a UDP socket on `addr` (port 0 picks a free port), served by `handler` in this
@@ -368,10 +395,20 @@ impl Reactor {
         addr: impl ToSocketAddrs,
         handler: impl Handler,
     ) -> io::Result<ConnId> {
+        self.connect_secured(addr, Box::new(handler), Security::default())
+    }
+
+    /// [`connect`](Reactor::connect), with the connection's transport secured.
+    pub(crate) fn connect_secured(
+        &mut self,
+        addr: impl ToSocketAddrs,
+        handler: Box<dyn Handler>,
+        security: Security,
+    ) -> io::Result<ConnId> {
         self.core.now = Instant::now();
         let addrs = addr.to_socket_addrs()?.map(PeerAddr::Tcp).collect();
         self.core
-            .connect(addrs, Box::new(handler))
+            .connect(addrs, handler, security)
             .map_err(|(err, _)| err)
     }
 
@@ -398,7 +435,8 @@ impl Reactor {
         handler: impl Handler,
     ) -> io::Result<ConnId> {
         self.core.now = Instant::now();
-        self.core.connect_unix(path.as_ref(), Box::new(handler))
+        self.core
+            .connect_unix(path.as_ref(), Box::new(handler), Security::default())
     }
 
     /// A handle that shuts this reactor down from any thread.

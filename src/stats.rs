@@ -72,6 +72,9 @@ pub struct ClosedCounts {
     pub shutdown: u64,
     /// [`CloseReason::Io`].
     pub io_error: u64,
+    /// [`CloseReason::Tls`], [`CloseReason::TlsTruncated`] and
+    /// [`CloseReason::TlsHandshakeTimeout`]: TLS failures (the `tls` feature).
+    pub tls: u64,
 }
 
 impl ClosedCounts {
@@ -88,6 +91,9 @@ impl ClosedCounts {
             CloseReason::Protocol(_) => &mut self.protocol,
             CloseReason::Shutdown | CloseReason::ShutdownAborted => &mut self.shutdown,
             CloseReason::Io(_) => &mut self.io_error,
+            CloseReason::Tls(_) | CloseReason::TlsTruncated | CloseReason::TlsHandshakeTimeout => {
+                &mut self.tls
+            }
         };
         *counter += 1;
     }
@@ -105,6 +111,7 @@ impl ClosedCounts {
             + self.protocol
             + self.shutdown
             + self.io_error
+            + self.tls
     }
 }
 
@@ -168,11 +175,11 @@ pub struct Stats {
     /// Payload bytes received: read from every connection (TCP and Unix-domain) and in every
     /// datagram received on a UDP socket, like an interface's byte counters. Headers are not
     /// counted. The UDP share alone is not kept; [`datagrams_in`](Stats::datagrams_in)
-    /// counts the datagrams.
+    /// counts the datagrams. Over TLS: the bytes of TLS records, handshake included.
     pub bytes_in: u64,
     /// Payload bytes the kernel took: written to every connection and in every datagram sent
     /// on a UDP socket (queued datagrams count once sent, dropped ones never). Bytes still
-    /// buffered in the reactor are not counted.
+    /// buffered in the reactor are not counted. Over TLS: the bytes of TLS records.
     pub bytes_out: u64,
     /// Loop iterations.
     pub turns: u64,

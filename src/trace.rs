@@ -81,6 +81,8 @@ pub enum TimerKind {
     AcceptBackoff,
     /// The reactor's shutdown deadline.
     ShutdownDeadline,
+    /// A TLS handshake's deadline.
+    TlsHandshakeDeadline,
 }
 
 /// What a timer that fired belongs to, in [`Record::TimerFired`].

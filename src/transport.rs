@@ -18,15 +18,46 @@
 //! - an event *sets* `readable`/`writable` ([`Transport::on_event`]);
 //! - a read or write that hits `WouldBlock`, a short read without a pending EOF, and a short
 //!   write *clear* them ([`Transport::read`], [`Transport::send`], [`Transport::flush`]).
+//!
+//! With the `tls` feature a transport may carry a TLS session (`tls.rs`): each operation
+//! then has one delimited hook that hands the socket and the readiness flags to the session,
+//! which moves records in and out and hands plaintext up. Nothing above this file changes.
 
 use std::io::{self, IoSlice, Read, Write};
 
 use mio::event::{Event, Source};
 use mio::{Interest, Registry, Token};
 
+use crate::close_reason::CloseReason;
 use crate::decisions::{drained_after_read, send_step, SendStep};
 use crate::net::Stream;
 use crate::output::OutputBuffer;
+#[cfg(feature = "tls")]
+use crate::tls::{TlsSession, TlsSetup};
+
+/// What secures the transports of a listener's connections, or of an outbound connect (and
+/// its fallbacks): nothing, or TLS with a setup. Empty without the `tls` feature.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Security {
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<TlsSetup>,
+}
+
+impl Security {
+    /// A transport over `stream` (see [`Transport::new`] for `writable`), with a new TLS
+    /// session if this security asks for one.
+    ///
+    /// # Errors
+    /// rustls's refusal of its config (`InvalidInput`).
+    pub(crate) fn transport(&self, stream: Stream, writable: bool) -> io::Result<Transport> {
+        let transport = Transport::new(stream, writable);
+        #[cfg(feature = "tls")]
+        if let Some(setup) = &self.tls {
+            return Ok(transport.with_tls(setup.session()?));
+        }
+        Ok(transport)
+    }
+}
 
 /// The most bytes a callback's writes are held before they are sent at once (further capped
 /// by the high water mark). Holding copies the bytes: past a few segments' worth, the copy
@@ -47,6 +78,10 @@ pub(crate) struct Transport {
     /// An event said the peer closed its side: read on after a short read to see the EOF,
     /// which no further edge would announce.
     read_closed: bool,
+    /// A TLS session between the socket and the handler's bytes (boxed: a plaintext
+    /// connection should not carry a session's size).
+    #[cfg(feature = "tls")]
+    tls: Option<Box<TlsSession>>,
 }
 
 /// What one [`Transport::send`] did with the handler's bytes.
@@ -62,15 +97,25 @@ pub(crate) enum Sent {
 /// What one [`Transport::read`] found.
 #[derive(Debug)]
 pub(crate) enum ReadOutcome {
-    /// `len` bytes are at the front of the buffer. `drained`: the socket had no more at that
-    /// moment, so `readable` is now clear.
-    Data { len: usize, drained: bool },
-    /// The peer sent its FIN: it will send nothing more.
+    /// `len` bytes are at the front of the buffer, `wire` bytes were taken from the socket
+    /// for them (the same, without TLS; with TLS maybe records that held no plaintext yet,
+    /// and `len` 0). `drained`: the socket had no more at that moment, so `readable` is now
+    /// clear.
+    Data {
+        len: usize,
+        wire: usize,
+        drained: bool,
+    },
+    /// The peer sent its FIN (over TLS: its `close_notify`): it will send nothing more.
     Eof,
+    /// Over TLS, the TCP stream ended without the peer's `close_notify`: whatever it sent
+    /// last may have been cut short by someone in between.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    Truncated,
     /// Nothing to read until the next readable edge.
     WouldBlock,
-    /// The connection failed (a reset, a timeout...).
-    Failed(io::Error),
+    /// The connection failed (a reset, a timeout, a TLS error...).
+    Failed(CloseReason),
 }
 
 impl Transport {
@@ -84,7 +129,27 @@ impl Transport {
             readable: false,
             writable,
             read_closed: false,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
+    }
+
+    /// The same transport with TLS between the socket and the handler.
+    #[cfg(feature = "tls")]
+    pub(crate) fn with_tls(mut self, session: TlsSession) -> Transport {
+        self.tls = Some(Box::new(session));
+        self
+    }
+
+    /// The TLS session, if the transport has one.
+    #[cfg(feature = "tls")]
+    pub(crate) fn tls(&self) -> Option<&TlsSession> {
+        self.tls.as_deref()
+    }
+
+    /// The socket, for its options.
+    pub(crate) fn stream(&self) -> &Stream {
+        &self.stream
     }
 
     /// A readiness event arrived. Error and hang-up bits are only hints: they set both flags
@@ -96,8 +161,13 @@ impl Transport {
         self.read_closed |= event.is_read_closed();
     }
 
-    /// The socket may have bytes (or an EOF) to read.
+    /// The socket may have bytes (or an EOF) to read, or (TLS) the session holds plaintext
+    /// or an end not handed up yet, which no new edge would announce.
     pub(crate) fn is_readable(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return self.readable || tls.has_input();
+        }
         self.readable
     }
 
@@ -125,6 +195,11 @@ impl Transport {
 
     /// One read into `buf`, with the edge-triggered bookkeeping (see the module docs).
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> ReadOutcome {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            let (stream, readable) = (&mut self.stream, &mut self.readable);
+            return tls.read(stream, readable, self.read_closed, buf);
+        }
         loop {
             return match self.stream.read(buf) {
                 Ok(0) => {
@@ -136,14 +211,18 @@ impl Transport {
                         self.readable = false;
                     }
                     let drained = !self.readable;
-                    ReadOutcome::Data { len, drained }
+                    ReadOutcome::Data {
+                        len,
+                        wire: len,
+                        drained,
+                    }
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     self.readable = false;
                     ReadOutcome::WouldBlock
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => ReadOutcome::Failed(err),
+                Err(err) => ReadOutcome::Failed(CloseReason::from_io(&err)),
             };
         }
     }
@@ -156,6 +235,11 @@ impl Transport {
     /// # Errors
     /// The socket's error (a reset, a broken pipe): the connection has failed.
     pub(crate) fn send(&mut self, data: &[u8], gather_limit: usize) -> io::Result<Sent> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            tls.gather(data)?;
+            return Ok(Sent::Held { gathered: true });
+        }
         match send_step(self.writable, self.output.len(), data.len(), gather_limit) {
             SendStep::Queue => {
                 self.output.push(data);
@@ -196,6 +280,11 @@ impl Transport {
     /// # Errors
     /// The socket's error: the connection has failed.
     pub(crate) fn flush(&mut self) -> io::Result<Option<usize>> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            let written = tls.flush(&mut self.stream, &mut self.writable)?;
+            return Ok((written > 0).then_some(written));
+        }
         if !self.writable || self.output.is_empty() {
             return Ok(None);
         }
@@ -208,16 +297,26 @@ impl Transport {
     }
 
     /// Bytes the handler wrote that the kernel has not taken yet: what the water marks and
-    /// `max_output` count.
+    /// `max_output` count. With TLS: plaintext and records held in the session.
     pub(crate) fn buffered(&self) -> usize {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.buffered();
+        }
         self.output.len()
     }
 
-    /// Sends our FIN: the peer reads EOF once it has read everything before it.
+    /// Sends our FIN: the peer reads EOF once it has read everything before it. With TLS,
+    /// `close_notify` goes first and the FIN follows once it is written: until then
+    /// [`buffered`](Transport::buffered) counts it.
     ///
     /// # Errors
     /// The socket's error (`ENOTCONN` after a reset): the connection has failed.
-    pub(crate) fn shutdown_write(&self) -> io::Result<()> {
+    pub(crate) fn shutdown_write(&mut self) -> io::Result<()> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            return tls.shutdown_write(&mut self.stream, &mut self.writable);
+        }
         self.stream.shutdown_write()
     }
 
@@ -228,6 +327,10 @@ impl Transport {
             self.stream.set_reset_on_close();
         }
         self.output.clear();
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            tls.discard();
+        }
     }
 
     /// One write system call (`op`) of `len` bytes. `WouldBlock` and short writes mean the

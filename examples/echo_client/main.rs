@@ -16,11 +16,17 @@
 //!
 //! `--udp` sends datagrams instead (see `udp.rs`): UDP may lose them, so loss is counted and
 //! reported, not an error; corruption still is.
+//!
+//! `--tls --ca FILE` (built with `--features tls`) connects over TLS, trusting the CA in
+//! `FILE` (see the `gen_cert` example) and checking the server's certificate against the
+//! host of `--addr` (or `--server-name`): the same `EchoCheck` handler, unchanged.
 
 #[path = "../support/cli.rs"]
 mod cli;
 mod errors;
 mod latency;
+#[path = "../support/tls.rs"]
+mod tls;
 mod udp;
 
 use std::cell::RefCell;
@@ -70,6 +76,15 @@ struct Args {
     /// Give up after this long
     #[arg(long, value_name = "SECS", default_value = "120", value_parser = cli::seconds)]
     timeout: Duration,
+    /// Connect over TLS (needs --ca and a build with `--features tls`)
+    #[arg(long, requires = "ca", conflicts_with = "udp")]
+    tls: bool,
+    /// Trust the CA certificates in this PEM file (with --tls)
+    #[arg(long, value_name = "FILE")]
+    ca: Option<String>,
+    /// The name the server's certificate must be valid for [default: the host of --addr]
+    #[arg(long, value_name = "NAME")]
+    server_name: Option<String>,
 }
 
 enum Target {
@@ -88,6 +103,8 @@ struct Options {
     size: usize,
     pipeline: usize,
     timeout: Duration,
+    /// The TLS config and the server name to verify, with `--tls`.
+    tls: Option<(tls::ClientTls, String)>,
 }
 
 /// A message count, or a duration (which also prints a line each second).
@@ -102,6 +119,21 @@ fn parse_options() -> Options {
     if args.udp && args.size > udp::MAX_PAYLOAD {
         cli::usage_error::<Args>(format!("--size is at most {} with --udp", udp::MAX_PAYLOAD));
     }
+    let tls = args.tls.then(|| {
+        let ca = args.ca.as_deref().unwrap_or_default();
+        let config = tls::client_config(ca.as_ref())
+            .unwrap_or_else(|err| cli::usage_error::<Args>(format!("--ca: {err}")));
+        // The host of HOST:PORT, without the brackets of an IPv6 address.
+        let host = args
+            .addr
+            .rsplit_once(':')
+            .map_or(args.addr.as_str(), |(host, _)| host);
+        let name = args
+            .server_name
+            .clone()
+            .unwrap_or_else(|| host.trim_matches(['[', ']']).to_string());
+        (config, name)
+    });
     let (target, server) = match (args.unix, args.udp) {
         (Some(path), _) => (Target::Unix(path.clone()), format!("unix:{path}")),
         (None, udp) => match cli::resolve(&args.addr) {
@@ -121,7 +153,16 @@ fn parse_options() -> Options {
         size: args.size,
         pipeline: args.pipeline,
         timeout: args.timeout,
+        tls,
     }
+}
+
+/// The TLS config and server name, borrowed, if `--tls`.
+fn tls(options: &Options) -> Option<(&tls::ClientTls, &str)> {
+    options
+        .tls
+        .as_ref()
+        .map(|(config, name)| (config, name.as_str()))
 }
 
 /// What all connections share: the results, and how many are still running.
@@ -379,8 +420,8 @@ fn run(options: &Options) -> io::Result<(Results, Duration)> {
             done: false,
         };
         match &options.target {
-            Target::Tcp(addrs) => reactor.connect(&addrs[..], handler)?,
-            Target::Unix(path) => reactor.connect_unix(path, handler)?,
+            Target::Tcp(addrs) => tls::connect(&mut reactor, addrs, tls(options), handler)?,
+            Target::Unix(path) => tls::connect_unix(&mut reactor, path, tls(options), handler)?,
             Target::Udp(server) => {
                 let check =
                     udp::DatagramCheck::new(index, *server, options.size, quota, results.clone());

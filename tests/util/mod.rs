@@ -4,6 +4,8 @@
 
 pub mod http;
 pub mod programs;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod wire;
 
 use std::io::{self, Read, Write};

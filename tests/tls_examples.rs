@@ -1,0 +1,114 @@
+//! The TLS examples as a newcomer runs them: `gen_cert` makes a certificate, `echo_server`
+//! serves TLS with it, and `echo_client --tls` and `openssl s_client` verify every byte.
+
+mod util;
+
+use std::process::Command;
+
+use util::programs::{example, output_within, stderr, stdout, Spawned};
+use util::tls::have;
+
+/// Runs `gen_cert --dir` into a fresh directory and returns it.
+fn certificates() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("mio-reactor-gen-cert-{}", std::process::id()));
+    let mut command = Command::new(example("gen_cert"));
+    command.arg("--dir").arg(&dir);
+    let output = output_within(command);
+    assert!(output.status.success(), "gen_cert: {}", stderr(&output));
+    for file in ["ca.pem", "cert.pem", "key.pem"] {
+        assert!(dir.join(file).exists(), "{file} written");
+    }
+    dir
+}
+
+/// Starts `echo_server` over TLS on an ephemeral port; returns it and its port.
+fn tls_echo_server(dir: &std::path::Path) -> (Spawned, u16) {
+    let mut server = Spawned::spawn(
+        Command::new(example("echo_server"))
+            .args(["--addr", "127.0.0.1:0", "--stop-on-stdin-eof"])
+            .arg("--tls-cert")
+            .arg(dir.join("cert.pem"))
+            .arg("--tls-key")
+            .arg(dir.join("key.pem")),
+    );
+    let line = server.next_line();
+    let port = line
+        .strip_prefix("echo server listening on tls:127.0.0.1:")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .unwrap();
+    (server, port)
+}
+
+#[test]
+fn gen_cert_then_echo_server_with_tls_then_echo_client_with_tls_verifies_every_byte() {
+    let dir = certificates();
+    let (server, port) = tls_echo_server(&dir);
+    let mut client = Command::new(example("echo_client"));
+    client
+        .args(["--addr", &format!("localhost:{port}"), "--tls", "--ca"])
+        .arg(dir.join("ca.pem"))
+        .args(["--connections", "20", "--messages", "200", "--size", "512"])
+        .args(["--timeout", "8"]);
+    let output = output_within(client);
+    let finished = server.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        output.status.success(),
+        "echo_client --tls: {}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    assert!(finished.status.success(), "{}", finished.stderr);
+    assert!(
+        finished.stdout.contains("20 connections accepted"),
+        "{}",
+        finished.stdout
+    );
+}
+
+#[test]
+fn openssl_s_client_verifies_the_gen_cert_certificate_of_echo_server() {
+    if !have("openssl") {
+        eprintln!("note: openssl not found; skipping (CI installs it)");
+        return;
+    }
+    let dir = certificates();
+    let (server, port) = tls_echo_server(&dir);
+    let mut s_client = Command::new("openssl");
+    s_client
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+        .args([
+            "-servername",
+            "localhost",
+            "-verify_return_error",
+            "-brief",
+            "-CAfile",
+        ])
+        .arg(dir.join("ca.pem"));
+    // Standard input is empty: s_client verifies, handshakes, and closes with close_notify.
+    let output = output_within(s_client);
+    let finished = server.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = stderr(&output);
+    assert!(output.status.success(), "s_client: {report}");
+    assert!(report.contains("Verification: OK"), "{report}");
+    assert!(
+        finished.stdout.contains("1 connections accepted"),
+        "{}",
+        finished.stdout
+    );
+}
+
+#[test]
+fn echo_client_refuses_tls_without_a_ca() {
+    let mut client = Command::new(example("echo_client"));
+    client.arg("--tls");
+    let output = output_within(client);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("--tls needs --ca FILE"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -146,6 +146,12 @@ pub enum CloseReason {
     ShutdownAborted,
     /// Any other I/O error on the socket.
     Io(io::ErrorKind),
+    /// The handler panicked; the text is the panic's message. The connection was aborted (a
+    /// reset on TCP, buffered output discarded) and the handler dropped without another
+    /// call: this reason is seen in the [`Stats`](crate::Stats), the trace and the log (at
+    /// `error!`), never by the handler's own `on_close`. See
+    /// [`Config::catch_panics`](crate::Config::catch_panics).
+    HandlerPanicked(String),
 }
 
 impl CloseReason {
@@ -204,6 +210,7 @@ impl fmt::Display for CloseReason {
             CloseReason::Shutdown => f.write_str("reactor shutdown"),
             CloseReason::ShutdownAborted => f.write_str("aborted at reactor shutdown deadline"),
             CloseReason::Io(kind) => write!(f, "I/O error: {kind}"),
+            CloseReason::HandlerPanicked(message) => write!(f, "handler panicked: {message}"),
         }
     }
 }

@@ -52,6 +52,7 @@ pub struct Config {
     pub(crate) max_queued_datagrams: usize,
     pub(crate) socket_send_buffer: Option<usize>,
     pub(crate) socket_recv_buffer: Option<usize>,
+    pub(crate) catch_panics: bool,
 }
 
 impl Default for Config {
@@ -75,6 +76,7 @@ impl Default for Config {
             max_queued_datagrams: 64,
             socket_send_buffer: None,
             socket_recv_buffer: None,
+            catch_panics: true,
         }
     }
 }
@@ -192,7 +194,25 @@ impl Config {
         socket_recv_buffer, get_socket_recv_buffer: Option<usize>
     );
 
-    /// Checks that the limits are consistent with each other.
+    knob!(
+        /// Catch a panic in user code at the loop's boundary (default true), so that it costs
+        /// only what that code serves: a panicking [`Handler`](crate::Handler) gets its
+        /// connection aborted (a reset) with
+        /// [`CloseReason::HandlerPanicked`](crate::CloseReason::HandlerPanicked) and is
+        /// dropped without another call, not even `on_close`; a panicking
+        /// [`Factory`](crate::Factory) refuses that peer; a panicking
+        /// [`DatagramHandler`](crate::DatagramHandler) closes its socket; a panicking watch
+        /// handler ends its watch. Each is logged at `error!` and counted in
+        /// [`Stats::handler_panics`](crate::Stats::handler_panics); every other connection,
+        /// timer and listener goes on. Set it to false to let a panic unwind out of
+        /// [`Reactor::run`](crate::Reactor::run) instead (a test that wants to see it, or a
+        /// program that prefers to crash).
+        ///
+        /// Under `panic = "abort"` in the profile there is nothing to catch: the first panic
+        /// ends the process, whatever this says.
+        catch_panics, get_catch_panics: bool
+    );
+
     /// The output water marks and hard cap, as the backpressure decisions take them.
     pub(crate) fn water_marks(&self) -> crate::decisions::WaterMarks {
         crate::decisions::WaterMarks {
@@ -202,6 +222,7 @@ impl Config {
         }
     }
 
+    /// Checks that the limits are consistent with each other.
     pub(crate) fn validate(&self) -> io::Result<()> {
         let problem = if self.events_capacity == 0 {
             Some("events_capacity must be at least 1")

@@ -65,6 +65,18 @@
 //! `docs/architecture.md` in the repository walks through each of these with the pitfall it
 //! avoids and the test that pins it.
 //!
+//! # When a handler panics
+//! A panic in user code is caught where the loop calls it ([`Config::catch_panics`], on by
+//! default) and costs only what that code serves: a [`Handler`]'s connection is aborted (a
+//! reset) and reported once as [`CloseReason::HandlerPanicked`] with the panic's message, the
+//! handler is dropped without another call (not even `on_close`); a [`Factory`] that panics
+//! refuses that peer; a [`DatagramHandler`] that panics closes its socket. Each is logged at
+//! `error!` and counted in [`Stats::handler_panics`]. Every other connection, timer and
+//! listener goes on, and [`Reactor::run`] returns normally later. The default panic hook still
+//! prints the panic to standard error.
+//!
+//! Built with `panic = "abort"`, there is nothing to catch: the first panic ends the process.
+//!
 //! # Other sockets, other cores
 //! - **Unix-domain streams** use the same [`Handler`]s ([`Reactor::listen_unix`],
 //!   [`Reactor::connect_unix`]); a handler tells them apart only by its [`PeerAddr`].
@@ -111,6 +123,7 @@ mod id;
 mod listener;
 mod net;
 mod output;
+mod panics;
 pub mod protocol;
 mod reactor;
 mod shutdown;

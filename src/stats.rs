@@ -72,6 +72,8 @@ pub struct ClosedCounts {
     pub shutdown: u64,
     /// [`CloseReason::Io`].
     pub io_error: u64,
+    /// [`CloseReason::HandlerPanicked`].
+    pub handler_panicked: u64,
 }
 
 impl ClosedCounts {
@@ -88,6 +90,7 @@ impl ClosedCounts {
             CloseReason::Protocol(_) => &mut self.protocol,
             CloseReason::Shutdown | CloseReason::ShutdownAborted => &mut self.shutdown,
             CloseReason::Io(_) => &mut self.io_error,
+            CloseReason::HandlerPanicked(_) => &mut self.handler_panicked,
         };
         *counter += 1;
     }
@@ -105,6 +108,7 @@ impl ClosedCounts {
             + self.protocol
             + self.shutdown
             + self.io_error
+            + self.handler_panicked
     }
 }
 
@@ -190,6 +194,11 @@ pub struct Stats {
     pub datagrams_out: u64,
     /// Datagrams dropped because a UDP socket's send queue was full (or the send failed).
     pub datagrams_dropped: u64,
+    /// Panics caught in user code ([`Config::catch_panics`](crate::Config::catch_panics)): in
+    /// connection and datagram handlers (each closing its connection or socket), factories
+    /// (each refusing its peer, also counted in [`refused`](Stats::refused)) and watch
+    /// handlers (each ending its watch).
+    pub handler_panics: u64,
 }
 
 #[cfg(test)]
@@ -213,6 +222,7 @@ mod tests {
             CloseReason::Shutdown,
             CloseReason::ShutdownAborted,
             CloseReason::Io(std::io::ErrorKind::Other),
+            CloseReason::HandlerPanicked("boom".into()),
         ];
         let mut counts = ClosedCounts::default();
         for reason in &reasons {

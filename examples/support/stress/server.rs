@@ -269,6 +269,7 @@ pub fn reason_token(reason: &CloseReason) -> &'static str {
         CloseReason::Shutdown => "shutdown",
         CloseReason::ShutdownAborted => "shutdown-aborted",
         CloseReason::Io(_) => "io-error",
+        CloseReason::HandlerPanicked(_) => "handler-panicked",
         _ => "other",
     }
 }

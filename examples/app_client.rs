@@ -39,6 +39,8 @@ VALUE that starts with a dash.
 Options:
   --timeout SECS      give up after this long (default 10)
   -h, --help          show this help
+
+Signals: SIGTERM and SIGINT (Ctrl-C) end it at once (their default action).
 ";
 
 /// The content type of the client's binary requests, as in the tutorial.

@@ -9,8 +9,9 @@
 //! RUST_LOG=debug cargo run --release --example app_server -- 127.0.0.1 65432
 //! ```
 //! A `text/json` request `{"action": "search", "value": V}` is looked up in the tutorial's
-//! little table; any other content type is answered with its first ten bytes. Ctrl-C stops
-//! the server gracefully (a second Ctrl-C aborts); so does the end of standard input with
+//! little table; any other content type is answered with its first ten bytes. SIGTERM or
+//! Ctrl-C (SIGINT) stops the server gracefully (a second one aborts); so does the end of
+//! standard input with
 //! `--stop-on-stdin-eof`, which is how tests stop it.
 //!
 //! The point of the example is what happens when a client misbehaves. Every malformed
@@ -42,6 +43,9 @@ Options:
   --idle-timeout SECS      close connections silent this long (default 30)
   --stop-on-stdin-eof      shut down gracefully when standard input closes
   -h, --help               show this help
+
+Signals: SIGTERM (docker stop, systemctl stop, Kubernetes) or SIGINT (Ctrl-C) shuts
+down gracefully: stop accepting, let connections finish (up to 5 s); a second aborts.
 ";
 
 /// The content type of the server's binary replies, as in the tutorial.
@@ -250,6 +254,8 @@ fn serve(options: Options) -> std::io::Result<()> {
         .max_input(limits.max_frame())
         .idle_timeout(Some(options.idle_timeout));
     let mut reactor = Reactor::with_config(config)?;
+    // SIGTERM or SIGINT: the first drains gracefully, the second aborts.
+    reactor.shutdown_on_signals()?;
 
     let mut port = options.port;
     for mut addr in cli::resolve_host(&options.host, options.port)? {
@@ -260,7 +266,9 @@ fn serve(options: Options) -> std::io::Result<()> {
         println!("app server listening on {bound}");
     }
 
-    cli::stop_on_ctrl_c(reactor.shutdown_handle(), options.stop_on_stdin_eof)?;
+    if options.stop_on_stdin_eof {
+        cli::stop_on_stdin_eof(reactor.shutdown_handle());
+    }
 
     reactor.run()?;
     let stats = reactor.stats();

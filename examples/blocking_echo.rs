@@ -39,6 +39,9 @@ Options:
   --addr HOST:PORT         listen here (default 127.0.0.1:65432)
   --stop-on-stdin-eof      exit when standard input closes
   -h, --help               show this help
+
+Signals: SIGTERM and SIGINT (Ctrl-C) end it at once, the signals' default action: a
+thread blocked in accept or read has no loop to hear them (the reactor examples drain).
 ";
 
 fn main() {

@@ -39,6 +39,9 @@ Options:
   --max-line BYTES       longest line accepted (default 4096)
   --stop-on-stdin-eof    shut down gracefully when standard input closes
   -h, --help             show this help
+
+Signals: SIGTERM (docker stop, systemctl stop, Kubernetes) or SIGINT (Ctrl-C) shuts
+down gracefully: stop accepting, let connections finish (up to 5 s); a second aborts.
 ";
 
 /// Everyone in the chat, by connection id, with their display names.
@@ -168,6 +171,8 @@ fn serve(options: Options) -> std::io::Result<()> {
         .low_water(high_water / 4)
         .max_input(options.max_line + 1);
     let mut reactor = Reactor::with_config(config)?;
+    // SIGTERM or SIGINT: the first drains gracefully, the second aborts.
+    reactor.shutdown_on_signals()?;
     let room = Rc::new(RefCell::new(Room::default()));
     let max_line = options.max_line;
     let factory = move |room: Rc<RefCell<Room>>| {
@@ -189,7 +194,9 @@ fn serve(options: Options) -> std::io::Result<()> {
         reactor.listen_unix(path, factory(room.clone()))?;
         println!("chat server listening on unix:{path}");
     }
-    cli::stop_on_ctrl_c(reactor.shutdown_handle(), options.stop_on_stdin_eof)?;
+    if options.stop_on_stdin_eof {
+        cli::stop_on_stdin_eof(reactor.shutdown_handle());
+    }
     reactor.run()?;
     println!(
         "chat server stopped: {} members joined",

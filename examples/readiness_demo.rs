@@ -37,6 +37,8 @@ Prints every readiness event and every read result for one connection.
 Options:
   --read-once      read once per event instead of until WouldBlock
   -h, --help       show this help
+
+Signals: SIGTERM and SIGINT (Ctrl-C) end it at once (their default action).
 ";
 
 /// Tokens are how events name their socket: any `usize` we choose at registration.

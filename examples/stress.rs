@@ -37,6 +37,9 @@ Options:
   --scenario NAME      run only this scenario (repeatable; see --list)
   --list               list the scenarios
   -h, --help           show this help
+
+Signals: SIGTERM and SIGINT (Ctrl-C) end it at once (their default action); each server
+child stops gracefully when its standard input closes with it.
 ";
 
 /// Every scenario, with its full and quick sizes.

@@ -29,12 +29,14 @@ use crate::timer::Timers;
 use crate::trace::{trace_record, Observer, Record, TimerKind, TimerTarget, TARGET};
 use crate::transport::Transport;
 use crate::udp::Udp;
+use crate::watch::Watch;
 
 /// What the slab holds: the key of an entry is its `mio::Token`.
 pub(crate) enum Entry {
     Listener(Listener),
     Conn(Connection),
     Udp(Udp),
+    Watch(Watch),
 }
 
 /// What a timer does when it fires.
@@ -192,6 +194,7 @@ impl Core {
             Some(Entry::Conn(c)) if c.slot() == slot => c.enqueue(),
             Some(Entry::Listener(l)) if l.slot == slot => !std::mem::replace(&mut l.queued, true),
             Some(Entry::Udp(u)) if u.slot == slot => !std::mem::replace(&mut u.queued, true),
+            Some(Entry::Watch(w)) if w.slot == slot => !std::mem::replace(&mut w.queued, true),
             _ => return,
         };
         if newly_queued {
@@ -401,19 +404,21 @@ impl Core {
             .collect()
     }
 
-    /// Removes the entries that finished this turn: `on_close`, deregister, drop.
+    /// Removes the entries that finished this turn: `on_close`, deregister, drop; and the
+    /// watches, if a shutdown left nothing else.
     ///
     /// Deferred to the end of the turn so that an event later in the same batch can never
     /// reach a new entry that reused the key.
     pub(crate) fn remove_finished(&mut self) {
         while let Some(slot) = self.closed.pop() {
-            if self.udp(slot).is_some() {
-                self.remove_udp(slot);
-            } else {
-                self.remove_conn(slot);
+            match self.slab.get(slot.key) {
+                Some(Entry::Udp(_)) => self.remove_udp(slot),
+                Some(Entry::Watch(_)) => self.remove_watch(slot),
+                _ => self.remove_conn(slot),
             }
         }
         self.resume_listeners();
+        self.end_watches_if_alone();
     }
 
     /// How long `poll` may block: not at all if work is queued (entries to dispatch, or

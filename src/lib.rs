@@ -127,6 +127,7 @@ mod panics;
 pub mod protocol;
 mod reactor;
 mod shutdown;
+mod signals;
 mod state;
 mod stats;
 mod threads;
@@ -135,6 +136,8 @@ mod trace;
 mod transport;
 mod udp;
 mod unix_path;
+mod watch;
+mod watch_handler;
 
 /// The README's examples compile and run as doctests, so they cannot drift from the API.
 #[doc = include_str!("../README.md")]
@@ -163,7 +166,7 @@ pub use config::Config;
 pub use context::{Context, WriteError};
 pub use datagram::{DatagramContext, DatagramHandler, SendOutcome};
 pub use handler::{Factory, Handler};
-pub use id::{ConnId, TimerId, UdpId};
+pub use id::{ConnId, TimerId, UdpId, WatchId};
 pub use net::PeerAddr;
 pub use reactor::Reactor;
 pub use shutdown::ShutdownHandle;
@@ -171,3 +174,4 @@ pub use state::{Input, State};
 pub use stats::{ClosedCounts, Stats};
 pub use threads::ReactorThreads;
 pub use trace::{Observer, Record, TimerKind, TimerTarget};
+pub use watch_handler::{FdSource, Readiness, WatchContext, WatchHandler};

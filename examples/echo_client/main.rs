@@ -44,6 +44,9 @@ Options:
   --pipeline K           messages in flight per connection (default 1)
   --timeout SECS         give up after this long (default 120)
   -h, --help             show this help
+
+Signals: SIGTERM and SIGINT (Ctrl-C) end it at once (their default action), with no
+report.
 ";
 
 enum Target {

@@ -53,6 +53,8 @@ Options:
   --out PATH     write the SVG here (default timeline.svg)
   --html PATH    also write a self-contained HTML page (picture, table, records)
   -h, --help     show this help
+
+Signals: SIGTERM and SIGINT (Ctrl-C) end it at once (their default action).
 ";
 
 /// The session must end well within this, or something is broken.

@@ -63,8 +63,9 @@ impl Handler for Announcing {
 #[test]
 fn sigterm_drains_gracefully_and_a_second_signal_aborts_what_is_left() {
     let (asked, shutting_down) = mpsc::channel();
-    // A deadline far beyond every wait here: only the second signal can end the drain.
-    let config = Config::default().shutdown_timeout(Duration::from_secs(600));
+    // Deadlines far beyond every wait here: only the second signal can end the drain.
+    let far = Duration::from_secs(600);
+    let config = Config::default().shutdown_timeout(far).close_timeout(far);
     let server = Server::start(config, move |reactor| {
         reactor.shutdown_on_signals()?;
         reactor.listen(loopback(), move |_: &_| Some(Announcing(asked.clone())))

@@ -38,12 +38,12 @@ Options:
   --list               list the scenarios
   -h, --help           show this help
 
-Signals: SIGTERM and SIGINT (Ctrl-C) end it at once (their default action); each server
-child stops gracefully when its standard input closes with it.
+Signals: SIGTERM and SIGINT (Ctrl-C) end it at once (their default action); a server
+child drains and exits when its standard input closes with it (or on the same signal).
 ";
 
 /// Every scenario, with its full and quick sizes.
-const SCENARIOS: [&str; 11] = [
+const SCENARIOS: [&str; 13] = [
     "many-connections",
     "big-transfer",
     "never-reads",
@@ -55,6 +55,8 @@ const SCENARIOS: [&str; 11] = [
     "garbage",
     "malformed-frames",
     "shutdown-under-load",
+    "sigterm-under-load",
+    "panic-storm",
 ];
 
 fn run(name: &str, quick: bool, launcher: &Launcher) -> Report {
@@ -87,6 +89,10 @@ fn run(name: &str, quick: bool, launcher: &Launcher) -> Report {
         ("shutdown-under-load", true) => {
             scenarios::shutdown_under_load(launcher, 1_000, 2048, s(2))
         }
+        ("sigterm-under-load", false) => scenarios::sigterm_under_load(launcher, 2_000, 2048, s(5)),
+        ("sigterm-under-load", true) => scenarios::sigterm_under_load(launcher, 1_000, 2048, s(2)),
+        ("panic-storm", false) => scenarios::panic_storm(launcher, 1_000, 1_000, 16 * 1024),
+        ("panic-storm", true) => scenarios::panic_storm(launcher, 1_000, 1_000, 4096),
         _ => unreachable!("names are checked when parsing the options"),
     }
 }

@@ -1231,6 +1231,9 @@ pub fn panic_storm(launcher: &Launcher, panicking: usize, normal: usize, bytes: 
         let fds_after = await_fds(&mut swarm, &server, fds_before)?;
         report.figure("server_fds_before", fds_before);
         report.figure("server_fds_after", fds_after);
+        report.check(fds_after == fds_before, || {
+            format!("server descriptors: {fds_before} before the storm, {fds_after} after")
+        });
         let stats = server.finish()?;
         check_stats_consistent(report, &stats);
         let (panics, panicked) = (stats.get("handler_panics"), stats.get("handler_panicked"));

@@ -26,8 +26,9 @@
 //!
 //! # Architecture
 //! One thread owns one `mio::Poll`, one reused `mio::Events` and one `Slab` of entries
-//! (listeners and connections). **The slab key is the `mio::Token`** the entry's socket is
-//! registered with, so an event finds its connection with an index, no hashing.
+//! (listeners, connections, UDP sockets and watched sources). **The slab key is the
+//! `mio::Token`** the entry's socket is registered with, so an event finds its connection
+//! with an index, no hashing.
 //!
 //! One [turn](Reactor::turn) of the loop:
 //!
@@ -76,6 +77,16 @@
 //! prints the panic to standard error.
 //!
 //! Built with `panic = "abort"`, there is nothing to catch: the first panic ends the process.
+//!
+//! # Signals and other descriptors
+//! Unix signals are events of the loop: [`Reactor::on_signals`] runs a handler on the loop's
+//! thread, in a turn, for each signal received (through `signal-hook-mio`, whose signal
+//! handler only writes to a socket pair the reactor polls). [`Reactor::shutdown_on_signals`]
+//! makes SIGTERM (what `docker stop`, `systemctl stop` and Kubernetes send) and SIGINT
+//! (Ctrl-C) a graceful shutdown, and a second one an abort; every example server uses it.
+//! Any other pollable descriptor (a pipe, a child's output, standard input when it is a pipe
+//! or a terminal, a timerfd, inotify) can be watched the same way with [`Reactor::watch`]
+//! and a small [`WatchHandler`]; a regular file cannot (epoll refuses it) and says so.
 //!
 //! # Other sockets, other cores
 //! - **Unix-domain streams** use the same [`Handler`]s ([`Reactor::listen_unix`],

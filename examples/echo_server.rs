@@ -137,9 +137,8 @@ fn main() {
 /// One reactor per thread, all accepting on one port (`SO_REUSEPORT`).
 fn serve_threads(options: Options) -> std::io::Result<()> {
     let addr = cli::resolve(&options.addrs[0])?[0];
-    let (threads, bound) = ReactorThreads::serve(options.threads, options.config, addr, |_| {
-        |_: &_| Some(Echo)
-    })?;
+    let (threads, bound) =
+        ReactorThreads::serve(options.threads, options.config, addr, |_| |_| Some(Echo))?;
     // Signals are watched before the address is announced: none can be missed.
     cli::forward_signals(threads.shutdown_handle())?;
     if options.stop_on_stdin_eof {
@@ -168,7 +167,7 @@ fn serve(options: Options) -> std::io::Result<()> {
     reactor.shutdown_on_signals()?;
     for addr in &options.addrs {
         for resolved in cli::resolve(addr)? {
-            let bound = reactor.listen(resolved, |_: &_| Some(Echo))?;
+            let bound = reactor.listen(resolved, |_| Some(Echo))?;
             println!("echo server listening on {bound}");
             if options.udp {
                 let bound = reactor.bind_udp(resolved, UdpEcho)?;
@@ -177,7 +176,7 @@ fn serve(options: Options) -> std::io::Result<()> {
         }
     }
     for path in &options.unix_paths {
-        reactor.listen_unix(path, |_: &_| Some(Echo))?;
+        reactor.listen_unix(path, |_| Some(Echo))?;
         println!("echo server listening on unix:{path}");
     }
 

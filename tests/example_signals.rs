@@ -78,10 +78,12 @@ impl Running {
         }
     }
 
-    /// The address of the first "listening on ADDR" line.
+    /// The address the example announces ("... server listening on ADDR"): by then it
+    /// watches the signals. (The reactor's own log line "listening on" may come earlier.)
     fn addr(&mut self) -> SocketAddr {
-        let line = self.line_with("listening on ");
+        let line = self.line_with("server listening on ");
         let addr = line.rsplit(' ').next().unwrap();
+        let addr = addr.strip_prefix("http://").unwrap_or(addr);
         addr.parse()
             .unwrap_or_else(|_| panic!("an address in {line:?}"))
     }
@@ -243,10 +245,12 @@ fn sigint_drains_too() {
 
 #[test]
 fn every_example_server_exits_0_on_sigterm() {
-    let servers: [(&str, &[&str]); 3] = [
+    let servers: [(&str, &[&str]); 5] = [
         ("echo_server", &["--addr", "127.0.0.1:0"]),
+        ("echo_server", &["--addr", "127.0.0.1:0", "--threads", "2"]),
         ("chat_server", &["--addr", "127.0.0.1:0"]),
         ("app_server", &["127.0.0.1", "0"]),
+        ("http_server", &["--addr", "127.0.0.1:0", "--threads", "2"]),
     ];
     for (name, args) in servers {
         let mut server = Running::start(name, args);
@@ -263,6 +267,7 @@ fn every_example_help_says_what_sigterm_and_sigint_do() {
     let examples = [
         "echo_server",
         "echo_client",
+        "http_server",
         "app_server",
         "app_client",
         "chat_server",

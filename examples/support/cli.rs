@@ -94,7 +94,12 @@ pub fn forward_signals(handle: mio_reactor::ShutdownHandle) -> std::io::Result<(
     std::thread::spawn(move || {
         let setup = mio_reactor::Reactor::new().and_then(|mut signals| {
             signals.on_signals(&[libc::SIGTERM, libc::SIGINT], move |signal, _| {
-                log::info!("signal {signal}: passed on to the reactor threads");
+                let name = if signal == libc::SIGTERM {
+                    "SIGTERM"
+                } else {
+                    "SIGINT"
+                };
+                log::info!("{name} received: passed on to the reactor threads");
                 handle.shutdown();
             })?;
             Ok(signals)

@@ -211,7 +211,7 @@ fn serve(spec: ServerSpec) -> io::Result<()> {
         // the default hook's message and backtrace for each would only bury the report.
         std::panic::set_hook(Box::new(|_| {}));
     }
-    let addr = reactor.listen(SocketAddr::from(([127, 0, 0, 1], 0)), move |_: &_| {
+    let addr = reactor.listen(SocketAddr::from(([127, 0, 0, 1], 0)), move |_| {
         let decoder = match protocol {
             Protocol::Frames { limits } => Decoder::new(limits),
             _ => Decoder::default(),

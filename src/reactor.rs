@@ -605,7 +605,6 @@ impl Reactor {
         core.refresh_tracing();
         core.check_shutdown();
         core.fire_timers();
-        core.end_watches_if_alone();
         if core.is_finished() {
             // A shutdown just removed the last entry: nothing can happen any more.
             return Ok(());

@@ -27,7 +27,7 @@ use mio_reactor::{
     CloseReason, Config, Context, Handler, Reactor, Readiness, TimerId, WatchContext,
 };
 
-use super::procfs;
+use super::process_figures;
 
 /// The environment variable that carries a [`ServerSpec`] to the child.
 pub const SPEC_VAR: &str = "MIO_REACTOR_STRESS_SERVER";
@@ -201,7 +201,7 @@ pub fn serve_if_asked() -> bool {
 
 fn serve(spec: ServerSpec) -> io::Result<()> {
     let pid = std::process::id();
-    let fds_before = procfs::fd_count(pid)?;
+    let fds_before = process_figures::fd_count(pid)?;
     let mut reactor = Reactor::with_config(spec.config())?;
     let counters = Counters::default();
     let (protocol, report_closes, shared) = (spec.protocol, spec.report_closes, counters.clone());
@@ -238,7 +238,7 @@ fn serve(spec: ServerSpec) -> io::Result<()> {
     reactor.run()?;
     let stats = reactor.stats();
     drop(reactor);
-    let fds_after = procfs::fd_count(pid)?;
+    let fds_after = process_figures::fd_count(pid)?;
     let closed = &stats.closed;
     println!(
         "{MARK}stats accepted={} open={} closed={} peer_closed={} local={} aborted={} \

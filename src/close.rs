@@ -73,6 +73,13 @@ impl Core {
         }
     }
 
+    /// Aborts at a handler's request. What the handler gathered before it leaves first (the
+    /// writes came before the abort), then the rest of the output is discarded with a reset.
+    pub(crate) fn abort(&mut self, slot: Slot) {
+        self.flush_gathered();
+        self.close_now(slot, CloseReason::Aborted);
+    }
+
     /// Whether the connection `slot` names is still there and not closed.
     pub(crate) fn is_live(&self, slot: Slot) -> bool {
         self.conn_ref(slot)

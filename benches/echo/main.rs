@@ -46,13 +46,13 @@ mod syscalls;
 
 use std::fs;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 
 use crate::load::Mark;
 use crate::machine::Machine;
-use crate::options::{HoldArgs, Options, ServeArgs};
+use crate::options::{HoldArgs, LoadArgs, Options, ServeArgs};
 use crate::process_counters::ProcSample;
 use crate::progress::Progress;
 use crate::report::{kilo, Measurement, Results, SyscallMeasurement};
@@ -73,6 +73,7 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("--serve") => serve_main(&args),
         Some("--hold-clients") => hold_main(&args),
+        Some("--load") => load_main(&args),
         _ if under_cargo_test => {
             histogram::self_check();
             pattern::self_check();
@@ -95,6 +96,7 @@ fn serve_main(args: &[String]) -> Fallible<()> {
     }
     let serve = ServeOptions {
         tokio_buffer: args.tokio_buffer,
+        reply_pieces: args.reply_pieces,
     };
     servers::serve(args.kind, args.addr, serve)
 }
@@ -106,6 +108,34 @@ fn hold_main(args: &[String]) -> Fallible<()> {
         affinity::pin_to(cpu)?;
     }
     held::client_main(args.addr, args.source, args.count, args.first)
+}
+
+/// Helper mode: this benchmark's load generator against a server already running (an
+/// `echo_server` example, say), to compare other clients with it on the same server (see
+/// [`LoadArgs`]).
+fn load_main(args: &[String]) -> Fallible<()> {
+    let args = LoadArgs::try_parse_from(args)?;
+    if let Some(cpu) = args.cpu {
+        affinity::pin_to(cpu)?;
+    }
+    let addr = args.load;
+    let mut spec = scenarios::SCENARIOS[0].load(Duration::from_secs(1), args.duration);
+    spec.conns = args.conns;
+    spec.size = args.size;
+    spec.depth = args.depth;
+    let outcome = load::run(addr, &spec, |_| Ok(()))?;
+    let messages = outcome.messages.max(1) as f64;
+    println!(
+        "load: {} conns x {} B, {} in flight: {:.0} messages/s, p50 {:.0} µs, \
+         {:.2} µs client CPU/msg",
+        spec.conns,
+        spec.size,
+        spec.depth,
+        messages / outcome.window.as_secs_f64(),
+        outcome.latency.quantile(0.50) as f64 / 1000.0,
+        outcome.client_cpu_ns as f64 / 1000.0 / messages
+    );
+    Ok(())
 }
 
 /// Which CPUs the servers and the load run on.
@@ -300,7 +330,11 @@ fn measure(
     cpus: Cpus,
     count_syscalls: bool,
 ) -> Fallible<(Measurement, Option<SyscallCounts>)> {
-    let mut server = ServerProcess::start(kind, cpus.server, options.serve)?;
+    let serve = ServeOptions {
+        reply_pieces: scenario.reply_pieces,
+        ..options.serve
+    };
+    let mut server = ServerProcess::start(kind, cpus.server, serve)?;
     let mut counter = if count_syscalls {
         Some(SyscallCounter::attach(server.pid())?)
     } else {

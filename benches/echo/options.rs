@@ -148,6 +148,7 @@ impl Options {
             chart: args.chart,
             serve: ServeOptions {
                 tokio_buffer: args.tokio_buffer,
+                reply_pieces: 1,
             },
         }
     }
@@ -170,6 +171,28 @@ pub struct ServeArgs {
     pub cpu: Option<usize>,
     #[arg(long, default_value_t = TOKIO_BUFFER)]
     pub tokio_buffer: usize,
+    /// Write each echo in this many pieces (the `split` scenario).
+    #[arg(long, default_value_t = 1)]
+    pub reply_pieces: usize,
+}
+
+/// Helper mode: `--load ADDR [--conns N] [--size BYTES] [--depth K] [--duration SECS]
+/// [--cpu N]`, this benchmark's load generator against a server already running.
+#[derive(Parser, Debug)]
+#[command(no_binary_name = true)]
+pub struct LoadArgs {
+    #[arg(long)]
+    pub load: SocketAddr,
+    #[arg(long, default_value_t = 50)]
+    pub conns: usize,
+    #[arg(long, default_value_t = 512)]
+    pub size: usize,
+    #[arg(long, default_value_t = 1)]
+    pub depth: usize,
+    #[arg(long, default_value = "3", value_parser = cli::seconds)]
+    pub duration: Duration,
+    #[arg(long)]
+    pub cpu: Option<usize>,
 }
 
 /// Child mode: a helper holding connections for the memory runs (`--hold-clients --addr

@@ -28,6 +28,7 @@ impl ServerProcess {
         let mut command = Command::new(std::env::current_exe()?);
         command.args(["--serve", kind.name(), "--addr", "127.0.0.1:0"]);
         command.args(["--tokio-buffer", &options.tokio_buffer.to_string()]);
+        command.args(["--reply-pieces", &options.reply_pieces.to_string()]);
         if let Some(cpu) = cpu {
             command.args(["--cpu", &cpu.to_string()]);
         }

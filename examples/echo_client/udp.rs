@@ -54,7 +54,7 @@ impl DatagramCheck {
 
     /// Sends the next datagram, or closes once the quota is used.
     fn send_next(&mut self, ctx: &mut DatagramContext<'_>) {
-        if !self.quota.allows(self.sent) {
+        if !self.quota.allows(self.sent, ctx.now()) {
             ctx.close();
             return;
         }

@@ -160,7 +160,7 @@ impl Handler for Exchange {
 /// VALUE up; any other ACTION sends ACTION and VALUE as a binary message. Put -- before a
 /// VALUE that starts with a dash.
 #[derive(Parser)]
-#[command(name = "app_client", version, allow_negative_numbers = true)]
+#[command(name = "app_client", version, allow_negative_numbers = true, after_help = cli::DEFAULT_SIGNALS_HELP)]
 struct Args {
     /// Give up after this long
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = cli::seconds)]

@@ -9,8 +9,9 @@
 //! RUST_LOG=debug cargo run --release --example app_server -- 127.0.0.1 65432
 //! ```
 //! A `text/json` request `{"action": "search", "value": V}` is looked up in the tutorial's
-//! little table; any other content type is answered with its first ten bytes. Ctrl-C stops
-//! the server gracefully (a second Ctrl-C aborts); so does the end of standard input with
+//! little table; any other content type is answered with its first ten bytes. SIGTERM or
+//! Ctrl-C (SIGINT) stops the server gracefully (a second one aborts); so does the end of
+//! standard input with
 //! `--stop-on-stdin-eof`, which is how tests stop it.
 //!
 //! The point of the example is what happens when a client misbehaves. Every malformed
@@ -182,7 +183,7 @@ impl Handler for Exchange {
 /// (a search in a small table, or a binary message), one reply, then a graceful close.
 /// HOST may be a name (localhost listens on all its addresses); PORT 0 picks a free port.
 #[derive(Parser)]
-#[command(name = "app_server", version, allow_negative_numbers = true)]
+#[command(name = "app_server", version, allow_negative_numbers = true, after_help = cli::SERVER_SIGNALS_HELP)]
 struct Args {
     /// Largest request content accepted
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_content)]
@@ -238,6 +239,8 @@ fn serve(options: Options) -> std::io::Result<()> {
         .max_input(limits.max_frame())
         .idle_timeout(Some(options.idle_timeout));
     let mut reactor = Reactor::with_config(config)?;
+    // SIGTERM or SIGINT: the first drains gracefully, the second aborts.
+    reactor.shutdown_on_signals()?;
 
     let mut port = options.port;
     for mut addr in cli::resolve_host(&options.host, options.port)? {
@@ -248,7 +251,9 @@ fn serve(options: Options) -> std::io::Result<()> {
         println!("app server listening on {bound}");
     }
 
-    cli::stop_on_ctrl_c(reactor.shutdown_handle(), options.stop_on_stdin_eof)?;
+    if options.stop_on_stdin_eof {
+        cli::stop_on_stdin_eof(reactor.shutdown_handle());
+    }
 
     reactor.run()?;
     let stats = reactor.stats();

@@ -34,7 +34,13 @@ use clap::Parser;
 
 /// Echoes every byte back to its sender, one client at a time, with blocking calls.
 #[derive(Parser)]
-#[command(name = "blocking_echo", version)]
+#[command(
+    name = "blocking_echo",
+    version,
+    after_help = "Signals: SIGTERM and SIGINT (Ctrl-C) end it at once, the signals' default \
+                  action: a thread blocked in accept or read has no loop to hear them (the \
+                  reactor examples drain)."
+)]
 struct Args {
     /// Listen here
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:65432")]

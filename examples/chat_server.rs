@@ -100,7 +100,7 @@ impl Handler for Member {
 
 /// A chat room: each line a client sends is broadcast to all the other clients.
 #[derive(Parser)]
-#[command(name = "chat_server", version)]
+#[command(name = "chat_server", version, after_help = cli::SERVER_SIGNALS_HELP)]
 struct Args {
     /// Listen for TCP clients (repeatable) [default: 127.0.0.1:7000 unless --unix is given]
     #[arg(long, value_name = "HOST:PORT")]
@@ -170,6 +170,8 @@ fn serve(options: Options) -> std::io::Result<()> {
         .low_water(high_water / 4)
         .max_input(options.max_line + 1);
     let mut reactor = Reactor::with_config(config)?;
+    // SIGTERM or SIGINT: the first drains gracefully, the second aborts.
+    reactor.shutdown_on_signals()?;
     let room = Rc::new(RefCell::new(Room::default()));
     let max_line = options.max_line;
     let factory = move |room: Rc<RefCell<Room>>| {
@@ -191,7 +193,9 @@ fn serve(options: Options) -> std::io::Result<()> {
         reactor.listen_unix(path, factory(room.clone()))?;
         println!("chat server listening on unix:{path}");
     }
-    cli::stop_on_ctrl_c(reactor.shutdown_handle(), options.stop_on_stdin_eof)?;
+    if options.stop_on_stdin_eof {
+        cli::stop_on_stdin_eof(reactor.shutdown_handle());
+    }
     reactor.run()?;
     println!(
         "chat server stopped: {} members joined",

@@ -7,8 +7,9 @@
 //! ```
 //! Try it with `nc 127.0.0.1 65432`, or with the `echo_client` example. `--udp` echoes
 //! datagrams on the same addresses too (`nc -u 127.0.0.1 65432`), and `--unix PATH` listens on
-//! a Unix-domain socket (`nc -U PATH`); all of it in one reactor, on one thread. Ctrl-C stops it
-//! gracefully (connections finish, up to 5 s); a second Ctrl-C aborts at once. With
+//! a Unix-domain socket (`nc -U PATH`); all of it in one reactor, on one thread. SIGTERM or
+//! Ctrl-C (SIGINT) stops it gracefully (connections finish, up to 5 s); a second one aborts at
+//! once. With
 //! `--stop-on-stdin-eof` it also stops when its standard input closes, which is how scripts
 //! and tests stop it without signals.
 //!
@@ -58,7 +59,7 @@ impl DatagramHandler for UdpEcho {
 
 /// Echoes every byte back to its sender, over many connections at once.
 #[derive(Parser)]
-#[command(name = "echo_server", version, allow_negative_numbers = true)]
+#[command(name = "echo_server", version, allow_negative_numbers = true, after_help = cli::SERVER_SIGNALS_HELP)]
 struct Args {
     /// Listen here (repeatable; a name listens on all its addresses) [default:
     /// 127.0.0.1:65432]
@@ -150,9 +151,13 @@ fn serve_threads(options: Options) -> std::io::Result<()> {
     let addr = cli::resolve(&options.addrs[0])?[0];
     let (threads, bound) =
         ReactorThreads::serve(options.threads, options.config, addr, |_| |_| Some(Echo))?;
+    // Signals are watched before the address is announced: none can be missed.
+    cli::forward_signals(threads.shutdown_handle())?;
+    if options.stop_on_stdin_eof {
+        cli::stop_on_stdin_eof(threads.shutdown_handle());
+    }
     println!("echo server listening on {bound}");
     println!("({} reactor threads share the port)", options.threads);
-    cli::stop_on_ctrl_c(threads.shutdown_handle(), options.stop_on_stdin_eof)?;
     let stats = threads.join()?;
     let per_thread: Vec<u64> = stats.iter().map(|s| s.accepted).collect();
     println!(
@@ -169,6 +174,9 @@ fn serve(options: Options) -> std::io::Result<()> {
         return serve_threads(options);
     }
     let mut reactor = Reactor::with_config(options.config)?;
+    // SIGTERM or SIGINT: the first drains gracefully, the second aborts. Watched before the
+    // address is announced, so that none can be missed.
+    reactor.shutdown_on_signals()?;
     for addr in &options.addrs {
         for resolved in cli::resolve(addr)? {
             let bound = tls::listen(&mut reactor, resolved, options.tls.as_ref(), |_| Some(Echo))?;
@@ -185,8 +193,9 @@ fn serve(options: Options) -> std::io::Result<()> {
         println!("echo server listening on unix:{path}");
     }
 
-    // Ctrl-C: the first asks for a graceful shutdown, the second aborts.
-    cli::stop_on_ctrl_c(reactor.shutdown_handle(), options.stop_on_stdin_eof)?;
+    if options.stop_on_stdin_eof {
+        cli::stop_on_stdin_eof(reactor.shutdown_handle());
+    }
     reactor.run()?;
     let stats = reactor.stats();
     println!(

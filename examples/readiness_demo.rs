@@ -32,7 +32,7 @@ use mio::{Events, Interest, Poll, Token};
 
 /// Prints every readiness event and every read result for one connection.
 #[derive(Parser)]
-#[command(name = "readiness_demo", version)]
+#[command(name = "readiness_demo", version, after_help = cli::DEFAULT_SIGNALS_HELP)]
 struct Args {
     /// Read once per event instead of until WouldBlock
     #[arg(long)]

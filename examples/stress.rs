@@ -36,7 +36,13 @@ use stress::scenarios;
 /// Runs the stress and fault scenarios against an echo (or line) server in a child
 /// process, printing one line of figures per scenario and a final `N passed, N failed`.
 #[derive(Parser)]
-#[command(name = "stress", version)]
+#[command(
+    name = "stress",
+    version,
+    after_help = "Signals: SIGTERM and SIGINT (Ctrl-C) end it at once (their default action); \
+                  a server child drains and exits when its standard input closes with it (or \
+                  on the same signal)."
+)]
 struct Args {
     /// Reduced sizes (well under a minute)
     #[arg(long)]
@@ -50,7 +56,7 @@ struct Args {
 }
 
 /// Every scenario, with its full and quick sizes.
-const SCENARIOS: [&str; 11] = [
+const SCENARIOS: [&str; 13] = [
     "many-connections",
     "big-transfer",
     "never-reads",
@@ -62,6 +68,8 @@ const SCENARIOS: [&str; 11] = [
     "garbage",
     "malformed-frames",
     "shutdown-under-load",
+    "sigterm-under-load",
+    "panic-storm",
 ];
 
 fn run(name: &str, quick: bool, launcher: &Launcher) -> Report {
@@ -94,6 +102,10 @@ fn run(name: &str, quick: bool, launcher: &Launcher) -> Report {
         ("shutdown-under-load", true) => {
             scenarios::shutdown_under_load(launcher, 1_000, 2048, s(2))
         }
+        ("sigterm-under-load", false) => scenarios::sigterm_under_load(launcher, 2_000, 2048, s(5)),
+        ("sigterm-under-load", true) => scenarios::sigterm_under_load(launcher, 1_000, 2048, s(2)),
+        ("panic-storm", false) => scenarios::panic_storm(launcher, 1_000, 1_000, 16 * 1024),
+        ("panic-storm", true) => scenarios::panic_storm(launcher, 1_000, 1_000, 4096),
         _ => unreachable!("names are checked when parsing the options"),
     }
 }

@@ -4,6 +4,7 @@
 use crate::core::{Core, Phase, TimerTask};
 use crate::id::{ConnId, Slot};
 use crate::net::{classify_accept_error, AcceptFailure, PeerAddr, Stream};
+use crate::panics::call_user;
 use crate::state::State;
 use crate::trace::{trace_record, Record};
 
@@ -40,14 +41,22 @@ impl Core {
     }
 
     fn open_accepted(&mut self, listener: Slot, stream: Stream, peer: PeerAddr) {
+        let catch = self.config.catch_panics;
         let Some(l) = self.listener(listener) else {
             return;
         };
-        let Some(handler) = l.factory.new_handler(&peer) else {
-            log::debug!("refused connection from {peer}");
-            self.stats.refused += 1;
-            trace_record!(self, Record::Refused { peer });
-            return;
+        let handler = match call_user(catch, || l.factory.new_handler(&peer)) {
+            Ok(Some(handler)) => handler,
+            Ok(None) => {
+                log::debug!("refused connection from {peer}");
+                return self.refuse(peer);
+            }
+            Err(message) => {
+                // The factory stays: the next peer may well get a handler.
+                log::error!("factory panicked for {peer}: {message}; the peer is refused");
+                self.stats.handler_panics += 1;
+                return self.refuse(peer);
+            }
         };
         // An accepted socket's send buffer is empty: writable at once.
         let transport = match l.security.transport(stream, true) {
@@ -72,6 +81,12 @@ impl Core {
             }
             Err((err, _)) => log::warn!("could not register an accepted connection: {err}"),
         }
+    }
+
+    /// No handler for `peer`: its socket is closed as it is dropped.
+    fn refuse(&mut self, peer: PeerAddr) {
+        self.stats.refused += 1;
+        trace_record!(self, Record::Refused { peer });
     }
 
     /// Out of descriptors. The pending connection stays in the kernel queue, so the listener

@@ -156,6 +156,12 @@ pub enum CloseReason {
     /// The TLS handshake did not finish within
     /// [`Config::tls_handshake_timeout`](crate::Config::tls_handshake_timeout).
     TlsHandshakeTimeout,
+    /// The handler panicked; the text is the panic's message. The connection was aborted (a
+    /// reset on TCP, buffered output discarded) and the handler dropped without another
+    /// call: this reason is seen in the [`Stats`](crate::Stats), the trace and the log (at
+    /// `error!`), never by the handler's own `on_close`. See
+    /// [`Config::catch_panics`](crate::Config::catch_panics).
+    HandlerPanicked(String),
 }
 
 impl CloseReason {
@@ -217,6 +223,7 @@ impl fmt::Display for CloseReason {
             CloseReason::Tls(why) => write!(f, "TLS error: {why}"),
             CloseReason::TlsTruncated => f.write_str("TLS stream truncated (no close_notify)"),
             CloseReason::TlsHandshakeTimeout => f.write_str("TLS handshake timed out"),
+            CloseReason::HandlerPanicked(message) => write!(f, "handler panicked: {message}"),
         }
     }
 }

@@ -53,6 +53,7 @@ pub struct Config {
     pub(crate) socket_send_buffer: Option<usize>,
     pub(crate) socket_recv_buffer: Option<usize>,
     pub(crate) tls_handshake_timeout: Duration,
+    pub(crate) catch_panics: bool,
 }
 
 impl Default for Config {
@@ -77,6 +78,7 @@ impl Default for Config {
             socket_send_buffer: None,
             socket_recv_buffer: None,
             tls_handshake_timeout: Duration::from_secs(10),
+            catch_panics: true,
         }
     }
 }
@@ -201,6 +203,25 @@ impl Config {
         /// [`CloseReason::TlsHandshakeTimeout`](crate::CloseReason::TlsHandshakeTimeout):
         /// rustls has no clock of its own.
         tls_handshake_timeout, get_tls_handshake_timeout: Duration
+    );
+
+    knob!(
+        /// Catch a panic in user code at the loop's boundary (default true), so that it costs
+        /// only what that code serves: a panicking [`Handler`](crate::Handler) gets its
+        /// connection aborted (a reset) with
+        /// [`CloseReason::HandlerPanicked`](crate::CloseReason::HandlerPanicked) and is
+        /// dropped without another call, not even `on_close`; a panicking
+        /// [`Factory`](crate::Factory) refuses that peer; a panicking
+        /// [`DatagramHandler`](crate::DatagramHandler) closes its socket; a panicking watch
+        /// handler ends its watch. Each is logged at `error!` and counted in
+        /// [`Stats::handler_panics`](crate::Stats::handler_panics); every other connection,
+        /// timer and listener goes on. Set it to false to let a panic unwind out of
+        /// [`Reactor::run`](crate::Reactor::run) instead (a test that wants to see it, or a
+        /// program that prefers to crash).
+        ///
+        /// Under `panic = "abort"` in the profile there is nothing to catch: the first panic
+        /// ends the process, whatever this says.
+        catch_panics, get_catch_panics: bool
     );
 
     /// The output water marks and hard cap, as the backpressure decisions take them.

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use mio::{Interest, Registry, Token};
 use slab::Slab;
 
+use crate::close_reason::CloseReason;
 use crate::config::Config;
 use crate::connection::Connection;
 use crate::context::Context;
@@ -21,6 +22,7 @@ use crate::handler::{Factory, Handler};
 use crate::id::{ConnId, Slot, TimerId, UdpId};
 use crate::listener::Listener;
 use crate::net::{ListenerSocket, PeerAddr, Stream};
+use crate::panics::call_user;
 use crate::state::State;
 use crate::stats::Stats;
 use crate::timer::Timers;
@@ -28,12 +30,14 @@ use crate::trace::{trace_record, Observer, Record, TimerKind, TimerTarget, TARGE
 use crate::transport::Security;
 use crate::transport::Transport;
 use crate::udp::Udp;
+use crate::watch::Watch;
 
 /// What the slab holds: the key of an entry is its `mio::Token`.
 pub(crate) enum Entry {
     Listener(Listener),
     Conn(Connection),
     Udp(Udp),
+    Watch(Watch),
 }
 
 /// What a timer does when it fires.
@@ -200,6 +204,7 @@ impl Core {
             Some(Entry::Conn(c)) if c.slot() == slot => c.enqueue(),
             Some(Entry::Listener(l)) if l.slot == slot => !std::mem::replace(&mut l.queued, true),
             Some(Entry::Udp(u)) if u.slot == slot => !std::mem::replace(&mut u.queued, true),
+            Some(Entry::Watch(w)) if w.slot == slot => !std::mem::replace(&mut w.queued, true),
             _ => return,
         };
         if newly_queued {
@@ -266,18 +271,41 @@ impl Core {
     /// Runs `f` with the connection's handler and a context for it.
     ///
     /// Returns `None` if the connection is gone or its handler is already running (a callback
-    /// never re-enters its own handler).
+    /// never re-enters its own handler), or if the handler panicked: the panic is caught
+    /// here (see `panics.rs`), the handler dropped and the connection aborted.
     pub(crate) fn with_handler<R>(
         &mut self,
         slot: Slot,
         f: impl FnOnce(&mut dyn Handler, &mut Context<'_>) -> R,
     ) -> Option<R> {
         let mut handler = self.conn(slot)?.handler.take()?;
-        let result = f(handler.as_mut(), &mut Context::new(self, slot));
-        if let Some(conn) = self.conn(slot) {
-            conn.handler = Some(handler);
+        let called = call_user(self.config.catch_panics, || {
+            f(handler.as_mut(), &mut Context::new(self, slot))
+        });
+        match called {
+            Ok(result) => {
+                if let Some(conn) = self.conn(slot) {
+                    conn.handler = Some(handler);
+                }
+                Some(result)
+            }
+            Err(message) => {
+                drop(handler); // never called again, not even `on_close`
+                self.handler_panicked(slot, message);
+                None
+            }
         }
-        Some(result)
+    }
+
+    /// A connection's handler panicked (and was dropped): abort the connection with a reset,
+    /// report it once, log it, count it.
+    pub(crate) fn handler_panicked(&mut self, slot: Slot, message: String) {
+        log::error!(
+            "{} handler panicked: {message}; the connection is aborted",
+            ConnId(slot)
+        );
+        self.stats.handler_panics += 1;
+        self.close_now(slot, CloseReason::HandlerPanicked(message));
     }
 
     /// The connection is established: start its idle clock and tell the handler.
@@ -391,19 +419,21 @@ impl Core {
             .collect()
     }
 
-    /// Removes the entries that finished this turn: `on_close`, deregister, drop.
+    /// Removes the entries that finished this turn: `on_close`, deregister, drop; and the
+    /// watches, if a shutdown left nothing else.
     ///
     /// Deferred to the end of the turn so that an event later in the same batch can never
     /// reach a new entry that reused the key.
     pub(crate) fn remove_finished(&mut self) {
         while let Some(slot) = self.closed.pop() {
-            if self.udp(slot).is_some() {
-                self.remove_udp(slot);
-            } else {
-                self.remove_conn(slot);
+            match self.slab.get(slot.key) {
+                Some(Entry::Udp(_)) => self.remove_udp(slot),
+                Some(Entry::Watch(_)) => self.remove_watch(slot),
+                _ => self.remove_conn(slot),
             }
         }
         self.resume_listeners();
+        self.end_watches_if_alone();
     }
 
     /// How long `poll` may block: not at all if work is queued (entries to dispatch, or

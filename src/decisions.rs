@@ -133,6 +133,7 @@ pub(crate) fn resets(reason: &CloseReason) -> bool {
             | CloseReason::LimitExceeded(_)
             | CloseReason::CloseTimeout
             | CloseReason::ShutdownAborted
+            | CloseReason::HandlerPanicked(_)
     )
 }
 

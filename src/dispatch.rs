@@ -16,6 +16,7 @@ use crate::decisions::{
 };
 use crate::handler::Handler;
 use crate::id::{ConnId, Slot};
+use crate::panics::call_user;
 use crate::state::{Input, State};
 use crate::trace::{trace_record, Record};
 use crate::transport::{ReadOutcome, Sent, GATHER_CAP};
@@ -120,7 +121,13 @@ impl Core {
             kept.extend_from_slice(fresh);
         }
         let offered: &[u8] = if from_kept { &kept } else { fresh };
-        let consumed = self.offer(slot, handler.as_mut(), offered);
+        let consumed = match self.offer(slot, handler.as_mut(), offered) {
+            Ok(consumed) => consumed,
+            Err(message) => {
+                drop(handler); // never called again; the kept input goes with the connection
+                return self.handler_panicked(slot, message);
+            }
+        };
         if from_kept {
             kept.drain(..consumed);
         } else {
@@ -147,20 +154,28 @@ impl Core {
 
     /// Calls `on_data` with what is left of `data` for as long as the handler makes progress
     /// and still takes input, so that a handler may consume one message per call without
-    /// stalling whole messages behind it until more bytes arrive. Returns the bytes consumed.
-    fn offer(&mut self, slot: Slot, handler: &mut dyn Handler, data: &[u8]) -> usize {
+    /// stalling whole messages behind it until more bytes arrive. Returns the bytes consumed,
+    /// or the message of a panic in `on_data` (caught here, as in `Core::with_handler`).
+    fn offer(
+        &mut self,
+        slot: Slot,
+        handler: &mut dyn Handler,
+        data: &[u8],
+    ) -> Result<usize, String> {
         let mut consumed = 0;
+        let catch = self.config.catch_panics;
         loop {
             let rest = &data[consumed..];
-            let took = handler
-                .on_data(&mut crate::Context::new(self, slot), rest)
-                .min(rest.len());
+            let took = call_user(catch, || {
+                handler.on_data(&mut crate::Context::new(self, slot), rest)
+            })?
+            .min(rest.len());
             consumed += took;
             let more = self.conn_ref(slot).is_some_and(|c| {
                 offer_again(took, consumed, data.len(), c.state(), c.reading_paused())
             });
             if !more {
-                return consumed;
+                return Ok(consumed);
             }
         }
     }

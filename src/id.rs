@@ -1,4 +1,4 @@
-//! Public identities of connections, UDP sockets and timers.
+//! Public identities of connections, UDP sockets, watched sources and timers.
 //!
 //! A slab reuses keys: once connection 7 is removed, the next accepted connection may get key 7
 //! too. A bare key held by a timer, a chat room or another thread would then silently point at a
@@ -173,6 +173,35 @@ impl fmt::Debug for UdpId {
 impl fmt::Display for UdpId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "udp#{}.{}", self.0.key, self.0.generation)
+    }
+}
+
+/// Identifies one source watched with [`Reactor::watch`](crate::Reactor::watch) (or
+/// [`Reactor::on_signals`](crate::Reactor::on_signals)) for as long as it is watched. Like a
+/// [`ConnId`], it is a slab key plus the generation of the entry: once the watch ends its id
+/// matches nothing, even after the key is reused.
+///
+/// It prints as `watch#key.generation`, the form the logs and trace records use
+/// ([`Record::WatchReady`](crate::Record::WatchReady)).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WatchId(pub(crate) Slot);
+
+impl WatchId {
+    /// The slab key, which is also the `mio::Token` of the source.
+    pub fn key(&self) -> usize {
+        self.0.key
+    }
+}
+
+impl fmt::Debug for WatchId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WatchId({}.{})", self.0.key, self.0.generation)
+    }
+}
+
+impl fmt::Display for WatchId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "watch#{}.{}", self.0.key, self.0.generation)
     }
 }
 

@@ -26,8 +26,9 @@
 //!
 //! # Architecture
 //! One thread owns one `mio::Poll`, one reused `mio::Events` and one `Slab` of entries
-//! (listeners and connections). **The slab key is the `mio::Token`** the entry's socket is
-//! registered with, so an event finds its connection with an index, no hashing.
+//! (listeners, connections, UDP sockets and watched sources). **The slab key is the
+//! `mio::Token`** the entry's socket is registered with, so an event finds its connection
+//! with an index, no hashing.
 //!
 //! One [turn](Reactor::turn) of the loop:
 //!
@@ -64,6 +65,28 @@
 //!
 //! `docs/architecture.md` in the repository walks through each of these with the pitfall it
 //! avoids and the test that pins it.
+//!
+//! # When a handler panics
+//! A panic in user code is caught where the loop calls it ([`Config::catch_panics`], on by
+//! default) and costs only what that code serves: a [`Handler`]'s connection is aborted (a
+//! reset) and reported once as [`CloseReason::HandlerPanicked`] with the panic's message, the
+//! handler is dropped without another call (not even `on_close`); a [`Factory`] that panics
+//! refuses that peer; a [`DatagramHandler`] that panics closes its socket. Each is logged at
+//! `error!` and counted in [`Stats::handler_panics`]. Every other connection, timer and
+//! listener goes on, and [`Reactor::run`] returns normally later. The default panic hook still
+//! prints the panic to standard error.
+//!
+//! Built with `panic = "abort"`, there is nothing to catch: the first panic ends the process.
+//!
+//! # Signals and other descriptors
+//! Unix signals are events of the loop: [`Reactor::on_signals`] runs a handler on the loop's
+//! thread, in a turn, for each signal received (through `signal-hook-mio`, whose signal
+//! handler only writes to a socket pair the reactor polls). [`Reactor::shutdown_on_signals`]
+//! makes SIGTERM (what `docker stop`, `systemctl stop` and Kubernetes send) and SIGINT
+//! (Ctrl-C) a graceful shutdown, and a second one an abort; every example server uses it.
+//! Any other pollable descriptor (a pipe, a child's output, standard input when it is a pipe
+//! or a terminal, a timerfd, inotify) can be watched the same way with [`Reactor::watch`]
+//! and a small [`WatchHandler`]; a regular file cannot (epoll refuses it) and says so.
 //!
 //! # Other sockets, other cores
 //! - **Unix-domain streams** use the same [`Handler`]s ([`Reactor::listen_unix`],
@@ -111,9 +134,11 @@ mod id;
 mod listener;
 mod net;
 mod output;
+mod panics;
 pub mod protocol;
 mod reactor;
 mod shutdown;
+mod signals;
 mod state;
 mod stats;
 mod threads;
@@ -122,6 +147,8 @@ mod trace;
 mod transport;
 mod udp;
 mod unix_path;
+mod watch;
+mod watch_handler;
 
 /// The README's examples compile and run as doctests, so they cannot drift from the API.
 #[doc = include_str!("../README.md")]
@@ -150,7 +177,7 @@ pub use config::Config;
 pub use context::{Context, WriteError};
 pub use datagram::{DatagramContext, DatagramHandler, SendOutcome};
 pub use handler::{Factory, Handler};
-pub use id::{ConnId, TimerId, UdpId};
+pub use id::{ConnId, TimerId, UdpId, WatchId};
 pub use net::PeerAddr;
 pub use reactor::Reactor;
 pub use shutdown::ShutdownHandle;
@@ -158,6 +185,7 @@ pub use state::{Input, State};
 pub use stats::{ClosedCounts, Stats};
 pub use threads::ReactorThreads;
 pub use trace::{Observer, Record, TimerKind, TimerTarget};
+pub use watch_handler::{FdSource, Readiness, WatchContext, WatchHandler};
 
 // TLS (the `tls` feature). Declared here, after the guide's doctests above, so that the line
 // numbers `cargo test --doc Guide` reports (quoted in the guide) do not depend on features.

@@ -14,13 +14,15 @@ use crate::config::Config;
 use crate::core::{Core, Entry};
 use crate::datagram::DatagramHandler;
 use crate::handler::{Factory, Handler};
-use crate::id::ConnId;
+use crate::id::{ConnId, WatchId};
 use crate::net::{ListenerSocket, PeerAddr};
 use crate::shutdown::ShutdownHandle;
+use crate::signals::{shut_down_on, SHUTDOWN_SIGNALS};
 use crate::stats::Stats;
 use crate::trace::{trace_record, Observer, Record};
 use crate::transport::Security;
 use crate::unix_path::bind_unix;
+use crate::watch_handler::{WatchContext, WatchHandler};
 
 /// The waker's token. Slab keys count up from zero and never reach it.
 const WAKER: Token = Token(usize::MAX);
@@ -439,6 +441,127 @@ impl Reactor {
             .connect_unix(path.as_ref(), Box::new(handler), Security::default())
     }
 
+    /// Watches a pollable `source` in this loop: `handler` is called, in a turn, with the
+    /// source and its [`Readiness`](crate::Readiness) whenever events arrive for it (at most once per turn),
+    /// until it calls [`WatchContext::unwatch`] or [`Reactor::unwatch`] is called.
+    ///
+    /// `source` is anything mio can register: a [`mio::unix::pipe::Receiver`] (also made
+    /// from a child process's `ChildStdout`), a `mio::net` socket, or any descriptor wrapped
+    /// in [`FdSource`](crate::FdSource) (standard input when it is a pipe or a terminal, a timerfd, an
+    /// inotify descriptor), which must then be non-blocking. `interest` says which readiness
+    /// to hear of. mio is edge-triggered: the handler reads (or writes) until `WouldBlock`,
+    /// or it hears nothing more about what it left.
+    ///
+    /// Watches do not keep a shutting-down reactor alive: once a shutdown has nothing else
+    /// left to drain, the watches are ended (sources dropped) and [`run`](Reactor::run)
+    /// returns. A panic in the handler ends its watch (see [`Config::catch_panics`]).
+    ///
+    /// # Errors
+    /// Registering with epoll: a regular file or a directory cannot be polled (epoll answers
+    /// `EPERM`), which is reported as [`Unsupported`](io::ErrorKind::Unsupported) with a
+    /// message saying so; a descriptor that is already registered (watched twice, or dup'd
+    /// from one that is) fails with [`AlreadyExists`](io::ErrorKind::AlreadyExists) (`EEXIST`);
+    /// a closed descriptor with `EBADF`; and `ENOMEM`/`ENOSPC` as for
+    /// [`listen`](Reactor::listen). On any error nothing is watched and `source` and
+    /// `handler` are dropped.
+    ///
+    /// # Examples
+    /// A pipe's reading end, in the loop:
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::time::Duration;
+    /// use mio::unix::pipe;
+    /// use mio_reactor::{Reactor, Readiness, WatchContext};
+    ///
+    /// let (mut sender, receiver) = pipe::new()?;
+    /// let mut reactor = Reactor::new()?;
+    /// reactor.watch(receiver, mio::Interest::READABLE,
+    ///     move |pipe: &mut pipe::Receiver, ready: Readiness, ctx: &mut WatchContext<'_>| {
+    ///         let mut buf = [0; 64];
+    ///         loop {
+    ///             match pipe.read(&mut buf) {
+    ///                 Ok(0) => return ctx.unwatch(), // every writer closed
+    ///                 Ok(n) => println!("{} read {:?}", ctx.id(), &buf[..n]),
+    ///                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+    ///                 Err(e) => panic!("{e} ({ready})"),
+    ///             }
+    ///         }
+    ///     })?;
+    /// sender.write_all(b"hello")?;
+    /// drop(sender);
+    /// while !reactor.is_finished() {
+    ///     reactor.turn(Some(Duration::from_millis(10)))?; // read, EOF, unwatched
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn watch<S: mio::event::Source + 'static>(
+        &mut self,
+        source: S,
+        interest: mio::Interest,
+        handler: impl WatchHandler<S>,
+    ) -> io::Result<WatchId> {
+        self.core.now = Instant::now();
+        self.core.add_watch(source, interest, handler)
+    }
+
+    /// Ends the watch `id` at the end of the next turn (its source is deregistered and
+    /// dropped); returns `false` if it was not watched.
+    pub fn unwatch(&mut self, id: WatchId) -> bool {
+        self.core.unwatch(id.0)
+    }
+
+    /// Receives the Unix `signals` as events of this loop: `handler` runs on the loop's
+    /// thread, in a turn, once per signal received, with a [`WatchContext`] to reach
+    /// connections or shut down. A watch like any other ([`watch`](Reactor::watch)); the
+    /// signal handler itself only wakes the loop (through `signal-hook-mio`'s socket pair).
+    ///
+    /// While watched, the signals no longer have their default action (SIGTERM no longer
+    /// ends the process); after the watch ends they are still caught and ignored, because
+    /// the default action cannot be restored safely; a program exits soon after `run`.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](io::ErrorKind::InvalidInput) for a signal that cannot be handled
+    /// (SIGKILL, SIGSTOP, SIGILL, SIGFPE, SIGSEGV), or the operating system's error creating
+    /// the socket pair or installing the handler; or registering with epoll as for
+    /// [`watch`](Reactor::watch).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use mio_reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// reactor.on_signals(&[libc::SIGUSR1], |signal, ctx| {
+    ///     println!("signal {signal} reached the loop");
+    ///     ctx.unwatch();
+    /// })?;
+    /// signal_hook::low_level::raise(libc::SIGUSR1)?;
+    /// while !reactor.is_finished() {
+    ///     reactor.turn(Some(Duration::from_millis(10)))?;
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn on_signals(
+        &mut self,
+        signals: &[std::os::raw::c_int],
+        handler: impl FnMut(std::os::raw::c_int, &mut WatchContext<'_>) + 'static,
+    ) -> io::Result<WatchId> {
+        self.core.now = Instant::now();
+        self.core.watch_signals(signals, handler)
+    }
+
+    /// Makes SIGTERM and SIGINT shut this reactor down: the first drains gracefully (stop
+    /// accepting, [`Handler::on_shutdown`], connections finish within
+    /// [`Config::shutdown_timeout`]) and the second aborts what is left, as a
+    /// [`ShutdownHandle`] does. SIGTERM is what `docker stop`, `systemctl stop` and
+    /// Kubernetes send; SIGINT is Ctrl-C. Each is logged (`info`, then `warn`).
+    ///
+    /// # Errors
+    /// As [`on_signals`](Reactor::on_signals).
+    pub fn shutdown_on_signals(&mut self) -> io::Result<WatchId> {
+        self.on_signals(&SHUTDOWN_SIGNALS, shut_down_on)
+    }
+
     /// A handle that shuts this reactor down from any thread.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle::new(self.core.shutdown_requests.clone(), self.waker.clone())
@@ -619,6 +742,10 @@ impl Core {
                 udp.writable |= event.is_writable() || event.is_error();
                 udp.slot
             }
+            Some(Entry::Watch(watch)) => {
+                watch.pending.merge(event);
+                watch.slot
+            }
             // Spurious, or for an entry removed earlier: normal with edge triggering.
             None => return,
         };
@@ -646,6 +773,10 @@ impl Core {
                 Some(Entry::Udp(udp)) if udp.slot == slot => {
                     udp.queued = false;
                     self.drive_udp(slot);
+                }
+                Some(Entry::Watch(watch)) if watch.slot == slot => {
+                    watch.queued = false;
+                    self.drive_watch(slot);
                 }
                 _ => {}
             }

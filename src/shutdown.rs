@@ -103,6 +103,8 @@ impl Core {
         if requests >= 2 && self.phase == Phase::Draining {
             self.abort_all();
         }
+        // Nothing to drain but watches (a signal watch, say): `run` may return now.
+        self.end_watches_if_alone();
     }
 
     fn begin_shutdown(&mut self) {

@@ -75,6 +75,8 @@ pub struct ClosedCounts {
     /// [`CloseReason::Tls`], [`CloseReason::TlsTruncated`] and
     /// [`CloseReason::TlsHandshakeTimeout`]: TLS failures (the `tls` feature).
     pub tls: u64,
+    /// [`CloseReason::HandlerPanicked`].
+    pub handler_panicked: u64,
 }
 
 impl ClosedCounts {
@@ -94,6 +96,7 @@ impl ClosedCounts {
             CloseReason::Tls(_) | CloseReason::TlsTruncated | CloseReason::TlsHandshakeTimeout => {
                 &mut self.tls
             }
+            CloseReason::HandlerPanicked(_) => &mut self.handler_panicked,
         };
         *counter += 1;
     }
@@ -112,6 +115,7 @@ impl ClosedCounts {
             + self.shutdown
             + self.io_error
             + self.tls
+            + self.handler_panicked
     }
 }
 
@@ -197,6 +201,11 @@ pub struct Stats {
     pub datagrams_out: u64,
     /// Datagrams dropped because a UDP socket's send queue was full (or the send failed).
     pub datagrams_dropped: u64,
+    /// Panics caught in user code ([`Config::catch_panics`](crate::Config::catch_panics)): in
+    /// connection and datagram handlers (each closing its connection or socket), factories
+    /// (each refusing its peer, also counted in [`refused`](Stats::refused)) and watch
+    /// handlers (each ending its watch).
+    pub handler_panics: u64,
 }
 
 #[cfg(test)]
@@ -220,6 +229,7 @@ mod tests {
             CloseReason::Shutdown,
             CloseReason::ShutdownAborted,
             CloseReason::Io(std::io::ErrorKind::Other),
+            CloseReason::HandlerPanicked("boom".into()),
         ];
         let mut counts = ClosedCounts::default();
         for reason in &reasons {

@@ -18,9 +18,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::close_reason::CloseReason;
-use crate::id::{ConnId, UdpId};
+use crate::id::{ConnId, UdpId, WatchId};
 use crate::net::PeerAddr;
 use crate::state::{Input, State};
+use crate::watch_handler::Readiness;
 
 /// The `log` target trace records are written under.
 pub(crate) const TARGET: &str = "mio_reactor::trace";
@@ -309,6 +310,19 @@ pub enum Record {
         /// Received rather than sent.
         incoming: bool,
     },
+    /// A watched source was ready, and its handler is called with this readiness.
+    WatchReady {
+        /// The watch.
+        watch: WatchId,
+        /// What the events since the last call said.
+        readiness: Readiness,
+    },
+    /// A watch ended (its handler or the reactor unwatched it, its handler panicked, or the
+    /// reactor finished) and its source was deregistered and dropped.
+    Unwatched {
+        /// The watch.
+        watch: WatchId,
+    },
     /// A connection was removed, after `on_close`.
     Closed {
         /// The connection.
@@ -422,6 +436,8 @@ impl fmt::Display for Record {
                 peer,
                 incoming: false,
             } => write!(f, "{socket} datagram of {bytes} B to {peer}"),
+            Record::WatchReady { watch, readiness } => write!(f, "{watch} ready: {readiness}"),
+            Record::Unwatched { watch } => write!(f, "{watch} unwatched"),
             Record::Closed {
                 conn,
                 reason,

@@ -12,6 +12,7 @@ use crate::close_reason::CloseReason;
 use crate::core::{Core, Entry, TimerTask};
 use crate::datagram::{DatagramContext, DatagramHandler, SendOutcome};
 use crate::id::{Slot, TimerId, UdpId};
+use crate::panics::call_user;
 use crate::trace::{trace_record, Record};
 
 /// The largest UDP payload over IPv4 is 65,507 bytes (IPv6 jumbograms aside): a receive
@@ -72,18 +73,36 @@ impl Core {
         }
     }
 
-    /// Runs `f` with the socket's handler and a context for it.
+    /// Runs `f` with the socket's handler and a context for it; `None` if the socket is gone,
+    /// or if the handler panicked (caught here: the handler is dropped, the socket closed and
+    /// its queue discarded).
     pub(crate) fn with_datagram_handler<R>(
         &mut self,
         slot: Slot,
         f: impl FnOnce(&mut dyn DatagramHandler, &mut DatagramContext<'_>) -> R,
     ) -> Option<R> {
         let mut handler = self.udp(slot)?.handler.take()?;
-        let result = f(handler.as_mut(), &mut DatagramContext::new(self, slot));
-        if let Some(udp) = self.udp(slot) {
-            udp.handler = Some(handler);
+        let called = call_user(self.config.catch_panics, || {
+            f(handler.as_mut(), &mut DatagramContext::new(self, slot))
+        });
+        match called {
+            Ok(result) => {
+                if let Some(udp) = self.udp(slot) {
+                    udp.handler = Some(handler);
+                }
+                Some(result)
+            }
+            Err(message) => {
+                drop(handler); // never called again, not even `on_close`
+                log::error!(
+                    "{} handler panicked: {message}; the socket is closed",
+                    UdpId(slot)
+                );
+                self.stats.handler_panics += 1;
+                self.finish_udp(slot, CloseReason::HandlerPanicked(message));
+                None
+            }
         }
-        Some(result)
     }
 
     /// Registers a bound UDP socket and opens its handler.

@@ -40,3 +40,13 @@ fn a_server_out_of_descriptors_stays_idle_and_serves_waiting_clients_as_others_l
     };
     scenarios::fd_exhaustion(&launcher, 64, 40, Duration::from_secs(1)).assert_passed();
 }
+
+#[test]
+fn a_panic_storm_costs_only_the_panicking_connections_and_descriptors_return_to_baseline() {
+    let name =
+        "a_panic_storm_costs_only_the_panicking_connections_and_descriptors_return_to_baseline";
+    let Some(launcher) = Launcher::for_test(name) else {
+        return;
+    };
+    scenarios::panic_storm(&launcher, 200, 200, 4096).assert_passed();
+}

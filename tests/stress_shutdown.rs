@@ -22,3 +22,15 @@ fn shutdown_under_load_delivers_every_accepted_byte_or_reports_the_abort() {
     let deadline = Duration::from_secs(2);
     scenarios::shutdown_under_load(&launcher, 200, 2048, deadline).assert_passed();
 }
+
+/// The same, stopped as `docker stop`, `systemctl stop` and Kubernetes stop a service:
+/// SIGTERM drains exactly as a shutdown request does, and the process exits 0.
+#[test]
+fn sigterm_under_load_delivers_every_accepted_byte_and_exits_0() {
+    let name = "sigterm_under_load_delivers_every_accepted_byte_and_exits_0";
+    let Some(launcher) = Launcher::for_test(name) else {
+        return;
+    };
+    let deadline = Duration::from_secs(2);
+    scenarios::sigterm_under_load(&launcher, 200, 2048, deadline).assert_passed();
+}

@@ -45,7 +45,7 @@ use latency::Latency;
 /// Opens many connections to an echo server, sends messages, verifies every byte of the
 /// echo and reports throughput and latency.
 #[derive(Parser)]
-#[command(name = "echo_client", version, allow_negative_numbers = true)]
+#[command(name = "echo_client", version, allow_negative_numbers = true, after_help = cli::DEFAULT_SIGNALS_HELP)]
 struct Args {
     /// Server address
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:65432")]

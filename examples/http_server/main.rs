@@ -50,7 +50,7 @@ use stats_board::StatsBoard;
 /// An HTTP/1.1 server: /plaintext, /json, POST /echo, /stats, /metrics, and a live page of
 /// the event loop's numbers at /.
 #[derive(Parser)]
-#[command(name = "http_server", version)]
+#[command(name = "http_server", version, after_help = cli::SERVER_SIGNALS_HELP)]
 struct Args {
     /// Listen here
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
@@ -170,8 +170,14 @@ fn serve(options: Options) -> io::Result<()> {
             }
         }
     }
+    // SIGTERM or SIGINT: the first drains every reactor gracefully, the second aborts.
+    // Watched before the address is announced, so that none can be missed.
+    let all = ShutdownHandle::all(handles);
+    cli::forward_signals(all.clone())?;
+    if options.stop_on_stdin_eof {
+        cli::stop_on_stdin_eof(all);
+    }
     println!("http server listening on http://{addr}");
-    cli::stop_on_ctrl_c(ShutdownHandle::all(handles), options.stop_on_stdin_eof)?;
     let stats = join(threads)?;
     println!(
         "http server stopped: {} connections accepted, {} B in, {} B out, {} turns",

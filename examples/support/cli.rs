@@ -90,22 +90,60 @@ pub fn resolve(addr: &str) -> std::io::Result<Vec<SocketAddr>> {
     Ok(addrs)
 }
 
-/// Shuts down gracefully on Ctrl-C (a second Ctrl-C aborts), and, if asked, when standard
-/// input reaches EOF: how scripts and tests stop a server without signals.
-pub fn stop_on_ctrl_c(
-    handle: mio_reactor::ShutdownHandle,
-    stdin_eof_too: bool,
-) -> std::io::Result<()> {
-    let on_signal = handle.clone();
-    ctrlc::set_handler(move || on_signal.shutdown()).map_err(std::io::Error::other)?;
-    if stdin_eof_too {
-        std::thread::spawn(move || {
-            // Read and ignore until EOF (or an error), then stop.
-            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
-            handle.shutdown();
+/// The `--help` paragraph of every server that runs a reactor: what the signals do.
+pub const SERVER_SIGNALS_HELP: &str = "\
+Signals: SIGTERM (docker stop, systemctl stop, Kubernetes) or SIGINT (Ctrl-C) shuts
+down gracefully: stop accepting, let connections finish (up to 5 s); a second aborts.";
+
+/// The `--help` paragraph of every program that leaves the signals their default action.
+pub const DEFAULT_SIGNALS_HELP: &str =
+    "Signals: SIGTERM and SIGINT (Ctrl-C) end it at once (their default action).";
+
+/// Shuts down when standard input reaches EOF: how scripts and tests stop a server without
+/// signals. Standard input may be a regular file (`< /dev/null` is a character device, but
+/// `< file` is not), which the reactor cannot watch, so a thread reads it.
+pub fn stop_on_stdin_eof(handle: mio_reactor::ShutdownHandle) {
+    std::thread::spawn(move || {
+        // Read and ignore until EOF (or an error), then stop.
+        let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+        handle.shutdown();
+    });
+}
+
+/// SIGTERM and SIGINT for reactors that run on other threads ([`ReactorThreads`]): a small
+/// reactor on its own thread watches the signals and passes each on to `handle` (the first
+/// drains, the second aborts). Returns once the signals are watched, so that none is missed.
+///
+/// [`ReactorThreads`]: mio_reactor::ReactorThreads
+pub fn forward_signals(handle: mio_reactor::ShutdownHandle) -> std::io::Result<()> {
+    let (watching, watched) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let setup = mio_reactor::Reactor::new().and_then(|mut signals| {
+            signals.on_signals(&[libc::SIGTERM, libc::SIGINT], move |signal, _| {
+                let name = if signal == libc::SIGTERM {
+                    "SIGTERM"
+                } else {
+                    "SIGINT"
+                };
+                log::info!("{name} received: passed on to the reactor threads");
+                handle.shutdown();
+            })?;
+            Ok(signals)
         });
-    }
-    Ok(())
+        match setup {
+            Ok(mut signals) => {
+                let _ = watching.send(Ok(()));
+                // Runs until the process exits: nothing but the watch is in it.
+                let _ = signals.run();
+            }
+            Err(err) => {
+                let _ = watching.send(Err(err));
+            }
+        }
+    });
+    watched
+        .recv()
+        .map_err(|_| std::io::Error::other("the signal thread ended early"))?
 }
 
 /// Logs through `env_logger`: `RUST_LOG=debug` shows each connection, `trace` each event.

@@ -61,7 +61,7 @@ impl Handler for Echo {
 /// Runs a short scripted session against an in-process echo server and draws its
 /// timeline: one lane per connection, states as spans, reads and writes as marks.
 #[derive(Parser)]
-#[command(name = "timeline", version)]
+#[command(name = "timeline", version, after_help = cli::DEFAULT_SIGNALS_HELP)]
 struct Options {
     /// Write the SVG here
     #[arg(long = "out", value_name = "PATH", default_value = "timeline.svg")]

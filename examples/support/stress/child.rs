@@ -149,6 +149,17 @@ impl ChildServer {
         process_figures::cpu_time(self.pid)
     }
 
+    /// Sends the child `signal` (`TERM`, `INT`) with the shell's `kill`, and returns at once.
+    pub fn signal(&self, signal: &str) -> io::Result<()> {
+        let status = Command::new("sh")
+            .args(["-c", &format!("kill -{signal} {}", self.pid)])
+            .status()?;
+        if !status.success() {
+            return Err(io::Error::other(format!("kill -{signal} failed: {status}")));
+        }
+        Ok(())
+    }
+
     /// Asks for a graceful shutdown (closes the child's standard input) and returns at once.
     pub fn request_stop(&mut self) {
         self.stdin.take();

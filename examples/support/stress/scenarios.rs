@@ -1,4 +1,4 @@
-//! The nine scenarios of the stress and fault suite, each a function of its size.
+//! The scenarios of the stress and fault suite, each a function of its size.
 //!
 //! `cargo test` runs them small (`tests/stress_*.rs`), the `stress` example runs them at full
 //! size. Each starts its own server child (through a [`Launcher`]), drives clients at it,
@@ -935,7 +935,43 @@ pub fn shutdown_under_load(
     chunk: u64,
     deadline: Duration,
 ) -> Report {
-    Report::run("shutdown-under-load", |report| {
+    stop_under_load(launcher, connections, chunk, deadline, Stop::StdinClosed)
+}
+
+/// Scenario 12: the same load stopped the way `docker stop`, `systemctl stop` and
+/// Kubernetes stop a service: SIGTERM. The same must hold: every byte the server accepted is
+/// delivered to the clients that read it, what cannot finish is aborted at the deadline, and
+/// the process exits 0 with no descriptor left open.
+pub fn sigterm_under_load(
+    launcher: &Launcher,
+    connections: usize,
+    chunk: u64,
+    deadline: Duration,
+) -> Report {
+    stop_under_load(launcher, connections, chunk, deadline, Stop::Sigterm)
+}
+
+/// How the server under load is asked to stop.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// Its standard input closes.
+    StdinClosed,
+    /// It is sent SIGTERM.
+    Sigterm,
+}
+
+fn stop_under_load(
+    launcher: &Launcher,
+    connections: usize,
+    chunk: u64,
+    deadline: Duration,
+    stop: Stop,
+) -> Report {
+    let name = match stop {
+        Stop::StdinClosed => "shutdown-under-load",
+        Stop::Sigterm => "sigterm-under-load",
+    };
+    Report::run(name, |report| {
         let spec = ServerSpec {
             max_connections: connections + 16,
             shutdown_timeout: deadline,
@@ -1025,7 +1061,10 @@ pub fn shutdown_under_load(
         report.figure("sent_before_stop", size(sent));
 
         let stop_requested = Instant::now();
-        server.request_stop();
+        match stop {
+            Stop::StdinClosed => server.request_stop(),
+            Stop::Sigterm => server.signal("TERM").or_fail("sending SIGTERM")?,
+        }
         for index in 0..connections {
             if kind(index) == Role::LateReader {
                 swarm.set_reading(index, true);
@@ -1092,6 +1131,121 @@ pub fn shutdown_under_load(
         report.check(corrupt == 0, || {
             format!("{corrupt} clients saw corrupt data or errors")
         });
+        Ok(())
+    })
+}
+
+/// Scenario 13: a panic storm. `panicking` clients each send bytes that make their handler
+/// panic, among `normal` clients in the middle of their echo exchanges. Each panic must cost
+/// only its own connection (a reset, counted), every normal client must get its echo byte for
+/// byte, and the server's descriptors must return to the baseline.
+pub fn panic_storm(launcher: &Launcher, panicking: usize, normal: usize, bytes: u64) -> Report {
+    Report::run("panic-storm", |report| {
+        // Normal clients send printable lines, which never contain the byte; panicking ones
+        // send random bytes, which do within a few hundred bytes.
+        const PANIC_BYTE: u8 = 0xFF;
+        let spec = ServerSpec {
+            max_connections: panicking + normal + 16,
+            panic_byte: Some(PANIC_BYTE),
+            ..ServerSpec::echo()
+        };
+        let server = launcher.spawn(&spec).or_fail("starting the server")?;
+        let fds_before = server.fd_count().or_fail("counting descriptors")?;
+        let mut swarm = Swarm::new().or_fail("creating the clients")?;
+        let is_panicking = |index: usize| index % 2 == 0 && index / 2 < panicking;
+        let total = panicking + normal;
+        for index in 0..total {
+            let (script, kind) = if is_panicking(index) {
+                (
+                    vec![Step::AwaitGate, Step::Send(bytes), Step::AwaitEof],
+                    Kind::Random,
+                )
+            } else {
+                let script = vec![
+                    Step::Send(bytes / 2),
+                    Step::AwaitEcho,
+                    Step::AwaitGate,
+                    Step::Send(bytes - bytes / 2),
+                    Step::AwaitEcho,
+                    Step::HalfClose,
+                    Step::AwaitEof,
+                ];
+                (script, Kind::Lines { line_len: 64 })
+            };
+            let source = Some(source_address(index, 16));
+            swarm.add(
+                server.addr,
+                source,
+                Pattern::new(index as u64, kind),
+                script,
+            );
+        }
+        // Normal clients are mid-exchange (their first half echoed) when the storm begins.
+        let ready = swarm
+            .run_until(PATIENCE, |s| {
+                let peers = s.peers();
+                let halfway = (0..total)
+                    .filter(|&i| !is_panicking(i))
+                    .all(|i| peers[i].received >= bytes / 2);
+                halfway && s.connected() == total
+            })
+            .or_fail("starting the exchanges")?;
+        if !ready {
+            return Err(format!(
+                "{} of {total} connected and halfway",
+                swarm.connected()
+            ));
+        }
+        swarm.open_gate();
+        swarm
+            .run_until(PATIENCE, |s| s.ended() == total)
+            .or_fail("running the clients")?;
+        report.figure("panicking", panicking);
+        report.figure("normal", normal);
+        let peers = swarm.peers();
+        let unserved: Vec<String> = (0..total)
+            .filter(|&i| !is_panicking(i) && !echoed_exactly(&peers[i], bytes))
+            .map(|i| {
+                format!(
+                    "client {i}: {:?}, {} B echoed",
+                    peers[i].end, peers[i].received
+                )
+            })
+            .collect();
+        report.figure("normal_served", normal - unserved.len());
+        report.check(unserved.is_empty(), || {
+            let shown: Vec<&str> = unserved.iter().take(3).map(String::as_str).collect();
+            format!(
+                "{} normal clients not served: {}",
+                unserved.len(),
+                shown.join("; ")
+            )
+        });
+        let reset = (0..total)
+            .filter(|&i| is_panicking(i) && peers[i].end == Some(End::ServerReset))
+            .count();
+        report.figure("panicking_reset", reset);
+        report.check(reset == panicking, || {
+            format!("{reset} of {panicking} panicking clients saw a reset")
+        });
+        let fds_after = await_fds(&mut swarm, &server, fds_before)?;
+        report.figure("server_fds_before", fds_before);
+        report.figure("server_fds_after", fds_after);
+        report.check(fds_after == fds_before, || {
+            format!("server descriptors: {fds_before} before the storm, {fds_after} after")
+        });
+        let stats = server.finish()?;
+        check_stats_consistent(report, &stats);
+        let (panics, panicked) = (stats.get("handler_panics"), stats.get("handler_panicked"));
+        report.figure("handler_panics", panics);
+        report.check(
+            panics == panicking as u64 && panicked == panicking as u64,
+            || {
+                format!(
+                    "{panics} panics caught, {panicked} closes for {panicking} panicking clients"
+                )
+            },
+        );
         Ok(())
     })
 }

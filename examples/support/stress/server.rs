@@ -9,16 +9,23 @@
 //!
 //! Output, one line each: `@stress listening ADDR`, then per connection (if asked)
 //! `@stress close PEER REASON ACCEPTED_BYTES`, then `@stress stats key=value...`. The server
-//! stops gracefully when its standard input closes.
+//! stops gracefully when its standard input closes, or on SIGTERM or SIGINT (a second
+//! signal aborts).
 
 use std::cell::Cell;
 use std::io::{self, Read};
+use std::os::fd::AsFd;
+
+use mio::unix::pipe;
+use mio::Interest;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
 use mio_reactor::protocol::{encode_error, Decoder, Limits};
-use mio_reactor::{CloseReason, Config, Context, Handler, Reactor, TimerId};
+use mio_reactor::{
+    CloseReason, Config, Context, Handler, Reactor, Readiness, TimerId, WatchContext,
+};
 
 use super::process_figures;
 
@@ -57,6 +64,8 @@ pub struct ServerSpec {
     pub close_timeout: Duration,
     /// Print one line per closed connection (peer, reason, bytes accepted for sending).
     pub report_closes: bool,
+    /// Echo only: the handler panics on input containing this byte.
+    pub panic_byte: Option<u8>,
 }
 
 impl ServerSpec {
@@ -70,6 +79,7 @@ impl ServerSpec {
             shutdown_timeout: defaults.get_shutdown_timeout(),
             close_timeout: defaults.get_close_timeout(),
             report_closes: false,
+            panic_byte: None,
         }
     }
 
@@ -121,12 +131,14 @@ impl ServerSpec {
             ),
         };
         format!(
-            "{protocol} max_connections={} idle_ms={} shutdown_ms={} close_ms={} report_closes={}",
+            "{protocol} max_connections={} idle_ms={} shutdown_ms={} close_ms={} report_closes={} \
+             panic_byte={}",
             self.max_connections,
             ms(self.idle_timeout),
             ms(Some(self.shutdown_timeout)),
             ms(Some(self.close_timeout)),
-            u8::from(self.report_closes)
+            u8::from(self.report_closes),
+            self.panic_byte.map_or(-1, i16::from),
         )
     }
 
@@ -155,6 +167,7 @@ impl ServerSpec {
                 "shutdown_ms" => spec.shutdown_timeout = Duration::from_millis(number()?),
                 "close_ms" => spec.close_timeout = Duration::from_millis(number()?),
                 "report_closes" => spec.report_closes = value == "1",
+                "panic_byte" => spec.panic_byte = value.parse().ok(),
                 _ => return Err(format!("unknown key {key:?}")),
             }
         }
@@ -192,6 +205,12 @@ fn serve(spec: ServerSpec) -> io::Result<()> {
     let mut reactor = Reactor::with_config(spec.config())?;
     let counters = Counters::default();
     let (protocol, report_closes, shared) = (spec.protocol, spec.report_closes, counters.clone());
+    let panic_byte = spec.panic_byte;
+    if panic_byte.is_some() {
+        // A thousand panics by design: the reactor logs each one (`error!`, with RUST_LOG);
+        // the default hook's message and backtrace for each would only bury the report.
+        std::panic::set_hook(Box::new(|_| {}));
+    }
     let addr = reactor.listen(SocketAddr::from(([127, 0, 0, 1], 0)), move |_| {
         let decoder = match protocol {
             Protocol::Frames { limits } => Decoder::new(limits),
@@ -205,30 +224,28 @@ fn serve(spec: ServerSpec) -> io::Result<()> {
             message_timer: None,
             decoder,
             counters: shared.clone(),
+            panic_byte,
         })
     })?;
+    // SIGTERM or SIGINT drains (a second one aborts), as in the example servers; so does
+    // standard input closing, which also takes the server with a parent that dies. Both are
+    // watched by the reactor itself, and the watches end with it. Set up before the address
+    // is announced: no signal is missed, and the parent's descriptor baseline includes them.
+    reactor.shutdown_on_signals()?;
+    watch_stdin(&mut reactor)?;
     println!("{MARK}listening {addr}");
-
-    // Standard input closing is the stop signal: no signals, and a parent that dies takes
-    // its server with it.
-    let handle = reactor.shutdown_handle();
-    let stdin_watch = std::thread::spawn(move || {
-        let _ = io::copy(&mut io::stdin().lock().take(u64::MAX), &mut io::sink());
-        handle.shutdown();
-    });
 
     reactor.run()?;
     let stats = reactor.stats();
     drop(reactor);
-    // Its shutdown handle shares the reactor's waker (an eventfd): count after it is gone.
-    let _ = stdin_watch.join();
     let fds_after = process_figures::fd_count(pid)?;
     let closed = &stats.closed;
     println!(
         "{MARK}stats accepted={} open={} closed={} peer_closed={} local={} aborted={} \
          reset={} idle_timeout={} close_timeout={} limit_exceeded={} protocol={} shutdown={} \
          io_error={} accept_errors={} accept_backoffs={} read_pauses={} turns={} bytes_in={} \
-         bytes_out={} shed={} frames={} fds_before={fds_before} fds_after={fds_after}",
+         bytes_out={} shed={} frames={} handler_panics={} handler_panicked={} \
+         fds_before={fds_before} fds_after={fds_after}",
         stats.accepted,
         stats.open_connections,
         closed.total(),
@@ -250,7 +267,33 @@ fn serve(spec: ServerSpec) -> io::Result<()> {
         stats.bytes_out,
         counters.shed.get(),
         counters.frames.get(),
+        stats.handler_panics,
+        closed.handler_panicked,
     );
+    Ok(())
+}
+
+/// Asks for a graceful shutdown when standard input (a pipe from the parent) closes, unless
+/// one is under way already: a second request would abort it.
+fn watch_stdin(reactor: &mut Reactor) -> io::Result<()> {
+    let stdin = pipe::Receiver::from(io::stdin().as_fd().try_clone_to_owned()?);
+    stdin.set_nonblocking(true)?;
+    let on_input = |stdin: &mut pipe::Receiver, _: Readiness, ctx: &mut WatchContext<'_>| {
+        let mut buf = [0; 512];
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(n) if n > 0 => continue, // input means nothing; only its end does
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                _ => break, // EOF, or an error: the parent is gone either way
+            }
+        }
+        if !ctx.is_shutting_down() {
+            ctx.shutdown_reactor();
+        }
+        ctx.unwatch();
+    };
+    reactor.watch(stdin, Interest::READABLE, on_input)?;
     Ok(())
 }
 
@@ -269,6 +312,7 @@ pub fn reason_token(reason: &CloseReason) -> &'static str {
         CloseReason::Shutdown => "shutdown",
         CloseReason::ShutdownAborted => "shutdown-aborted",
         CloseReason::Io(_) => "io-error",
+        CloseReason::HandlerPanicked(_) => "handler-panicked",
         _ => "other",
     }
 }
@@ -296,6 +340,8 @@ struct Tested {
     /// `Protocol::Frames`: where the frame in progress stands.
     decoder: Decoder,
     counters: Counters,
+    /// Panic on input containing this byte (the panic storm).
+    panic_byte: Option<u8>,
 }
 
 impl Tested {
@@ -345,6 +391,9 @@ impl Handler for Tested {
     }
 
     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+        if let Some(byte) = self.panic_byte {
+            assert!(!data.contains(&byte), "byte {byte:#04x} from {}", self.peer);
+        }
         let (max_line, deadline) = match self.protocol {
             Protocol::Echo => {
                 self.send(ctx, data);

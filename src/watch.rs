@@ -1,0 +1,190 @@
+//! A watched source's record in the slab, and what happens when it is ready: hand the
+//! readiness to its handler, once per turn at most, and remove it when the watch ends.
+//!
+//! Watches do not keep a finished reactor alive: once a shutdown has drained every
+//! listener, connection and socket, the watches still there are ended, so that a signal
+//! watch (`signals.rs`) cannot hold `run()` forever.
+
+use std::io;
+
+use mio::event::Source;
+use mio::{Interest, Token};
+
+use crate::core::{Core, Entry};
+use crate::id::{Slot, WatchId};
+use crate::panics::call_user;
+use crate::trace::{trace_record, Record};
+use crate::watch_handler::{Readiness, WatchContext, WatchHandler};
+
+/// A source and its handler, their types erased for the slab.
+pub(crate) trait Watched {
+    fn source(&mut self) -> &mut dyn Source;
+    fn on_ready(&mut self, readiness: Readiness, ctx: &mut WatchContext<'_>);
+}
+
+struct Watching<S, H> {
+    source: S,
+    handler: H,
+}
+
+impl<S: Source, H: WatchHandler<S>> Watched for Watching<S, H> {
+    fn source(&mut self) -> &mut dyn Source {
+        &mut self.source
+    }
+
+    fn on_ready(&mut self, readiness: Readiness, ctx: &mut WatchContext<'_>) {
+        self.handler.on_ready(&mut self.source, readiness, ctx);
+    }
+}
+
+/// Everything the reactor keeps for one watched source.
+pub(crate) struct Watch {
+    pub(crate) slot: Slot,
+    /// Taken out while its handler runs.
+    watched: Option<Box<dyn Watched>>,
+    /// What the events said since the handler last ran.
+    pub(crate) pending: Readiness,
+    pub(crate) queued: bool,
+    /// The watch ended: its handler is not called again; removed at the end of the turn.
+    ended: bool,
+}
+
+impl Core {
+    fn watch_entry(&mut self, slot: Slot) -> Option<&mut Watch> {
+        match self.slab.get_mut(slot.key) {
+            Some(Entry::Watch(watch)) if watch.slot == slot => Some(watch),
+            _ => None,
+        }
+    }
+
+    /// Registers `source` with `interest` and puts it in the slab.
+    pub(crate) fn add_watch<S: Source + 'static>(
+        &mut self,
+        mut source: S,
+        interest: Interest,
+        handler: impl WatchHandler<S>,
+    ) -> io::Result<WatchId> {
+        let slot = self.next_slot();
+        if let Err(err) = self
+            .registry
+            .register(&mut source, Token(slot.key), interest)
+        {
+            return Err(unpollable(err));
+        }
+        let watch = Watch {
+            slot,
+            watched: Some(Box::new(Watching { source, handler })),
+            pending: Readiness::default(),
+            queued: false,
+            ended: false,
+        };
+        self.slab.insert(Entry::Watch(watch));
+        log::debug!("{} watched", WatchId(slot));
+        Ok(WatchId(slot))
+    }
+
+    /// Calls the handler with what the events said.
+    pub(crate) fn drive_watch(&mut self, slot: Slot) {
+        let catch = self.config.catch_panics;
+        let Some(watch) = self.watch_entry(slot) else {
+            return;
+        };
+        if watch.ended {
+            return;
+        }
+        let readiness = std::mem::take(&mut watch.pending);
+        let Some(mut watched) = watch.watched.take() else {
+            return;
+        };
+        let id = WatchId(slot);
+        trace_record!(
+            self,
+            Record::WatchReady {
+                watch: id,
+                readiness
+            }
+        );
+        let called = call_user(catch, || {
+            watched.on_ready(readiness, &mut WatchContext::new(self, slot))
+        });
+        if let Err(message) = called {
+            log::error!("{id} handler panicked: {message}; the watch ends");
+            self.stats.handler_panics += 1;
+            self.unwatch(slot);
+        }
+        // Put back even after a panic: removal deregisters the source it holds.
+        if let Some(watch) = self.watch_entry(slot) {
+            watch.watched = Some(watched);
+        }
+    }
+
+    /// Ends a watch; it is removed at the end of the turn. Returns whether it was watched.
+    pub(crate) fn unwatch(&mut self, slot: Slot) -> bool {
+        let Some(watch) = self.watch_entry(slot) else {
+            return false;
+        };
+        if std::mem::replace(&mut watch.ended, true) {
+            return false;
+        }
+        self.closed.push(slot);
+        true
+    }
+
+    /// Deregisters and drops the source and its handler.
+    pub(crate) fn remove_watch(&mut self, slot: Slot) {
+        if self.watch_entry(slot).is_none() {
+            return;
+        }
+        let Entry::Watch(mut watch) = self.slab.remove(slot.key) else {
+            return;
+        };
+        if let Some(watched) = watch.watched.as_mut() {
+            if let Err(err) = self.registry.deregister(watched.source()) {
+                log::debug!("{} deregister: {err}", WatchId(slot));
+            }
+        }
+        drop(watch);
+        trace_record!(
+            self,
+            Record::Unwatched {
+                watch: WatchId(slot)
+            }
+        );
+        log::debug!("{} unwatched", WatchId(slot));
+    }
+
+    /// A shutdown has nothing left to drain but watches: end them, so that `run` returns.
+    pub(crate) fn end_watches_if_alone(&mut self) {
+        if !self.is_shutting_down() {
+            return;
+        }
+        let alone = self.slab.iter().all(|(_, e)| matches!(e, Entry::Watch(_)));
+        if !alone || self.slab.is_empty() {
+            return;
+        }
+        let slots: Vec<Slot> = self
+            .slab
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Entry::Watch(watch) => Some(watch.slot),
+                _ => None,
+            })
+            .collect();
+        for slot in slots {
+            self.remove_watch(slot);
+        }
+    }
+}
+
+/// A clearer error for what epoll cannot poll: a regular file or a directory (`EPERM`),
+/// which are always "ready" and must be read directly (or on a worker thread).
+fn unpollable(err: io::Error) -> io::Error {
+    if err.raw_os_error() == Some(libc::EPERM) {
+        return io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this descriptor cannot be watched: epoll does not poll regular files or \
+             directories (EPERM); read them directly, or on a worker thread",
+        );
+    }
+    err
+}

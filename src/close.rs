@@ -73,6 +73,25 @@ impl Core {
         }
     }
 
+    /// Closes the connection `slot` names gracefully, if it is open (not closing or closed):
+    /// another connection's handler or posted work asking. Returns whether it was.
+    pub(crate) fn close_conn(&mut self, slot: Slot) -> bool {
+        let open = self.conn_ref(slot).is_some_and(|c| c.state().is_active());
+        if open {
+            self.request_close(slot, CloseReason::Local);
+        }
+        open
+    }
+
+    /// Aborts the connection `slot` names, if it is not closed yet. Returns whether it was.
+    pub(crate) fn abort_conn(&mut self, slot: Slot) -> bool {
+        let live = self.is_live(slot);
+        if live {
+            self.close_now(slot, CloseReason::Aborted);
+        }
+        live
+    }
+
     /// Whether the connection `slot` names is still there and not closed.
     pub(crate) fn is_live(&self, slot: Slot) -> bool {
         self.conn_ref(slot)

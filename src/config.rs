@@ -52,6 +52,8 @@ pub struct Config {
     pub(crate) max_queued_datagrams: usize,
     pub(crate) socket_send_buffer: Option<usize>,
     pub(crate) socket_recv_buffer: Option<usize>,
+    pub(crate) post_queue_capacity: usize,
+    pub(crate) post_budget: usize,
 }
 
 impl Default for Config {
@@ -75,6 +77,8 @@ impl Default for Config {
             max_queued_datagrams: 64,
             socket_send_buffer: None,
             socket_recv_buffer: None,
+            post_queue_capacity: 4096,
+            post_budget: 256,
         }
     }
 }
@@ -192,7 +196,20 @@ impl Config {
         socket_recv_buffer, get_socket_recv_buffer: Option<usize>
     );
 
-    /// Checks that the limits are consistent with each other.
+    knob!(
+        /// How many posted items ([`LoopHandle::post`](crate::LoopHandle::post),
+        /// [`LoopHandle::send_to`](crate::LoopHandle::send_to)) may wait for the loop
+        /// (default 4096). Past it, posting fails with
+        /// [`PostError::Full`](crate::PostError::Full) and hands the item back: a producer
+        /// faster than the loop meets backpressure instead of growing memory.
+        post_queue_capacity, get_post_queue_capacity: usize
+    );
+    knob!(
+        /// Posted items the loop runs per turn at most (default 256) before it polls for I/O
+        /// again: a flood of posts cannot starve the sockets.
+        post_budget, get_post_budget: usize
+    );
+
     /// The output water marks and hard cap, as the backpressure decisions take them.
     pub(crate) fn water_marks(&self) -> crate::decisions::WaterMarks {
         crate::decisions::WaterMarks {
@@ -202,6 +219,7 @@ impl Config {
         }
     }
 
+    /// Checks that the limits are consistent with each other.
     pub(crate) fn validate(&self) -> io::Result<()> {
         let problem = if self.events_capacity == 0 {
             Some("events_capacity must be at least 1")
@@ -213,6 +231,8 @@ impl Config {
             Some("high_water must not exceed max_output")
         } else if self.max_connections == 0 {
             Some("max_connections must be at least 1")
+        } else if self.post_queue_capacity == 0 || self.post_budget == 0 {
+            Some("post_queue_capacity and post_budget must be at least 1")
         } else {
             None
         };

@@ -21,6 +21,7 @@ use crate::handler::{Factory, Handler};
 use crate::id::{ConnId, Slot, TimerId, UdpId};
 use crate::listener::Listener;
 use crate::net::{ListenerSocket, PeerAddr, Stream};
+use crate::post::Inbox;
 use crate::state::State;
 use crate::stats::Stats;
 use crate::timer::Timers;
@@ -106,11 +107,15 @@ pub(crate) struct Core {
     /// `mio_reactor::trace`); refreshed every turn so that records cost nothing otherwise.
     pub(crate) tracing: bool,
     pub(crate) observer: Option<Box<dyn Observer>>,
+    /// Work and messages posted from other threads (`post.rs`).
+    pub(crate) inbox: Inbox,
     next_generation: u32,
 }
 
 impl Core {
-    pub(crate) fn new(registry: Registry, config: Config) -> Core {
+    pub(crate) fn new(registry: Registry, config: Config, waker: Arc<mio::Waker>) -> Core {
+        let shutdown_requests = Arc::new(AtomicUsize::new(0));
+        let inbox = Inbox::new(waker, shutdown_requests.clone(), config.post_queue_capacity);
         Core {
             registry,
             slab: Slab::new(),
@@ -123,9 +128,10 @@ impl Core {
             stats: Stats::default(),
             now: Instant::now(),
             phase: Phase::Running,
-            shutdown_requests: Arc::new(AtomicUsize::new(0)),
+            shutdown_requests,
             tracing: false,
             observer: None,
+            inbox,
             next_generation: 0,
         }
     }
@@ -391,11 +397,11 @@ impl Core {
         self.resume_listeners();
     }
 
-    /// How long `poll` may block: not at all if work is queued (entries to dispatch, or
-    /// connections a timer just closed, to be removed after the poll), else until the next
-    /// timer.
+    /// How long `poll` may block: not at all if work is queued (entries to dispatch,
+    /// connections a timer just closed, to be removed after the poll, or posted items beyond
+    /// the last turn's budget), else until the next timer.
     pub(crate) fn poll_timeout(&mut self, max_wait: Option<Duration>) -> Option<Duration> {
-        if !self.ready.is_empty() || !self.closed.is_empty() {
+        if !self.ready.is_empty() || !self.closed.is_empty() || self.inbox.has_more() {
             return Some(Duration::ZERO);
         }
         let until_timer = self
@@ -408,8 +414,9 @@ impl Core {
         }
     }
 
-    /// Nothing is left that could ever produce an event.
+    /// Nothing is left that could ever produce an event, and no posted item waits. After a
+    /// shutdown, the post queue closes in the same step (nothing can slip in after it).
     pub(crate) fn is_finished(&self) -> bool {
-        self.slab.is_empty()
+        self.slab.is_empty() && self.inbox.is_empty(self.is_shutting_down())
     }
 }

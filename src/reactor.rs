@@ -16,6 +16,7 @@ use crate::datagram::DatagramHandler;
 use crate::handler::{Factory, Handler};
 use crate::id::ConnId;
 use crate::net::{ListenerSocket, PeerAddr};
+use crate::post::LoopHandle;
 use crate::shutdown::ShutdownHandle;
 use crate::stats::Stats;
 use crate::trace::{trace_record, Observer, Record};
@@ -92,7 +93,7 @@ impl Reactor {
         config.validate()?;
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let mut core = Core::new(poll.registry().try_clone()?, config.clone());
+        let mut core = Core::new(poll.registry().try_clone()?, config.clone(), waker.clone());
         core.refresh_tracing();
         Ok(Reactor {
             events: Events::with_capacity(config.events_capacity),
@@ -388,6 +389,12 @@ impl Reactor {
         self.core.connect_unix(path.as_ref(), Box::new(handler))
     }
 
+    /// A handle through which other threads post work and messages to this reactor's loop
+    /// ([`LoopHandle`] lists its guarantees).
+    pub fn handle(&self) -> LoopHandle {
+        self.core.inbox.handle()
+    }
+
     /// A handle that shuts this reactor down from any thread.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle::new(self.core.shutdown_requests.clone(), self.waker.clone())
@@ -492,8 +499,11 @@ impl Reactor {
             core.mark_ready(event);
             events += 1;
         }
+        // Beside the waker: posted work enters the loop here, and only here.
+        core.run_posted();
         core.run_ready();
         core.remove_finished();
+        core.inbox.publish_load(core.stats.open_connections);
         core.stats.turns += 1;
         trace_record!(
             core,
@@ -524,7 +534,9 @@ impl Reactor {
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
-        self.core.stats.clone()
+        let mut stats = self.core.stats.clone();
+        stats.wakes = self.core.inbox.wakes();
+        stats
     }
 
     /// The configuration this reactor runs with.
@@ -548,7 +560,9 @@ impl Core {
             }
         );
         if event.token() == WAKER {
-            return; // the shutdown counter is read at the start of every turn
+            // The shutdown counter is read at the start of every turn, the post queue after
+            // the events (`run_posted`): the event itself carries nothing.
+            return;
         }
         let slot = match self.slab.get_mut(key) {
             Some(Entry::Conn(conn)) => {

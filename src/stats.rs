@@ -190,6 +190,17 @@ pub struct Stats {
     pub datagrams_out: u64,
     /// Datagrams dropped because a UDP socket's send queue was full (or the send failed).
     pub datagrams_dropped: u64,
+    /// Posted items run on the loop's thread: closures from
+    /// [`LoopHandle::post`](crate::LoopHandle::post) and messages from
+    /// [`LoopHandle::send_to`](crate::LoopHandle::send_to), delivered or missed.
+    pub posts_run: u64,
+    /// Posted work that named a connection that had closed: messages not delivered, and
+    /// [`LoopContext`](crate::LoopContext) operations on an id that no longer matches.
+    pub posts_missed: u64,
+    /// `mio::Waker::wake` calls made for posted items (each an `eventfd` write). Wake-ups
+    /// coalesce: however many items are posted before the loop takes its next batch, one
+    /// wake. Shutdown requests' wakes are not counted.
+    pub wakes: u64,
 }
 
 #[cfg(test)]

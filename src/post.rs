@@ -191,7 +191,9 @@ impl Shared {
 ///         std::thread::spawn(move || {
 ///             let answer = format!("{} has {} letters\n", question, question.len()); // blocking work
 ///             // Back on the loop's thread; a connection that closed meanwhile is missed.
-///             let _ = handle.post(move |lc| drop(lc.write(id, answer.as_bytes())));
+///             let _ = handle.post(move |lc| {
+///                 let _ = lc.write(id, answer.as_bytes());
+///             });
 ///         });
 ///         data.len()
 ///     }

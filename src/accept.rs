@@ -1,6 +1,7 @@
 //! A ready listener: accept up to a budget, hand each peer to the factory, and survive
 //! descriptor exhaustion and the connection cap without spinning or stalling.
 
+use crate::adopt::Destination;
 use crate::core::{Core, Phase, TimerTask};
 use crate::id::{ConnId, Slot};
 use crate::net::{classify_accept_error, AcceptFailure, PeerAddr, Stream};
@@ -43,7 +44,16 @@ impl Core {
         let Some(l) = self.listener(listener) else {
             return;
         };
-        let Some(handler) = l.factory.new_handler(&peer) else {
+        let factory = match &mut l.destination {
+            Destination::Here(factory) => factory,
+            Destination::Elsewhere(balancer) => {
+                if balancer.hand_over(stream, peer) {
+                    self.stats.handed_over += 1;
+                }
+                return;
+            }
+        };
+        let Some(handler) = factory.new_handler(&peer) else {
             log::debug!("refused connection from {peer}");
             self.stats.refused += 1;
             trace_record!(self, Record::Refused { peer });

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use mio::{Interest, Registry, Token};
 use slab::Slab;
 
+use crate::adopt::Destination;
 use crate::config::Config;
 use crate::connection::Connection;
 use crate::context::Context;
@@ -109,6 +110,8 @@ pub(crate) struct Core {
     pub(crate) observer: Option<Box<dyn Observer>>,
     /// Work and messages posted from other threads (`post.rs`).
     pub(crate) inbox: Inbox,
+    /// Makes handlers for streams other threads hand over (`adopt.rs`).
+    pub(crate) handover_factory: Option<Box<dyn Factory>>,
     next_generation: u32,
 }
 
@@ -132,6 +135,7 @@ impl Core {
             tracing: false,
             observer: None,
             inbox,
+            handover_factory: None,
             next_generation: 0,
         }
     }
@@ -207,14 +211,14 @@ impl Core {
     pub(crate) fn insert_listener(
         &mut self,
         mut socket: ListenerSocket,
-        factory: Box<dyn Factory>,
+        destination: Destination,
     ) -> io::Result<()> {
         let slot = self.next_slot();
         self.registry
             .register(&mut socket, Token(slot.key), Interest::READABLE)?;
         log::info!("listening on {}", socket.describe());
         self.slab
-            .insert(Entry::Listener(Listener::new(slot, socket, factory)));
+            .insert(Entry::Listener(Listener::new(slot, socket, destination)));
         Ok(())
     }
 
@@ -414,9 +418,9 @@ impl Core {
         }
     }
 
-    /// Nothing is left that could ever produce an event, and no posted item waits. After a
-    /// shutdown, the post queue closes in the same step (nothing can slip in after it).
+    /// Nothing is left that could ever produce an event, no posted item waits, and none
+    /// can come (no [`LoopHandle`](crate::LoopHandle) left, or a shutdown begun).
     pub(crate) fn is_finished(&self) -> bool {
-        self.slab.is_empty() && self.inbox.is_empty(self.is_shutting_down())
+        self.slab.is_empty() && self.inbox.is_done(self.is_shutting_down())
     }
 }

@@ -96,6 +96,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod accept;
+mod adopt;
 mod close;
 mod close_reason;
 mod config;
@@ -146,6 +147,7 @@ pub struct GuideUdpAndUnix;
 #[cfg(doctest)]
 pub struct GuideWatchingTheLoop;
 
+pub use adopt::{AdoptedListener, AdoptedStream};
 pub use close_reason::{CloseReason, Limit};
 pub use config::Config;
 pub use context::{Context, WriteError};

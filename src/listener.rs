@@ -1,6 +1,6 @@
 //! A listening socket's record in the slab, with the factory that makes its handlers.
 
-use crate::handler::Factory;
+use crate::adopt::Destination;
 use crate::id::Slot;
 use crate::net::ListenerSocket;
 
@@ -8,7 +8,8 @@ use crate::net::ListenerSocket;
 pub(crate) struct Listener {
     pub(crate) slot: Slot,
     pub(crate) socket: ListenerSocket,
-    pub(crate) factory: Box<dyn Factory>,
+    /// Where its connections go: a factory here, or other reactors.
+    pub(crate) destination: Destination,
     /// Connections may be waiting (edge-triggered: cleared only by `WouldBlock`).
     pub(crate) readable: bool,
     pub(crate) queued: bool,
@@ -19,11 +20,11 @@ pub(crate) struct Listener {
 }
 
 impl Listener {
-    pub(crate) fn new(slot: Slot, socket: ListenerSocket, factory: Box<dyn Factory>) -> Listener {
+    pub(crate) fn new(slot: Slot, socket: ListenerSocket, destination: Destination) -> Listener {
         Listener {
             slot,
             socket,
-            factory,
+            destination,
             readable: false,
             queued: false,
             backing_off: false,

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use mio::Waker;
 
+use crate::adopt::AdoptedStream;
 use crate::context::WriteError;
 use crate::core::Core;
 use crate::handler::Handler;
@@ -313,6 +314,31 @@ impl LoopHandle {
         shared.open.load(Ordering::Relaxed) + shared.handovers.load(Ordering::Relaxed)
     }
 
+    /// Posts the work `work` makes of `item`, counting it in [`load`](LoopHandle::load)
+    /// until it has run: a stream on its way to this reactor.
+    pub(crate) fn push_handover<T, W>(
+        &self,
+        item: T,
+        work: impl FnOnce(T) -> W,
+    ) -> Result<(), PostError<T>>
+    where
+        W: FnOnce(&mut LoopContext<'_>) + Send + 'static,
+    {
+        let shared = self.shared.clone();
+        self.shared.handovers.fetch_add(1, Ordering::Relaxed);
+        let pushed = self.shared.push(item, |item| {
+            let work = work(item);
+            Posted::Work(Box::new(move |lc: &mut LoopContext<'_>| {
+                shared.handovers.fetch_sub(1, Ordering::Relaxed);
+                work(lc)
+            }))
+        });
+        if pushed.is_err() {
+            self.shared.handovers.fetch_sub(1, Ordering::Relaxed);
+        }
+        pushed
+    }
+
     /// Whether two handles reach the same reactor.
     pub fn same_reactor(&self, other: &LoopHandle) -> bool {
         Arc::ptr_eq(&self.shared, &other.shared)
@@ -382,15 +408,23 @@ impl Inbox {
         self.shared.open.store(open, Ordering::Relaxed);
     }
 
-    /// Whether nothing is queued. When `close` is set and nothing is, the queue closes in
-    /// the same step, so that no item can slip in after the loop's last look.
-    pub(crate) fn is_empty(&self, close: bool) -> bool {
+    /// Whether nothing is queued and nothing can be any more: the loop may stop.
+    ///
+    /// While a [`LoopHandle`] exists and no shutdown was requested, more may come (a stream
+    /// handed over, work posted), so the loop goes on even with nothing else to serve.
+    /// After a shutdown, the queue closes in the same step as the last look finds it empty,
+    /// so that no item can slip in after it.
+    pub(crate) fn is_done(&self, shutting_down: bool) -> bool {
         let mut queue = self.shared.lock();
-        let empty = queue.items.is_empty();
-        if empty && close {
-            queue.closed = true;
+        if !queue.items.is_empty() {
+            return false;
         }
-        empty
+        if shutting_down {
+            queue.closed = true;
+            return true;
+        }
+        // The inbox holds one reference; any other is a handle that may still post.
+        Arc::strong_count(&self.shared) == 1
     }
 }
 
@@ -542,6 +576,22 @@ impl LoopContext<'_> {
         handler: impl Handler,
     ) -> io::Result<ConnId> {
         self.core.connect_unix(path.as_ref(), Box::new(handler))
+    }
+
+    /// Serves a connected stream made elsewhere with `handler`, as
+    /// [`Reactor::adopt_stream`](crate::Reactor::adopt_stream) does.
+    ///
+    /// # Errors
+    /// Those of [`Reactor::adopt_stream`](crate::Reactor::adopt_stream).
+    pub fn adopt_stream(
+        &mut self,
+        stream: impl Into<AdoptedStream>,
+        handler: impl Handler,
+    ) -> io::Result<ConnId> {
+        let (stream, peer) = stream.into().into_stream()?;
+        let handler: Box<dyn Handler> = Box::new(handler);
+        let adopted = self.core.adopt(stream, peer, |_, _| Some(handler))?;
+        Ok(adopted.expect("a handler was given"))
     }
 
     /// Asks the reactor to shut down, as a [`ShutdownHandle`](crate::ShutdownHandle) would.

@@ -190,6 +190,13 @@ pub struct Stats {
     pub datagrams_out: u64,
     /// Datagrams dropped because a UDP socket's send queue was full (or the send failed).
     pub datagrams_dropped: u64,
+    /// Connections made elsewhere and served here: [`Reactor::adopt_stream`](crate::Reactor::adopt_stream),
+    /// [`LoopContext::adopt_stream`](crate::LoopContext::adopt_stream) and streams handed over
+    /// with [`LoopHandle::hand_over`](crate::LoopHandle::hand_over).
+    pub adopted: u64,
+    /// Connections a listener accepted and handed to another reactor (an acceptor of
+    /// [`ReactorThreads::serve_balanced`](crate::ReactorThreads::serve_balanced)).
+    pub handed_over: u64,
     /// Posted items run on the loop's thread: closures from
     /// [`LoopHandle::post`](crate::LoopHandle::post) and messages from
     /// [`LoopHandle::send_to`](crate::LoopHandle::send_to), delivered or missed.

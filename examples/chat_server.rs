@@ -15,6 +15,12 @@
 //!
 //! Lines longer than `--max-line` bytes close their sender: a chat line is not a file
 //! transfer, and an unbounded line would be unbounded memory.
+//!
+//! With `--threads N`, N reactors serve the members (one acceptor hands each new client to
+//! the least loaded) and the room spans them: each thread keeps its own members, and a line
+//! for members on another thread travels as work posted to that thread's loop
+//! ([`mio_reactor::LoopHandle::post`]). One sender's posts run in the order sent, so every
+//! member hears each other member's lines in order.
 
 #[path = "support/cli.rs"]
 mod cli;
@@ -22,8 +28,13 @@ mod cli;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-use mio_reactor::{CloseReason, Config, ConnId, Context, Handler, PeerAddr, Reactor};
+use mio_reactor::{
+    CloseReason, Config, ConnId, Context, Handler, LoopHandle, PeerAddr, Reactor, ReactorThreads,
+    WriteError,
+};
 
 const USAGE: &str = "\
 Usage: chat_server [OPTIONS]
@@ -37,26 +48,92 @@ Options:
   --max-backlog BYTES    unread output a client may accumulate before it is dropped
                          (default 262144)
   --max-line BYTES       longest line accepted (default 4096)
+  --threads N            serve the room from N reactor threads (one TCP --addr only;
+                         default 1)
   --stop-on-stdin-eof    shut down gracefully when standard input closes
   -h, --help             show this help
 ";
 
-/// Everyone in the chat, by connection id, with their display names.
+/// Everyone in the chat on this reactor's thread, by connection id, with their names.
 #[derive(Default)]
 struct Room {
     members: BTreeMap<ConnId, String>,
     joined: u64,
+    /// With `--threads`: the room's other parts, and which one this is.
+    across: Option<(usize, Arc<Across>)>,
+}
+
+/// What the reactor threads share: a handle to each thread that has members, to post
+/// lines to, and the count of joins (for guest names).
+#[derive(Default)]
+struct Across {
+    threads: Mutex<Vec<Option<LoopHandle>>>,
+    joined: AtomicU64,
+}
+
+thread_local! {
+    /// This reactor thread's part of the room, for lines posted from other threads: posted
+    /// work runs on this thread, but must be `Send`, so it finds the room here.
+    static THREAD_ROOM: RefCell<Option<Rc<RefCell<Room>>>> = const { RefCell::new(None) };
 }
 
 impl Room {
-    /// Sends `text` to every member except `from`. A member whose backlog overflows is
-    /// closed by the reactor; its `on_close` then removes it from the room.
+    /// Sends `text` to every member except `from`, here and on the other threads. A member
+    /// whose backlog overflows is closed by the reactor; its `on_close` then removes it.
     fn broadcast(&self, ctx: &mut Context<'_>, from: ConnId, text: &str) {
-        for &member in self.members.keys().filter(|&&m| m != from) {
-            if let Err(err) = ctx.write_to(member, text.as_bytes()) {
+        self.deliver(Some(from), text, |member, bytes| {
+            ctx.write_to(member, bytes)
+        });
+        let Some((me, across)) = &self.across else {
+            return;
+        };
+        let threads = across.threads.lock().expect("never poisoned");
+        for (index, handle) in threads.iter().enumerate() {
+            let Some(handle) = handle.as_ref().filter(|_| index != *me) else {
+                continue;
+            };
+            let text = text.to_string();
+            let posted = handle.post(move |lc| {
+                THREAD_ROOM.with(|room| {
+                    if let Some(room) = room.borrow().as_ref() {
+                        // Ids are per reactor: the sender's id means nothing on this thread.
+                        room.borrow()
+                            .deliver(None, &text, |member, bytes| lc.write(member, bytes));
+                    }
+                })
+            });
+            if let Err(err) = posted {
+                log::warn!("a line not delivered to thread {index}: {err}");
+            }
+        }
+    }
+
+    /// Writes `text` to this thread's members except `from`.
+    fn deliver(
+        &self,
+        from: Option<ConnId>,
+        text: &str,
+        mut write: impl FnMut(ConnId, &[u8]) -> Result<(), WriteError>,
+    ) {
+        for &member in self.members.keys().filter(|&&m| Some(m) != from) {
+            if let Err(err) = write(member, text.as_bytes()) {
                 log::debug!("not delivered to {member}: {err}");
             }
         }
+    }
+
+    /// A new member's number, counted across threads.
+    fn next_guest(&mut self, ctx: &Context<'_>) -> u64 {
+        self.joined += 1;
+        let Some((me, across)) = &self.across else {
+            return self.joined;
+        };
+        let mut threads = across.threads.lock().expect("never poisoned");
+        if threads[*me].is_none() {
+            // The first member here: from now on the other threads post lines to us.
+            threads[*me] = Some(ctx.handle());
+        }
+        across.joined.fetch_add(1, Ordering::Relaxed) + 1
     }
 }
 
@@ -70,8 +147,7 @@ struct Member {
 impl Handler for Member {
     fn on_open(&mut self, ctx: &mut Context<'_>) {
         let mut room = self.room.borrow_mut();
-        room.joined += 1;
-        self.name = format!("guest{}", room.joined);
+        self.name = format!("guest{}", room.next_guest(ctx));
         let welcome = format!(
             "* welcome, {}: {} others here\n",
             self.name,
@@ -118,6 +194,7 @@ struct Options {
     unix_paths: Vec<String>,
     max_backlog: usize,
     max_line: usize,
+    threads: usize,
     stop_on_stdin_eof: bool,
 }
 
@@ -128,6 +205,7 @@ fn parse_options() -> Options {
         unix_paths: Vec::new(),
         max_backlog: 256 * 1024,
         max_line: 4096,
+        threads: 1,
         stop_on_stdin_eof: false,
     };
     while let Some(flag) = cli.next_flag() {
@@ -136,6 +214,7 @@ fn parse_options() -> Options {
             "--unix" => options.unix_paths.push(cli.value(&flag)),
             "--max-backlog" => options.max_backlog = cli.value(&flag),
             "--max-line" => options.max_line = cli.value(&flag),
+            "--threads" => options.threads = cli.value(&flag),
             "--stop-on-stdin-eof" => options.stop_on_stdin_eof = true,
             other => cli.unknown(other),
         }
@@ -145,6 +224,12 @@ fn parse_options() -> Options {
     }
     if options.addrs.is_empty() && options.unix_paths.is_empty() {
         options.addrs.push("127.0.0.1:7000".to_string());
+    }
+    if options.threads == 0 {
+        cli.fail("--threads must be at least 1");
+    }
+    if options.threads > 1 && (options.addrs.len() != 1 || !options.unix_paths.is_empty()) {
+        cli.fail("--threads serves one TCP --addr (and no --unix)");
     }
     options
 }
@@ -167,8 +252,6 @@ fn serve(options: Options) -> std::io::Result<()> {
         .high_water(high_water)
         .low_water(high_water / 4)
         .max_input(options.max_line + 1);
-    let mut reactor = Reactor::with_config(config)?;
-    let room = Rc::new(RefCell::new(Room::default()));
     let max_line = options.max_line;
     let factory = move |room: Rc<RefCell<Room>>| {
         move |_: &PeerAddr| {
@@ -179,6 +262,11 @@ fn serve(options: Options) -> std::io::Result<()> {
             })
         }
     };
+    if options.threads > 1 {
+        return serve_threads(&options, config, factory);
+    }
+    let mut reactor = Reactor::with_config(config)?;
+    let room = Rc::new(RefCell::new(Room::default()));
     for addr in &options.addrs {
         for resolved in cli::resolve(addr)? {
             let bound = reactor.listen(resolved, factory(room.clone()))?;
@@ -194,6 +282,40 @@ fn serve(options: Options) -> std::io::Result<()> {
     println!(
         "chat server stopped: {} members joined",
         room.borrow().joined
+    );
+    Ok(())
+}
+
+/// `--threads N`: N reactors behind one acceptor, one room across them.
+fn serve_threads<F, H>(options: &Options, config: Config, factory: F) -> std::io::Result<()>
+where
+    F: Fn(Rc<RefCell<Room>>) -> H + Send + Sync + 'static,
+    H: FnMut(&PeerAddr) -> Option<Member> + 'static,
+{
+    let addr = cli::resolve(&options.addrs[0])?[0];
+    let across = Arc::new(Across {
+        threads: Mutex::new(vec![None; options.threads]),
+        joined: AtomicU64::new(0),
+    });
+    let shared = across.clone();
+    let (threads, bound) =
+        ReactorThreads::serve_balanced(options.threads, config, addr, move |index| {
+            let room = Rc::new(RefCell::new(Room {
+                across: Some((index, shared.clone())),
+                ..Room::default()
+            }));
+            THREAD_ROOM.with(|slot| *slot.borrow_mut() = Some(room.clone()));
+            factory(room)
+        })?;
+    println!(
+        "chat server listening on {bound} ({} threads)",
+        options.threads
+    );
+    cli::stop_on_ctrl_c(threads.shutdown_handle(), options.stop_on_stdin_eof)?;
+    threads.join()?;
+    println!(
+        "chat server stopped: {} members joined",
+        across.joined.load(Ordering::Relaxed)
     );
     Ok(())
 }

@@ -16,6 +16,7 @@
 //! - **spread**: 8 long-lived connections to 2 reactor threads, 20 times over; how many go
 //!   to each thread with `SO_REUSEPORT` (the kernel's hash of the addresses) and with one
 //!   acceptor handing each to the least loaded.
+//!
 //! Nothing is asserted about speed; a lost or duplicated item fails the run.
 
 use std::cell::{Cell, RefCell};

@@ -40,7 +40,7 @@ Options:
 ";
 
 /// Every scenario, with its full and quick sizes.
-const SCENARIOS: [&str; 11] = [
+const SCENARIOS: [&str; 12] = [
     "many-connections",
     "big-transfer",
     "never-reads",
@@ -52,6 +52,7 @@ const SCENARIOS: [&str; 11] = [
     "garbage",
     "malformed-frames",
     "shutdown-under-load",
+    "post-flood",
 ];
 
 fn run(name: &str, quick: bool, launcher: &Launcher) -> Report {
@@ -84,6 +85,8 @@ fn run(name: &str, quick: bool, launcher: &Launcher) -> Report {
         ("shutdown-under-load", true) => {
             scenarios::shutdown_under_load(launcher, 1_000, 2048, s(2))
         }
+        ("post-flood", false) => stress::post_flood::post_flood(4, s(10)),
+        ("post-flood", true) => stress::post_flood::post_flood(2, s(3)),
         _ => unreachable!("names are checked when parsing the options"),
     }
 }

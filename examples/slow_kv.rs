@@ -5,6 +5,7 @@
 //! cargo run --release --example slow_kv -- --addr 127.0.0.1:7100
 //! printf 'SET a 1\nSLOW hello\nGET a\nPING\n' | nc 127.0.0.1 7100
 //! cargo run --release --example slow_kv -- --bench     # ping p99 with 200 slow jobs in flight
+//! systemd-socket-activate -l 127.0.0.1:7100 target/release/examples/slow_kv --listen-fd
 //! ```
 //! Commands, one per line: `PING` → `PONG`; `SET key value` → `OK`; `GET key` → `VALUE v`
 //! or `NONE`; `SLOW text` → `SLOW <digest>` after `--slow-ms` of blocking work (a stand-in
@@ -43,7 +44,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use mio_reactor::{
-    CloseReason, Config, ConnId, Context, Handler, LoopHandle, PostError, Reactor, ShutdownHandle,
+    CloseReason, Config, ConnId, Context, Handler, LoopHandle, PeerAddr, PostError, Reactor,
+    ShutdownHandle,
 };
 
 const USAGE: &str = "\
@@ -53,6 +55,8 @@ A key-value server whose SLOW command does blocking work on worker threads.
 
 Options:
   --addr HOST:PORT       listen here (default 127.0.0.1:7100)
+  --listen-fd            serve the TCP listener inherited through systemd socket
+                         activation (LISTEN_FDS) instead of binding --addr
   --workers N            worker threads for slow commands (default 64)
   --slow-ms MS           how long one SLOW command blocks (default 100)
   --on-loop              do the slow work on the loop thread (to see why not)
@@ -269,6 +273,7 @@ struct Options {
     on_loop: bool,
     stop_on_stdin_eof: bool,
     bench: bool,
+    listen_fd: bool,
 }
 
 fn parse_options() -> Options {
@@ -280,6 +285,7 @@ fn parse_options() -> Options {
         on_loop: false,
         stop_on_stdin_eof: false,
         bench: false,
+        listen_fd: false,
     };
     while let Some(flag) = cli.next_flag() {
         match flag.as_str() {
@@ -289,6 +295,7 @@ fn parse_options() -> Options {
             "--on-loop" => options.on_loop = true,
             "--stop-on-stdin-eof" => options.stop_on_stdin_eof = true,
             "--bench" => options.bench = true,
+            "--listen-fd" => options.listen_fd = true,
             other => cli.unknown(other),
         }
     }
@@ -312,15 +319,23 @@ fn main() {
     }
 }
 
+/// Where the server's listener comes from.
+enum Listen {
+    /// Bind this address.
+    Bind(SocketAddr),
+    /// A listener made elsewhere (inherited from systemd).
+    Adopt(std::net::TcpListener),
+}
+
 /// Builds the reactor and its listener; `ready` hears the address and the handles.
 fn server(
-    addr: SocketAddr,
+    listen: Listen,
     slow: SlowWork,
     ready: mpsc::Sender<(SocketAddr, ShutdownHandle)>,
 ) -> std::io::Result<Reactor> {
     let mut reactor = Reactor::with_config(Config::default().max_input(MAX_LINE + 1))?;
     let store = Rc::new(RefCell::new(HashMap::new()));
-    let bound = reactor.listen(addr, move |_: &_| {
+    let factory = move |_: &PeerAddr| {
         Some(Client {
             store: store.clone(),
             slow: slow.clone(),
@@ -329,7 +344,15 @@ fn server(
             ready: BTreeMap::new(),
             cancelled: Arc::new(AtomicBool::new(false)),
         })
-    })?;
+    };
+    let bound = match listen {
+        Listen::Bind(addr) => reactor.listen(addr, factory)?,
+        Listen::Adopt(listener) => {
+            let bound = listener.local_addr()?;
+            reactor.adopt_listener(listener, factory)?;
+            bound
+        }
+    };
     let _ = ready.send((bound, reactor.shutdown_handle()));
     Ok(reactor)
 }
@@ -342,10 +365,19 @@ fn serve(options: &Options) -> std::io::Result<()> {
         SlowWork::Workers(start_workers(options.workers, options.slow, counts.clone()))
     };
     let (ready, bound) = mpsc::channel();
-    let addr = *cli::resolve(&options.addr)?
-        .first()
-        .expect("resolve gives one");
-    let mut reactor = server(addr, slow, ready)?;
+    let listen = if options.listen_fd {
+        let inherited = listenfd::ListenFd::from_env().take_tcp_listener(0)?;
+        Listen::Adopt(inherited.ok_or_else(|| {
+            std::io::Error::other("--listen-fd: no TCP listener inherited (LISTEN_FDS)")
+        })?)
+    } else {
+        Listen::Bind(
+            *cli::resolve(&options.addr)?
+                .first()
+                .expect("resolve gives one"),
+        )
+    };
+    let mut reactor = server(listen, slow, ready)?;
     let (bound, _) = bound.recv().expect("sent by server()");
     println!("slow_kv listening on {bound}");
     cli::stop_on_ctrl_c(reactor.shutdown_handle(), options.stop_on_stdin_eof)?;
@@ -388,7 +420,7 @@ fn bench(options: &Options) -> std::io::Result<()> {
         let (ready, bound) = mpsc::channel();
         thread::spawn(move || {
             let addr = "127.0.0.1:0".parse().expect("an address");
-            match server(addr, slow, ready) {
+            match server(Listen::Bind(addr), slow, ready) {
                 Ok(mut reactor) => drop(reactor.run()),
                 Err(err) => eprintln!("slow_kv: {err}"),
             }

@@ -143,3 +143,44 @@ fn a_client_that_closes_before_its_results_costs_nothing() {
     // Whatever the leaver's results did (skipped, or sent and missed), none was delivered:
     // the stayer read exactly its own two replies above.
 }
+
+/// systemd socket activation: `systemd-socket-activate` binds the port, and on the first
+/// connection starts the server with the listener as descriptor 3 (`LISTEN_FDS=1`). The
+/// server adopts it (`Reactor::adopt_listener`) and answers that very first connection.
+#[test]
+fn a_listener_inherited_from_systemd_socket_activation_is_served() {
+    let activate = "systemd-socket-activate";
+    if Command::new(activate).arg("--help").output().is_err() {
+        eprintln!("note: {activate} not found (package systemd); skipping");
+        return;
+    }
+    // A port that was free a moment ago, for the activator to bind.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut command = Command::new(activate);
+    command
+        .args(["-l", &addr.to_string()])
+        .arg(example("slow_kv"))
+        .args(["--listen-fd", "--stop-on-stdin-eof"])
+        .env("RUST_LOG", "warn");
+    let mut process = Spawned::spawn(&mut command);
+    // The activator binds before it waits: retry until it does, within the bound.
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let stream = loop {
+        match TcpStream::connect(addr) {
+            Ok(stream) => break stream,
+            Err(_) if std::time::Instant::now() < deadline => std::thread::yield_now(),
+            Err(err) => panic!("{activate} never listened on {addr}: {err}"),
+        }
+    };
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut client = BufReader::new(stream);
+    client.get_mut().write_all(b"PING\n").unwrap();
+    assert_eq!(read_lines(&mut client, 1), ["PONG"]);
+    assert_eq!(process.next_line(), format!("slow_kv listening on {addr}"));
+    drop(client);
+    stop(process);
+}

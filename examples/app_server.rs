@@ -275,7 +275,7 @@ fn serve(options: Options) -> std::io::Result<()> {
 }
 
 fn listen(reactor: &mut Reactor, addr: SocketAddr, limits: Limits) -> std::io::Result<SocketAddr> {
-    reactor.listen(addr, move |peer: &PeerAddr| {
+    reactor.listen(addr, move |peer| {
         Some(Exchange {
             decoder: Decoder::new(limits),
             peer: peer.clone(),

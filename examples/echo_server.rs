@@ -133,9 +133,8 @@ fn main() {
 /// One reactor per thread, all accepting on one port (`SO_REUSEPORT`).
 fn serve_threads(options: Options) -> std::io::Result<()> {
     let addr = cli::resolve(&options.addrs[0])?[0];
-    let (threads, bound) = ReactorThreads::serve(options.threads, options.config, addr, |_| {
-        |_: &_| Some(Echo)
-    })?;
+    let (threads, bound) =
+        ReactorThreads::serve(options.threads, options.config, addr, |_| |_| Some(Echo))?;
     println!("echo server listening on {bound}");
     println!("({} reactor threads share the port)", options.threads);
     cli::stop_on_ctrl_c(threads.shutdown_handle(), options.stop_on_stdin_eof)?;
@@ -157,7 +156,7 @@ fn serve(options: Options) -> std::io::Result<()> {
     let mut reactor = Reactor::with_config(options.config)?;
     for addr in &options.addrs {
         for resolved in cli::resolve(addr)? {
-            let bound = reactor.listen(resolved, |_: &_| Some(Echo))?;
+            let bound = reactor.listen(resolved, |_| Some(Echo))?;
             println!("echo server listening on {bound}");
             if options.udp {
                 let bound = reactor.bind_udp(resolved, UdpEcho)?;
@@ -166,7 +165,7 @@ fn serve(options: Options) -> std::io::Result<()> {
         }
     }
     for path in &options.unix_paths {
-        reactor.listen_unix(path, |_: &_| Some(Echo))?;
+        reactor.listen_unix(path, |_| Some(Echo))?;
         println!("echo server listening on unix:{path}");
     }
 

@@ -35,7 +35,7 @@ use std::io;
 /// let shared = limit_hit.clone();
 /// let config = Config::default().max_input(64); // no line is longer than 64 bytes
 /// let mut reactor = Reactor::with_config(config)?;
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_: &_| {
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_| {
 ///     Some(Lines { limit_hit: shared.clone() })
 /// })?;
 /// let mut client = std::net::TcpStream::connect(addr)?;

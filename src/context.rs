@@ -108,7 +108,7 @@ impl std::error::Error for WriteError {}
 /// }
 ///
 /// let mut reactor = Reactor::new()?;
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Shout))?;
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Shout))?;
 /// let client = std::thread::spawn(move || -> std::io::Result<String> {
 ///     let mut stream = std::net::TcpStream::connect(addr)?;
 /// #   stream.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -239,7 +239,7 @@ impl<'a> Context<'a> {
     ///
     /// let room = Room::default();
     /// let mut reactor = Reactor::new()?;
-    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_: &_| {
+    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_| {
     ///     Some(Member { room: room.clone() })
     /// })?;
     /// let clients = std::thread::spawn(move || -> std::io::Result<String> {
@@ -347,7 +347,7 @@ impl<'a> Context<'a> {
     /// let heard = Rc::new(RefCell::new(Vec::new()));
     /// let sink = heard.clone();
     /// let mut reactor = Reactor::new()?;
-    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_: &_| {
+    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_| {
     ///     Some(Quote { heard: sink.clone() })
     /// })?;
     /// let client = std::thread::spawn(move || -> std::io::Result<String> {
@@ -405,7 +405,7 @@ impl<'a> Context<'a> {
     /// }
     ///
     /// let mut reactor = Reactor::new()?;
-    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Throttled))?;
+    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Throttled))?;
     /// let client = std::thread::spawn(move || -> std::io::Result<Duration> {
     ///     let mut stream = std::net::TcpStream::connect(addr)?;
     /// #   stream.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -471,7 +471,7 @@ impl<'a> Context<'a> {
     /// }
     ///
     /// let mut reactor = Reactor::new()?;
-    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| {
+    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| {
     ///     Some(Ping { deadline: None })
     /// })?;
     /// let clients = std::thread::spawn(move || -> std::io::Result<(String, String)> {
@@ -636,7 +636,7 @@ impl<'a> Context<'a> {
     /// // No backend: a port that was free a moment ago.
     /// let backend = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     /// let mut reactor = Reactor::new()?;
-    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_: &_| {
+    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_| {
     ///     Some(Front { backend })
     /// })?;
     /// let client = std::thread::spawn(move || -> std::io::Result<String> {
@@ -700,7 +700,7 @@ impl<'a> Context<'a> {
     /// }
     ///
     /// let mut reactor = Reactor::new()?;
-    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Admin))?;
+    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Admin))?;
     /// let client = std::thread::spawn(move || -> std::io::Result<String> {
     ///     let mut stream = std::net::TcpStream::connect(addr)?;
     /// #   stream.set_read_timeout(Some(Duration::from_secs(10)))?;

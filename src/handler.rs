@@ -93,7 +93,7 @@ use crate::net::PeerAddr;
 /// let notes = Rc::new(RefCell::new(Vec::new()));
 /// let sink = notes.clone();
 /// let mut reactor = Reactor::new()?;
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_: &_| {
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_| {
 ///     Some(Noting { notes: sink.clone() })
 /// })?;
 /// let client = std::thread::spawn(move || -> std::io::Result<String> {
@@ -187,7 +187,7 @@ pub trait Handler: 'static {
     /// }
     ///
     /// let mut reactor = Reactor::new()?;
-    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| {
+    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| {
     ///     Some(Producer { left: 8 << 20 })
     /// })?;
     /// let client = std::thread::spawn(move || -> std::io::Result<usize> {
@@ -239,7 +239,7 @@ pub trait Handler: 'static {
 }
 
 /// A boxed handler is a handler, so one factory can choose among handler types per peer:
-/// `|_: &_| -> Option<Box<dyn Handler>> { ... }`.
+/// `|_| -> Option<Box<dyn Handler>> { ... }`.
 impl<H: Handler + ?Sized> Handler for Box<H> {
     fn on_open(&mut self, ctx: &mut Context<'_>) {
         (**self).on_open(ctx)
@@ -269,12 +269,20 @@ impl<H: Handler + ?Sized> Handler for Box<H> {
 
 /// Makes a [`Handler`] for each connection a listener accepts; shared state lives here.
 ///
-/// Any `FnMut(&PeerAddr) -> Option<H>` closure is a factory. Returning `None` refuses the
-/// peer: the connection is closed at once and counted in [`Stats::refused`](crate::Stats).
+/// Any `FnMut(&PeerAddr) -> Option<H>` closure is a factory, and that is what
+/// [`Reactor::listen`](crate::Reactor::listen) and its siblings take: write `|_| Some(Echo)`
+/// or `|peer| ...`, no type annotation needed. Returning `None` refuses the peer: the
+/// connection is closed at once and counted in [`Stats::refused`](crate::Stats).
+///
+/// A type of your own that implements `Factory` is passed through a closure,
+/// `move |peer| factory.new_handler(peer)` (a boxed handler is a handler). The listen methods
+/// cannot take it directly: Rust infers a closure that accepts a `&PeerAddr` of any lifetime
+/// only when the parameter it is passed to is bounded by `FnMut` itself, which no struct
+/// can implement on stable Rust.
 ///
 /// # Examples
 /// ```
-/// use mio_reactor::{Context, Handler, PeerAddr};
+/// use mio_reactor::{Context, Handler, Reactor};
 ///
 /// struct Discard;
 /// impl Handler for Discard {
@@ -283,12 +291,15 @@ impl<H: Handler + ?Sized> Handler for Box<H> {
 ///     }
 /// }
 ///
+/// let mut reactor = Reactor::new()?;
+/// // Serves everyone.
+/// reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Discard))?;
 /// // Refuses everyone but loopback peers.
-/// let factory = |peer: &PeerAddr| match peer.tcp() {
+/// reactor.listen("127.0.0.1:0".parse().unwrap(), |peer| match peer.tcp() {
 ///     Some(addr) if addr.ip().is_loopback() => Some(Discard),
 ///     _ => None,
-/// };
-/// # let _ = factory;
+/// })?;
+/// # Ok::<(), std::io::Error>(())
 /// ```
 pub trait Factory: 'static {
     /// A handler for a new connection from `peer`, or `None` to refuse it.

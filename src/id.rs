@@ -68,7 +68,7 @@ pub(crate) struct Slot {
 /// let visits = Rc::new(RefCell::new(Vec::new()));
 /// let shared = visits.clone();
 /// let mut reactor = Reactor::new()?;
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_: &_| {
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_| {
 ///     Some(Visitor { visits: shared.clone() })
 /// })?;
 ///
@@ -218,7 +218,7 @@ impl fmt::Display for UdpId {
 /// }
 ///
 /// let mut reactor = Reactor::new()?;
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| {
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| {
 ///     Some(Countdown::default())
 /// })?;
 /// let client = std::thread::spawn(move || -> std::io::Result<String> {

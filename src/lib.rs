@@ -19,7 +19,7 @@
 //!
 //! fn main() -> std::io::Result<()> {
 //!     let mut reactor = Reactor::new()?;
-//!     reactor.listen("127.0.0.1:65432".parse().unwrap(), |_: &_| Some(Echo))?;
+//!     reactor.listen("127.0.0.1:65432".parse().unwrap(), |_| Some(Echo))?;
 //!     reactor.run()
 //! }
 //! ```

@@ -42,7 +42,7 @@ const WAKER: Token = Token(usize::MAX);
 /// }
 ///
 /// let mut reactor = Reactor::new()?;
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Echo))?;
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Echo))?;
 /// let shutdown = reactor.shutdown_handle();
 /// let client = std::thread::spawn(move || -> std::io::Result<()> {
 ///     use std::io::{Read, Write};
@@ -105,7 +105,12 @@ impl Reactor {
     }
 
     /// Listens for TCP connections on `addr` (port 0 picks a free port) and returns the
-    /// address actually bound. Each accepted connection gets a handler from `factory`.
+    /// address actually bound. Each accepted connection gets a handler from `factory`, a
+    /// closure such as `|_| Some(Echo)` or `|peer| ...` (see [`Factory`] for refusing peers).
+    ///
+    /// The closure bound is spelled out here, not as `impl Factory`, so that Rust infers a
+    /// closure that accepts a `&PeerAddr` of any lifetime: with only a trait bound it would
+    /// infer one lifetime and reject `|_| Some(Echo)` ("`FnMut` is not general enough").
     ///
     /// The socket has `SO_REUSEADDR` (so that connections of an earlier server in TIME-WAIT
     /// do not block a restart) and a backlog of 1024.
@@ -124,7 +129,11 @@ impl Reactor {
     /// Registering the listener with epoll can also fail, with `ENOMEM` or with `ENOSPC` (the
     /// user's `fs.epoll.max_user_watches` is reached). On any error nothing is registered and
     /// `factory` is dropped unused.
-    pub fn listen(&mut self, addr: SocketAddr, factory: impl Factory) -> io::Result<SocketAddr> {
+    pub fn listen<F, H>(&mut self, addr: SocketAddr, factory: F) -> io::Result<SocketAddr>
+    where
+        F: FnMut(&PeerAddr) -> Option<H> + 'static,
+        H: Handler,
+    {
         let listener = crate::net::tcp_listener(addr)?;
         let local = listener.local_addr()?;
         self.add_listener(ListenerSocket::Tcp(listener), Box::new(factory))?;
@@ -144,11 +153,11 @@ impl Reactor {
     /// Registering the listener with epoll can also fail, with `ENOMEM` or with `ENOSPC` (the
     /// user's `fs.epoll.max_user_watches` is reached). On any error nothing is registered and
     /// `factory` is dropped unused.
-    pub fn listen_reuseport(
-        &mut self,
-        addr: SocketAddr,
-        factory: impl Factory,
-    ) -> io::Result<SocketAddr> {
+    pub fn listen_reuseport<F, H>(&mut self, addr: SocketAddr, factory: F) -> io::Result<SocketAddr>
+    where
+        F: FnMut(&PeerAddr) -> Option<H> + 'static,
+        H: Handler,
+    {
         let listener = crate::net::reuseport_listener(addr)?;
         let local = listener.local_addr()?;
         self.add_listener(ListenerSocket::Tcp(listener), Box::new(factory))?;
@@ -193,7 +202,7 @@ impl Reactor {
     /// let dir = std::env::temp_dir();
     /// let path = dir.join(format!("mio-reactor-doc-{}.sock", std::process::id()));
     /// let mut reactor = Reactor::new()?;
-    /// reactor.listen_unix(&path, |peer: &PeerAddr| {
+    /// reactor.listen_unix(&path, |peer| {
     ///     assert_eq!(*peer, PeerAddr::Unix(None)); // the client bound no path
     ///     Some(Echo)
     /// })?;
@@ -214,7 +223,11 @@ impl Reactor {
     /// assert!(!path.exists()); // ...and removes its socket file
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn listen_unix(&mut self, path: impl AsRef<Path>, factory: impl Factory) -> io::Result<()> {
+    pub fn listen_unix<F, H>(&mut self, path: impl AsRef<Path>, factory: F) -> io::Result<()>
+    where
+        F: FnMut(&PeerAddr) -> Option<H> + 'static,
+        H: Handler,
+    {
         let path = path.as_ref();
         let listener: UnixListener = bind_unix(path)?;
         self.add_listener(
@@ -549,7 +562,7 @@ impl Reactor {
     /// }
     ///
     /// let mut reactor = Reactor::new()?;
-    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Echo))?;
+    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Echo))?;
     /// // The kernel completes the handshake; the reactor accepts in one of its turns.
     /// let mut client = std::net::TcpStream::connect(addr)?;
     /// client.write_all(b"ping")?;

@@ -58,7 +58,7 @@ impl ShutdownHandle {
     /// let mut reactors = Vec::new();
     /// for _ in 0..2 {
     ///     let mut reactor = Reactor::new()?;
-    ///     reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Discard))?;
+    ///     reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Discard))?;
     ///     reactors.push(reactor);
     /// }
     /// let all = ShutdownHandle::all(reactors.iter().map(Reactor::shutdown_handle));

@@ -29,7 +29,7 @@ use crate::close_reason::CloseReason;
 /// }
 ///
 /// let mut reactor = Reactor::new()?;
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Digits))?;
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Digits))?;
 /// let mut clients = Vec::new(); // kept open: a closed socket would answer with a reset
 /// for message in [&b"123"[..], b"12x"] {
 ///     let mut client = TcpStream::connect(addr)?;
@@ -131,7 +131,7 @@ impl ClosedCounts {
 /// }
 ///
 /// let mut reactor = Reactor::new()?;
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Echo))?;
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Echo))?;
 /// let mut client = std::net::TcpStream::connect(addr)?;
 /// client.write_all(b"hello")?;
 /// client.shutdown(Shutdown::Write)?; // done: the server closes after the echo

@@ -18,7 +18,8 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use crate::config::Config;
-use crate::handler::Factory;
+use crate::handler::Handler;
+use crate::net::PeerAddr;
 use crate::post::LoopHandle;
 use crate::reactor::Reactor;
 use crate::shutdown::ShutdownHandle;
@@ -41,7 +42,7 @@ use crate::stats::Stats;
 ///
 /// let addr = "127.0.0.1:0".parse().unwrap();
 /// let (threads, addr) = ReactorThreads::serve(2, Config::default(), addr, |_thread| {
-///     |_: &_| Some(Echo)
+///     |_| Some(Echo)
 /// })?;
 /// let mut stream = std::net::TcpStream::connect(addr)?;
 /// # use std::io::{Read, Write};
@@ -96,7 +97,7 @@ impl ReactorThreads {
     ///
     /// let (tx, rx) = mpsc::channel();
     /// let threads = ReactorThreads::spawn(2, Config::default(), move |reactor, index| {
-    ///     let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Echo))?;
+    ///     let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Echo))?;
     ///     tx.send((index, addr)).expect("the receiver is alive");
     ///     Ok(())
     /// })?;
@@ -116,7 +117,7 @@ impl ReactorThreads {
     /// let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
     /// let addr = taken.local_addr()?;
     /// let err = ReactorThreads::spawn(2, Config::default(), move |reactor, _| {
-    ///     reactor.listen(addr, |_: &_| Some(Echo)).map(drop)
+    ///     reactor.listen(addr, |_| Some(Echo)).map(drop)
     /// })
     /// .unwrap_err();
     /// assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
@@ -183,7 +184,7 @@ impl ReactorThreads {
     ///   [`PermissionDenied`](io::ErrorKind::PermissionDenied), out of descriptors...);
     /// - then those of [`spawn`](ReactorThreads::spawn), whose setup is each reactor's
     ///   [`Reactor::listen_reuseport`] on the port found.
-    pub fn serve<M, F>(
+    pub fn serve<M, F, H>(
         count: usize,
         config: Config,
         addr: SocketAddr,
@@ -191,7 +192,8 @@ impl ReactorThreads {
     ) -> io::Result<(ReactorThreads, SocketAddr)>
     where
         M: Fn(usize) -> F + Send + Sync + 'static,
-        F: Factory,
+        F: FnMut(&PeerAddr) -> Option<H> + 'static,
+        H: Handler,
     {
         // Hold the port while the reactors bind it: a socket bound with SO_REUSEPORT but
         // not listening reserves the port without ever being handed a connection.
@@ -259,7 +261,7 @@ impl ReactorThreads {
     /// assert_eq!(stats[2].handed_over, 4);
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn serve_balanced<M, F>(
+    pub fn serve_balanced<M, F, H>(
         count: usize,
         config: Config,
         addr: SocketAddr,
@@ -267,7 +269,8 @@ impl ReactorThreads {
     ) -> io::Result<(ReactorThreads, SocketAddr)>
     where
         M: Fn(usize) -> F + Send + Sync + 'static,
-        F: Factory,
+        F: FnMut(&PeerAddr) -> Option<H> + 'static,
+        H: Handler,
     {
         let (handles_tx, handles) = mpsc::channel();
         let handles_tx = std::sync::Mutex::new(handles_tx);

@@ -54,7 +54,7 @@ pub(crate) const TARGET: &str = "mio_reactor::trace";
 ///         sink.borrow_mut().push(*kind);
 ///     }
 /// });
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Quiet))?;
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Quiet))?;
 /// let _silent = std::net::TcpStream::connect(addr)?; // says nothing, closes nothing
 /// for _ in 0..1000 {
 ///     if reactor.stats().closed.total() == 1 {
@@ -140,7 +140,7 @@ impl fmt::Display for TimerTarget {
 ///     Record::TurnStart { .. } | Record::TurnEnd { .. } | Record::Readiness { .. } => {}
 ///     record => sink.borrow_mut().push(record.to_string()),
 /// });
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Echo))?;
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Echo))?;
 /// let mut client = std::net::TcpStream::connect(addr)?;
 /// client.write_all(b"hi")?;
 /// client.shutdown(Shutdown::Write)?;
@@ -429,7 +429,7 @@ impl fmt::Display for Record {
 /// # impl mio_reactor::Handler for Quiet {
 /// #     fn on_data(&mut self, _: &mut mio_reactor::Context<'_>, d: &[u8]) -> usize { d.len() }
 /// # }
-/// reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Quiet))?;
+/// reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Quiet))?;
 /// reactor.turn(Some(std::time::Duration::ZERO))?;
 /// assert_eq!(*turns.borrow(), 1);
 /// # Ok::<(), std::io::Error>(())

@@ -3,9 +3,11 @@
 //! A Unix listener is a file. A server that crashes leaves it behind, and `bind` then fails
 //! with `AddrInUse` although nobody listens. Deleting the file blindly would hijack the path
 //! of a server that *is* running. So: probe with a connect. Refused means stale: remove and
-//! bind again. Accepted means alive: fail.
+//! bind again. Accepted means alive: fail. And only a socket file is ever removed: on Linux a
+//! connect to a regular file is refused too (`ECONNREFUSED`), and that file is someone's data.
 
 use std::io;
+use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::path::Path;
 
@@ -14,6 +16,12 @@ use mio::net::UnixListener;
 /// Binds `path`, replacing a stale socket file but never a live one.
 pub(crate) fn bind_unix(path: &Path) -> io::Result<UnixListener> {
     match UnixListener::bind(path) {
+        Err(err) if err.kind() == io::ErrorKind::AddrInUse && !is_socket_file(path) => {
+            Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("{} exists and is not a socket", path.display()),
+            ))
+        }
         Err(err) if err.kind() == io::ErrorKind::AddrInUse => match StdUnixStream::connect(path) {
             Ok(_) => Err(io::Error::new(
                 io::ErrorKind::AddrInUse,
@@ -28,6 +36,10 @@ pub(crate) fn bind_unix(path: &Path) -> io::Result<UnixListener> {
         },
         result => result,
     }
+}
+
+fn is_socket_file(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_socket())
 }
 
 /// Removes the socket file a listener created.

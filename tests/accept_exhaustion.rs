@@ -62,7 +62,7 @@ fn running_out_of_descriptors_backs_off_without_spinning_and_recovers() {
     let server = std::thread::spawn(move || {
         let config = Config::default().accept_backoff(Duration::from_millis(20));
         let mut reactor = Reactor::with_config(config).unwrap();
-        let addr = reactor.listen(loopback(), |_: &_| Some(Echo)).unwrap();
+        let addr = reactor.listen(loopback(), |_| Some(Echo)).unwrap();
         addr_tx.send((addr, reactor.shutdown_handle())).unwrap();
         go_rx.recv().unwrap();
         reactor.run().unwrap();

@@ -13,7 +13,7 @@ use util::{client, init_logging, round_trip, Echo, Server, WAIT};
 #[test]
 fn an_ipv6_listener_serves_ipv6_clients() {
     let server = Server::start(Config::default(), |reactor| {
-        reactor.listen("[::1]:0".parse().unwrap(), |_: &_| Some(Echo))
+        reactor.listen("[::1]:0".parse().unwrap(), |_| Some(Echo))
     });
     assert!(server.addr.is_ipv6());
     let mut stream = client(server.addr);
@@ -30,7 +30,7 @@ fn a_localhost_listener_serves_clients_that_connect_by_name() {
         let addr = std::net::ToSocketAddrs::to_socket_addrs("localhost:0")?
             .next()
             .unwrap();
-        reactor.listen(addr, |_: &_| Some(Echo))
+        reactor.listen(addr, |_| Some(Echo))
     });
     let by_name = format!("localhost:{}", server.addr.port());
     let stream = std::net::TcpStream::connect(by_name).unwrap();

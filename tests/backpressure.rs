@@ -38,7 +38,7 @@ fn a_peer_that_stops_reading_stops_being_read_and_loses_nothing() {
     let drains = Arc::new(AtomicUsize::new(0));
     let (max, dr) = (max_buffered.clone(), drains.clone());
     let server = Server::start(config, move |reactor| {
-        reactor.listen(loopback(), move |_: &_| {
+        reactor.listen(loopback(), move |_| {
             Some(WatchedEcho {
                 max_buffered: max.clone(),
                 drains: dr.clone(),

@@ -121,7 +121,7 @@ fn an_echo_server_and_its_clients_share_one_reactor() {
     let (tx, rx) = mpsc::channel();
     let mut reactor = Reactor::new().unwrap();
     let addr = reactor
-        .listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Echo))
+        .listen("127.0.0.1:0".parse().unwrap(), |_| Some(Echo))
         .unwrap();
     for _ in 0..3 {
         let greeter = Greeter {

@@ -81,7 +81,7 @@ proptest! {
     ) {
         let (tx, events) = mpsc::channel();
         let server = Server::start(Config::default(), move |reactor| {
-            reactor.listen(loopback(), move |_: &_| {
+            reactor.listen(loopback(), move |_| {
                 Some(Reporting { inner: Echo, events: tx.clone() })
             })
         });

@@ -71,7 +71,7 @@ impl Handler for Corrupting {
 #[test]
 fn the_echo_client_fails_loudly_on_a_corrupted_byte() {
     let server = Server::start(Config::default(), |reactor| {
-        reactor.listen(loopback(), |_: &_| Some(Corrupting { seen: 0 }))
+        reactor.listen(loopback(), |_| Some(Corrupting { seen: 0 }))
     });
     let mut command = Command::new(example("echo_client"));
     command.args(["--addr", &server.addr.to_string()]);

@@ -93,7 +93,7 @@ fn a_connection_reads_at_most_its_budget_per_turn_and_the_rest_without_a_new_edg
         .read_buffer_size(16 * 1024)
         .read_budget(budget);
     let mut reactor = Reactor::with_config(config).unwrap();
-    let addr = reactor.listen(loopback(), |_: &_| Some(Sink)).unwrap();
+    let addr = reactor.listen(loopback(), |_| Some(Sink)).unwrap();
     let sender = std::thread::spawn(move || {
         let mut stream = client(addr);
         stream.write_all(&random_bytes(2, TOTAL as usize)).unwrap();

@@ -61,7 +61,7 @@ fn a_closed_connections_id_and_timers_never_reach_the_connection_that_reuses_its
     let (tx, reports) = mpsc::channel();
     let server = Server::start(Config::default(), move |reactor| {
         let first = Rc::new(RefCell::new(None));
-        reactor.listen(loopback(), move |_: &_| {
+        reactor.listen(loopback(), move |_| {
             Some(Probe {
                 first: first.clone(),
                 report: tx.clone(),
@@ -145,7 +145,7 @@ fn a_handler_cannot_cancel_another_connections_timer() {
     let server = Server::start(Config::default(), move |reactor| {
         let timer = Rc::new(std::cell::Cell::new(None));
         let mut accepted = 0;
-        reactor.listen(loopback(), move |_: &_| -> Option<Box<dyn Handler>> {
+        reactor.listen(loopback(), move |_| -> Option<Box<dyn Handler>> {
             accepted += 1;
             if accepted == 1 {
                 Some(Box::new(Victim {

@@ -38,14 +38,14 @@ fn server_with<H: Handler>(
     let (tx, rx) = mpsc::channel();
     let (addr_tx, addr_rx) = mpsc::channel();
     let server = Server::start(config, move |reactor| {
-        let special = reactor.listen(loopback(), move |_: &_| {
+        let special = reactor.listen(loopback(), move |_| {
             Some(Reporting {
                 inner: make(),
                 events: tx.clone(),
             })
         })?;
         addr_tx.send(special).unwrap();
-        reactor.listen(loopback(), |_: &_| Some(Echo))
+        reactor.listen(loopback(), |_| Some(Echo))
     });
     let special = addr_rx.recv().unwrap();
     (server, special, rx)
@@ -109,7 +109,7 @@ impl Handler for Burst {
 fn refused_by_kernel(config: Config) -> usize {
     let (tx, refused) = mpsc::channel();
     let server = Server::start(config.max_output(4 * 1024 * 1024), move |reactor| {
-        reactor.listen(loopback(), move |_: &_| Some(Burst(tx.clone())))
+        reactor.listen(loopback(), move |_| Some(Burst(tx.clone())))
     });
     let stream = client(server.addr);
     let buffered = refused.recv_timeout(util::WAIT).unwrap();

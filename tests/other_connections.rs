@@ -51,7 +51,7 @@ fn a_handler_can_close_or_abort_another_connection_by_id() {
     let (tx, outcomes) = mpsc::channel();
     let server = Server::start(Config::default(), move |reactor| {
         let others = Rc::new(RefCell::new(Vec::new()));
-        reactor.listen(loopback(), move |_: &_| {
+        reactor.listen(loopback(), move |_| {
             Some(Member {
                 others: others.clone(),
                 outcomes: tx.clone(),

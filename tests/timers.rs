@@ -72,7 +72,7 @@ impl Handler for Alarms {
 #[test]
 fn timers_fire_in_order_and_cancelled_ones_never_fire() {
     let server = Server::start(Config::default(), |reactor| {
-        reactor.listen(loopback(), |_: &_| Some(Alarms { cancelled: None }))
+        reactor.listen(loopback(), |_| Some(Alarms { cancelled: None }))
     });
     let mut stream = client(server.addr);
     let mut ticks = [0; 10];

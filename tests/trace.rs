@@ -20,7 +20,7 @@ fn observed_echo_session() -> Vec<Record> {
     let sink = records.clone();
     let mut reactor = Reactor::new().unwrap();
     reactor.set_observer(move |_: Instant, record: &Record| sink.borrow_mut().push(record.clone()));
-    let addr = reactor.listen(loopback(), |_: &_| Some(Echo)).unwrap();
+    let addr = reactor.listen(loopback(), |_| Some(Echo)).unwrap();
     let peer = std::thread::spawn(move || {
         let mut stream = client(addr);
         stream.write_all(b"hello").unwrap();
@@ -105,7 +105,7 @@ fn no_record_reaches_a_cleared_observer() {
     let counter = count.clone();
     let mut reactor = Reactor::new().unwrap();
     reactor.set_observer(move |_: Instant, _: &Record| *counter.borrow_mut() += 1);
-    reactor.listen(loopback(), |_: &_| Some(Echo)).unwrap(); // something to turn for
+    reactor.listen(loopback(), |_| Some(Echo)).unwrap(); // something to turn for
     reactor.turn(Some(Duration::ZERO)).unwrap();
     let seen = *count.borrow();
     assert!(seen >= 2, "turn start and end");

@@ -29,8 +29,8 @@ fn unix_client(path: &Path) -> UnixStream {
 fn unix_echo(path: &Path) -> Server {
     let path = path.to_path_buf();
     Server::start(Config::default(), move |reactor| {
-        reactor.listen_unix(&path, |_: &_| Some(Echo))?;
-        reactor.listen(loopback(), |_: &_| Some(Echo))
+        reactor.listen_unix(&path, |_| Some(Echo))?;
+        reactor.listen(loopback(), |_| Some(Echo))
     })
 }
 
@@ -111,11 +111,22 @@ fn a_live_servers_socket_is_never_stolen() {
     let path = socket_path("live");
     let live = StdUnixListener::bind(&path).unwrap();
     let mut reactor = Reactor::new().unwrap();
-    let err = reactor.listen_unix(&path, |_: &_| Some(Echo)).unwrap_err();
+    let err = reactor.listen_unix(&path, |_| Some(Echo)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AddrInUse);
     // The live server still owns its socket.
     let _client = UnixStream::connect(&path).unwrap();
     let (_, _) = live.accept().unwrap();
+}
+
+#[test]
+fn a_regular_file_at_the_path_is_never_removed() {
+    let path = socket_path("regular-file");
+    std::fs::write(&path, b"someone's data").unwrap();
+    let mut reactor = Reactor::new().unwrap();
+    let err = reactor.listen_unix(&path, |_: &_| Some(Echo)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AddrInUse);
+    assert!(err.to_string().contains("not a socket"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"someone's data");
 }
 
 #[test]
@@ -128,7 +139,7 @@ fn handlers_see_a_unix_peer_address() {
             tx.send(peer.clone()).unwrap();
             Some(Echo)
         })?;
-        reactor.listen(loopback(), |_: &_| Some(Echo))
+        reactor.listen(loopback(), |_| Some(Echo))
     });
     let stream = unix_client(&path);
     assert_eq!(

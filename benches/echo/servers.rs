@@ -259,7 +259,7 @@ fn serve_reactor(addr: SocketAddr) -> Fallible<()> {
     // The default config, but with room for the held-connections run (19,000 and more).
     let config = mio_reactor::Config::default().max_connections(1_000_000);
     let mut reactor = mio_reactor::Reactor::with_config(config)?;
-    let bound = reactor.listen(addr, |_: &_| Some(Echo))?;
+    let bound = reactor.listen(addr, |_| Some(Echo))?;
     announce(bound)?;
     reactor.run()?;
     Ok(())

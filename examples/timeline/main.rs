@@ -142,7 +142,7 @@ fn record_session() -> io::Result<Session> {
         sink.borrow_mut().push((at, record.clone()));
     });
 
-    let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Echo))?;
+    let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Echo))?;
     let start = Instant::now();
     let script = Script::start(addr, board, reactor.shutdown_handle());
 

@@ -60,7 +60,7 @@ use std::fmt;
 /// }
 ///
 /// let mut reactor = Reactor::new()?;
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Server::default()))?;
+/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Server::default()))?;
 /// let client = std::thread::spawn(move || -> std::io::Result<Vec<u8>> {
 ///     let mut stream = std::net::TcpStream::connect(addr)?;
 /// #   stream.set_read_timeout(Some(Duration::from_secs(10)))?;

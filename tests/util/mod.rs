@@ -2,6 +2,7 @@
 //! happened to them, and clients whose every wait is bounded.
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod http;
 pub mod programs;
 pub mod wire;
 
@@ -60,16 +61,14 @@ impl Server {
 
     /// An echo server on 127.0.0.1 with `config`.
     pub fn echo(config: Config) -> Server {
-        Server::start(config, |reactor| {
-            reactor.listen(loopback(), |_: &_| Some(Echo))
-        })
+        Server::start(config, |reactor| reactor.listen(loopback(), |_| Some(Echo)))
     }
 
     /// An echo server whose connections report their open and close on the receiver.
     pub fn reporting_echo(config: Config) -> (Server, Receiver<Seen>) {
         let (events, seen) = mpsc::channel();
         let server = Server::start(config, move |reactor| {
-            reactor.listen(loopback(), move |_: &_| {
+            reactor.listen(loopback(), move |_| {
                 Some(Reporting {
                     inner: Echo,
                     events: events.clone(),

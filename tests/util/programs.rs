@@ -154,6 +154,18 @@ impl Spawned {
         }
     }
 
+    /// Starts a server whose first line is `prefix` then its address; returns it and that
+    /// address.
+    pub fn listening(command: &mut Command, prefix: &str) -> (Spawned, SocketAddr) {
+        let mut process = Spawned::spawn(command);
+        let line = process.next_line();
+        let addr = line
+            .strip_prefix(prefix)
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        (process, addr)
+    }
+
     /// The next line of standard output.
     pub fn next_line(&mut self) -> String {
         match self.lines.recv_timeout(TIMEOUT) {
@@ -221,12 +233,7 @@ impl AppServer {
             .args(options)
             // Warnings must show whatever the environment says: tests read them.
             .env("RUST_LOG", "info");
-        let mut process = Spawned::spawn(&mut command);
-        let line = process.next_line();
-        let addr = line
-            .strip_prefix("app server listening on ")
-            .and_then(|addr| addr.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        let (process, addr) = Spawned::listening(&mut command, "app server listening on ");
         AppServer { process, addr }
     }
 

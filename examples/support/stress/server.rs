@@ -192,7 +192,7 @@ fn serve(spec: ServerSpec) -> io::Result<()> {
     let mut reactor = Reactor::with_config(spec.config())?;
     let counters = Counters::default();
     let (protocol, report_closes, shared) = (spec.protocol, spec.report_closes, counters.clone());
-    let addr = reactor.listen(SocketAddr::from(([127, 0, 0, 1], 0)), move |_: &_| {
+    let addr = reactor.listen(SocketAddr::from(([127, 0, 0, 1], 0)), move |_| {
         let decoder = match protocol {
             Protocol::Frames { limits } => Decoder::new(limits),
             _ => Decoder::default(),

@@ -1,0 +1,255 @@
+//! An HTTP/1.1 server on the reactor: what a real protocol costs on it, served to real
+//! clients (curl, wrk, browsers, Prometheus).
+//!
+//! ```text
+//! cargo run --release --example http_server                        # http://127.0.0.1:8080
+//! cargo run --release --example http_server -- --threads 2 --addr 127.0.0.1:8081
+//! curl -v http://127.0.0.1:8080/plaintext
+//! ```
+//! Open <http://127.0.0.1:8080/> in a browser to watch the loop live: open connections,
+//! accepts, closes by reason, bytes, turns and time blocked, updated every second.
+//!
+//! Routes: `GET /plaintext` and `GET /json` as the TechEmpower benchmarks define them,
+//! `POST /echo` (the body back), `GET /stats` (the reactors' stats as JSON), `GET /metrics`
+//! (the same for Prometheus), `GET /` (the live page). Keep-alive, pipelining, HTTP/1.0,
+//! `Connection: close` and `HEAD` work as RFC 9112 says; bad requests get 400, 408, 413,
+//! 431, 501 or 505 and cost only their own connection.
+//!
+//! The files: `request.rs` reads a request with `httparse`, `response.rs` writes one,
+//! `connection.rs` is the handler that ties them to the reactor, `routes.rs` says what each
+//! path answers, `date.rs` keeps the `Date` header, and `stats_board.rs`, `readings.rs`,
+//! `stats_json.rs`, `metrics.rs` and `page.html` show the loop's numbers.
+
+#[path = "../support/cli.rs"]
+mod cli;
+mod connection;
+mod date;
+mod metrics;
+mod readings;
+mod request;
+mod response;
+mod routes;
+mod stats_board;
+mod stats_json;
+
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use mio_reactor::{Config, Reactor, ShutdownHandle, Stats};
+
+use connection::{HttpConnection, Shared};
+use date::DateCache;
+use request::Limits;
+use stats_board::StatsBoard;
+
+const USAGE: &str = "\
+Usage: http_server [OPTIONS]
+
+An HTTP/1.1 server: /plaintext, /json, POST /echo, /stats, /metrics, and a live
+page of the event loop's numbers at /.
+
+Options:
+  --addr HOST:PORT         listen here (default 127.0.0.1:8080)
+  --threads N              run N reactors on N threads sharing the port through
+                           SO_REUSEPORT (default 1)
+  --max-body BYTES         largest request body accepted (default 1048576; 413 above)
+  --request-timeout SECS   time a request may take to arrive, from its first byte
+                           (default 10; 408 after it)
+  --idle-timeout SECS      close keep-alive connections idle this long (default 60)
+  --max-connections N      connections served at once, per thread (default 10000)
+  --send-buffer BYTES      the kernel's send buffer per connection (SO_SNDBUF;
+                           default: the kernel's autotuning)
+  --stop-on-stdin-eof      shut down gracefully when standard input closes
+  -h, --help               show this help
+";
+
+/// The request head limit: 8 KiB, as nginx, Node and hyper default to.
+const MAX_HEAD: usize = 8 * 1024;
+
+struct Options {
+    addr: String,
+    threads: usize,
+    limits: Limits,
+    request_timeout: Duration,
+    config: Config,
+    stop_on_stdin_eof: bool,
+}
+
+fn seconds(cli: &cli::Options, flag: &str, secs: f64) -> Duration {
+    if !(secs.is_finite() && secs > 0.0) {
+        cli.fail(&format!("{flag} must be a positive number of seconds"));
+    }
+    Duration::from_secs_f64(secs)
+}
+
+fn parse_options() -> Options {
+    let mut cli = cli::Options::from_env("http_server", USAGE);
+    let mut options = Options {
+        addr: "127.0.0.1:8080".into(),
+        threads: 1,
+        limits: Limits {
+            max_head: MAX_HEAD,
+            max_body: 1 << 20,
+        },
+        request_timeout: Duration::from_secs(10),
+        config: Config::default().idle_timeout(Some(Duration::from_secs(60))),
+        stop_on_stdin_eof: false,
+    };
+    while let Some(flag) = cli.next_flag() {
+        match flag.as_str() {
+            "--addr" => options.addr = cli.value(&flag),
+            "--threads" => options.threads = cli.value(&flag),
+            "--max-body" => options.limits.max_body = cli.value(&flag),
+            "--request-timeout" => {
+                let secs = cli.value(&flag);
+                options.request_timeout = seconds(&cli, &flag, secs);
+            }
+            "--idle-timeout" => {
+                let secs = cli.value(&flag);
+                let timeout = seconds(&cli, &flag, secs);
+                options.config = options.config.idle_timeout(Some(timeout));
+            }
+            "--max-connections" => {
+                options.config = options.config.max_connections(cli.value(&flag))
+            }
+            "--send-buffer" => {
+                options.config = options.config.socket_send_buffer(Some(cli.value(&flag)))
+            }
+            "--stop-on-stdin-eof" => options.stop_on_stdin_eof = true,
+            other => cli.unknown(other),
+        }
+    }
+    if options.threads == 0 {
+        cli.fail("--threads must be at least 1");
+    }
+    // A request waiting for its body holds its head and body as unconsumed input.
+    let max_input = options.limits.max_head + options.limits.max_body;
+    options.config = options.config.max_input(max_input);
+    options
+}
+
+fn main() {
+    cli::init_logging();
+    let options = parse_options();
+    if let Err(err) = serve(options) {
+        eprintln!("http_server: {err}");
+        std::process::exit(1);
+    }
+}
+
+/// What one reactor thread needs to start.
+struct ThreadSetup {
+    index: usize,
+    addr: SocketAddr,
+    reuseport: bool,
+    config: Config,
+    limits: Limits,
+    request_timeout: Duration,
+    board: StatsBoard,
+}
+
+/// Starts the reactor threads one by one (the first picks the port when asked for port 0,
+/// the others share it), then waits for them to finish.
+fn serve(options: Options) -> io::Result<()> {
+    let mut addr = cli::resolve(&options.addr)?[0];
+    let board = StatsBoard::new(options.threads);
+    let mut threads = Vec::new();
+    let mut handles = Vec::new();
+    for index in 0..options.threads {
+        let setup = ThreadSetup {
+            index,
+            addr,
+            reuseport: options.threads > 1,
+            config: options.config.clone(),
+            limits: options.limits,
+            request_timeout: options.request_timeout,
+            board: board.clone(),
+        };
+        let (ready_tx, ready) = mpsc::channel();
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("reactor-{index}"))
+                .spawn(move || run_reactor(setup, ready_tx))?,
+        );
+        let started = ready
+            .recv()
+            .unwrap_or_else(|_| Err(io::Error::other("a reactor thread died during setup")));
+        match started {
+            Ok((handle, bound)) => {
+                handles.push(handle);
+                addr = bound;
+            }
+            Err(err) => {
+                ShutdownHandle::all(handles).shutdown();
+                let _ = join(threads);
+                return Err(err);
+            }
+        }
+    }
+    println!("http server listening on http://{addr}");
+    cli::stop_on_ctrl_c(ShutdownHandle::all(handles), options.stop_on_stdin_eof)?;
+    let stats = join(threads)?;
+    println!(
+        "http server stopped: {} connections accepted, {} B in, {} B out, {} turns",
+        stats.iter().map(|s| s.accepted).sum::<u64>(),
+        stats.iter().map(|s| s.bytes_in).sum::<u64>(),
+        stats.iter().map(|s| s.bytes_out).sum::<u64>(),
+        stats.iter().map(|s| s.turns).sum::<u64>(),
+    );
+    Ok(())
+}
+
+fn join(threads: Vec<JoinHandle<io::Result<Stats>>>) -> io::Result<Vec<Stats>> {
+    threads
+        .into_iter()
+        .map(|thread| {
+            thread
+                .join()
+                .map_err(|_| io::Error::other("a reactor thread panicked"))?
+        })
+        .collect()
+}
+
+type Ready = mpsc::Sender<io::Result<(ShutdownHandle, SocketAddr)>>;
+
+/// One reactor thread: listen, report, then turn the loop and publish its stats after every
+/// turn. (`ReactorThreads` would run the loop itself, with no place to publish them.)
+fn run_reactor(setup: ThreadSetup, ready: Ready) -> io::Result<Stats> {
+    let started = listen(&setup);
+    let mut reactor = match started {
+        Ok((reactor, bound)) => {
+            let _ = ready.send(Ok((reactor.shutdown_handle(), bound)));
+            reactor
+        }
+        Err(err) => {
+            let _ = ready.send(Err(err));
+            return Ok(Stats::default());
+        }
+    };
+    while !reactor.is_finished() {
+        reactor.turn(None)?;
+        setup.board.publish(setup.index, reactor.stats());
+    }
+    Ok(reactor.stats())
+}
+
+fn listen(setup: &ThreadSetup) -> io::Result<(Reactor, SocketAddr)> {
+    let mut reactor = Reactor::with_config(setup.config.clone())?;
+    let shared = Rc::new(Shared {
+        date: DateCache::new(),
+        board: setup.board.clone(),
+        limits: setup.limits,
+        request_timeout: setup.request_timeout,
+    });
+    let factory = move |_: &_| Some(HttpConnection::new(shared.clone()));
+    let bound = if setup.reuseport {
+        reactor.listen_reuseport(setup.addr, factory)?
+    } else {
+        reactor.listen(setup.addr, factory)?
+    };
+    Ok((reactor, bound))
+}

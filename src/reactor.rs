@@ -507,7 +507,8 @@ impl Reactor {
     }
 
     /// Turns the loop until shutdown completes, or until nothing is left to serve (no
-    /// listener and no connection).
+    /// listener, no connection, no posted work) and nothing can arrive (no [`LoopHandle`]
+    /// left: while one exists, work or a stream may still be posted, so the loop waits).
     ///
     /// # Errors
     /// Those of [`turn`](Reactor::turn): only `epoll_wait` failing with anything but `EINTR`,

@@ -25,21 +25,10 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use mio_reactor::protocol::{encode_binary, encode_json, Content, Decoder, EncodeError, Frame};
 use mio_reactor::{CloseReason, Config, Context, Handler, Reactor};
 use serde_json::{json, Value};
-
-const USAGE: &str = "\
-Usage: app_client [OPTIONS] HOST PORT ACTION VALUE
-
-Sends one request to an application server and prints its reply. ACTION search looks
-VALUE up; any other ACTION sends ACTION and VALUE as a binary message. Put -- before a
-VALUE that starts with a dash.
-
-Options:
-  --timeout SECS      give up after this long (default 10)
-  -h, --help          show this help
-";
 
 /// The content type of the client's binary requests, as in the tutorial.
 const CLIENT_BINARY_TYPE: &str = "binary/custom-client-binary-type";
@@ -167,6 +156,25 @@ impl Handler for Exchange {
     }
 }
 
+/// Sends one request to an application server and prints its reply. ACTION search looks
+/// VALUE up; any other ACTION sends ACTION and VALUE as a binary message. Put -- before a
+/// VALUE that starts with a dash.
+#[derive(Parser)]
+#[command(name = "app_client", version, allow_negative_numbers = true)]
+struct Args {
+    /// Give up after this long
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = cli::seconds)]
+    timeout: Duration,
+    /// The server's host name or address
+    host: String,
+    /// The server's port
+    port: u16,
+    /// search, or any other word for a binary request
+    action: String,
+    /// What to search for, or the binary request's text
+    value: String,
+}
+
 struct Options {
     addrs: Vec<SocketAddr>,
     action: String,
@@ -175,37 +183,15 @@ struct Options {
 }
 
 fn parse_options() -> Options {
-    let mut cli = cli::Options::from_env("app_client", USAGE);
-    let mut timeout = Duration::from_secs(10);
-    let mut positional = Vec::new();
-    let mut options_done = false;
-    while let Some(arg) = cli.next_flag() {
-        match arg.as_str() {
-            _ if options_done => positional.push(arg),
-            "--" => options_done = true,
-            "--timeout" => {
-                let secs: f64 = cli.value(&arg);
-                if !(secs.is_finite() && secs > 0.0) {
-                    cli.fail("--timeout must be a positive number of seconds");
-                }
-                timeout = Duration::from_secs_f64(secs);
-            }
-            flag if flag.starts_with('-') => cli.unknown(flag),
-            _ => positional.push(arg),
-        }
-    }
-    let [host, port, action, value] = <[String; 4]>::try_from(positional)
-        .unwrap_or_else(|_| cli.fail("expected four arguments: HOST PORT ACTION VALUE"));
-    let port: u16 = port
-        .parse()
-        .unwrap_or_else(|err| cli.fail(&format!("bad PORT {port:?}: {err}")));
-    let addrs = cli::resolve_host(&host, port)
-        .unwrap_or_else(|err| cli.fail(&format!("cannot resolve {host}: {err}")));
+    let args: Args = cli::parse();
+    let addrs = cli::resolve_host(&args.host, args.port).unwrap_or_else(|err| {
+        cli::usage_error::<Args>(format!("cannot resolve {}: {err}", args.host))
+    });
     Options {
         addrs,
-        action,
-        value,
-        timeout,
+        action: args.action,
+        value: args.value,
+        timeout: args.timeout,
     }
 }
 

@@ -26,23 +26,10 @@ mod cli;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use clap::Parser;
 use mio_reactor::protocol::{encode_binary, encode_error, encode_json, Content, Decoder, Limits};
 use mio_reactor::{CloseReason, Config, Context, Handler, PeerAddr, Reactor};
 use serde_json::{json, Value};
-
-const USAGE: &str = "\
-Usage: app_server [OPTIONS] HOST PORT
-
-Serves the Python sockets tutorial's application protocol: one request per connection
-(a search in a small table, or a binary message), one reply, then a graceful close.
-HOST may be a name (localhost listens on all its addresses); PORT 0 picks a free port.
-
-Options:
-  --max-content BYTES      largest request content accepted (default 1048576)
-  --idle-timeout SECS      close connections silent this long (default 30)
-  --stop-on-stdin-eof      shut down gracefully when standard input closes
-  -h, --help               show this help
-";
 
 /// The content type of the server's binary replies, as in the tutorial.
 const SERVER_BINARY_TYPE: &str = "binary/custom-server-binary-type";
@@ -191,6 +178,27 @@ impl Handler for Exchange {
     }
 }
 
+/// Serves the Python sockets tutorial's application protocol: one request per connection
+/// (a search in a small table, or a binary message), one reply, then a graceful close.
+/// HOST may be a name (localhost listens on all its addresses); PORT 0 picks a free port.
+#[derive(Parser)]
+#[command(name = "app_server", version, allow_negative_numbers = true)]
+struct Args {
+    /// Largest request content accepted
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_content)]
+    max_content: usize,
+    /// Close connections silent this long
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = cli::seconds)]
+    idle_timeout: Duration,
+    /// Shut down gracefully when standard input closes
+    #[arg(long)]
+    stop_on_stdin_eof: bool,
+    /// The host name or address to listen on
+    host: String,
+    /// The port to listen on (0: any free port)
+    port: u16,
+}
+
 struct Options {
     host: String,
     port: u16,
@@ -200,37 +208,17 @@ struct Options {
 }
 
 fn parse_options() -> Options {
-    let mut cli = cli::Options::from_env("app_server", USAGE);
-    let mut options = Options {
-        host: String::new(),
-        port: 0,
-        limits: Limits::default(),
-        idle_timeout: Duration::from_secs(30),
-        stop_on_stdin_eof: false,
-    };
-    let mut positional = Vec::new();
-    while let Some(arg) = cli.next_flag() {
-        match arg.as_str() {
-            "--max-content" => options.limits.max_content = cli.value(&arg),
-            "--idle-timeout" => {
-                let secs: f64 = cli.value(&arg);
-                if !(secs.is_finite() && secs > 0.0) {
-                    cli.fail("--idle-timeout must be a positive number of seconds");
-                }
-                options.idle_timeout = Duration::from_secs_f64(secs);
-            }
-            "--stop-on-stdin-eof" => options.stop_on_stdin_eof = true,
-            flag if flag.starts_with('-') => cli.unknown(flag),
-            _ => positional.push(arg),
-        }
+    let args: Args = cli::parse();
+    Options {
+        host: args.host,
+        port: args.port,
+        limits: Limits {
+            max_content: args.max_content,
+            ..Limits::default()
+        },
+        idle_timeout: args.idle_timeout,
+        stop_on_stdin_eof: args.stop_on_stdin_eof,
     }
-    let [host, port] = <[String; 2]>::try_from(positional)
-        .unwrap_or_else(|_| cli.fail("expected two arguments, HOST and PORT"));
-    options.host = host;
-    options.port = port
-        .parse()
-        .unwrap_or_else(|err| cli.fail(&format!("bad PORT {port:?}: {err}")));
-    options
 }
 
 fn main() {

@@ -30,29 +30,23 @@ use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Instant;
 
-const USAGE: &str = "\
-Usage: blocking_echo [OPTIONS]
+use clap::Parser;
 
-Echoes every byte back to its sender, one client at a time, with blocking calls.
-
-Options:
-  --addr HOST:PORT         listen here (default 127.0.0.1:65432)
-  --stop-on-stdin-eof      exit when standard input closes
-  -h, --help               show this help
-";
+/// Echoes every byte back to its sender, one client at a time, with blocking calls.
+#[derive(Parser)]
+#[command(name = "blocking_echo", version)]
+struct Args {
+    /// Listen here
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:65432")]
+    addr: String,
+    /// Exit when standard input closes
+    #[arg(long)]
+    stop_on_stdin_eof: bool,
+}
 
 fn main() {
-    let mut cli = cli::Options::from_env("blocking_echo", USAGE);
-    let mut addr = "127.0.0.1:65432".to_string();
-    let mut stop_on_stdin_eof = false;
-    while let Some(flag) = cli.next_flag() {
-        match flag.as_str() {
-            "--addr" => addr = cli.value(&flag),
-            "--stop-on-stdin-eof" => stop_on_stdin_eof = true,
-            other => cli.unknown(other),
-        }
-    }
-    if let Err(err) = serve(&addr, stop_on_stdin_eof) {
+    let args: Args = cli::parse();
+    if let Err(err) = serve(&args.addr, args.stop_on_stdin_eof) {
         eprintln!("blocking_echo: {err}");
         std::process::exit(1);
     }

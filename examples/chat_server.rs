@@ -31,28 +31,11 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use clap::Parser;
 use mio_reactor::{
     CloseReason, Config, ConnId, Context, Handler, LoopHandle, PeerAddr, Reactor, ReactorThreads,
     WriteError,
 };
-
-const USAGE: &str = "\
-Usage: chat_server [OPTIONS]
-
-A chat room: each line a client sends is broadcast to all the other clients.
-
-Options:
-  --addr HOST:PORT       listen for TCP clients (repeatable; default 127.0.0.1:7000
-                         unless --unix is given)
-  --unix PATH            listen for Unix-domain clients (repeatable)
-  --max-backlog BYTES    unread output a client may accumulate before it is dropped
-                         (default 262144)
-  --max-line BYTES       longest line accepted (default 4096)
-  --threads N            serve the room from N reactor threads (one TCP --addr only;
-                         default 1)
-  --stop-on-stdin-eof    shut down gracefully when standard input closes
-  -h, --help             show this help
-";
 
 /// Everyone in the chat on this reactor's thread, by connection id, with their names.
 #[derive(Default)]
@@ -189,6 +172,39 @@ impl Handler for Member {
     }
 }
 
+/// A chat room: each line a client sends is broadcast to all the other clients.
+#[derive(Parser)]
+#[command(name = "chat_server", version)]
+struct Args {
+    /// Listen for TCP clients (repeatable) [default: 127.0.0.1:7000 unless --unix is given]
+    #[arg(long, value_name = "HOST:PORT")]
+    addr: Vec<String>,
+    /// Listen for Unix-domain clients (repeatable)
+    #[arg(long, value_name = "PATH")]
+    unix: Vec<String>,
+    /// Unread output a client may accumulate before it is dropped (at least 1024)
+    #[arg(long, value_name = "BYTES", default_value = "262144", value_parser = at_least_1024)]
+    max_backlog: usize,
+    /// Longest line accepted
+    #[arg(long, value_name = "BYTES", default_value = "4096")]
+    max_line: usize,
+    /// Serve the room from N reactor threads behind one acceptor (one TCP --addr only)
+    #[arg(long, value_name = "N", default_value = "1", value_parser = cli::at_least_one)]
+    threads: usize,
+    /// Shut down gracefully when standard input closes
+    #[arg(long)]
+    stop_on_stdin_eof: bool,
+}
+
+/// Below this, the water marks derived from the backlog would be too small to be useful.
+fn at_least_1024(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(bytes) if bytes >= 1024 => Ok(bytes),
+        Ok(_) => Err("must be at least 1024".to_string()),
+        Err(err) => Err(err.to_string()),
+    }
+}
+
 struct Options {
     addrs: Vec<String>,
     unix_paths: Vec<String>,
@@ -199,39 +215,22 @@ struct Options {
 }
 
 fn parse_options() -> Options {
-    let mut cli = cli::Options::from_env("chat_server", USAGE);
-    let mut options = Options {
-        addrs: Vec::new(),
-        unix_paths: Vec::new(),
-        max_backlog: 256 * 1024,
-        max_line: 4096,
-        threads: 1,
-        stop_on_stdin_eof: false,
-    };
-    while let Some(flag) = cli.next_flag() {
-        match flag.as_str() {
-            "--addr" => options.addrs.push(cli.value(&flag)),
-            "--unix" => options.unix_paths.push(cli.value(&flag)),
-            "--max-backlog" => options.max_backlog = cli.value(&flag),
-            "--max-line" => options.max_line = cli.value(&flag),
-            "--threads" => options.threads = cli.value(&flag),
-            "--stop-on-stdin-eof" => options.stop_on_stdin_eof = true,
-            other => cli.unknown(other),
-        }
+    let args: Args = cli::parse();
+    let mut addrs = args.addr;
+    if addrs.is_empty() && args.unix.is_empty() {
+        addrs.push("127.0.0.1:7000".to_string());
     }
-    if options.max_backlog < 1024 {
-        cli.fail("--max-backlog must be at least 1024");
+    if args.threads > 1 && (addrs.len() != 1 || !args.unix.is_empty()) {
+        cli::usage_error::<Args>("--threads serves one TCP --addr (and no --unix)");
     }
-    if options.addrs.is_empty() && options.unix_paths.is_empty() {
-        options.addrs.push("127.0.0.1:7000".to_string());
+    Options {
+        addrs,
+        unix_paths: args.unix,
+        max_backlog: args.max_backlog,
+        max_line: args.max_line,
+        threads: args.threads,
+        stop_on_stdin_eof: args.stop_on_stdin_eof,
     }
-    if options.threads == 0 {
-        cli.fail("--threads must be at least 1");
-    }
-    if options.threads > 1 && (options.addrs.len() != 1 || !options.unix_paths.is_empty()) {
-        cli.fail("--threads serves one TCP --addr (and no --unix)");
-    }
-    options
 }
 
 fn main() {

@@ -17,31 +17,13 @@
 #[path = "support/cli.rs"]
 mod cli;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use std::net::SocketAddr;
-
+use clap::Parser;
 use mio_reactor::{
     Config, Context, DatagramContext, DatagramHandler, Handler, Reactor, ReactorThreads,
 };
-
-const USAGE: &str = "\
-Usage: echo_server [OPTIONS]
-
-Echoes every byte back to its sender, over many connections at once.
-
-Options:
-  --addr HOST:PORT         listen here (repeatable; a name listens on all its
-                           addresses; default 127.0.0.1:65432)
-  --unix PATH              also listen on a Unix-domain socket (repeatable)
-  --udp                    also echo UDP datagrams on each --addr
-  --threads N              run N reactors on N threads sharing one --addr through
-                           SO_REUSEPORT (default 1; TCP on one address only)
-  --max-connections N      connections served at once (default 10000)
-  --idle-timeout SECS      close connections idle this long (default: never)
-  --stop-on-stdin-eof      shut down gracefully when standard input closes
-  -h, --help               show this help
-";
 
 /// The protocol: write back whatever arrives, and consume all of it.
 struct Echo;
@@ -67,6 +49,35 @@ impl DatagramHandler for UdpEcho {
     }
 }
 
+/// Echoes every byte back to its sender, over many connections at once.
+#[derive(Parser)]
+#[command(name = "echo_server", version, allow_negative_numbers = true)]
+struct Args {
+    /// Listen here (repeatable; a name listens on all its addresses) [default:
+    /// 127.0.0.1:65432]
+    #[arg(long, value_name = "HOST:PORT")]
+    addr: Vec<String>,
+    /// Also listen on a Unix-domain socket (repeatable)
+    #[arg(long, value_name = "PATH")]
+    unix: Vec<String>,
+    /// Also echo UDP datagrams on each --addr
+    #[arg(long)]
+    udp: bool,
+    /// Run N reactors on N threads sharing one --addr through SO_REUSEPORT (TCP on one
+    /// address only)
+    #[arg(long, value_name = "N", default_value = "1", value_parser = cli::at_least_one)]
+    threads: usize,
+    /// Connections served at once
+    #[arg(long, value_name = "N", default_value = "10000")]
+    max_connections: usize,
+    /// Close connections idle this long [default: never]
+    #[arg(long, value_name = "SECS", value_parser = cli::seconds)]
+    idle_timeout: Option<Duration>,
+    /// Shut down gracefully when standard input closes
+    #[arg(long)]
+    stop_on_stdin_eof: bool,
+}
+
 struct Options {
     threads: usize,
     udp: bool,
@@ -77,48 +88,26 @@ struct Options {
 }
 
 fn parse_options() -> Options {
-    let mut cli = cli::Options::from_env("echo_server", USAGE);
-    let mut options = Options {
-        threads: 1,
-        udp: false,
-        addrs: Vec::new(),
-        unix_paths: Vec::new(),
-        config: Config::default(),
-        stop_on_stdin_eof: false,
-    };
-    while let Some(flag) = cli.next_flag() {
-        match flag.as_str() {
-            "--addr" => options.addrs.push(cli.value(&flag)),
-            "--unix" => options.unix_paths.push(cli.value(&flag)),
-            "--max-connections" => {
-                options.config = options.config.max_connections(cli.value(&flag))
-            }
-            "--idle-timeout" => {
-                let secs: f64 = cli.value(&flag);
-                if !(secs.is_finite() && secs > 0.0) {
-                    cli.fail("--idle-timeout must be a positive number of seconds");
-                }
-                let timeout = Some(Duration::from_secs_f64(secs));
-                options.config = options.config.idle_timeout(timeout);
-            }
-            "--stop-on-stdin-eof" => options.stop_on_stdin_eof = true,
-            "--udp" => options.udp = true,
-            "--threads" => options.threads = cli.value(&flag),
-            other => cli.unknown(other),
-        }
+    let args: Args = cli::parse();
+    let mut addrs = args.addr;
+    if addrs.is_empty() && args.unix.is_empty() {
+        addrs.push("127.0.0.1:65432".to_string());
     }
-    if options.addrs.is_empty() && options.unix_paths.is_empty() {
-        options.addrs.push("127.0.0.1:65432".to_string());
+    if args.threads > 1 && (addrs.len() != 1 || args.udp || !args.unix.is_empty()) {
+        cli::usage_error::<Args>(
+            "--threads > 1 serves TCP on exactly one --addr (no --udp, no --unix)",
+        );
     }
-    if options.threads == 0 {
-        cli.fail("--threads must be at least 1");
+    Options {
+        threads: args.threads,
+        udp: args.udp,
+        addrs,
+        unix_paths: args.unix,
+        config: Config::default()
+            .max_connections(args.max_connections)
+            .idle_timeout(args.idle_timeout),
+        stop_on_stdin_eof: args.stop_on_stdin_eof,
     }
-    if options.threads > 1
-        && (options.addrs.len() != 1 || options.udp || !options.unix_paths.is_empty())
-    {
-        cli.fail("--threads > 1 serves TCP on exactly one --addr (no --udp, no --unix)");
-    }
-    options
 }
 
 fn main() {

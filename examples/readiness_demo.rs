@@ -26,18 +26,18 @@ use std::net::{Shutdown, SocketAddr};
 use std::thread;
 use std::time::Duration;
 
+use clap::Parser;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
-const USAGE: &str = "\
-Usage: readiness_demo [OPTIONS]
-
-Prints every readiness event and every read result for one connection.
-
-Options:
-  --read-once      read once per event instead of until WouldBlock
-  -h, --help       show this help
-";
+/// Prints every readiness event and every read result for one connection.
+#[derive(Parser)]
+#[command(name = "readiness_demo", version)]
+struct Args {
+    /// Read once per event instead of until WouldBlock
+    #[arg(long)]
+    read_once: bool,
+}
 
 /// Tokens are how events name their socket: any `usize` we choose at registration.
 const LISTENER: Token = Token(0);
@@ -48,14 +48,7 @@ const STEP: Duration = Duration::from_millis(300);
 const POLL_TIMEOUT: Duration = Duration::from_secs(1);
 
 fn main() -> io::Result<()> {
-    let mut cli = cli::Options::from_env("readiness_demo", USAGE);
-    let mut read_once = false;
-    while let Some(flag) = cli.next_flag() {
-        match flag.as_str() {
-            "--read-once" => read_once = true,
-            other => cli.unknown(other),
-        }
-    }
+    let Args { read_once } = cli::parse();
 
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(16);

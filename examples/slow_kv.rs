@@ -43,28 +43,40 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use mio_reactor::{
     CloseReason, Config, ConnId, Context, Handler, LoopHandle, PeerAddr, PostError, Reactor,
     ShutdownHandle,
 };
 
-const USAGE: &str = "\
-Usage: slow_kv [OPTIONS]
-
-A key-value server whose SLOW command does blocking work on worker threads.
-
-Options:
-  --addr HOST:PORT       listen here (default 127.0.0.1:7100)
-  --listen-fd            serve the TCP listener inherited through systemd socket
-                         activation (LISTEN_FDS) instead of binding --addr
-  --workers N            worker threads for slow commands (default 64)
-  --slow-ms MS           how long one SLOW command blocks (default 100)
-  --on-loop              do the slow work on the loop thread (to see why not)
-  --stop-on-stdin-eof    shut down gracefully when standard input closes
-  --bench                measure ping latency with 200 slow commands in flight, with the
-                         work on workers and on the loop, and print both
-  -h, --help             show this help
-";
+/// A key-value server whose SLOW command does blocking work on worker threads.
+#[derive(Parser)]
+#[command(name = "slow_kv", version)]
+struct Args {
+    /// Listen here
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7100")]
+    addr: String,
+    /// Serve the TCP listener inherited through systemd socket activation (LISTEN_FDS)
+    /// instead of binding --addr
+    #[arg(long)]
+    listen_fd: bool,
+    /// Worker threads for slow commands
+    #[arg(long, value_name = "N", default_value = "64", value_parser = cli::at_least_one)]
+    workers: usize,
+    /// How long one SLOW command blocks, in milliseconds
+    #[arg(long, value_name = "MS", default_value = "100")]
+    slow_ms: u64,
+    /// Do the slow work on the loop thread (to see why not)
+    #[arg(long)]
+    on_loop: bool,
+    /// Shut down gracefully when standard input closes
+    #[arg(long)]
+    stop_on_stdin_eof: bool,
+    /// Measure ping latency with 200 slow commands in flight, with the work on workers and
+    /// on the loop, and print both
+    #[arg(long)]
+    bench: bool,
+}
 
 /// Slow requests one connection may have in flight before its reading pauses.
 const MAX_PENDING_PER_CONNECTION: usize = 64;
@@ -277,32 +289,16 @@ struct Options {
 }
 
 fn parse_options() -> Options {
-    let mut cli = cli::Options::from_env("slow_kv", USAGE);
-    let mut options = Options {
-        addr: "127.0.0.1:7100".into(),
-        workers: 64,
-        slow: Duration::from_millis(100),
-        on_loop: false,
-        stop_on_stdin_eof: false,
-        bench: false,
-        listen_fd: false,
-    };
-    while let Some(flag) = cli.next_flag() {
-        match flag.as_str() {
-            "--addr" => options.addr = cli.value(&flag),
-            "--workers" => options.workers = cli.value(&flag),
-            "--slow-ms" => options.slow = Duration::from_millis(cli.value(&flag)),
-            "--on-loop" => options.on_loop = true,
-            "--stop-on-stdin-eof" => options.stop_on_stdin_eof = true,
-            "--bench" => options.bench = true,
-            "--listen-fd" => options.listen_fd = true,
-            other => cli.unknown(other),
-        }
+    let args: Args = cli::parse();
+    Options {
+        addr: args.addr,
+        workers: args.workers,
+        slow: Duration::from_millis(args.slow_ms),
+        on_loop: args.on_loop,
+        stop_on_stdin_eof: args.stop_on_stdin_eof,
+        bench: args.bench,
+        listen_fd: args.listen_fd,
     }
-    if options.workers == 0 {
-        cli.fail("--workers must be at least 1");
-    }
-    options
 }
 
 fn main() {

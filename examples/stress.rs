@@ -9,7 +9,9 @@
 //! Each scenario starts its own server: a copy of this program in a child process (so that
 //! its memory, descriptors and CPU time can be read from `/proc/PID`, and a descriptor limit
 //! applied to it alone), and drives clients at it from this process. It prints one line per
-//! scenario with its figures, then `N passed, N failed`, and exits with 1 if any failed.
+//! scenario with its figures, then `N passed, N failed`, and exits with 1 if any failed. On a
+//! terminal a progress bar shows the scenario running and the time left; in a log (CI), a
+//! plain line announces each scenario instead.
 //! `docs/reliability.md` explains each scenario and what the reactor does about it.
 //!
 //! The same scenarios run small in `cargo test` (`tests/stress_*.rs`); the code lives in
@@ -17,27 +19,35 @@
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/progress.rs"]
+mod progress;
 #[path = "support/stress/mod.rs"]
 mod stress;
 
 use std::time::Duration;
 
+use clap::Parser;
+
+use progress::Progress;
 use stress::child::Launcher;
 use stress::report::Report;
 use stress::scenarios;
 
-const USAGE: &str = "\
-Usage: stress [OPTIONS]
-
-Runs the stress and fault scenarios against an echo (or line) server in a child process,
-printing one line of figures per scenario and a final `N passed, N failed`.
-
-Options:
-  --quick              reduced sizes (about two minutes)
-  --scenario NAME      run only this scenario (repeatable; see --list)
-  --list               list the scenarios
-  -h, --help           show this help
-";
+/// Runs the stress and fault scenarios against an echo (or line) server in a child
+/// process, printing one line of figures per scenario and a final `N passed, N failed`.
+#[derive(Parser)]
+#[command(name = "stress", version)]
+struct Args {
+    /// Reduced sizes (well under a minute)
+    #[arg(long)]
+    quick: bool,
+    /// Run only this scenario (repeatable; see --list)
+    #[arg(long, value_name = "NAME", value_parser = clap::builder::PossibleValuesParser::new(SCENARIOS))]
+    scenario: Vec<String>,
+    /// List the scenarios
+    #[arg(long)]
+    list: bool,
+}
 
 /// Every scenario, with its full and quick sizes.
 const SCENARIOS: [&str; 12] = [
@@ -96,43 +106,34 @@ fn main() {
     if stress::server::serve_if_asked() {
         return;
     }
-    let mut cli = cli::Options::from_env("stress", USAGE);
-    let (mut quick, mut selected) = (false, Vec::new());
-    while let Some(flag) = cli.next_flag() {
-        match flag.as_str() {
-            "--quick" => quick = true,
-            "--scenario" => {
-                let name: String = cli.value(&flag);
-                if !SCENARIOS.contains(&name.as_str()) {
-                    cli.fail(&format!("no scenario {name:?} (try --list)"));
-                }
-                selected.push(name);
-            }
-            "--list" => {
-                SCENARIOS.iter().for_each(|name| println!("{name}"));
-                return;
-            }
-            other => cli.unknown(other),
-        }
+    let args: Args = cli::parse();
+    if args.list {
+        SCENARIOS.iter().for_each(|name| println!("{name}"));
+        return;
     }
-    if selected.is_empty() {
-        selected = SCENARIOS.iter().map(|name| name.to_string()).collect();
-    }
+    let selected: Vec<&str> = match args.scenario.is_empty() {
+        true => SCENARIOS.to_vec(),
+        false => args.scenario.iter().map(String::as_str).collect(),
+    };
     if std::env::var_os("RUST_LOG").is_some() {
         cli::init_logging();
     }
 
     let launcher = Launcher::this_program();
     let (mut passed, mut failed) = (0, 0);
-    for name in &selected {
-        let report = run(name, quick, &launcher);
-        println!("{}", report.line());
+    let mut progress = Progress::new(selected.len() as u64);
+    for name in selected {
+        progress.start(name);
+        let report = run(name, args.quick, &launcher);
+        progress.println(&report.line());
+        progress.step_done();
         if report.passed() {
             passed += 1;
         } else {
             failed += 1;
         }
     }
+    progress.finish();
     println!("{passed} passed, {failed} failed");
     if failed > 0 {
         std::process::exit(1);

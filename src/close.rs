@@ -87,9 +87,16 @@ impl Core {
     pub(crate) fn abort_conn(&mut self, slot: Slot) -> bool {
         let live = self.is_live(slot);
         if live {
-            self.close_now(slot, CloseReason::Aborted);
+            self.abort(slot);
         }
         live
+    }
+
+    /// Aborts at a handler's request. What the handler gathered before it leaves first (the
+    /// writes came before the abort), then the rest of the output is discarded with a reset.
+    pub(crate) fn abort(&mut self, slot: Slot) {
+        self.flush_gathered();
+        self.close_now(slot, CloseReason::Aborted);
     }
 
     /// Whether the connection `slot` names is still there and not closed.

@@ -34,6 +34,9 @@ pub(crate) struct Connection {
     fin_sent: bool,
     /// In the reactor's ready queue.
     queued: bool,
+    /// In the reactor's list of connections holding gathered output to flush before the
+    /// dispatch ends.
+    flush_listed: bool,
     /// Why the connection is closing (set by the first close request) or closed.
     close_reason: Option<CloseReason>,
     /// `None` only while one of its callbacks runs: the handler is taken out of the slab so
@@ -80,6 +83,7 @@ impl Connection {
             reoffer_input: false,
             fin_sent: false,
             queued: false,
+            flush_listed: false,
             close_reason: None,
             handler: Some(handler),
             input: Vec::new(),
@@ -192,6 +196,17 @@ impl Connection {
     /// The ready queue handed the connection out for dispatch.
     pub(crate) fn dequeue(&mut self) {
         self.queued = false;
+    }
+
+    /// Puts the connection in the books of those with gathered output to flush; false if it
+    /// was there already.
+    pub(crate) fn list_for_flush(&mut self) -> bool {
+        !std::mem::replace(&mut self.flush_listed, true)
+    }
+
+    /// The flush list handed the connection out.
+    pub(crate) fn unlist_for_flush(&mut self) {
+        self.flush_listed = false;
     }
 
     pub(crate) fn close_reason(&self) -> Option<&CloseReason> {

@@ -158,9 +158,12 @@ impl<'a> Context<'a> {
 
     /// Sends `data` to the peer.
     ///
-    /// When nothing is queued the bytes go straight to the socket; what the kernel does not
-    /// take is buffered and sent as the socket drains. Once the output passes the high water
-    /// mark, reading pauses until it falls to the low one
+    /// Writes are gathered: what one callback writes leaves in one system call when the
+    /// callback returns (a reply written as a header and a body is one segment, not two),
+    /// and never later than the end of the dispatch that made it. What the kernel does not
+    /// take is buffered and sent as the socket drains; bytes held for the end of the
+    /// callback count against the water marks and `max_output` at once. Once the output
+    /// passes the high water mark, reading pauses until it falls to the low one
     /// ([`Handler::on_drain`](crate::Handler::on_drain)). Past
     /// [`Config::max_output`](crate::Config::max_output) the connection is closed with
     /// [`Limit::Output`](crate::Limit::Output). After a close or `shutdown_write` the bytes are
@@ -304,8 +307,12 @@ impl<'a> Context<'a> {
     }
 
     /// Closes at once, discarding buffered output, with a reset to tell the peer.
+    ///
+    /// Bytes written earlier in the same callback are sent first, as far as the socket
+    /// takes them (as if they had gone straight to the socket); only what the kernel refuses
+    /// is discarded.
     pub fn abort(&mut self) {
-        self.core.close_now(self.slot, CloseReason::Aborted);
+        self.core.abort(self.slot);
     }
 
     /// Shuts down the write side once buffered output is flushed (the peer reads EOF). Input

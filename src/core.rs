@@ -92,6 +92,9 @@ pub(crate) struct Core {
     pub(crate) timers: Timers<TimerTask>,
     /// Entries to dispatch this turn, each at most once (see the `queued` flags).
     pub(crate) ready: VecDeque<Slot>,
+    /// Connections holding output that handlers wrote during the current callback or
+    /// dispatch, to send before it ends (`Core::flush_gathered`), each listed once.
+    pub(crate) unflushed: Vec<Slot>,
     /// Entries that closed this turn, to remove at its end.
     pub(crate) closed: Vec<Slot>,
     /// Listeners waiting for a connection slot (`max_connections`).
@@ -124,6 +127,7 @@ impl Core {
             slab: Slab::new(),
             timers: Timers::default(),
             ready: VecDeque::new(),
+            unflushed: Vec::new(),
             closed: Vec::new(),
             paused_listeners: Vec::new(),
             read_buf: vec![0; config.read_buffer_size],

@@ -188,6 +188,45 @@ pub(crate) fn after_write(buffered: usize, paused: bool, marks: WaterMarks) -> W
     }
 }
 
+/// What a handler's write does with its bytes, before any system call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SendStep {
+    /// The socket is full: queue the bytes behind the rest; the next writable edge sends
+    /// them.
+    Queue,
+    /// Hold the bytes with what this callback wrote before: all of it leaves in one system
+    /// call when the callback returns.
+    Gather,
+    /// Send now, in one system call: a plain `write` when nothing is held, a `writev` of the
+    /// held bytes and the new ones (which then need no copy) when something is.
+    SendNow,
+}
+
+/// What a write of `piece` bytes does, given whether the socket may take bytes, the bytes
+/// already held (`buffered`), and the most a callback may hold before sending (`limit`).
+///
+/// With `TCP_NODELAY` every `write` is a segment, and every segment costs a system call here
+/// and a wake-up at the peer: a reply written as a header and a body, or sixteen pipelined
+/// replies, should leave together. Holding is bounded: once the held bytes would pass
+/// `limit`, everything goes out at once, so that gathering alone never holds more than the
+/// limit (kept at or under the high water mark, so it never pauses reading by itself) and a
+/// large piece is never copied.
+pub(crate) fn send_step(writable: bool, buffered: usize, piece: usize, limit: usize) -> SendStep {
+    if !writable {
+        SendStep::Queue
+    } else if buffered.saturating_add(piece) <= limit {
+        SendStep::Gather
+    } else {
+        SendStep::SendNow
+    }
+}
+
+/// The most a callback's writes are held before they are sent: the gather cap, or the high
+/// water mark if lower, so that held bytes alone never pause reading.
+pub(crate) fn gather_limit(cap: usize, marks: WaterMarks) -> usize {
+    cap.min(marks.high)
+}
+
 /// After a flush: does backpressure lift? Only at the low water mark, not just under the
 /// high one, so that reading does not flap on and off around one mark (hysteresis).
 pub(crate) fn backpressure_lifts(buffered: usize, paused: bool, marks: WaterMarks) -> bool {
@@ -463,6 +502,49 @@ mod tests {
         assert!(!backpressure_lifts(40, true, MARKS), "hysteresis");
         assert!(backpressure_lifts(16, true, MARKS));
         assert!(!backpressure_lifts(0, false, MARKS), "not paused");
+    }
+
+    // --- gathering a callback's writes ---
+
+    #[test]
+    fn writes_within_the_limit_are_gathered() {
+        assert_eq!(send_step(true, 0, 10, 64), SendStep::Gather);
+        assert_eq!(
+            send_step(true, 54, 10, 64),
+            SendStep::Gather,
+            "up to the limit"
+        );
+    }
+
+    #[test]
+    fn a_write_that_would_pass_the_limit_sends_everything_now() {
+        assert_eq!(send_step(true, 55, 10, 64), SendStep::SendNow);
+        assert_eq!(
+            send_step(true, 0, 65, 64),
+            SendStep::SendNow,
+            "a large piece alone"
+        );
+        assert_eq!(
+            send_step(true, 10, usize::MAX, 64),
+            SendStep::SendNow,
+            "no overflow"
+        );
+    }
+
+    #[test]
+    fn a_full_socket_queues_whatever_the_size() {
+        assert_eq!(send_step(false, 0, 10, 64), SendStep::Queue);
+        assert_eq!(send_step(false, 100, 1000, 64), SendStep::Queue);
+    }
+
+    #[test]
+    fn the_gather_limit_never_passes_the_high_water_mark() {
+        assert_eq!(gather_limit(16 * 1024, MARKS), 64);
+        let roomy = WaterMarks {
+            high: 1 << 20,
+            ..MARKS
+        };
+        assert_eq!(gather_limit(16 * 1024, roomy), 16 * 1024);
     }
 
     // --- the FIN ---

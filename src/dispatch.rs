@@ -11,14 +11,14 @@ use crate::close_reason::{CloseReason, Limit};
 use crate::context::WriteError;
 use crate::core::Core;
 use crate::decisions::{
-    after_flush, after_write, backpressure_lifts, next_read, offer_again, FinStep, ReadStep,
-    WriteStep,
+    after_flush, after_write, backpressure_lifts, gather_limit, next_read, offer_again, FinStep,
+    ReadStep, WriteStep,
 };
 use crate::handler::Handler;
 use crate::id::{ConnId, Slot};
 use crate::state::{Input, State};
 use crate::trace::{trace_record, Record};
-use crate::transport::ReadOutcome;
+use crate::transport::{ReadOutcome, Sent, GATHER_CAP};
 
 impl Core {
     /// Dispatches one ready connection.
@@ -77,6 +77,9 @@ impl Core {
                     );
                     if state.delivers_data() {
                         self.deliver(slot, &buf[..len]);
+                        // The replies leave now, before the next read: one system call
+                        // per connection written to, however many pieces.
+                        self.flush_gathered();
                     }
                 }
                 ReadOutcome::Eof => self.peer_eof(slot),
@@ -181,13 +184,8 @@ impl Core {
     /// Flushes output, lifts backpressure, sends the FIN and finishes a graceful close, as
     /// far as the socket allows right now.
     pub(crate) fn settle(&mut self, slot: Slot) {
-        let Some(conn) = self.conn(slot) else { return };
-        if matches!(conn.state(), State::Closed | State::Connecting) {
+        if !self.flush_output(slot) {
             return;
-        }
-        match conn.transport().flush() {
-            Ok(written) => self.count_written(slot, written, 0),
-            Err(err) => return self.close_now(slot, CloseReason::from_io(&err)),
         }
         self.lift_backpressure(slot);
         let Some(conn) = self.conn(slot) else { return };
@@ -205,13 +203,48 @@ impl Core {
         }
     }
 
-    /// Counts a write of `written` bytes out of `attempted` more than were buffered before.
-    fn count_written(&mut self, slot: Slot, written: usize, attempted: usize) {
-        let now = self.now;
-        let Some(conn) = self.conn(slot) else { return };
-        if written == 0 && attempted == 0 {
-            return;
+    /// Sends what handlers wrote during the callback or dispatch that just ended, to every
+    /// connection they wrote to: one system call each, however many pieces.
+    ///
+    /// Called where a callback or a dispatch ends (after input was delivered, after each
+    /// ready entry, after timers and shutdown callbacks, after the removals' `on_close`), so
+    /// that no write waits past the dispatch that made it.
+    pub(crate) fn flush_gathered(&mut self) {
+        while let Some(slot) = self.unflushed.pop() {
+            if let Some(conn) = self.conn(slot) {
+                conn.unlist_for_flush();
+                self.flush_output(slot);
+            }
         }
+    }
+
+    /// One flush of the connection's buffered output, counted. Returns whether the
+    /// connection still takes output (it is open, and the write did not fail).
+    fn flush_output(&mut self, slot: Slot) -> bool {
+        let Some(conn) = self.conn(slot) else {
+            return false;
+        };
+        if matches!(conn.state(), State::Closed | State::Connecting) {
+            return false;
+        }
+        match conn.transport().flush() {
+            Ok(written) => {
+                self.count_written(slot, written);
+                true
+            }
+            Err(err) => {
+                self.close_now(slot, CloseReason::from_io(&err));
+                false
+            }
+        }
+    }
+
+    /// Counts one write system call that handed `written` bytes to the kernel (`None`: no
+    /// call was made).
+    fn count_written(&mut self, slot: Slot, written: Option<usize>) {
+        let now = self.now;
+        let Some(written) = written else { return };
+        let Some(conn) = self.conn(slot) else { return };
         conn.bytes_out += written as u64;
         conn.last_active = now;
         let buffered = conn.buffered_output();
@@ -246,41 +279,66 @@ impl Core {
         }
     }
 
-    /// Writes for a handler: straight through if nothing is queued, with the limits applied.
+    /// Writes for a handler: held until the callback returns (or sent at once with what is
+    /// held, past the gather limit), with the limits applied to everything buffered.
     pub(crate) fn write_conn(&mut self, slot: Slot, data: &[u8]) -> Result<(), WriteError> {
         let marks = self.config.water_marks();
+        let limit = gather_limit(GATHER_CAP, marks);
         let conn = self.conn(slot).ok_or(WriteError::NoSuchConnection)?;
         if !conn.state().may_write() {
             return Err(WriteError::Closed);
         }
-        let written = match conn.transport().send(data) {
-            Ok(written) => written,
+        let sent = match conn.transport().send(data, limit) {
+            Ok(sent) => sent,
             Err(err) => {
                 self.close_now(slot, CloseReason::from_io(&err));
                 return Err(WriteError::Closed);
             }
         };
         let buffered = conn.buffered_output();
-        match after_write(buffered, conn.paused_by_backpressure(), marks) {
-            WriteStep::OverLimit => {
-                log::warn!(
-                    "{} to {}: {buffered} B of output exceed the limit of {} B",
-                    conn.id(),
-                    conn.peer(),
-                    marks.max
+        let paused = conn.paused_by_backpressure();
+        match sent {
+            Sent::Written(written) => self.count_written(slot, Some(written)),
+            Sent::Held { gathered } => {
+                if gathered && conn.list_for_flush() {
+                    self.unflushed.push(slot);
+                }
+                let (conn, bytes) = (ConnId(slot), data.len());
+                trace_record!(
+                    self,
+                    Record::Buffered {
+                        conn,
+                        bytes,
+                        buffered,
+                        gathered
+                    }
                 );
+            }
+        }
+        // Held bytes count against the marks at once, as if the kernel had refused them.
+        match after_write(buffered, paused, marks) {
+            WriteStep::OverLimit => {
+                if let Some(conn) = self.conn_ref(slot) {
+                    log::warn!(
+                        "{} to {}: {buffered} B of output exceed the limit of {} B",
+                        conn.id(),
+                        conn.peer(),
+                        marks.max
+                    );
+                }
                 self.close_now(slot, CloseReason::LimitExceeded(Limit::Output));
                 return Err(WriteError::LimitExceeded);
             }
             WriteStep::PauseReading => {
-                conn.backpressure_started();
+                if let Some(conn) = self.conn(slot) {
+                    conn.backpressure_started();
+                }
                 self.stats.read_pauses += 1;
                 let conn = ConnId(slot);
                 trace_record!(self, Record::ReadingPaused { conn, buffered });
             }
             WriteStep::Carry => {}
         }
-        self.count_written(slot, written, data.len());
         Ok(())
     }
 

@@ -162,6 +162,15 @@ impl Write for Stream {
         }
     }
 
+    /// Forwarded, or `Write`'s default would send only the first non-empty buffer: one
+    /// `writev` is how held output and a new piece leave in one system call.
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write_vectored(bufs),
+            Stream::Unix(s) => s.write_vectored(bufs),
+        }
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }

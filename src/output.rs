@@ -1,7 +1,8 @@
 //! A connection's buffered output: bytes the handler wrote that the kernel has not taken yet.
 //!
-//! Most writes never come here: when nothing is queued the reactor writes straight to the
-//! socket, and only what the kernel refuses (a partial write) is buffered. The buffer is a
+//! It holds two kinds of bytes, oldest first: what the kernel refused (a partial write), and
+//! what a handler wrote during the current callback, gathered here to leave in one system
+//! call when the callback returns (see `transport.rs`). The buffer is a
 //! `Vec` plus a read offset, so consuming from the front is O(1); the unread part is moved
 //! to the front only when that is cheap relative to what was sent. An empty buffer frees its
 //! memory, so an idle connection holds none.

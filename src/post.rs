@@ -469,6 +469,8 @@ impl Core {
             }
         }
         self.inbox.batch = batch;
+        // What the items wrote leaves now, gathered per connection: not after the turn.
+        self.flush_gathered();
     }
 
     fn deliver_message(&mut self, id: ConnId, message: Box<dyn Any + Send>) {

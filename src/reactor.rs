@@ -583,6 +583,8 @@ impl Reactor {
         core.refresh_tracing();
         core.check_shutdown();
         core.fire_timers();
+        // What timer and shutdown callbacks wrote leaves before the poll.
+        core.flush_gathered();
         if core.is_finished() {
             // A shutdown just removed the last entry: nothing can happen any more.
             return Ok(());
@@ -610,6 +612,8 @@ impl Reactor {
         core.run_posted();
         core.run_ready();
         core.remove_finished();
+        // ... and what `on_close` wrote to other connections.
+        core.flush_gathered();
         core.inbox.publish_load(core.stats.open_connections);
         core.stats.turns += 1;
         trace_record!(
@@ -715,6 +719,9 @@ impl Core {
                 }
                 _ => {}
             }
+            // The end of the dispatch: what its callbacks wrote, to this connection or
+            // others (`write_to`), leaves now.
+            self.flush_gathered();
         }
     }
 }

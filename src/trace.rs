@@ -233,7 +233,9 @@ pub enum Record {
         /// The connection.
         conn: ConnId,
     },
-    /// Bytes were handed to the kernel (`write`), straight through or from the buffer.
+    /// One `write` (or `writev`) system call: bytes were handed to the kernel, held output
+    /// first, then (when a piece was too large to hold) the piece itself. Exactly one record
+    /// per call, so counting them counts the calls.
     Write {
         /// The connection.
         conn: ConnId,
@@ -243,6 +245,19 @@ pub enum Record {
         buffered: usize,
         /// The kernel refused some (`WouldBlock`, or a short write): the socket is full.
         would_block: bool,
+    },
+    /// A handler wrote bytes that were buffered without a system call: `gathered` to leave
+    /// with the rest of the callback's output when it returns (in one [`Record::Write`]), or
+    /// queued behind a full socket until the next writable edge.
+    Buffered {
+        /// The connection.
+        conn: ConnId,
+        /// Bytes the handler wrote.
+        bytes: usize,
+        /// Bytes buffered now, these included.
+        buffered: usize,
+        /// Held for the end of the callback, rather than queued behind a full socket.
+        gathered: bool,
     },
     /// A connection changed state.
     Transition {
@@ -365,6 +380,18 @@ impl fmt::Display for Record {
             } => {
                 let full = if *would_block { ", socket full" } else { "" };
                 write!(f, "{conn} wrote {bytes} B ({buffered} B buffered{full})")
+            }
+            Record::Buffered {
+                conn,
+                bytes,
+                buffered,
+                gathered,
+            } => {
+                let why = if *gathered { "gathered" } else { "socket full" };
+                write!(
+                    f,
+                    "{conn} buffered {bytes} B ({buffered} B buffered, {why})"
+                )
             }
             Record::Transition {
                 conn,
@@ -496,6 +523,15 @@ mod tests {
                     would_block: true,
                 },
                 "#3.7 wrote 100 B (412 B buffered, socket full)",
+            ),
+            (
+                Record::Buffered {
+                    conn: conn(),
+                    bytes: 12,
+                    buffered: 30,
+                    gathered: true,
+                },
+                "#3.7 buffered 12 B (30 B buffered, gathered)",
             ),
             (
                 Record::Transition {

@@ -1,9 +1,16 @@
 //! A connection's transport: the one type between the socket and the connection's buffers.
 //!
 //! `dispatch.rs` reads from and writes to a [`Transport`], never to the socket itself. What
-//! sits between the handler's bytes and the kernel (the output buffer today; gathered writes
-//! and TLS next) therefore changes this room only, and the state machine and the handler do
-//! not know which kind of transport they talk through.
+//! sits between the handler's bytes and the kernel (the output buffer, gathered writes; TLS
+//! next) therefore changes this room only, and the state machine and the handler do not know
+//! which kind of transport they talk through.
+//!
+//! Writes are gathered: what a handler writes during one callback is held in the output
+//! buffer ([`Transport::send`]) and leaves in one system call when the loop flushes it at
+//! the end of the callback or dispatch ([`Transport::flush`]); a piece too large to hold
+//! leaves at once with the held bytes in one `writev`. With `TCP_NODELAY` each system call is
+//! a segment, so a reply written in pieces would otherwise cost one segment (and one wake-up
+//! of the peer) per piece.
 //!
 //! The transport also owns the connection's edge-triggered readiness, because only the
 //! outcome of a read or a write can clear it (tokio's I/O driver routes the same bookkeeping
@@ -12,14 +19,20 @@
 //! - a read or write that hits `WouldBlock`, a short read without a pending EOF, and a short
 //!   write *clear* them ([`Transport::read`], [`Transport::send`], [`Transport::flush`]).
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 
 use mio::event::{Event, Source};
 use mio::{Interest, Registry, Token};
 
-use crate::decisions::drained_after_read;
+use crate::decisions::{drained_after_read, send_step, SendStep};
 use crate::net::Stream;
 use crate::output::OutputBuffer;
+
+/// The most bytes a callback's writes are held before they are sent at once (further capped
+/// by the high water mark). Holding copies the bytes: past a few segments' worth, the copy
+/// starts to cost what the system call it saves costs, and a larger piece goes out in a
+/// `writev` without a copy instead.
+pub(crate) const GATHER_CAP: usize = 16 * 1024;
 
 /// A connected stream (TCP or Unix) with its output buffer and readiness flags.
 #[derive(Debug)]
@@ -34,6 +47,16 @@ pub(crate) struct Transport {
     /// An event said the peer closed its side: read on after a short read to see the EOF,
     /// which no further edge would announce.
     read_closed: bool,
+}
+
+/// What one [`Transport::send`] did with the handler's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sent {
+    /// Buffered without a system call: `gathered` to leave when the callback returns, or
+    /// (not `gathered`) queued behind a full socket until the next writable edge.
+    Held { gathered: bool },
+    /// One system call; the kernel took this many bytes (held ones first, then the new).
+    Written(usize),
 }
 
 /// What one [`Transport::read`] found.
@@ -125,41 +148,63 @@ impl Transport {
         }
     }
 
-    /// Sends `data`, straight to the socket when nothing is buffered before it, buffering
-    /// whatever the kernel does not take. Returns the bytes the kernel took.
+    /// Takes `data` from the handler: holds it with what the current callback wrote before
+    /// (the loop flushes it when the callback returns), queues it behind a full socket, or,
+    /// when holding it would pass `gather_limit`, sends the held bytes and `data` now in one
+    /// system call ([`send_step`] decides). Whatever the kernel does not take is buffered.
     ///
     /// # Errors
     /// The socket's error (a reset, a broken pipe): the connection has failed.
-    pub(crate) fn send(&mut self, data: &[u8]) -> io::Result<usize> {
-        if !self.output.is_empty() || !self.writable {
-            self.output.push(data);
-            return Ok(0);
+    pub(crate) fn send(&mut self, data: &[u8], gather_limit: usize) -> io::Result<Sent> {
+        match send_step(self.writable, self.output.len(), data.len(), gather_limit) {
+            SendStep::Queue => {
+                self.output.push(data);
+                Ok(Sent::Held { gathered: false })
+            }
+            SendStep::Gather => {
+                self.output.push(data);
+                Ok(Sent::Held { gathered: true })
+            }
+            SendStep::SendNow => {
+                let held = self.output.len();
+                let (stream, writable, output) =
+                    (&mut self.stream, &mut self.writable, &self.output);
+                let written = if held == 0 {
+                    Self::write_call(stream, writable, data.len(), |s| s.write(data))?
+                } else {
+                    // Held bytes and the new piece are apart: one `writev`, and the new
+                    // piece is not copied unless the kernel leaves some of it.
+                    let pieces = [IoSlice::new(output.as_slice()), IoSlice::new(data)];
+                    Self::write_call(stream, writable, held + data.len(), |s| {
+                        s.write_vectored(&pieces)
+                    })?
+                };
+                let from_held = written.min(held);
+                self.output.consume(from_held);
+                let from_new = written - from_held;
+                if from_new < data.len() {
+                    self.output.push(&data[from_new..]);
+                }
+                Ok(Sent::Written(written))
+            }
         }
-        let written = self.write_some(data)?;
-        if written < data.len() {
-            self.output.push(&data[written..]);
-        }
-        Ok(written)
     }
 
-    /// Writes buffered output until it is empty or the socket is full. Returns the bytes
-    /// written.
+    /// Writes the buffered output, in one system call, if there is any and the socket may
+    /// take it. Returns the bytes written, or `None` if no call was made.
     ///
     /// # Errors
     /// The socket's error: the connection has failed.
-    pub(crate) fn flush(&mut self) -> io::Result<usize> {
-        let mut total = 0;
-        while self.writable && !self.output.is_empty() {
-            let pending = self.output.len();
-            let written =
-                Self::write_to(&mut self.stream, &mut self.writable, self.output.as_slice())?;
-            self.output.consume(written);
-            total += written;
-            if written < pending {
-                break;
-            }
+    pub(crate) fn flush(&mut self) -> io::Result<Option<usize>> {
+        if !self.writable || self.output.is_empty() {
+            return Ok(None);
         }
-        Ok(total)
+        let (stream, writable, output) = (&mut self.stream, &mut self.writable, &self.output);
+        let written = Self::write_call(stream, writable, output.len(), |s| {
+            s.write(output.as_slice())
+        })?;
+        self.output.consume(written);
+        Ok(Some(written))
     }
 
     /// Bytes the handler wrote that the kernel has not taken yet: what the water marks and
@@ -185,18 +230,19 @@ impl Transport {
         self.output.clear();
     }
 
-    fn write_some(&mut self, data: &[u8]) -> io::Result<usize> {
-        Self::write_to(&mut self.stream, &mut self.writable, data)
-    }
-
-    /// One `write` call. `WouldBlock` and short writes mean the send buffer is full, so
-    /// `writable` is cleared until the next writable edge.
-    fn write_to(stream: &mut Stream, writable: &mut bool, data: &[u8]) -> io::Result<usize> {
+    /// One write system call (`op`) of `len` bytes. `WouldBlock` and short writes mean the
+    /// send buffer is full, so `writable` is cleared until the next writable edge.
+    fn write_call(
+        stream: &mut Stream,
+        writable: &mut bool,
+        len: usize,
+        mut op: impl FnMut(&mut Stream) -> io::Result<usize>,
+    ) -> io::Result<usize> {
         loop {
-            match stream.write(data) {
-                Ok(0) if !data.is_empty() => return Err(io::ErrorKind::WriteZero.into()),
+            match op(stream) {
+                Ok(0) if len > 0 => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
-                    if n < data.len() {
+                    if n < len {
                         *writable = false;
                     }
                     return Ok(n);

@@ -1,35 +1,95 @@
-//! The echo examples as a user meets them: `--help`, a bad option, and a client that notices
-//! every wrong byte.
+//! The examples as a user meets them: `--help`, `--version` and bad usage the same way in
+//! every one, and an echo client that notices every wrong byte, counts its errors by kind,
+//! and reports each second of a timed run.
 
 mod util;
 
-use std::process::Command;
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Command, Output};
 
 use mio_reactor::{Config, Context, Handler};
 use util::programs::{example, output_within, stderr, stdout};
 use util::{loopback, Server};
 
+/// Every example, with one option it takes, as `--help` must show it.
+const EXAMPLES: [(&str, &str); 9] = [
+    ("echo_server", "--addr"),
+    ("echo_client", "--addr"),
+    ("chat_server", "--max-backlog"),
+    ("app_server", "--max-content"),
+    ("app_client", "--timeout"),
+    ("blocking_echo", "--stop-on-stdin-eof"),
+    ("readiness_demo", "--read-once"),
+    ("stress", "--quick"),
+    ("timeline", "--html"),
+];
+
+/// Runs example `name` with `args` to completion.
+fn run(name: &str, args: &[&str]) -> Output {
+    let mut command = Command::new(example(name));
+    command.args(args);
+    output_within(command)
+}
+
 #[test]
 fn a_bad_option_gets_one_line_and_exit_code_2() {
-    for name in ["echo_server", "echo_client"] {
-        let mut command = Command::new(example(name));
-        command.arg("--no-such-option");
-        let output = output_within(command);
+    for (name, _) in EXAMPLES {
+        let output = run(name, &["--no-such-option"]);
         assert_eq!(output.status.code(), Some(2), "{name}");
         let err = stderr(&output);
         assert_eq!(err.lines().count(), 1, "{name}: {err}");
+        assert!(err.starts_with(&format!("{name}: ")), "{name}: {err}");
         assert!(err.contains("--no-such-option"), "{name}: {err}");
     }
 }
 
 #[test]
+fn a_bad_value_names_its_option_and_exits_2() {
+    let cases: [(&str, &[&str], &str); 4] = [
+        ("echo_client", &["--connections", "0"], "--connections"),
+        ("echo_client", &["--duration", "-1"], "--duration"),
+        ("echo_server", &["--idle-timeout", "soon"], "--idle-timeout"),
+        ("chat_server", &["--max-backlog", "5"], "--max-backlog"),
+    ];
+    for (name, args, option) in cases {
+        let output = run(name, args);
+        assert_eq!(output.status.code(), Some(2), "{name} {args:?}");
+        let err = stderr(&output);
+        assert_eq!(err.lines().count(), 1, "{name} {args:?}: {err}");
+        assert!(err.contains(option), "{name} {args:?}: {err}");
+    }
+}
+
+#[test]
+fn options_that_do_not_go_together_are_refused_with_exit_code_2() {
+    let output = run("echo_client", &["--messages", "5", "--duration", "1"]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(
+        err.contains("--messages") && err.contains("--duration"),
+        "{err}"
+    );
+}
+
+#[test]
 fn help_explains_the_options_and_exits_0() {
-    for name in ["echo_server", "echo_client"] {
-        let mut command = Command::new(example(name));
-        command.arg("--help");
-        let output = output_within(command);
+    for (name, option) in EXAMPLES {
+        let output = run(name, &["--help"]);
         assert!(output.status.success(), "{name}");
-        assert!(stdout(&output).contains("--addr"), "{name}");
+        let help = stdout(&output);
+        assert!(help.contains(&format!("Usage: {name}")), "{name}: {help}");
+        assert!(help.contains(option), "{name}: {help}");
+        assert!(help.contains("--version"), "{name}: {help}");
+    }
+}
+
+#[test]
+fn version_prints_the_name_and_the_crate_version() {
+    for (name, _) in EXAMPLES {
+        let output = run(name, &["--version"]);
+        assert!(output.status.success(), "{name}");
+        let expected = format!("{name} {}\n", env!("CARGO_PKG_VERSION"));
+        assert_eq!(stdout(&output), expected, "{name}");
     }
 }
 
@@ -83,5 +143,49 @@ fn the_echo_client_fails_loudly_on_a_corrupted_byte() {
         "{}",
         stderr(&output)
     );
+    server.stop();
+}
+
+/// A loopback port on which nothing listens (it was free a moment ago).
+fn closed_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("its address")
+}
+
+#[test]
+fn the_echo_client_counts_each_distinct_error_once_and_hints_at_the_server() {
+    let addr = closed_port();
+    let mut command = Command::new(example("echo_client"));
+    command.args(["--addr", &addr.to_string(), "--connections", "200"]);
+    let output = output_within(command);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "echo_client: 200 × closed early: connect failed: connection refused",
+            &format!("echo_client: is a server listening on {addr}?"),
+            "echo_client: 200 errors",
+        ],
+        "{err}"
+    );
+}
+
+#[test]
+fn the_echo_client_with_a_duration_prints_a_line_each_second() {
+    let server = Server::echo(Config::default());
+    let mut command = Command::new(example("echo_client"));
+    command.args(["--addr", &server.addr.to_string()]);
+    command.args(["--connections", "2", "--duration", "2.5"]);
+    let output = output_within(command);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    let per_second: Vec<&str> = out.lines().filter(|l| l.contains(" s  ")).collect();
+    assert_eq!(per_second.len(), 2, "{out}");
+    for line in per_second {
+        assert!(line.contains("messages/s") && line.contains("p99"), "{out}");
+    }
+    assert!(out.contains("latency: p50"), "{out}");
     server.stop();
 }

@@ -3,17 +3,20 @@
 use crate::report::{kilo, Results};
 use crate::servers::ServerKind;
 use crate::svg::{self, Group, Panel, Scale, Series};
+use crate::Fallible;
 
-fn color(server: ServerKind) -> &'static str {
+use plotters::style::RGBColor;
+
+fn color(server: ServerKind) -> RGBColor {
     match server {
-        ServerKind::Tokio => "#4e79a7",
-        ServerKind::Mio => "#f28e2b",
-        ServerKind::Reactor => "#59a14f",
-        ServerKind::Faulty => "#e15759",
+        ServerKind::Tokio => RGBColor(0x4e, 0x79, 0xa7),
+        ServerKind::Mio => RGBColor(0xf2, 0x8e, 0x2b),
+        ServerKind::Reactor => RGBColor(0x59, 0xa1, 0x4f),
+        ServerKind::Faulty => RGBColor(0xe1, 0x57, 0x59),
     }
 }
 
-pub fn render(results: &Results) -> String {
+pub fn render(results: &Results) -> Fallible<String> {
     let series: Vec<Series> = results
         .servers
         .iter()

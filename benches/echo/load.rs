@@ -24,7 +24,7 @@ use mio::{Events, Poll};
 use crate::client;
 use crate::histogram::Histogram;
 use crate::pattern::{Pattern, CHUNK};
-use crate::procfs;
+use crate::process_counters;
 use crate::Fallible;
 
 /// What load to put on a server.
@@ -98,14 +98,14 @@ pub fn run(
             None if now >= window_opens => {
                 mark(Mark::Start)?;
                 let opened = Instant::now();
-                window = Some((opened, completed, procfs::thread_cpu_ns()));
+                window = Some((opened, completed, process_counters::thread_cpu_ns()));
                 // Do not make up for the time `mark` took with a burst.
                 next_due = next_due.max(opened);
                 continue;
             }
             Some((opened, at_open, cpu_at_open)) if now >= opened + spec.duration => {
                 let closed = Instant::now();
-                let client_cpu_ns = procfs::thread_cpu_ns() - cpu_at_open;
+                let client_cpu_ns = process_counters::thread_cpu_ns() - cpu_at_open;
                 mark(Mark::End)?;
                 return Ok(LoadOutcome {
                     messages: completed - at_open,

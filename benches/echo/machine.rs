@@ -3,6 +3,8 @@
 use std::fs;
 use std::process::Command;
 
+use procfs::{CpuInfo, Current, Meminfo};
+
 #[derive(Debug, Clone)]
 pub struct Machine {
     pub cpus: usize,
@@ -16,17 +18,13 @@ pub struct Machine {
 
 impl Machine {
     pub fn describe(pinning: String) -> Machine {
-        let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpuinfo = CpuInfo::current().ok();
         let cpu_model = cpuinfo
-            .lines()
-            .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')))
-            .map_or("unknown".to_string(), |(_, model)| model.trim().to_string());
-        let meminfo = fs::read_to_string("/proc/meminfo").unwrap_or_default();
-        let mem_kib: f64 = meminfo
-            .lines()
-            .find_map(|l| l.strip_prefix("MemTotal:"))
-            .and_then(|r| r.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0.0);
+            .as_ref()
+            .and_then(|info| info.model_name(0))
+            .unwrap_or("unknown")
+            .to_string();
+        let mem_bytes = Meminfo::current().map_or(0, |m| m.mem_total);
         let kernel = fs::read_to_string("/proc/sys/kernel/osrelease")
             .map_or("unknown".to_string(), |k| k.trim().to_string());
         let rustc = Command::new("rustc")
@@ -36,12 +34,12 @@ impl Machine {
             .and_then(|out| String::from_utf8(out.stdout).ok())
             .map_or("unknown".to_string(), |v| v.trim().to_string());
         Machine {
-            // Online CPUs, not available_parallelism(): that one honours our own pinning.
-            // SAFETY: sysconf only reads a configuration value.
-            cpus: unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(0) as usize,
+            // The online CPUs /proc/cpuinfo lists, not available_parallelism(): that one
+            // honours our own pinning.
+            cpus: cpuinfo.map_or(0, |info| info.num_cores()),
             cpu_model,
             kernel: format!("Linux {kernel}"),
-            memory_gib: mem_kib / (1024.0 * 1024.0),
+            memory_gib: mem_bytes as f64 / (1024.0 * 1024.0 * 1024.0),
             rustc,
             pinning,
         }

@@ -10,12 +10,13 @@
 //! run it starts each server in turn as a child process (this same executable with
 //! `--serve tokio|mio|reactor`), pinned to one CPU, and loads it from its own thread, pinned
 //! to the other CPU, with a single-threaded mio client that checks every echoed byte
-//! (`load.rs`). The server's CPU time and memory come from `/proc/PID` over the measurement
-//! window, so a saturated load generator cannot hide a difference in cost. A second pass
+//! (`load.rs`). The server's CPU time and memory come from `/proc/PID` (`process_counters.rs`)
+//! over the measurement window, so a saturated load generator cannot hide a difference in cost. A second pass
 //! counts each server's system calls with `perf stat` attached over the window only
 //! (`syscalls.rs`). The memory runs open thousands of connections from helper processes
 //! (`--hold-clients`, `held.rs`). Then it prints the tables (`report.rs`), and writes the
-//! chart (`chart.rs`, `svg.rs`) and the raw numbers.
+//! chart (`chart.rs`, `svg.rs`) and the raw numbers. While it works, a bar with the step and
+//! the time left shows on a terminal; in a log, a plain line announces each step.
 //!
 //! Servers run in alternating order (rotated every run) and figures are medians, because
 //! the machine is shared and noisy: see `docs/performance.md` for how to read the results.
@@ -24,6 +25,8 @@
 
 mod affinity;
 mod chart;
+#[path = "../../examples/support/cli.rs"]
+mod cli;
 mod client;
 mod held;
 mod histogram;
@@ -31,7 +34,9 @@ mod load;
 mod machine;
 mod options;
 mod pattern;
-mod procfs;
+mod process_counters;
+#[path = "../../examples/support/progress.rs"]
+mod progress;
 mod report;
 mod scenarios;
 mod server_process;
@@ -40,14 +45,16 @@ mod svg;
 mod syscalls;
 
 use std::fs;
-use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
 
 use crate::load::Mark;
 use crate::machine::Machine;
-use crate::options::{Args, Options, USAGE};
-use crate::procfs::ProcSample;
+use crate::options::{HoldArgs, LoadArgs, Options, ServeArgs};
+use crate::process_counters::ProcSample;
+use crate::progress::Progress;
 use crate::report::{kilo, Measurement, Results, SyscallMeasurement};
 use crate::scenarios::{Scenario, SCENARIOS};
 use crate::server_process::ServerProcess;
@@ -64,8 +71,9 @@ fn main() {
     let under_cargo_test = all.is_empty();
     let args: Vec<String> = all.into_iter().filter(|a| a != "--bench").collect();
     let result = match args.first().map(String::as_str) {
-        Some("--serve") => serve_main(&args[1..]),
-        Some("--hold-clients") => hold_main(&args[1..]),
+        Some("--serve") => serve_main(&args),
+        Some("--hold-clients") => hold_main(&args),
+        Some("--load") => load_main(&args),
         _ if under_cargo_test => {
             histogram::self_check();
             pattern::self_check();
@@ -80,49 +88,54 @@ fn main() {
     }
 }
 
-/// Child mode: `--serve KIND --addr ADDR [--cpu N] [--tokio-buffer BYTES]`.
+/// Child mode: a server under test (see [`ServeArgs`]).
 fn serve_main(args: &[String]) -> Fallible<()> {
-    let mut args = Args::new(args);
-    let kind: String = args.value("--serve")?;
-    let kind = ServerKind::parse(&kind).ok_or_else(|| format!("no server {kind:?}"))?;
-    let (mut addr, mut cpu): (SocketAddr, Option<usize>) = ("127.0.0.1:0".parse()?, None);
-    let mut serve = ServeOptions::default();
-    while let Some(flag) = args.next_flag() {
-        match flag.as_str() {
-            "--addr" => addr = args.value(&flag)?,
-            "--tokio-buffer" => serve.tokio_buffer = args.value(&flag)?,
-            "--cpu" => cpu = Some(args.value(&flag)?),
-            other => return Err(format!("--serve: unknown option {other:?}").into()),
-        }
-    }
-    if let Some(cpu) = cpu {
+    let args = ServeArgs::try_parse_from(args)?;
+    if let Some(cpu) = args.cpu {
         affinity::pin_to(cpu)?; // first, so that every thread inherits it
     }
-    servers::serve(kind, addr, serve)
+    let serve = ServeOptions {
+        tokio_buffer: args.tokio_buffer,
+        reply_pieces: args.reply_pieces,
+    };
+    servers::serve(args.kind, args.addr, serve)
 }
 
-/// Child mode: `--hold-clients --addr ADDR --source IP --count N --first N [--cpu N]`.
+/// Child mode: a helper holding connections (see [`HoldArgs`]).
 fn hold_main(args: &[String]) -> Fallible<()> {
-    let mut args = Args::new(args);
-    let mut addr: Option<SocketAddr> = None;
-    let mut source: Option<IpAddr> = None;
-    let (mut count, mut first, mut cpu) = (0, 0, None);
-    while let Some(flag) = args.next_flag() {
-        match flag.as_str() {
-            "--addr" => addr = Some(args.value(&flag)?),
-            "--source" => source = Some(args.value(&flag)?),
-            "--count" => count = args.value(&flag)?,
-            "--first" => first = args.value(&flag)?,
-            "--cpu" => cpu = Some(args.value(&flag)?),
-            other => return Err(format!("--hold-clients: unknown option {other:?}").into()),
-        }
-    }
-    if let Some(cpu) = cpu {
+    let args = HoldArgs::try_parse_from(args)?;
+    if let Some(cpu) = args.cpu {
         affinity::pin_to(cpu)?;
     }
-    let addr = addr.ok_or("--hold-clients needs --addr")?;
-    let source = source.ok_or("--hold-clients needs --source")?;
-    held::client_main(addr, source, count, first)
+    held::client_main(args.addr, args.source, args.count, args.first)
+}
+
+/// Helper mode: this benchmark's load generator against a server already running (an
+/// `echo_server` example, say), to compare other clients with it on the same server (see
+/// [`LoadArgs`]).
+fn load_main(args: &[String]) -> Fallible<()> {
+    let args = LoadArgs::try_parse_from(args)?;
+    if let Some(cpu) = args.cpu {
+        affinity::pin_to(cpu)?;
+    }
+    let addr = args.load;
+    let mut spec = scenarios::SCENARIOS[0].load(Duration::from_secs(1), args.duration);
+    spec.conns = args.conns;
+    spec.size = args.size;
+    spec.depth = args.depth;
+    let outcome = load::run(addr, &spec, |_| Ok(()))?;
+    let messages = outcome.messages.max(1) as f64;
+    println!(
+        "load: {} conns x {} B, {} in flight: {:.0} messages/s, p50 {:.0} µs, \
+         {:.2} µs client CPU/msg",
+        spec.conns,
+        spec.size,
+        spec.depth,
+        messages / outcome.window.as_secs_f64(),
+        outcome.latency.quantile(0.50) as f64 / 1000.0,
+        outcome.client_cpu_ns as f64 / 1000.0 / messages
+    );
+    Ok(())
 }
 
 /// Which CPUs the servers and the load run on.
@@ -133,11 +146,7 @@ struct Cpus {
 }
 
 fn drive(args: &[String]) -> Fallible<()> {
-    let options = Options::parse(args)?;
-    if options.help {
-        print!("{USAGE}");
-        return Ok(());
-    }
+    let options = Options::parse(args);
     let started = Instant::now();
     histogram::self_check();
     pattern::self_check();
@@ -162,11 +171,30 @@ fn drive(args: &[String]) -> Fallible<()> {
         .filter(|s| options.wants(s.name))
         .copied()
         .collect();
+    let memory_parts = [("idle", options.idle), ("held", options.held)]
+        .into_iter()
+        .filter(|&(part, conns)| options.wants(part) && conns > 0)
+        .collect::<Vec<_>>();
+    let counting_syscalls = options.syscalls && !scenarios.is_empty() && syscalls::perf_works();
+    let load_steps = scenarios.len() * options.servers.len();
+    let steps = load_steps * (options.runs + usize::from(counting_syscalls))
+        + memory_parts.len() * options.servers.len();
+    let mut progress = Progress::new(steps as u64);
+
     let mut measurements = Vec::new();
     for run in 0..options.runs {
         for (i, scenario) in scenarios.iter().enumerate() {
             for server in rotated(&options.servers, run + i) {
-                measurements.push(measure_quietly(scenario, server, run, &options, cpus)?);
+                progress.start(&format!(
+                    "run {}/{}: {} against {}",
+                    run + 1,
+                    options.runs,
+                    scenario.title,
+                    server.name()
+                ));
+                let m = measure_quietly(scenario, server, run, &options, cpus, &progress)?;
+                measurements.push(m);
+                progress.step_done();
             }
         }
     }
@@ -174,25 +202,31 @@ fn drive(args: &[String]) -> Fallible<()> {
     let mut syscalls = Vec::new();
     let mut syscall_note = None;
     if options.syscalls && !scenarios.is_empty() {
-        if syscalls::perf_works() {
-            println!("-- counting system calls (perf stat attached: a separate run) --");
+        if counting_syscalls {
+            progress.println("-- counting system calls (perf stat attached: a separate run) --");
             for (i, scenario) in scenarios.iter().enumerate() {
                 for server in rotated(&options.servers, i) {
+                    progress.start(&format!(
+                        "system calls: {} against {}",
+                        scenario.title,
+                        server.name()
+                    ));
                     let (m, counts) = measure(scenario, server, 0, &options, cpus, true)?;
                     let counts = counts.expect("counted");
                     let per_msg = counts.total as f64 / m.messages.max(1) as f64;
-                    println!(
+                    progress.println(&format!(
                         "{:<34} {:<8} {per_msg:.2} syscalls/msg ({} msgs)",
                         scenario.title,
                         server.name(),
                         m.messages
-                    );
+                    ));
                     syscalls.push(SyscallMeasurement {
                         scenario: scenario.name,
                         server,
                         messages: m.messages,
                         counts,
                     });
+                    progress.step_done();
                 }
             }
         } else {
@@ -205,14 +239,12 @@ fn drive(args: &[String]) -> Fallible<()> {
     }
 
     let mut memory = Vec::new();
-    for (part, conns) in [("idle", options.idle), ("held", options.held)] {
-        if !options.wants(part) || conns == 0 {
-            continue;
-        }
-        println!("-- {part}: {conns} connections per server --");
+    for (part, conns) in memory_parts {
+        progress.println(&format!("-- {part}: {conns} connections per server --"));
         for &server in &options.servers {
+            progress.start(&format!("{part}: {conns} connections to {}", server.name()));
             let outcome = held::measure(server, conns, cpus.server, cpus.load, options.serve)?;
-            println!(
+            progress.println(&format!(
                 "{:<8} {} conns: {:.0} B/conn idle, {:.0} B/conn after a sweep ({:.0} ms), \
                  RSS {:.1} MiB",
                 server.name(),
@@ -221,10 +253,12 @@ fn drive(args: &[String]) -> Fallible<()> {
                 outcome.swept_bytes_per_conn(),
                 outcome.sweep.as_secs_f64() * 1000.0,
                 outcome.rss_after_sweep_kib as f64 / 1024.0
-            );
+            ));
             memory.push(outcome);
+            progress.step_done();
         }
     }
+    progress.finish();
 
     let results = Results {
         machine,
@@ -266,12 +300,13 @@ fn measure_quietly(
     run: usize,
     options: &Options,
     cpus: Cpus,
+    progress: &Progress,
 ) -> Fallible<Measurement> {
     let mut best: Option<Measurement> = None;
     for tries in 1..=options.retries + 1 {
         let (mut m, _) = measure(scenario, server, run, options, cpus, false)?;
         m.tries = tries;
-        print_measurement(scenario, &m, options.runs);
+        progress.println(&measurement_line(scenario, &m, options.runs));
         let quiet = m.other_util <= options.max_noise;
         if best.as_ref().map_or(true, |b| m.other_util < b.other_util) {
             best = Some(m);
@@ -280,7 +315,7 @@ fn measure_quietly(
             break;
         }
         if tries <= options.retries {
-            println!("        (noisy window: measuring again)");
+            progress.println("        (noisy window: measuring again)");
         }
     }
     Ok(best.expect("measured at least once"))
@@ -295,7 +330,11 @@ fn measure(
     cpus: Cpus,
     count_syscalls: bool,
 ) -> Fallible<(Measurement, Option<SyscallCounts>)> {
-    let mut server = ServerProcess::start(kind, cpus.server, options.serve)?;
+    let serve = ServeOptions {
+        reply_pieces: scenario.reply_pieces,
+        ..options.serve
+    };
+    let mut server = ServerProcess::start(kind, cpus.server, serve)?;
     let mut counter = if count_syscalls {
         Some(SyscallCounter::attach(server.pid())?)
     } else {
@@ -311,11 +350,11 @@ fn measure(
                     counter.enable()?;
                 }
                 first = server.sample()?;
-                busy_first = procfs::machine_busy_ns();
+                busy_first = process_counters::machine_busy_ns();
             }
             Mark::End => {
                 last = server.sample()?;
-                busy_last = procfs::machine_busy_ns();
+                busy_last = process_counters::machine_busy_ns();
                 if let Some(counter) = counter.as_mut() {
                     counter.disable()?;
                 }
@@ -354,7 +393,9 @@ fn measure(
         p50_us: outcome.latency.quantile(0.50) as f64 / 1000.0,
         p99_us: outcome.latency.quantile(0.99) as f64 / 1000.0,
         cpu_us_per_msg: cpu_ns / 1000.0 / messages as f64,
-        stat_cpu_us_per_msg: (user + system) as f64 * 10_000.0 / messages as f64,
+        stat_cpu_us_per_msg: (user + system) as f64 * 1e6
+            / process_counters::ticks_per_second() as f64
+            / messages as f64,
         server_util: cpu_ns / window_ns,
         sys_share: system as f64 / (user + system).max(1) as f64,
         client_util: outcome.client_cpu_ns as f64 / window_ns,
@@ -365,8 +406,8 @@ fn measure(
     Ok((measurement, counts))
 }
 
-fn print_measurement(scenario: &Scenario, m: &Measurement, runs: usize) {
-    println!(
+fn measurement_line(scenario: &Scenario, m: &Measurement, runs: usize) -> String {
+    format!(
         "run {}/{runs} {:<34} {:<8} {:>8}/s  p50 {:>7.1} µs  p99 {:>8.1} µs  {:>5.2} µs CPU/msg  \
          server {:>3.0} %  load {:>3.0} %  other {:>3.0} %  peak {:.1} MiB",
         m.run + 1,
@@ -380,7 +421,7 @@ fn print_measurement(scenario: &Scenario, m: &Measurement, runs: usize) {
         m.client_util * 100.0,
         m.other_util * 100.0,
         m.hwm_kib as f64 / 1024.0
-    );
+    )
 }
 
 fn write_outputs(results: &Results, options: &Options) -> Fallible<()> {
@@ -401,7 +442,7 @@ fn write_outputs(results: &Results, options: &Options) -> Fallible<()> {
     if let Some(dir) = chart.parent() {
         fs::create_dir_all(dir)?;
     }
-    fs::write(&chart, chart::render(results))?;
+    fs::write(&chart, chart::render(results)?)?;
     println!(
         "results: {}, {}; chart: {}",
         out_dir.join("results.md").display(),

@@ -1,79 +1,91 @@
-//! The command line: the driver's options, and the two child modes.
+//! The command line (with `clap`, as in the examples): the driver's options, and the two
+//! child modes the driver starts this same binary in.
 
-use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
+use clap::builder::PossibleValuesParser;
+use clap::Parser;
+
+use crate::cli;
 use crate::scenarios::{MEMORY_PARTS, SCENARIOS};
-use crate::servers::{ServeOptions, ServerKind};
-use crate::Fallible;
+use crate::servers::{ServeOptions, ServerKind, TOKIO_BUFFER};
 
-pub const USAGE: &str = "\
-Usage: cargo bench --bench echo -- [OPTIONS]
-
-Starts the tokio, plain-mio and mio-reactor echo servers one after another (each its own
-process, pinned to one CPU), drives each with the same load generator (pinned to another),
-checks every echoed byte, and reports round-trips/s, p50/p99 latency, server CPU time per
-message, system calls per message, peak RSS and memory per connection, as ratios against
-tokio. Exits non-zero on any echo error.
-
-Options:
-  --quick              smoke test: 1 run, short windows, fewer held connections
-  --runs N             alternating runs per scenario (default 5)
-  --warmup SECS        warm-up before each window (default 1)
-  --duration SECS      measurement window (default 4)
-  --scenario NAME      only this part (repeatable): c50x512, c1000x64, pingpong,
-                       pipelined, paced, idle, held (default: all)
-  --server NAME        only this server (repeatable): tokio, mio, reactor (tokio is the
-                       baseline of the ratios); `faulty` corrupts a byte now and then,
-                       to check that the benchmark then fails
-  --tokio-buffer BYTES the tokio task's read buffer (default 4096)
-  --idle N             idle connections for the memory figure (default 10000)
-  --held N             connections for the held-connections run (default 19000)
-  --max-noise PCT      other work on the machine (neither server nor load) may take up
-                       to PCT % of a CPU during a window (default 25); above it the
-                       measurement is repeated
-  --retries N          repeats allowed per noisy measurement (default 1, the least noisy
-                       is kept; 0 with --quick)
-  --no-syscalls        skip the perf run that counts system calls
-  --no-pin             do not pin the servers and the load to CPUs
-  --chart PATH         where to write the SVG chart (default docs/echo-benchmark.svg;
-                       with --quick, target/echo-bench/echo-benchmark.svg)
-  -h, --help           show this help
-
-Results (Markdown and CSV) also go to target/echo-bench/.
-";
-
-/// Flags and their values, consumed in order.
-pub struct Args {
-    items: VecDeque<String>,
+/// Starts the tokio, plain-mio and mio-reactor echo servers one after another (each its own
+/// process, pinned to one CPU), drives each with the same load generator (pinned to
+/// another), checks every echoed byte, and reports round-trips/s, p50/p99 latency, server
+/// CPU time per message, system calls per message, peak RSS and memory per connection, as
+/// ratios against tokio. Exits non-zero on any echo error.
+#[derive(Parser, Debug)]
+#[command(
+    name = "echo-bench",
+    bin_name = "cargo bench --bench echo --",
+    version,
+    after_help = "Results (Markdown and CSV) also go to target/echo-bench/."
+)]
+struct Args {
+    /// Smoke test: 1 run, short windows, fewer held connections, no retries
+    #[arg(long)]
+    quick: bool,
+    /// Alternating runs per scenario [default: 5; 1 with --quick]
+    #[arg(long, value_name = "N", value_parser = cli::at_least_one)]
+    runs: Option<usize>,
+    /// Warm-up before each window [default: 1; 0.3 with --quick]
+    #[arg(long, value_name = "SECS", value_parser = cli::seconds)]
+    warmup: Option<Duration>,
+    /// Measurement window [default: 4; 1 with --quick]
+    #[arg(long, value_name = "SECS", value_parser = cli::seconds)]
+    duration: Option<Duration>,
+    /// Only this part (repeatable) [default: all]
+    #[arg(long, value_name = "NAME", value_parser = part_names())]
+    scenario: Vec<String>,
+    /// Only this server (repeatable; tokio is the baseline of the ratios). `faulty`
+    /// corrupts a byte now and then, to check that the benchmark then fails
+    #[arg(long = "server", value_name = "NAME", value_parser = server_kind)]
+    servers: Vec<ServerKind>,
+    /// The tokio task's read buffer
+    #[arg(long, value_name = "BYTES", default_value_t = TOKIO_BUFFER, value_parser = cli::at_least_one)]
+    tokio_buffer: usize,
+    /// Idle connections for the memory figure [default: 10000; 2000 with --quick]
+    #[arg(long, value_name = "N")]
+    idle: Option<usize>,
+    /// Connections for the held-connections run [default: 19000; 6000 with --quick]
+    #[arg(long, value_name = "N")]
+    held: Option<usize>,
+    /// Other work on the machine (neither server nor load) may take up to PCT % of a CPU
+    /// during a window; above it the measurement is repeated
+    #[arg(long, value_name = "PCT", default_value_t = 25.0)]
+    max_noise: f64,
+    /// Repeats allowed per noisy measurement, the least noisy kept [default: 1; 0 with
+    /// --quick]
+    #[arg(long, value_name = "N")]
+    retries: Option<usize>,
+    /// Skip the perf run that counts system calls
+    #[arg(long)]
+    no_syscalls: bool,
+    /// Do not pin the servers and the load to CPUs
+    #[arg(long)]
+    no_pin: bool,
+    /// Where to write the SVG chart [default: docs/echo-benchmark.svg; with --quick,
+    /// target/echo-bench/echo-benchmark.svg]
+    #[arg(long, value_name = "PATH")]
+    chart: Option<PathBuf>,
 }
 
-impl Args {
-    pub fn new(items: &[String]) -> Args {
-        Args {
-            items: items.iter().cloned().collect(),
-        }
-    }
-
-    pub fn next_flag(&mut self) -> Option<String> {
-        self.items.pop_front()
-    }
-
-    pub fn value<T: FromStr>(&mut self, flag: &str) -> Fallible<T> {
-        let text = self
-            .items
-            .pop_front()
-            .ok_or_else(|| format!("{flag} needs a value"))?;
-        text.parse()
-            .map_err(|_| format!("{flag}: cannot understand {text:?}").into())
-    }
+/// What `--scenario` accepts: a load scenario or a memory part.
+fn part_names() -> PossibleValuesParser {
+    let names = SCENARIOS.iter().map(|s| s.name).chain(MEMORY_PARTS);
+    PossibleValuesParser::new(names)
 }
 
+fn server_kind(name: &str) -> Result<ServerKind, String> {
+    ServerKind::parse(name).ok_or_else(|| "expected tokio, mio, reactor or faulty".to_string())
+}
+
+/// The driver's options, with `--quick` and the defaults applied.
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub help: bool,
     pub quick: bool,
     pub runs: usize,
     pub warmup: Duration,
@@ -93,95 +105,52 @@ pub struct Options {
 }
 
 impl Options {
-    pub fn parse(args: &[String]) -> Fallible<Options> {
-        let mut options = Options {
-            help: false,
-            quick: false,
-            runs: 5,
-            warmup: Duration::from_secs(1),
-            duration: Duration::from_secs(4),
-            parts: Vec::new(),
-            servers: Vec::new(),
-            idle: 10_000,
-            held: 19_000,
-            max_noise: 0.25,
-            retries: 1,
-            syscalls: true,
-            pin: true,
-            chart: None,
-            serve: ServeOptions::default(),
+    /// Parses the driver's command line (`args` without the program name): `--help` and
+    /// `--version` exit 0, bad usage exits 2 with one line, as the examples do.
+    pub fn parse(args: &[String]) -> Options {
+        let program = "echo-bench".to_string();
+        let args: Args = cli::parse_from(std::iter::once(program).chain(args.iter().cloned()));
+        let quick = args.quick;
+        let pick = |value: Option<_>, full, quick_value| {
+            value.unwrap_or(if quick { quick_value } else { full })
         };
-        let (mut runs, mut warmup, mut duration) = (None, None, None);
-        let (mut idle, mut held, mut retries) = (None, None, None);
-        let mut args = Args::new(args);
-        while let Some(flag) = args.next_flag() {
-            match flag.as_str() {
-                "-h" | "--help" => options.help = true,
-                "--quick" => options.quick = true,
-                "--runs" => runs = Some(args.value(&flag)?),
-                "--warmup" => warmup = Some(secs(args.value(&flag)?, &flag)?),
-                "--duration" => duration = Some(secs(args.value(&flag)?, &flag)?),
-                "--scenario" => {
-                    let name: String = args.value(&flag)?;
-                    let known = SCENARIOS.iter().any(|s| s.name == name)
-                        || MEMORY_PARTS.contains(&name.as_str());
-                    if !known {
-                        return Err(format!("no scenario {name:?}\n\n{USAGE}").into());
-                    }
-                    options.parts.push(name);
-                }
-                "--server" => {
-                    let name: String = args.value(&flag)?;
-                    let kind = ServerKind::parse(&name)
-                        .ok_or_else(|| format!("no server {name:?}\n\n{USAGE}"))?;
-                    if !options.servers.contains(&kind) {
-                        options.servers.push(kind);
-                    }
-                }
-                "--tokio-buffer" => {
-                    options.serve.tokio_buffer = args.value(&flag)?;
-                    if options.serve.tokio_buffer == 0 {
-                        return Err("--tokio-buffer must be at least 1".into());
-                    }
-                }
-                "--idle" => idle = Some(args.value(&flag)?),
-                "--held" => held = Some(args.value(&flag)?),
-                "--max-noise" => options.max_noise = args.value::<f64>(&flag)? / 100.0,
-                "--retries" => retries = Some(args.value(&flag)?),
-                "--no-syscalls" => options.syscalls = false,
-                "--no-pin" => options.pin = false,
-                "--chart" => options.chart = Some(PathBuf::from(args.value::<String>(&flag)?)),
-                other => return Err(format!("unknown option {other:?}\n\n{USAGE}").into()),
-            }
-        }
-        if options.quick {
-            options.runs = 1;
-            options.warmup = Duration::from_millis(300);
-            options.duration = Duration::from_secs(1);
-            options.idle = 2_000;
-            options.held = 6_000;
-            options.retries = 0;
-        }
-        options.runs = runs.unwrap_or(options.runs);
-        options.warmup = warmup.unwrap_or(options.warmup);
-        options.duration = duration.unwrap_or(options.duration);
-        options.idle = idle.unwrap_or(options.idle);
-        options.held = held.unwrap_or(options.held);
-        options.retries = retries.unwrap_or(options.retries);
-        if options.runs == 0 {
-            return Err("--runs must be at least 1".into());
-        }
         // The report and the chart list servers in a fixed order.
-        options.servers = if options.servers.is_empty() {
+        let servers = if args.servers.is_empty() {
             ServerKind::ALL.to_vec()
         } else {
             ServerKind::ALL
                 .into_iter()
                 .chain([ServerKind::Faulty])
-                .filter(|k| options.servers.contains(k))
+                .filter(|k| args.servers.contains(k))
                 .collect()
         };
-        Ok(options)
+        Options {
+            quick,
+            runs: pick(args.runs, 5, 1),
+            warmup: args.warmup.unwrap_or(if quick {
+                Duration::from_millis(300)
+            } else {
+                Duration::from_secs(1)
+            }),
+            duration: args.duration.unwrap_or(if quick {
+                Duration::from_secs(1)
+            } else {
+                Duration::from_secs(4)
+            }),
+            parts: args.scenario,
+            servers,
+            idle: pick(args.idle, 10_000, 2_000),
+            held: pick(args.held, 19_000, 6_000),
+            max_noise: args.max_noise / 100.0,
+            retries: pick(args.retries, 1, 0),
+            syscalls: !args.no_syscalls,
+            pin: !args.no_pin,
+            chart: args.chart,
+            serve: ServeOptions {
+                tokio_buffer: args.tokio_buffer,
+                reply_pieces: 1,
+            },
+        }
     }
 
     pub fn wants(&self, part: &str) -> bool {
@@ -189,9 +158,58 @@ impl Options {
     }
 }
 
-fn secs(value: f64, flag: &str) -> Fallible<Duration> {
-    if !(value.is_finite() && value > 0.0) {
-        return Err(format!("{flag} must be a positive number of seconds").into());
-    }
-    Ok(Duration::from_secs_f64(value))
+/// Child mode: a server under test (`--serve KIND --addr ADDR [--cpu N] [--tokio-buffer
+/// BYTES]`), started by the driver, never by hand.
+#[derive(Parser, Debug)]
+#[command(no_binary_name = true)]
+pub struct ServeArgs {
+    #[arg(long = "serve", value_parser = server_kind)]
+    pub kind: ServerKind,
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub addr: SocketAddr,
+    #[arg(long)]
+    pub cpu: Option<usize>,
+    #[arg(long, default_value_t = TOKIO_BUFFER)]
+    pub tokio_buffer: usize,
+    /// Write each echo in this many pieces (the `split` scenario).
+    #[arg(long, default_value_t = 1)]
+    pub reply_pieces: usize,
+}
+
+/// Helper mode: `--load ADDR [--conns N] [--size BYTES] [--depth K] [--duration SECS]
+/// [--cpu N]`, this benchmark's load generator against a server already running.
+#[derive(Parser, Debug)]
+#[command(no_binary_name = true)]
+pub struct LoadArgs {
+    #[arg(long)]
+    pub load: SocketAddr,
+    #[arg(long, default_value_t = 50)]
+    pub conns: usize,
+    #[arg(long, default_value_t = 512)]
+    pub size: usize,
+    #[arg(long, default_value_t = 1)]
+    pub depth: usize,
+    #[arg(long, default_value = "3", value_parser = cli::seconds)]
+    pub duration: Duration,
+    #[arg(long)]
+    pub cpu: Option<usize>,
+}
+
+/// Child mode: a helper holding connections for the memory runs (`--hold-clients --addr
+/// ADDR --source IP --count N --first N [--cpu N]`).
+#[derive(Parser, Debug)]
+#[command(no_binary_name = true)]
+pub struct HoldArgs {
+    #[arg(long)]
+    pub hold_clients: bool,
+    #[arg(long)]
+    pub addr: SocketAddr,
+    #[arg(long)]
+    pub source: IpAddr,
+    #[arg(long)]
+    pub count: usize,
+    #[arg(long)]
+    pub first: usize,
+    #[arg(long)]
+    pub cpu: Option<usize>,
 }

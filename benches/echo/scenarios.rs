@@ -16,6 +16,9 @@ pub struct Scenario {
     pub depth: usize,
     /// Total messages per second for a paced scenario.
     pub rate: Option<f64>,
+    /// How many writes the server makes of each echo (1: whole; 2: two halves, as a reply
+    /// written as a header and a body is).
+    pub reply_pieces: usize,
 }
 
 impl Scenario {
@@ -35,7 +38,7 @@ impl Scenario {
     }
 }
 
-pub const SCENARIOS: [Scenario; 5] = [
+pub const SCENARIOS: [Scenario; 6] = [
     // A typical service: a few dozen busy clients, messages of a few hundred bytes.
     Scenario {
         name: "c50x512",
@@ -45,6 +48,7 @@ pub const SCENARIOS: [Scenario; 5] = [
         size: 512,
         depth: 1,
         rate: None,
+        reply_pieces: 1,
     },
     // Many connections, small messages: per-connection and per-event overheads dominate.
     Scenario {
@@ -55,6 +59,7 @@ pub const SCENARIOS: [Scenario; 5] = [
         size: 64,
         depth: 1,
         rate: None,
+        reply_pieces: 1,
     },
     // One client waiting for each reply: the latency of one trip through the loop.
     Scenario {
@@ -65,6 +70,7 @@ pub const SCENARIOS: [Scenario; 5] = [
         size: 64,
         depth: 1,
         rate: None,
+        reply_pieces: 1,
     },
     // Pipelined requests: several messages per read, bigger writes.
     Scenario {
@@ -75,6 +81,7 @@ pub const SCENARIOS: [Scenario; 5] = [
         size: 512,
         depth: 16,
         rate: None,
+        reply_pieces: 1,
     },
     // The same work for everyone: what does a fixed load cost the server?
     Scenario {
@@ -85,6 +92,19 @@ pub const SCENARIOS: [Scenario; 5] = [
         size: 512,
         depth: 1,
         rate: Some(50_000.0),
+        reply_pieces: 1,
+    },
+    // The reply written in two pieces (a header, then a body): does it cost two system calls
+    // and two segments, or is it gathered into one as a whole reply is?
+    Scenario {
+        name: "split",
+        title: "50 conns x 512 B, reply in 2 writes",
+        short: "50 × 512 B in 2 writes",
+        conns: 50,
+        size: 512,
+        depth: 1,
+        rate: None,
+        reply_pieces: 2,
     },
 ];
 

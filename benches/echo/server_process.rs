@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::procfs::{self, ProcSample};
+use crate::process_counters::{self, ProcSample};
 use crate::servers::{ServeOptions, ServerKind};
 use crate::Fallible;
 
@@ -28,6 +28,7 @@ impl ServerProcess {
         let mut command = Command::new(std::env::current_exe()?);
         command.args(["--serve", kind.name(), "--addr", "127.0.0.1:0"]);
         command.args(["--tokio-buffer", &options.tokio_buffer.to_string()]);
+        command.args(["--reply-pieces", &options.reply_pieces.to_string()]);
         if let Some(cpu) = cpu {
             command.args(["--cpu", &cpu.to_string()]);
         }
@@ -64,7 +65,7 @@ impl ServerProcess {
         if let Some(status) = self.child.try_wait()? {
             return Err(format!("the {} server exited early: {status}", self.kind.name()).into());
         }
-        Ok(procfs::sample(self.pid())?)
+        Ok(process_counters::sample(self.pid())?)
     }
 
     /// Closes its stdin (its cue to exit) and waits for it; kills it (by PID) if it has

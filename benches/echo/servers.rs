@@ -63,12 +63,15 @@ pub const TOKIO_BUFFER: usize = 4 * 1024;
 #[derive(Debug, Clone, Copy)]
 pub struct ServeOptions {
     pub tokio_buffer: usize,
+    /// Writes per echo: 2 splits each reply in halves, written one after the other.
+    pub reply_pieces: usize,
 }
 
 impl Default for ServeOptions {
     fn default() -> ServeOptions {
         ServeOptions {
             tokio_buffer: TOKIO_BUFFER,
+            reply_pieces: 1,
         }
     }
 }
@@ -87,9 +90,9 @@ pub fn serve(kind: ServerKind, addr: SocketAddr, options: ServeOptions) -> Falli
         std::process::exit(0);
     });
     match kind {
-        ServerKind::Tokio => serve_tokio(addr, options.tokio_buffer),
-        ServerKind::Mio => serve_mio(addr),
-        ServerKind::Reactor => serve_reactor(addr),
+        ServerKind::Tokio => serve_tokio(addr, options),
+        ServerKind::Mio => serve_mio(addr, options.reply_pieces),
+        ServerKind::Reactor => serve_reactor(addr, options.reply_pieces),
         ServerKind::Faulty => serve_faulty(addr),
     }
 }
@@ -101,7 +104,13 @@ fn announce(addr: SocketAddr) -> io::Result<()> {
     out.flush()
 }
 
-fn serve_tokio(addr: SocketAddr, buffer: usize) -> Fallible<()> {
+/// `data` in `pieces` parts of about equal size, in order (all of it when `pieces` is 1).
+fn pieces(data: &[u8], pieces: usize) -> impl Iterator<Item = &[u8]> {
+    data.chunks(data.len().div_ceil(pieces.max(1)).max(1))
+}
+
+fn serve_tokio(addr: SocketAddr, options: ServeOptions) -> Fallible<()> {
+    let (buffer, reply_pieces) = (options.tokio_buffer, options.reply_pieces);
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -126,8 +135,10 @@ fn serve_tokio(addr: SocketAddr, buffer: usize) -> Fallible<()> {
                         Ok(0) | Err(_) => return,
                         Ok(n) => n,
                     };
-                    if socket.write_all(&buf[..n]).await.is_err() {
-                        return;
+                    for piece in pieces(&buf[..n], reply_pieces) {
+                        if socket.write_all(piece).await.is_err() {
+                            return;
+                        }
                     }
                 }
             });
@@ -141,9 +152,10 @@ const LISTENER: Token = Token(0);
 struct MioConn {
     stream: TcpStream,
     pending: Vec<u8>,
+    reply_pieces: usize,
 }
 
-fn serve_mio(addr: SocketAddr) -> Fallible<()> {
+fn serve_mio(addr: SocketAddr, reply_pieces: usize) -> Fallible<()> {
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(1024);
     let mut listener = TcpListener::bind(addr)?;
@@ -181,7 +193,12 @@ fn serve_mio(addr: SocketAddr) -> Fallible<()> {
                         Interest::READABLE | Interest::WRITABLE,
                     )?;
                     let pending = Vec::new();
-                    connections.insert(token, MioConn { stream, pending });
+                    let conn = MioConn {
+                        stream,
+                        pending,
+                        reply_pieces,
+                    };
+                    connections.insert(token, conn);
                 }
                 continue;
             }
@@ -209,7 +226,11 @@ impl MioConn {
             loop {
                 match self.stream.read(buf) {
                     Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-                    Ok(n) => self.echo(&buf[..n])?,
+                    Ok(n) => {
+                        for piece in pieces(&buf[..n], self.reply_pieces) {
+                            self.echo(piece)?;
+                        }
+                    }
                     Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
                     Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                     Err(err) => return Err(err),
@@ -245,21 +266,26 @@ fn write_until_blocked(stream: &mut TcpStream, data: &[u8]) -> io::Result<usize>
     Ok(written)
 }
 
-/// The protocol, as in `examples/echo_server.rs`: write back whatever arrives.
-struct Echo;
+/// The protocol, as in `examples/echo_server.rs`: write back whatever arrives (in
+/// `reply_pieces` writes).
+struct Echo {
+    reply_pieces: usize,
+}
 
 impl mio_reactor::Handler for Echo {
     fn on_data(&mut self, ctx: &mut mio_reactor::Context<'_>, data: &[u8]) -> usize {
-        ctx.write(data);
+        for piece in pieces(data, self.reply_pieces) {
+            ctx.write(piece);
+        }
         data.len()
     }
 }
 
-fn serve_reactor(addr: SocketAddr) -> Fallible<()> {
+fn serve_reactor(addr: SocketAddr, reply_pieces: usize) -> Fallible<()> {
     // The default config, but with room for the held-connections run (19,000 and more).
     let config = mio_reactor::Config::default().max_connections(1_000_000);
     let mut reactor = mio_reactor::Reactor::with_config(config)?;
-    let bound = reactor.listen(addr, |_| Some(Echo))?;
+    let bound = reactor.listen(addr, move |_| Some(Echo { reply_pieces }))?;
     announce(bound)?;
     reactor.run()?;
     Ok(())

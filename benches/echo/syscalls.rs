@@ -8,14 +8,16 @@
 //! calls a server spends (the tracepoints cost far less than `strace`, which stops the
 //! server at every call).
 
-use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::sys::stat::Mode;
+use nix::unistd::{mkfifo, Pid};
 
 use crate::Fallible;
 
@@ -166,10 +168,8 @@ impl SyscallCounter {
 
     /// Stops perf (SIGINT, which makes it print its counts) and reads the counts.
     pub fn finish(mut self) -> Fallible<SyscallCounts> {
-        // SAFETY: kill(2) with the PID of our own child, which we have not reaped yet.
-        unsafe {
-            libc::kill(self.perf.id() as libc::pid_t, libc::SIGINT);
-        }
+        // Our own child, not reaped yet: the PID is still its.
+        kill(Pid::from_raw(self.perf.id() as i32), Signal::SIGINT)?;
         self.perf.wait()?;
         let text = fs::read_to_string(&self.output)?;
         let mut counts = SyscallCounts::default();
@@ -207,10 +207,5 @@ impl Drop for SyscallCounter {
 }
 
 fn make_fifo(path: &Path) -> io::Result<()> {
-    let c_path = CString::new(path.as_os_str().as_bytes())?;
-    // SAFETY: a valid NUL-terminated path.
-    if unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    Ok(mkfifo(path, Mode::S_IRUSR | Mode::S_IWUSR)?)
 }

@@ -9,42 +9,68 @@
 //! echo byte by byte as it arrives (in whatever pieces TCP delivers), records the round-trip
 //! time, and sends the next. `--pipeline K` keeps K messages in flight per connection. Any
 //! lost, extra or corrupted byte, or a connection that closes early, is an error: the client
-//! prints it and exits with code 1.
+//! prints each kind of error once with its count (`errors.rs`) and exits with code 1.
+//!
+//! Latencies go into a fixed-size histogram (`latency.rs`), so a long `--duration` run, which
+//! prints a line of rate and latency each second, holds no more memory than a short one.
 //!
 //! `--udp` sends datagrams instead (see `udp.rs`): UDP may lose them, so loss is counted and
 //! reported, not an error; corruption still is.
 
 #[path = "../support/cli.rs"]
 mod cli;
+mod errors;
+mod latency;
 mod udp;
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use mio_reactor::{CloseReason, Config, Context, Handler, Reactor};
 
-const USAGE: &str = "\
-Usage: echo_client [OPTIONS]
+use errors::ErrorTally;
+use latency::Latency;
 
-Opens many connections to an echo server, sends messages, verifies every byte of the
-echo and reports throughput and latency.
-
-Options:
-  --addr HOST:PORT       server address (default 127.0.0.1:65432)
-  --unix PATH            connect to a Unix-domain socket instead
-  --udp                  send UDP datagrams instead (one socket per --connections;
-                         lost datagrams are counted, not errors)
-  --connections N        concurrent connections (default 10)
-  --messages M           messages per connection (default 1000)
-  --duration SECS        send for this long instead of a message count
-  --size BYTES           bytes per message (default 64)
-  --pipeline K           messages in flight per connection (default 1)
-  --timeout SECS         give up after this long (default 120)
-  -h, --help             show this help
-";
+/// Opens many connections to an echo server, sends messages, verifies every byte of the
+/// echo and reports throughput and latency.
+#[derive(Parser)]
+#[command(name = "echo_client", version, allow_negative_numbers = true)]
+struct Args {
+    /// Server address
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:65432")]
+    addr: String,
+    /// Connect to a Unix-domain socket instead
+    #[arg(long, value_name = "PATH", conflicts_with = "udp")]
+    unix: Option<String>,
+    /// Send UDP datagrams instead (one socket per --connections; lost datagrams are
+    /// counted, not errors)
+    #[arg(long)]
+    udp: bool,
+    /// Concurrent connections
+    #[arg(long, value_name = "N", default_value = "10", value_parser = cli::at_least_one)]
+    connections: usize,
+    /// Messages per connection [default: 1000]
+    #[arg(long, value_name = "M", conflicts_with = "duration")]
+    messages: Option<u64>,
+    /// Send for this long instead of a message count, with a line of rate and latency
+    /// each second
+    #[arg(long, value_name = "SECS", value_parser = cli::seconds)]
+    duration: Option<Duration>,
+    /// Bytes per message
+    #[arg(long, value_name = "BYTES", default_value = "64", value_parser = cli::at_least_one)]
+    size: usize,
+    /// Messages in flight per connection
+    #[arg(long, value_name = "K", default_value = "1", value_parser = cli::at_least_one)]
+    pipeline: usize,
+    /// Give up after this long
+    #[arg(long, value_name = "SECS", default_value = "120", value_parser = cli::seconds)]
+    timeout: Duration,
+}
 
 enum Target {
     /// Every address the name resolved to: connects try them in order.
@@ -55,85 +81,57 @@ enum Target {
 
 struct Options {
     target: Target,
+    /// Where the server should be, as the user named it (for the hint when none is there).
+    server: String,
     connections: usize,
-    messages: Option<u64>,
-    duration: Option<Duration>,
+    quota: QuotaOption,
     size: usize,
     pipeline: usize,
     timeout: Duration,
 }
 
-fn parse_options() -> Options {
-    let mut cli = cli::Options::from_env("echo_client", USAGE);
-    let mut addr = "127.0.0.1:65432".to_string();
-    let mut unix = None;
-    let mut udp = false;
-    let mut options = Options {
-        target: Target::Unix(String::new()),
-        connections: 10,
-        messages: None,
-        duration: None,
-        size: 64,
-        pipeline: 1,
-        timeout: Duration::from_secs(120),
-    };
-    while let Some(flag) = cli.next_flag() {
-        match flag.as_str() {
-            "--addr" => addr = cli.value(&flag),
-            "--unix" => unix = Some(cli.value(&flag)),
-            "--udp" => udp = true,
-            "--connections" => options.connections = cli.value(&flag),
-            "--messages" => options.messages = Some(cli.value(&flag)),
-            "--duration" => options.duration = Some(seconds(&mut cli, &flag)),
-            "--size" => options.size = cli.value(&flag),
-            "--pipeline" => options.pipeline = cli.value(&flag),
-            "--timeout" => options.timeout = seconds(&mut cli, &flag),
-            other => cli.unknown(other),
-        }
-    }
-    if options.connections == 0 || options.size == 0 || options.pipeline == 0 {
-        cli.fail("--connections, --size and --pipeline must be at least 1");
-    }
-    if options.messages.is_some() && options.duration.is_some() {
-        cli.fail("give --messages or --duration, not both");
-    }
-    if options.messages.is_none() && options.duration.is_none() {
-        options.messages = Some(1000);
-    }
-    if udp && options.size > udp::MAX_PAYLOAD {
-        cli.fail(&format!(
-            "--size is at most {} with --udp",
-            udp::MAX_PAYLOAD
-        ));
-    }
-    options.target = match (unix, udp) {
-        (Some(_), true) => cli.fail("--unix and --udp do not go together"),
-        (Some(path), false) => Target::Unix(path),
-        (None, _) => match cli::resolve(&addr) {
-            Ok(addrs) if udp => Target::Udp(addrs[0]),
-            Ok(addrs) => Target::Tcp(addrs),
-            Err(err) => cli.fail(&format!("cannot resolve {addr}: {err}")),
-        },
-    };
-    options
+/// A message count, or a duration (which also prints a line each second).
+#[derive(Clone, Copy)]
+enum QuotaOption {
+    Messages(u64),
+    Duration(Duration),
 }
 
-fn seconds(cli: &mut cli::Options, flag: &str) -> Duration {
-    let secs: f64 = cli.value(flag);
-    if !(secs.is_finite() && secs > 0.0) {
-        cli.fail(&format!("{flag} must be a positive number of seconds"));
+fn parse_options() -> Options {
+    let args: Args = cli::parse();
+    if args.udp && args.size > udp::MAX_PAYLOAD {
+        cli::usage_error::<Args>(format!("--size is at most {} with --udp", udp::MAX_PAYLOAD));
     }
-    Duration::from_secs_f64(secs)
+    let (target, server) = match (args.unix, args.udp) {
+        (Some(path), _) => (Target::Unix(path.clone()), format!("unix:{path}")),
+        (None, udp) => match cli::resolve(&args.addr) {
+            Ok(addrs) if udp => (Target::Udp(addrs[0]), format!("udp:{}", args.addr)),
+            Ok(addrs) => (Target::Tcp(addrs), args.addr),
+            Err(err) => cli::usage_error::<Args>(format!("cannot resolve {}: {err}", args.addr)),
+        },
+    };
+    Options {
+        target,
+        server,
+        connections: args.connections,
+        quota: match (args.messages, args.duration) {
+            (_, Some(duration)) => QuotaOption::Duration(duration),
+            (messages, None) => QuotaOption::Messages(messages.unwrap_or(1000)),
+        },
+        size: args.size,
+        pipeline: args.pipeline,
+        timeout: args.timeout,
+    }
 }
 
 /// What all connections share: the results, and how many are still running.
 #[derive(Default)]
 struct Results {
-    latencies_ns: Vec<u64>,
+    latency: Latency,
     bytes: u64,
     /// Datagrams whose echo never came (UDP only).
     lost: u64,
-    errors: Vec<String>,
+    errors: ErrorTally,
     running: usize,
 }
 
@@ -146,15 +144,20 @@ pub(crate) enum Quota {
 
 /// One client connection: sends messages, verifies their echo.
 struct EchoCheck {
-    index: usize,
     results: Rc<RefCell<Results>>,
     size: usize,
     pipeline: usize,
     quota: Quota,
-    rng: u64,
+    /// The bytes this connection sends: `pattern` read from its own offset on.
+    pattern: Rc<Pattern>,
+    /// Where in the pattern the next byte sent comes from.
+    send_at: usize,
+    /// Where in the pattern the next byte echoed must come from: the echo is checked
+    /// against the pattern, so no copy of what was sent is kept.
+    check_at: usize,
     sent: u64,
-    /// Bytes sent and not yet echoed, in order: the echo must match them exactly.
-    expected: VecDeque<u8>,
+    /// Bytes sent and not yet echoed.
+    unechoed: usize,
     /// Send time and length of each message in flight, oldest first.
     in_flight: VecDeque<(Instant, usize)>,
     /// Echoed bytes of the oldest message in flight so far.
@@ -163,28 +166,35 @@ struct EchoCheck {
 }
 
 impl Quota {
-    /// Whether one more message may be sent after `sent`.
-    fn allows(self, sent: u64) -> bool {
+    /// Whether one more message may be sent after `sent`, at `now`.
+    fn allows(self, sent: u64, now: Instant) -> bool {
         match self {
             Quota::Messages(total) => sent < total,
-            Quota::Until(deadline) => Instant::now() < deadline,
+            Quota::Until(deadline) => now < deadline,
         }
     }
 }
 
 impl EchoCheck {
-    fn may_send(&self) -> bool {
-        self.quota.allows(self.sent)
-    }
-
     /// Sends messages until `pipeline` are in flight or the quota is used.
+    ///
+    /// Each message is its own `ctx.write`: the reactor gathers what one callback writes
+    /// and sends it in one system call when the callback returns, so refilling a pipeline
+    /// of 16 costs one `write`, not 16.
+    ///
+    /// Times are the reactor's clock, read once per turn ([`Context::now`]): a round trip
+    /// runs from the turn that sent the message to the turn that received its echo (both
+    /// taken when `poll` returned), and no message pays for a clock read of its own.
     fn fill_pipeline(&mut self, ctx: &mut Context<'_>) {
-        while self.in_flight.len() < self.pipeline && self.may_send() {
-            let message: Vec<u8> = (0..self.size).map(|_| self.next_byte()).collect();
-            self.expected.extend(&message);
-            self.in_flight.push_back((Instant::now(), message.len()));
+        let now = ctx.now();
+        while self.in_flight.len() < self.pipeline && self.quota.allows(self.sent, now) {
+            // Straight from the pattern (one or two slices): no copy, no allocation.
+            self.pattern
+                .pieces(self.send_at, self.size, |piece| ctx.write(piece));
+            self.send_at = self.pattern.advance(self.send_at, self.size);
+            self.unechoed += self.size;
+            self.in_flight.push_back((now, self.size));
             self.sent += 1;
-            ctx.write(&message);
         }
         if self.in_flight.is_empty() {
             self.done = true;
@@ -192,12 +202,8 @@ impl EchoCheck {
         }
     }
 
-    fn next_byte(&mut self) -> u8 {
-        next_byte(&mut self.rng)
-    }
-
     fn fail(&mut self, ctx: &mut Context<'_>, message: String) {
-        self.results.borrow_mut().errors.push(message);
+        self.results.borrow_mut().errors.add(message);
         self.done = true;
         ctx.abort();
     }
@@ -209,37 +215,33 @@ impl Handler for EchoCheck {
     }
 
     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
-        if data.len() > self.expected.len() {
-            let extra = data.len() - self.expected.len();
-            self.fail(
-                ctx,
-                format!("connection {}: {extra} unexpected extra bytes", self.index),
-            );
+        if data.len() > self.unechoed {
+            self.fail(ctx, "unexpected extra bytes".to_string());
             return data.len();
         }
-        let matches = self
-            .expected
-            .drain(..data.len())
-            .zip(data)
-            .all(|(a, b)| a == *b);
+        let mut offset = 0;
+        let mut matches = true;
+        self.pattern.pieces(self.check_at, data.len(), |expected| {
+            matches &= data[offset..offset + expected.len()] == *expected;
+            offset += expected.len();
+        });
+        self.check_at = self.pattern.advance(self.check_at, data.len());
         if !matches {
-            self.fail(
-                ctx,
-                format!("connection {}: echoed bytes differ", self.index),
-            );
+            self.fail(ctx, "echoed bytes differ".to_string());
             return data.len();
         }
+        self.unechoed -= data.len();
         self.results.borrow_mut().bytes += data.len() as u64;
         self.partial += data.len();
-        let now = Instant::now();
+        let now = ctx.now();
         while let Some(&(sent_at, len)) = self.in_flight.front() {
             if self.partial < len {
                 break;
             }
             self.partial -= len;
             self.in_flight.pop_front();
-            let latency = now.duration_since(sent_at).as_nanos() as u64;
-            self.results.borrow_mut().latencies_ns.push(latency);
+            let round_trip = now.duration_since(sent_at);
+            self.results.borrow_mut().latency.record(round_trip, len);
         }
         self.fill_pipeline(ctx);
         data.len()
@@ -247,22 +249,65 @@ impl Handler for EchoCheck {
 
     fn on_eof(&mut self, ctx: &mut Context<'_>) {
         if !self.done {
-            let message = format!("connection {}: server closed early", self.index);
-            self.fail(ctx, message);
+            self.fail(ctx, "server closed early".to_string());
         }
     }
 
     fn on_close(&mut self, ctx: &mut Context<'_>, reason: &CloseReason) {
         let mut results = self.results.borrow_mut();
         if !self.done {
-            results
-                .errors
-                .push(format!("connection {}: closed early: {reason}", self.index));
+            let message = format!("closed early: {reason}");
+            match reason {
+                CloseReason::ConnectFailed(_) => results.errors.add_nobody_listening(message),
+                _ => results.errors.add(message),
+            }
         }
         results.running -= 1;
         if results.running == 0 {
             ctx.shutdown_reactor();
         }
+    }
+}
+
+/// Pseudo-random bytes that every connection sends, each from its own offset, cyclically.
+///
+/// Made once: sending is then a copy of one or two slices and checking an echo a `memcmp`,
+/// where generating and checking byte by byte cost more than the system calls (the
+/// benchmark's load generator does the same, `benches/echo/pattern.rs`). A lost, repeated or
+/// reordered piece shows up as a mismatch unless it is a whole multiple of the period long.
+struct Pattern {
+    bytes: Vec<u8>,
+}
+
+impl Pattern {
+    /// A prime period, so that message boundaries drift over it.
+    const LEN: usize = 65_521;
+
+    fn new() -> Pattern {
+        let mut state = 0x2545_F491_4F6C_DD1D; // any odd non-zero start will do
+        Pattern {
+            bytes: (0..Self::LEN).map(|_| next_byte(&mut state)).collect(),
+        }
+    }
+
+    /// Where connection `index` starts.
+    fn start(index: usize) -> usize {
+        index.wrapping_mul(7_919) % Self::LEN
+    }
+
+    /// Hands `f` the `len` bytes from `at` on, in order, as one or more slices.
+    fn pieces(&self, mut at: usize, mut len: usize, mut f: impl FnMut(&[u8])) {
+        while len > 0 {
+            let n = len.min(Self::LEN - at);
+            f(&self.bytes[at..at + n]);
+            at = (at + n) % Self::LEN;
+            len -= n;
+        }
+    }
+
+    /// The offset `len` bytes after `at`.
+    fn advance(&self, at: usize, len: usize) -> usize {
+        (at + len % Self::LEN) % Self::LEN
     }
 }
 
@@ -283,44 +328,52 @@ fn main() {
     cli::init_logging();
     let options = parse_options();
     match run(&options) {
-        Ok((results, elapsed)) if results.errors.is_empty() => report(&options, &results, elapsed),
         Ok((results, elapsed)) => {
             report(&options, &results, elapsed);
-            for error in results.errors.iter().take(10) {
-                eprintln!("echo_client: {error}");
+            if !results.errors.is_empty() {
+                for line in results.errors.lines(&options.server) {
+                    eprintln!("echo_client: {line}");
+                }
+                std::process::exit(1);
             }
-            eprintln!("echo_client: {} errors", results.errors.len());
-            std::process::exit(1);
         }
         Err(err) => {
             eprintln!("echo_client: {err}");
+            if matches!(
+                err.kind(),
+                io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound
+            ) {
+                eprintln!("echo_client: is a server listening on {}?", options.server);
+            }
             std::process::exit(1);
         }
     }
 }
 
-fn run(options: &Options) -> std::io::Result<(Results, Duration)> {
-    let config = Config::default().max_connections(options.connections.max(1));
+fn run(options: &Options) -> io::Result<(Results, Duration)> {
+    let config = Config::default().max_connections(options.connections);
     let mut reactor = Reactor::with_config(config)?;
     let results = Rc::new(RefCell::new(Results {
         running: options.connections,
         ..Results::default()
     }));
     let started = Instant::now();
-    let quota = match (options.messages, options.duration) {
-        (_, Some(duration)) => Quota::Until(started + duration),
-        (messages, None) => Quota::Messages(messages.unwrap_or(1000)),
+    let quota = match options.quota {
+        QuotaOption::Duration(duration) => Quota::Until(started + duration),
+        QuotaOption::Messages(messages) => Quota::Messages(messages),
     };
+    let pattern = Rc::new(Pattern::new());
     for index in 0..options.connections {
         let handler = EchoCheck {
-            index,
             results: results.clone(),
             size: options.size,
             pipeline: options.pipeline,
             quota,
-            rng: seed(index),
+            pattern: pattern.clone(),
+            send_at: Pattern::start(index),
+            check_at: Pattern::start(index),
             sent: 0,
-            expected: VecDeque::new(),
+            unechoed: 0,
             in_flight: VecDeque::new(),
             partial: 0,
             done: false,
@@ -341,30 +394,40 @@ fn run(options: &Options) -> std::io::Result<(Results, Duration)> {
             }
         };
     }
-    // Drive the loop by hand, to enforce an overall time limit.
+    // Drive the loop by hand, to enforce an overall time limit and, with --duration, to
+    // print a line each second.
     let deadline = started + options.timeout;
+    let mut interval_start = started;
     while !reactor.is_finished() {
-        if Instant::now() >= deadline {
-            results
-                .borrow_mut()
-                .errors
-                .push(format!("not finished after {:?}", options.timeout));
+        let now = Instant::now();
+        if now >= deadline {
+            let message = format!("not finished after {:?}", options.timeout);
+            results.borrow_mut().errors.add(message);
             break;
+        }
+        if matches!(options.quota, QuotaOption::Duration(_)) && now >= interval_start + SECOND {
+            let mut results = results.borrow_mut();
+            let line = results
+                .latency
+                .interval_line(now - started, now - interval_start);
+            println!("{line}");
+            interval_start = now;
         }
         reactor.turn(Some(Duration::from_millis(100)))?;
     }
     let elapsed = started.elapsed();
     drop(reactor);
     let results = Rc::try_unwrap(results)
-        .map_err(|_| std::io::Error::other("handlers outlived the reactor"))?
+        .map_err(|_| io::Error::other("handlers outlived the reactor"))?
         .into_inner();
     Ok((results, elapsed))
 }
 
+/// How often `--duration` prints a line.
+const SECOND: Duration = Duration::from_secs(1);
+
 fn report(options: &Options, results: &Results, elapsed: Duration) {
-    let mut latencies = results.latencies_ns.clone();
-    latencies.sort_unstable();
-    let messages = latencies.len();
+    let messages = results.latency.messages();
     let secs = elapsed.as_secs_f64().max(1e-9);
     println!(
         "connections: {}, messages: {messages} of {} bytes, echoed: {} bytes",
@@ -381,23 +444,8 @@ fn report(options: &Options, results: &Results, elapsed: Duration) {
             "datagrams: {} echoed, {} lost ({:.3}%)",
             messages,
             results.lost,
-            100.0 * results.lost as f64 / (messages as u64 + results.lost).max(1) as f64
+            100.0 * results.lost as f64 / (messages + results.lost).max(1) as f64
         );
     }
-    println!(
-        "latency: p50 {}, p99 {}, p99.9 {}, max {}",
-        percentile(&latencies, 0.50),
-        percentile(&latencies, 0.99),
-        percentile(&latencies, 0.999),
-        percentile(&latencies, 1.0)
-    );
-}
-
-/// The `q` quantile of sorted nanosecond samples, formatted in microseconds.
-fn percentile(sorted_ns: &[u64], q: f64) -> String {
-    if sorted_ns.is_empty() {
-        return "-".to_string();
-    }
-    let rank = ((sorted_ns.len() as f64 * q).ceil() as usize).clamp(1, sorted_ns.len());
-    format!("{:.0} µs", sorted_ns[rank - 1] as f64 / 1000.0)
+    println!("latency: {}", results.latency.summary());
 }

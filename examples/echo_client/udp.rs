@@ -23,7 +23,6 @@ const LOSS_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// One UDP socket: sends datagrams to the server one at a time and checks each echo.
 pub struct DatagramCheck {
-    index: usize,
     server: SocketAddr,
     size: usize,
     quota: Quota,
@@ -43,7 +42,6 @@ impl DatagramCheck {
         results: Rc<RefCell<Results>>,
     ) -> DatagramCheck {
         DatagramCheck {
-            index,
             server,
             size,
             quota,
@@ -56,7 +54,7 @@ impl DatagramCheck {
 
     /// Sends the next datagram, or closes once the quota is used.
     fn send_next(&mut self, ctx: &mut DatagramContext<'_>) {
-        if !self.quota.allows(self.sent) {
+        if !self.quota.allows(self.sent, ctx.now()) {
             ctx.close();
             return;
         }
@@ -72,16 +70,19 @@ impl DatagramCheck {
         }
         self.sent += 1;
         if let Err(err) = ctx.send_to(&datagram, self.server) {
-            self.fail(ctx, format!("socket {}: send: {err}", self.index));
+            let message = format!("send: {err}");
+            let mut results = self.results.borrow_mut();
+            if err.kind() == std::io::ErrorKind::ConnectionRefused {
+                results.errors.add_nobody_listening(message);
+            } else {
+                results.errors.add(message);
+            }
+            drop(results);
+            ctx.close();
             return;
         }
         let timer = ctx.set_timer(LOSS_TIMEOUT);
         self.in_flight = Some((datagram, Instant::now(), timer));
-    }
-
-    fn fail(&mut self, ctx: &mut DatagramContext<'_>, message: String) {
-        self.results.borrow_mut().errors.push(message);
-        ctx.close();
     }
 }
 
@@ -100,16 +101,15 @@ impl DatagramHandler for DatagramCheck {
             return;
         }
         if data != expected.as_slice() {
-            return self.fail(
-                ctx,
-                format!("socket {}: echoed datagram differs", self.index),
-            );
+            self.results
+                .borrow_mut()
+                .errors
+                .add("echoed datagram differs");
+            return ctx.close();
         }
         ctx.cancel_timer(timer);
         let mut results = self.results.borrow_mut();
-        results
-            .latencies_ns
-            .push(sent_at.elapsed().as_nanos() as u64);
+        results.latency.record(sent_at.elapsed(), data.len());
         results.bytes += data.len() as u64;
         drop(results);
         self.send_next(ctx);

@@ -39,6 +39,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use clap::Parser;
 use mio_reactor::{Config, Reactor, ShutdownHandle, Stats};
 
 use connection::{HttpConnection, Shared};
@@ -46,26 +47,36 @@ use date::DateCache;
 use request::Limits;
 use stats_board::StatsBoard;
 
-const USAGE: &str = "\
-Usage: http_server [OPTIONS]
-
-An HTTP/1.1 server: /plaintext, /json, POST /echo, /stats, /metrics, and a live
-page of the event loop's numbers at /.
-
-Options:
-  --addr HOST:PORT         listen here (default 127.0.0.1:8080)
-  --threads N              run N reactors on N threads sharing the port through
-                           SO_REUSEPORT (default 1)
-  --max-body BYTES         largest request body accepted (default 1048576; 413 above)
-  --request-timeout SECS   time a request may take to arrive, from its first byte
-                           (default 10; 408 after it)
-  --idle-timeout SECS      close keep-alive connections idle this long (default 60)
-  --max-connections N      connections served at once, per thread (default 10000)
-  --send-buffer BYTES      the kernel's send buffer per connection (SO_SNDBUF;
-                           default: the kernel's autotuning)
-  --stop-on-stdin-eof      shut down gracefully when standard input closes
-  -h, --help               show this help
-";
+/// An HTTP/1.1 server: /plaintext, /json, POST /echo, /stats, /metrics, and a live page of
+/// the event loop's numbers at /.
+#[derive(Parser)]
+#[command(name = "http_server", version)]
+struct Args {
+    /// Listen here
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
+    addr: String,
+    /// Run N reactors on N threads sharing the port through SO_REUSEPORT
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = cli::at_least_one)]
+    threads: usize,
+    /// Largest request body accepted (413 above)
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    max_body: usize,
+    /// Time a request may take to arrive, from its first byte (408 after it)
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = cli::seconds)]
+    request_timeout: Duration,
+    /// Close keep-alive connections idle this long
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = cli::seconds)]
+    idle_timeout: Duration,
+    /// Connections served at once, per thread
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = cli::at_least_one)]
+    max_connections: usize,
+    /// The kernel's send buffer per connection (SO_SNDBUF) [default: the kernel's autotuning]
+    #[arg(long, value_name = "BYTES")]
+    send_buffer: Option<usize>,
+    /// Shut down gracefully when standard input closes
+    #[arg(long)]
+    stop_on_stdin_eof: bool,
+}
 
 /// The request head limit: 8 KiB, as nginx, Node and hyper default to.
 const MAX_HEAD: usize = 8 * 1024;
@@ -79,57 +90,26 @@ struct Options {
     stop_on_stdin_eof: bool,
 }
 
-fn seconds(cli: &cli::Options, flag: &str, secs: f64) -> Duration {
-    if !(secs.is_finite() && secs > 0.0) {
-        cli.fail(&format!("{flag} must be a positive number of seconds"));
-    }
-    Duration::from_secs_f64(secs)
-}
-
 fn parse_options() -> Options {
-    let mut cli = cli::Options::from_env("http_server", USAGE);
-    let mut options = Options {
-        addr: "127.0.0.1:8080".into(),
-        threads: 1,
-        limits: Limits {
-            max_head: MAX_HEAD,
-            max_body: 1 << 20,
-        },
-        request_timeout: Duration::from_secs(10),
-        config: Config::default().idle_timeout(Some(Duration::from_secs(60))),
-        stop_on_stdin_eof: false,
+    let args: Args = cli::parse();
+    let limits = Limits {
+        max_head: MAX_HEAD,
+        max_body: args.max_body,
     };
-    while let Some(flag) = cli.next_flag() {
-        match flag.as_str() {
-            "--addr" => options.addr = cli.value(&flag),
-            "--threads" => options.threads = cli.value(&flag),
-            "--max-body" => options.limits.max_body = cli.value(&flag),
-            "--request-timeout" => {
-                let secs = cli.value(&flag);
-                options.request_timeout = seconds(&cli, &flag, secs);
-            }
-            "--idle-timeout" => {
-                let secs = cli.value(&flag);
-                let timeout = seconds(&cli, &flag, secs);
-                options.config = options.config.idle_timeout(Some(timeout));
-            }
-            "--max-connections" => {
-                options.config = options.config.max_connections(cli.value(&flag))
-            }
-            "--send-buffer" => {
-                options.config = options.config.socket_send_buffer(Some(cli.value(&flag)))
-            }
-            "--stop-on-stdin-eof" => options.stop_on_stdin_eof = true,
-            other => cli.unknown(other),
-        }
-    }
-    if options.threads == 0 {
-        cli.fail("--threads must be at least 1");
-    }
     // A request waiting for its body holds its head and body as unconsumed input.
-    let max_input = options.limits.max_head + options.limits.max_body;
-    options.config = options.config.max_input(max_input);
-    options
+    let config = Config::default()
+        .idle_timeout(Some(args.idle_timeout))
+        .max_connections(args.max_connections)
+        .socket_send_buffer(args.send_buffer)
+        .max_input(limits.max_head + limits.max_body);
+    Options {
+        addr: args.addr,
+        threads: args.threads,
+        limits,
+        request_timeout: args.request_timeout,
+        config,
+        stop_on_stdin_eof: args.stop_on_stdin_eof,
+    }
 }
 
 fn main() {

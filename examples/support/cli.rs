@@ -1,60 +1,77 @@
-//! What every example needs and is not the point of the example: option parsing, name
-//! resolution and logging set-up. Included with `#[path = "support/cli.rs"] mod cli;`.
+//! What every example needs and is not the point of the example: option parsing (with
+//! `clap`), name resolution and logging set-up. Included with `#[path = "support/cli.rs"] mod cli;`.
 #![allow(dead_code)] // each example uses a different part
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process;
-use std::str::FromStr;
+use std::time::Duration;
 
-/// Command-line options, read one flag at a time. Errors exit with code 2 and one line.
-pub struct Options {
-    program: &'static str,
-    usage: &'static str,
-    args: std::vec::IntoIter<String>,
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
+
+/// The process's command line as `T` (a `clap` derive), the same way in every example:
+/// `--help` and `--version` print to standard output and exit 0; bad usage exits with code 2
+/// and one line that names the option, as the tests (`tests/examples_cli.rs`) pin.
+pub fn parse<T: Parser>() -> T {
+    parse_from(std::env::args())
 }
 
-impl Options {
-    /// The process's arguments; `--help` prints `usage` and exits 0.
-    pub fn from_env(program: &'static str, usage: &'static str) -> Options {
-        let args: Vec<String> = std::env::args().skip(1).collect();
-        Options {
-            program,
-            usage,
-            args: args.into_iter(),
-        }
-    }
+/// [`parse`] from these arguments (the program's name first).
+pub fn parse_from<T: Parser>(args: impl IntoIterator<Item = String>) -> T {
+    T::try_parse_from(args).unwrap_or_else(|err| exit_on(T::command().get_name(), err))
+}
 
-    /// The next flag (`--name`), `Some("--help")` already handled.
-    pub fn next_flag(&mut self) -> Option<String> {
-        let arg = self.args.next()?;
-        if arg == "--help" || arg == "-h" {
-            print!("{}", self.usage);
-            process::exit(0);
-        }
-        Some(arg)
-    }
+/// Exits for a usage error found after parsing (two options that do not go together), in
+/// the same one-line form as clap's own errors.
+pub fn usage_error<T: CommandFactory>(message: impl std::fmt::Display) -> ! {
+    let mut command = T::command();
+    let err = command.error(ErrorKind::ArgumentConflict, message);
+    exit_on(command.get_name(), err)
+}
 
-    /// The value after `flag`, parsed.
-    pub fn value<T: FromStr>(&mut self, flag: &str) -> T
-    where
-        T::Err: std::fmt::Display,
-    {
-        let Some(raw) = self.args.next() else {
-            self.fail(&format!("{flag} needs a value"))
-        };
-        raw.parse()
-            .unwrap_or_else(|err| self.fail(&format!("bad value {raw:?} for {flag}: {err}")))
+/// clap's help and version as clap prints them; its errors cut to one line. clap's full error
+/// repeats the usage over five lines, which scrolls the one that matters away in a script's
+/// log; a "similar argument" tip is kept, since it is usually the fix.
+fn exit_on(program: &str, err: clap::Error) -> ! {
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        err.exit()
     }
+    let text = err.to_string();
+    // The first paragraph says what is wrong (a missing argument's name, or the possible
+    // values, are on its next lines); the usage and "for more information" follow it.
+    let first: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .take_while(|line| !line.is_empty())
+        .collect();
+    let first = first.join(" ");
+    let message = first.strip_prefix("error: ").unwrap_or(&first);
+    let tip = text
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("tip: "))
+        .find(|tip| tip.contains("similar"))
+        .map_or(String::new(), |tip| format!("; {tip}"));
+    eprintln!("{program}: {message}{tip} (try --help)");
+    process::exit(err.exit_code())
+}
 
-    /// Exits with a one-line error and code 2, as command-line tools do for bad usage.
-    pub fn fail(&self, message: &str) -> ! {
-        eprintln!("{}: {message} (try --help)", self.program);
-        process::exit(2)
+/// Parses `SECS` (`2`, `0.5`) as a positive duration: for `value_parser`.
+pub fn seconds(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 => Ok(Duration::from_secs_f64(secs)),
+        _ => Err("must be a positive number of seconds".to_string()),
     }
+}
 
-    /// Rejects an unknown flag.
-    pub fn unknown(&self, flag: &str) -> ! {
-        self.fail(&format!("unknown option {flag:?}"))
+/// Parses a count that must be at least 1: for `value_parser`.
+pub fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        Ok(_) => Err("must be at least 1".to_string()),
+        Err(err) => Err(err.to_string()),
     }
 }
 

@@ -37,23 +37,12 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use mio_reactor::{Context, Handler, Reactor, Record};
 
 use lanes::Timeline;
 use noticeboard::{Noticeboard, Watcher};
 use script::Script;
-
-const USAGE: &str = "\
-Usage: timeline [OPTIONS]
-
-Runs a short scripted session against an in-process echo server and draws its
-timeline: one lane per connection, states as spans, reads and writes as marks.
-
-Options:
-  --out PATH     write the SVG here (default timeline.svg)
-  --html PATH    also write a self-contained HTML page (picture, table, records)
-  -h, --help     show this help
-";
 
 /// The session must end well within this, or something is broken.
 const SESSION_LIMIT: Duration = Duration::from_secs(10);
@@ -69,30 +58,22 @@ impl Handler for Echo {
     }
 }
 
+/// Runs a short scripted session against an in-process echo server and draws its
+/// timeline: one lane per connection, states as spans, reads and writes as marks.
+#[derive(Parser)]
+#[command(name = "timeline", version)]
 struct Options {
+    /// Write the SVG here
+    #[arg(long = "out", value_name = "PATH", default_value = "timeline.svg")]
     svg: PathBuf,
+    /// Also write a self-contained HTML page (picture, table, records)
+    #[arg(long, value_name = "PATH")]
     html: Option<PathBuf>,
-}
-
-fn parse_options() -> Options {
-    let mut cli = cli::Options::from_env("timeline", USAGE);
-    let mut options = Options {
-        svg: PathBuf::from("timeline.svg"),
-        html: None,
-    };
-    while let Some(flag) = cli.next_flag() {
-        match flag.as_str() {
-            "--out" => options.svg = cli.value::<String>(&flag).into(),
-            "--html" => options.html = Some(cli.value::<String>(&flag).into()),
-            other => cli.unknown(other),
-        }
-    }
-    options
 }
 
 fn main() {
     cli::init_logging();
-    let options = parse_options();
+    let options: Options = cli::parse();
     if let Err(err) = run(&options) {
         eprintln!("timeline: {err}");
         std::process::exit(1);

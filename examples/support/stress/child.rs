@@ -12,7 +12,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use super::procfs;
+use super::process_figures;
 use super::server::{ServerSpec, MARK, SPEC_VAR};
 
 /// How long the child may take to start or to stop.
@@ -134,19 +134,19 @@ pub struct ChildServer {
 
 impl ChildServer {
     pub fn rss_kib(&self) -> io::Result<u64> {
-        procfs::rss_kib(self.pid)
+        process_figures::rss_kib(self.pid)
     }
 
     pub fn fd_count(&self) -> io::Result<usize> {
-        procfs::fd_count(self.pid)
+        process_figures::fd_count(self.pid)
     }
 
     pub fn fds_below(&self, limit: u64) -> io::Result<usize> {
-        procfs::fds_below(self.pid, limit)
+        process_figures::fds_below(self.pid, limit)
     }
 
     pub fn cpu_time(&self) -> io::Result<Duration> {
-        procfs::cpu_time(self.pid)
+        process_figures::cpu_time(self.pid)
     }
 
     /// Asks for a graceful shutdown (closes the child's standard input) and returns at once.

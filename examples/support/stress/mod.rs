@@ -5,7 +5,7 @@
 //! - [`child`]: starting that child and watching it (`/proc` figures, its final report);
 //! - [`swarm`]: thousands of scripted clients on one poll loop, checking every echoed byte;
 //! - [`probe`]: one well-behaved client measuring round trips while others misbehave;
-//! - [`pattern`], [`procfs`], [`report`]: byte streams, process figures, verdicts;
+//! - [`pattern`], [`process_figures`], [`report`]: byte streams, process figures, verdicts;
 //! - [`scenarios`]: the nine scenarios, each a function of its size.
 #![allow(dead_code)] // each includer uses a different part
 
@@ -13,7 +13,7 @@ pub mod child;
 pub mod pattern;
 pub mod post_flood;
 pub mod probe;
-pub mod procfs;
+pub mod process_figures;
 pub mod report;
 pub mod scenarios;
 pub mod server;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use mio_reactor::{Config, Context, Handler, LoopHandle, PostError, Reactor, ShutdownHandle};
 
 use super::probe::{self, Probe};
-use super::procfs::rss_kib;
+use super::process_figures::rss_kib;
 use super::report::{OrFail, Report};
 
 /// The queue bound the flood runs against: small, so that it is full most of the time.

@@ -20,7 +20,7 @@ use std::time::Duration;
 use mio_reactor::protocol::{encode_error, Decoder, Limits};
 use mio_reactor::{CloseReason, Config, Context, Handler, Reactor, TimerId};
 
-use super::procfs;
+use super::process_figures;
 
 /// The environment variable that carries a [`ServerSpec`] to the child.
 pub const SPEC_VAR: &str = "MIO_REACTOR_STRESS_SERVER";
@@ -188,7 +188,7 @@ pub fn serve_if_asked() -> bool {
 
 fn serve(spec: ServerSpec) -> io::Result<()> {
     let pid = std::process::id();
-    let fds_before = procfs::fd_count(pid)?;
+    let fds_before = process_figures::fd_count(pid)?;
     let mut reactor = Reactor::with_config(spec.config())?;
     let counters = Counters::default();
     let (protocol, report_closes, shared) = (spec.protocol, spec.report_closes, counters.clone());
@@ -222,7 +222,7 @@ fn serve(spec: ServerSpec) -> io::Result<()> {
     drop(reactor);
     // Its shutdown handle shares the reactor's waker (an eventfd): count after it is gone.
     let _ = stdin_watch.join();
-    let fds_after = procfs::fd_count(pid)?;
+    let fds_after = process_figures::fd_count(pid)?;
     let closed = &stats.closed;
     println!(
         "{MARK}stats accepted={} open={} closed={} peer_closed={} local={} aborted={} \

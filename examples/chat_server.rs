@@ -15,6 +15,12 @@
 //!
 //! Lines longer than `--max-line` bytes close their sender: a chat line is not a file
 //! transfer, and an unbounded line would be unbounded memory.
+//!
+//! With `--threads N`, N reactors serve the members (one acceptor hands each new client to
+//! the least loaded) and the room spans them: each thread keeps its own members, and a line
+//! for members on another thread travels as work posted to that thread's loop
+//! ([`mio_reactor::LoopHandle::post`]). One sender's posts run in the order sent, so every
+//! member hears each other member's lines in order.
 
 #[path = "support/cli.rs"]
 mod cli;
@@ -22,26 +28,95 @@ mod cli;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use clap::Parser;
-use mio_reactor::{CloseReason, Config, ConnId, Context, Handler, PeerAddr, Reactor};
+use mio_reactor::{
+    CloseReason, Config, ConnId, Context, Handler, LoopHandle, PeerAddr, Reactor, ReactorThreads,
+    WriteError,
+};
 
-/// Everyone in the chat, by connection id, with their display names.
+/// Everyone in the chat on this reactor's thread, by connection id, with their names.
 #[derive(Default)]
 struct Room {
     members: BTreeMap<ConnId, String>,
     joined: u64,
+    /// With `--threads`: the room's other parts, and which one this is.
+    across: Option<(usize, Arc<Across>)>,
+}
+
+/// What the reactor threads share: a handle to each thread that has members, to post
+/// lines to, and the count of joins (for guest names).
+#[derive(Default)]
+struct Across {
+    threads: Mutex<Vec<Option<LoopHandle>>>,
+    joined: AtomicU64,
+}
+
+thread_local! {
+    /// This reactor thread's part of the room, for lines posted from other threads: posted
+    /// work runs on this thread, but must be `Send`, so it finds the room here.
+    static THREAD_ROOM: RefCell<Option<Rc<RefCell<Room>>>> = const { RefCell::new(None) };
 }
 
 impl Room {
-    /// Sends `text` to every member except `from`. A member whose backlog overflows is
-    /// closed by the reactor; its `on_close` then removes it from the room.
+    /// Sends `text` to every member except `from`, here and on the other threads. A member
+    /// whose backlog overflows is closed by the reactor; its `on_close` then removes it.
     fn broadcast(&self, ctx: &mut Context<'_>, from: ConnId, text: &str) {
-        for &member in self.members.keys().filter(|&&m| m != from) {
-            if let Err(err) = ctx.write_to(member, text.as_bytes()) {
+        self.deliver(Some(from), text, |member, bytes| {
+            ctx.write_to(member, bytes)
+        });
+        let Some((me, across)) = &self.across else {
+            return;
+        };
+        let threads = across.threads.lock().expect("never poisoned");
+        for (index, handle) in threads.iter().enumerate() {
+            let Some(handle) = handle.as_ref().filter(|_| index != *me) else {
+                continue;
+            };
+            let text = text.to_string();
+            let posted = handle.post(move |lc| {
+                THREAD_ROOM.with(|room| {
+                    if let Some(room) = room.borrow().as_ref() {
+                        // Ids are per reactor: the sender's id means nothing on this thread.
+                        room.borrow()
+                            .deliver(None, &text, |member, bytes| lc.write(member, bytes));
+                    }
+                })
+            });
+            if let Err(err) = posted {
+                log::warn!("a line not delivered to thread {index}: {err}");
+            }
+        }
+    }
+
+    /// Writes `text` to this thread's members except `from`.
+    fn deliver(
+        &self,
+        from: Option<ConnId>,
+        text: &str,
+        mut write: impl FnMut(ConnId, &[u8]) -> Result<(), WriteError>,
+    ) {
+        for &member in self.members.keys().filter(|&&m| Some(m) != from) {
+            if let Err(err) = write(member, text.as_bytes()) {
                 log::debug!("not delivered to {member}: {err}");
             }
         }
+    }
+
+    /// A new member's number, counted across threads.
+    fn next_guest(&mut self, ctx: &Context<'_>) -> u64 {
+        self.joined += 1;
+        let Some((me, across)) = &self.across else {
+            return self.joined;
+        };
+        let mut threads = across.threads.lock().expect("never poisoned");
+        if threads[*me].is_none() {
+            // The first member here: from now on the other threads post lines to us.
+            threads[*me] = Some(ctx.handle());
+        }
+        across.joined.fetch_add(1, Ordering::Relaxed) + 1
     }
 }
 
@@ -55,8 +130,7 @@ struct Member {
 impl Handler for Member {
     fn on_open(&mut self, ctx: &mut Context<'_>) {
         let mut room = self.room.borrow_mut();
-        room.joined += 1;
-        self.name = format!("guest{}", room.joined);
+        self.name = format!("guest{}", room.next_guest(ctx));
         let welcome = format!(
             "* welcome, {}: {} others here\n",
             self.name,
@@ -114,6 +188,9 @@ struct Args {
     /// Longest line accepted
     #[arg(long, value_name = "BYTES", default_value = "4096")]
     max_line: usize,
+    /// Serve the room from N reactor threads behind one acceptor (one TCP --addr only)
+    #[arg(long, value_name = "N", default_value = "1", value_parser = cli::at_least_one)]
+    threads: usize,
     /// Shut down gracefully when standard input closes
     #[arg(long)]
     stop_on_stdin_eof: bool,
@@ -133,6 +210,7 @@ struct Options {
     unix_paths: Vec<String>,
     max_backlog: usize,
     max_line: usize,
+    threads: usize,
     stop_on_stdin_eof: bool,
 }
 
@@ -142,11 +220,15 @@ fn parse_options() -> Options {
     if addrs.is_empty() && args.unix.is_empty() {
         addrs.push("127.0.0.1:7000".to_string());
     }
+    if args.threads > 1 && (addrs.len() != 1 || !args.unix.is_empty()) {
+        cli::usage_error::<Args>("--threads serves one TCP --addr (and no --unix)");
+    }
     Options {
         addrs,
         unix_paths: args.unix,
         max_backlog: args.max_backlog,
         max_line: args.max_line,
+        threads: args.threads,
         stop_on_stdin_eof: args.stop_on_stdin_eof,
     }
 }
@@ -169,10 +251,6 @@ fn serve(options: Options) -> std::io::Result<()> {
         .high_water(high_water)
         .low_water(high_water / 4)
         .max_input(options.max_line + 1);
-    let mut reactor = Reactor::with_config(config)?;
-    // SIGTERM or SIGINT: the first drains gracefully, the second aborts.
-    reactor.shutdown_on_signals()?;
-    let room = Rc::new(RefCell::new(Room::default()));
     let max_line = options.max_line;
     let factory = move |room: Rc<RefCell<Room>>| {
         move |_: &PeerAddr| {
@@ -183,6 +261,13 @@ fn serve(options: Options) -> std::io::Result<()> {
             })
         }
     };
+    if options.threads > 1 {
+        return serve_threads(&options, config, factory);
+    }
+    let mut reactor = Reactor::with_config(config)?;
+    // SIGTERM or SIGINT: the first drains gracefully, the second aborts.
+    reactor.shutdown_on_signals()?;
+    let room = Rc::new(RefCell::new(Room::default()));
     for addr in &options.addrs {
         for resolved in cli::resolve(addr)? {
             let bound = reactor.listen(resolved, factory(room.clone()))?;
@@ -200,6 +285,44 @@ fn serve(options: Options) -> std::io::Result<()> {
     println!(
         "chat server stopped: {} members joined",
         room.borrow().joined
+    );
+    Ok(())
+}
+
+/// `--threads N`: N reactors behind one acceptor, one room across them.
+fn serve_threads<F, H>(options: &Options, config: Config, factory: F) -> std::io::Result<()>
+where
+    F: Fn(Rc<RefCell<Room>>) -> H + Send + Sync + 'static,
+    H: FnMut(&PeerAddr) -> Option<Member> + 'static,
+{
+    let addr = cli::resolve(&options.addrs[0])?[0];
+    let across = Arc::new(Across {
+        threads: Mutex::new(vec![None; options.threads]),
+        joined: AtomicU64::new(0),
+    });
+    let shared = across.clone();
+    let (threads, bound) =
+        ReactorThreads::serve_balanced(options.threads, config, addr, move |index| {
+            let room = Rc::new(RefCell::new(Room {
+                across: Some((index, shared.clone())),
+                ..Room::default()
+            }));
+            THREAD_ROOM.with(|slot| *slot.borrow_mut() = Some(room.clone()));
+            factory(room)
+        })?;
+    // Signals are watched before the address is announced: none can be missed.
+    cli::forward_signals(threads.shutdown_handle())?;
+    if options.stop_on_stdin_eof {
+        cli::stop_on_stdin_eof(threads.shutdown_handle());
+    }
+    println!(
+        "chat server listening on {bound} ({} threads)",
+        options.threads
+    );
+    threads.join()?;
+    println!(
+        "chat server stopped: {} members joined",
+        across.joined.load(Ordering::Relaxed)
     );
     Ok(())
 }

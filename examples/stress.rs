@@ -56,7 +56,7 @@ struct Args {
 }
 
 /// Every scenario, with its full and quick sizes.
-const SCENARIOS: [&str; 13] = [
+const SCENARIOS: [&str; 14] = [
     "many-connections",
     "big-transfer",
     "never-reads",
@@ -70,6 +70,7 @@ const SCENARIOS: [&str; 13] = [
     "shutdown-under-load",
     "sigterm-under-load",
     "panic-storm",
+    "post-flood",
 ];
 
 fn run(name: &str, quick: bool, launcher: &Launcher) -> Report {
@@ -106,6 +107,8 @@ fn run(name: &str, quick: bool, launcher: &Launcher) -> Report {
         ("sigterm-under-load", true) => scenarios::sigterm_under_load(launcher, 1_000, 2048, s(2)),
         ("panic-storm", false) => scenarios::panic_storm(launcher, 1_000, 1_000, 16 * 1024),
         ("panic-storm", true) => scenarios::panic_storm(launcher, 1_000, 1_000, 4096),
+        ("post-flood", false) => stress::post_flood::post_flood(4, s(10)),
+        ("post-flood", true) => stress::post_flood::post_flood(2, s(3)),
         _ => unreachable!("names are checked when parsing the options"),
     }
 }

@@ -1,6 +1,7 @@
 //! A ready listener: accept up to a budget, hand each peer to the factory, and survive
 //! descriptor exhaustion and the connection cap without spinning or stalling.
 
+use crate::adopt::Destination;
 use crate::core::{Core, Phase, TimerTask};
 use crate::id::{ConnId, Slot};
 use crate::net::{classify_accept_error, AcceptFailure, PeerAddr, Stream};
@@ -45,7 +46,16 @@ impl Core {
         let Some(l) = self.listener(listener) else {
             return;
         };
-        let handler = match call_user(catch, || l.factory.new_handler(&peer)) {
+        let factory = match &mut l.destination {
+            Destination::Here(factory) => factory,
+            Destination::Elsewhere(balancer) => {
+                if balancer.hand_over(stream, peer) {
+                    self.stats.handed_over += 1;
+                }
+                return;
+            }
+        };
+        let handler = match call_user(catch, || factory.new_handler(&peer)) {
             Ok(Some(handler)) => handler,
             Ok(None) => {
                 log::debug!("refused connection from {peer}");

@@ -73,6 +73,25 @@ impl Core {
         }
     }
 
+    /// Closes the connection `slot` names gracefully, if it is open (not closing or closed):
+    /// another connection's handler or posted work asking. Returns whether it was.
+    pub(crate) fn close_conn(&mut self, slot: Slot) -> bool {
+        let open = self.conn_ref(slot).is_some_and(|c| c.state().is_active());
+        if open {
+            self.request_close(slot, CloseReason::Local);
+        }
+        open
+    }
+
+    /// Aborts the connection `slot` names, if it is not closed yet. Returns whether it was.
+    pub(crate) fn abort_conn(&mut self, slot: Slot) -> bool {
+        let live = self.is_live(slot);
+        if live {
+            self.abort(slot);
+        }
+        live
+    }
+
     /// Aborts at a handler's request. What the handler gathered before it leaves first (the
     /// writes came before the abort), then the rest of the output is discarded with a reset.
     pub(crate) fn abort(&mut self, slot: Slot) {

@@ -54,6 +54,8 @@ pub struct Config {
     pub(crate) socket_recv_buffer: Option<usize>,
     pub(crate) tls_handshake_timeout: Duration,
     pub(crate) catch_panics: bool,
+    pub(crate) post_queue_capacity: usize,
+    pub(crate) post_budget: usize,
 }
 
 impl Default for Config {
@@ -79,6 +81,8 @@ impl Default for Config {
             socket_recv_buffer: None,
             tls_handshake_timeout: Duration::from_secs(10),
             catch_panics: true,
+            post_queue_capacity: 4096,
+            post_budget: 256,
         }
     }
 }
@@ -223,6 +227,19 @@ impl Config {
         /// ends the process, whatever this says.
         catch_panics, get_catch_panics: bool
     );
+    knob!(
+        /// How many posted items ([`LoopHandle::post`](crate::LoopHandle::post),
+        /// [`LoopHandle::send_to`](crate::LoopHandle::send_to)) may wait for the loop
+        /// (default 4096). Past it, posting fails with
+        /// [`PostError::Full`](crate::PostError::Full) and hands the item back: a producer
+        /// faster than the loop meets backpressure instead of growing memory.
+        post_queue_capacity, get_post_queue_capacity: usize
+    );
+    knob!(
+        /// Posted items the loop runs per turn at most (default 256) before it polls for I/O
+        /// again: a flood of posts cannot starve the sockets.
+        post_budget, get_post_budget: usize
+    );
 
     /// The output water marks and hard cap, as the backpressure decisions take them.
     pub(crate) fn water_marks(&self) -> crate::decisions::WaterMarks {
@@ -245,6 +262,8 @@ impl Config {
             Some("high_water must not exceed max_output")
         } else if self.max_connections == 0 {
             Some("max_connections must be at least 1")
+        } else if self.post_queue_capacity == 0 || self.post_budget == 0 {
+            Some("post_queue_capacity and post_budget must be at least 1")
         } else {
             None
         };

@@ -12,6 +12,7 @@ use crate::core::Core;
 use crate::handler::Handler;
 use crate::id::{ConnId, Slot, TimerId};
 use crate::net::PeerAddr;
+use crate::post::LoopHandle;
 use crate::transport::Security;
 
 /// Why [`Context::write_to`] could not queue the bytes.
@@ -297,24 +298,13 @@ impl<'a> Context<'a> {
     /// chat server's kick; a proxy passing on its peer's close). Its handler hears `on_close`
     /// with [`CloseReason::Local`]. Returns `false` if no such connection is open.
     pub fn close_conn(&mut self, id: ConnId) -> bool {
-        let open = self
-            .core
-            .conn_ref(id.0)
-            .is_some_and(|c| c.state().is_active());
-        if open {
-            self.core.request_close(id.0, CloseReason::Local);
-        }
-        open
+        self.core.close_conn(id.0)
     }
 
     /// Aborts another connection at once, as its own [`abort`](Context::abort) would.
     /// Returns `false` if no such connection is open.
     pub fn abort_conn(&mut self, id: ConnId) -> bool {
-        let open = self.core.is_live(id.0);
-        if open {
-            self.core.abort(id.0);
-        }
-        open
+        self.core.abort_conn(id.0)
     }
 
     /// Closes at once, discarding buffered output, with a reset to tell the peer.
@@ -743,6 +733,13 @@ impl<'a> Context<'a> {
     /// Whether the reactor is shutting down.
     pub fn is_shutting_down(&self) -> bool {
         self.core.is_shutting_down()
+    }
+
+    /// A handle to this reactor for other threads: a worker given it (and
+    /// [`id`](Context::id)) brings its result back with [`LoopHandle::post`] or
+    /// [`LoopHandle::send_to`]. The same as [`Reactor::handle`](crate::Reactor::handle).
+    pub fn handle(&self) -> LoopHandle {
+        self.core.inbox.handle()
     }
 }
 

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use mio::{Interest, Registry, Token};
 use slab::Slab;
 
+use crate::adopt::Destination;
 use crate::close_reason::CloseReason;
 use crate::config::Config;
 use crate::connection::Connection;
@@ -23,6 +24,7 @@ use crate::id::{ConnId, Slot, TimerId, UdpId};
 use crate::listener::Listener;
 use crate::net::{ListenerSocket, PeerAddr, Stream};
 use crate::panics::call_user;
+use crate::post::Inbox;
 use crate::state::State;
 use crate::stats::Stats;
 use crate::timer::Timers;
@@ -119,11 +121,17 @@ pub(crate) struct Core {
     /// `mio_reactor::trace`); refreshed every turn so that records cost nothing otherwise.
     pub(crate) tracing: bool,
     pub(crate) observer: Option<Box<dyn Observer>>,
+    /// Work and messages posted from other threads (`post.rs`).
+    pub(crate) inbox: Inbox,
+    /// Makes handlers for streams other threads hand over (`adopt.rs`).
+    pub(crate) handover_factory: Option<Box<dyn Factory>>,
     next_generation: u32,
 }
 
 impl Core {
-    pub(crate) fn new(registry: Registry, config: Config) -> Core {
+    pub(crate) fn new(registry: Registry, config: Config, waker: Arc<mio::Waker>) -> Core {
+        let shutdown_requests = Arc::new(AtomicUsize::new(0));
+        let inbox = Inbox::new(waker, shutdown_requests.clone(), config.post_queue_capacity);
         Core {
             registry,
             slab: Slab::new(),
@@ -137,9 +145,11 @@ impl Core {
             stats: Stats::default(),
             now: Instant::now(),
             phase: Phase::Running,
-            shutdown_requests: Arc::new(AtomicUsize::new(0)),
+            shutdown_requests,
             tracing: false,
             observer: None,
+            inbox,
+            handover_factory: None,
             next_generation: 0,
         }
     }
@@ -216,7 +226,7 @@ impl Core {
     pub(crate) fn insert_listener(
         &mut self,
         mut socket: ListenerSocket,
-        factory: Box<dyn Factory>,
+        destination: Destination,
         security: Security,
     ) -> io::Result<()> {
         let slot = self.next_slot();
@@ -224,7 +234,10 @@ impl Core {
             .register(&mut socket, Token(slot.key), Interest::READABLE)?;
         log::info!("listening on {}", socket.describe());
         self.slab.insert(Entry::Listener(Listener::new(
-            slot, socket, factory, security,
+            slot,
+            socket,
+            destination,
+            security,
         )));
         Ok(())
     }
@@ -436,11 +449,11 @@ impl Core {
         self.end_watches_if_alone();
     }
 
-    /// How long `poll` may block: not at all if work is queued (entries to dispatch, or
-    /// connections a timer just closed, to be removed after the poll), else until the next
-    /// timer.
+    /// How long `poll` may block: not at all if work is queued (entries to dispatch,
+    /// connections a timer just closed, to be removed after the poll, or posted items beyond
+    /// the last turn's budget), else until the next timer.
     pub(crate) fn poll_timeout(&mut self, max_wait: Option<Duration>) -> Option<Duration> {
-        if !self.ready.is_empty() || !self.closed.is_empty() {
+        if !self.ready.is_empty() || !self.closed.is_empty() || self.inbox.has_more() {
             return Some(Duration::ZERO);
         }
         let until_timer = self
@@ -453,8 +466,9 @@ impl Core {
         }
     }
 
-    /// Nothing is left that could ever produce an event.
+    /// Nothing is left that could ever produce an event, no posted item waits, and none
+    /// can come (no [`LoopHandle`](crate::LoopHandle) left, or a shutdown begun).
     pub(crate) fn is_finished(&self) -> bool {
-        self.slab.is_empty()
+        self.slab.is_empty() && self.inbox.is_done(self.is_shutting_down())
     }
 }

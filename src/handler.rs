@@ -1,5 +1,7 @@
 //! What you write: a [`Handler`] per connection and a [`Factory`] per listener.
 
+use std::any::Any;
+
 use crate::close_reason::CloseReason;
 use crate::context::Context;
 use crate::id::TimerId;
@@ -9,7 +11,7 @@ use crate::net::PeerAddr;
 ///
 /// # Lifecycle
 /// ```text
-/// on_open  (data | drain | timer)*  [eof (data? ...)]  [shutdown]  on_close
+/// on_open  (data | drain | timer | message)*  [eof (data? ...)]  [shutdown]  on_close
 /// ```
 /// - [`on_open`](Handler::on_open) once the connection is established (accepted, or an
 ///   outbound connect completed). A failed connect skips straight to `on_close`.
@@ -22,6 +24,8 @@ use crate::net::PeerAddr;
 ///   fallen to the low one: reading has resumed.
 /// - [`on_timer`](Handler::on_timer) for each timer set with
 ///   [`Context::set_timer`](crate::Context::set_timer).
+/// - [`on_message`](Handler::on_message) for each message another thread sent it with
+///   [`LoopHandle::send_to`](crate::LoopHandle::send_to).
 /// - [`on_shutdown`](Handler::on_shutdown) once, when the reactor is asked to shut down.
 /// - [`on_close`](Handler::on_close) **exactly once**, with the reason. Nothing follows it.
 ///
@@ -216,6 +220,17 @@ pub trait Handler: 'static {
         ctx.close_with(CloseReason::Shutdown);
     }
 
+    /// A message sent to this connection with [`LoopHandle::send_to`](crate::LoopHandle::send_to),
+    /// typically a worker thread's result; downcast it with `message.downcast::<T>()`.
+    ///
+    /// Delivered only while the connection is open (after `on_open`, before a close):
+    /// a message for a connection that has closed is dropped and counted in
+    /// [`Stats::posts_missed`](crate::Stats::posts_missed). The default drops the message.
+    fn on_message(&mut self, ctx: &mut Context<'_>, message: Box<dyn Any + Send>) {
+        log::debug!("{}: message dropped (no on_message)", ctx.id());
+        drop(message);
+    }
+
     /// The connection is closed; called exactly once. `ctx` can still reach other connections
     /// ([`Context::write_to`](crate::Context::write_to)) but no longer this one.
     fn on_close(&mut self, ctx: &mut Context<'_>, reason: &CloseReason) {
@@ -243,6 +258,9 @@ impl<H: Handler + ?Sized> Handler for Box<H> {
     }
     fn on_shutdown(&mut self, ctx: &mut Context<'_>) {
         (**self).on_shutdown(ctx)
+    }
+    fn on_message(&mut self, ctx: &mut Context<'_>, message: Box<dyn Any + Send>) {
+        (**self).on_message(ctx, message)
     }
     fn on_close(&mut self, ctx: &mut Context<'_>, reason: &CloseReason) {
         (**self).on_close(ctx, reason)

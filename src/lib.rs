@@ -38,6 +38,7 @@
 //! fire due timers                 user timers, idle checks, connect/close/shutdown deadlines
 //! poll(timeout)                   0 if work is queued, else until the next timer
 //! for each event                  set the entry's readable/writable flags, queue it once
+//! run posted work                 from other threads, up to a budget, in order
 //! for each queued entry           listener: accept up to a budget
 //!                                 connection: flush, read up to a budget, call the handler,
 //!                                 flush, send FIN / finish a close
@@ -97,6 +98,24 @@
 //!   through `SO_REUSEPORT`, stopped by one [`ShutdownHandle`]. Nothing is shared between
 //!   them, so handlers stay single-threaded (`Rc`, `RefCell`, no `Send`).
 //!
+//! # Threads: what runs where, and how other threads talk to the loop
+//! Every callback of every handler runs on the reactor's thread, so **a handler must never
+//! block**: while it waits, no other connection is served. Blocking work (files, databases,
+//! CPU) goes to worker threads, and comes back through a [`LoopHandle`]
+//! ([`Reactor::handle`], [`Context::handle`]), `Send + Sync + Clone`:
+//! - [`LoopHandle::post`] runs a closure on the loop's thread with a [`LoopContext`], which
+//!   reaches any connection by [`ConnId`];
+//! - [`LoopHandle::send_to`] hands a value to one connection's [`Handler::on_message`].
+//!
+//! The queue is bounded ([`Config::post_queue_capacity`]); a full queue or a reactor that
+//! is shutting down hands the item back in a [`PostError`], never drops it. Items run in
+//! order per sender, at most [`Config::post_budget`] per turn; wake-ups coalesce. Sockets
+//! made elsewhere join a reactor through [`Reactor::adopt_listener`],
+//! [`Reactor::adopt_stream`] and [`LoopHandle::hand_over`];
+//! [`ReactorThreads::serve_balanced`] spreads connections from one acceptor over N
+//! reactors. The guide's chapter 9b (`docs/guide/09b-the-reactor-in-a-larger-program.md`)
+//! explains the whole model, and `examples/slow_kv.rs` runs it.
+//!
 //! # Watching the loop
 //! Every step (turn, readiness event, accept, read, write, transition, timer, close) can be
 //! observed as a [`Record`]: hand an [`Observer`] to [`Reactor::set_observer`], or run with
@@ -119,6 +138,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod accept;
+mod adopt;
 mod close;
 mod close_reason;
 mod config;
@@ -135,6 +155,7 @@ mod listener;
 mod net;
 mod output;
 mod panics;
+mod post;
 pub mod protocol;
 mod reactor;
 mod shutdown;
@@ -168,10 +189,15 @@ pub struct GuideClosing;
 #[cfg(doctest)]
 pub struct GuideUdpAndUnix;
 
+#[doc = include_str!("../docs/guide/09b-the-reactor-in-a-larger-program.md")]
+#[cfg(doctest)]
+pub struct GuideReactorInALargerProgram;
+
 #[doc = include_str!("../docs/guide/11-watching-the-loop.md")]
 #[cfg(doctest)]
 pub struct GuideWatchingTheLoop;
 
+pub use adopt::{AdoptedListener, AdoptedStream};
 pub use close_reason::{CloseReason, Limit};
 pub use config::Config;
 pub use context::{Context, WriteError};
@@ -179,6 +205,7 @@ pub use datagram::{DatagramContext, DatagramHandler, SendOutcome};
 pub use handler::{Factory, Handler};
 pub use id::{ConnId, TimerId, UdpId, WatchId};
 pub use net::PeerAddr;
+pub use post::{LoopContext, LoopHandle, PostError};
 pub use reactor::Reactor;
 pub use shutdown::ShutdownHandle;
 pub use state::{Input, State};

@@ -1,6 +1,6 @@
 //! A listening socket's record in the slab, with the factory that makes its handlers.
 
-use crate::handler::Factory;
+use crate::adopt::Destination;
 use crate::id::Slot;
 use crate::net::ListenerSocket;
 use crate::transport::Security;
@@ -9,7 +9,8 @@ use crate::transport::Security;
 pub(crate) struct Listener {
     pub(crate) slot: Slot,
     pub(crate) socket: ListenerSocket,
-    pub(crate) factory: Box<dyn Factory>,
+    /// Where its connections go: a factory here, or other reactors.
+    pub(crate) destination: Destination,
     /// What secures the accepted connections' transports (TLS, or nothing).
     pub(crate) security: Security,
     /// Connections may be waiting (edge-triggered: cleared only by `WouldBlock`).
@@ -25,13 +26,13 @@ impl Listener {
     pub(crate) fn new(
         slot: Slot,
         socket: ListenerSocket,
-        factory: Box<dyn Factory>,
+        destination: Destination,
         security: Security,
     ) -> Listener {
         Listener {
             slot,
             socket,
-            factory,
+            destination,
             security,
             readable: false,
             queued: false,

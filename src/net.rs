@@ -200,7 +200,8 @@ forward_source!(ListenerSocket { Tcp, Unix });
 #[derive(Debug)]
 pub(crate) enum ListenerSocket {
     Tcp(TcpListener),
-    Unix(UnixListener, PathBuf),
+    /// The path is the file to remove on drop: `None` for a socket made elsewhere.
+    Unix(UnixListener, Option<PathBuf>),
 }
 
 impl ListenerSocket {
@@ -222,7 +223,11 @@ impl ListenerSocket {
                 Ok(addr) => addr.to_string(),
                 Err(_) => "tcp:(unknown)".to_string(),
             },
-            ListenerSocket::Unix(_, path) => format!("unix:{}", path.display()),
+            ListenerSocket::Unix(_, Some(path)) => format!("unix:{}", path.display()),
+            ListenerSocket::Unix(l, None) => match l.local_addr() {
+                Ok(addr) => PeerAddr::from_unix(&addr).to_string(),
+                Err(_) => "unix:(unknown)".to_string(),
+            },
         }
     }
 }
@@ -230,7 +235,7 @@ impl ListenerSocket {
 impl Drop for ListenerSocket {
     /// A Unix listener's file would outlive it and block the next `bind`: remove it.
     fn drop(&mut self) {
-        if let ListenerSocket::Unix(_, path) = self {
+        if let ListenerSocket::Unix(_, Some(path)) = self {
             crate::unix_path::remove_socket_file(path);
         }
     }

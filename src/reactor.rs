@@ -10,12 +10,14 @@ use std::time::{Duration, Instant};
 use mio::net::{UdpSocket, UnixListener};
 use mio::{Events, Poll, Token, Waker};
 
+use crate::adopt::{AdoptedListener, AdoptedStream, Balancer, Destination};
 use crate::config::Config;
 use crate::core::{Core, Entry};
 use crate::datagram::DatagramHandler;
 use crate::handler::{Factory, Handler};
 use crate::id::{ConnId, WatchId};
 use crate::net::{ListenerSocket, PeerAddr};
+use crate::post::LoopHandle;
 use crate::shutdown::ShutdownHandle;
 use crate::signals::{shut_down_on, SHUTDOWN_SIGNALS};
 use crate::stats::Stats;
@@ -95,7 +97,7 @@ impl Reactor {
         config.validate()?;
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let mut core = Core::new(poll.registry().try_clone()?, config.clone());
+        let mut core = Core::new(poll.registry().try_clone()?, config.clone(), waker.clone());
         core.refresh_tracing();
         Ok(Reactor {
             events: Events::with_capacity(config.events_capacity),
@@ -256,7 +258,7 @@ impl Reactor {
     ) -> io::Result<()> {
         let listener: UnixListener = bind_unix(path)?;
         self.add_listener(
-            ListenerSocket::Unix(listener, path.to_path_buf()),
+            ListenerSocket::Unix(listener, Some(path.to_path_buf())),
             factory,
             security,
         )
@@ -268,7 +270,100 @@ impl Reactor {
         factory: Box<dyn Factory>,
         security: Security,
     ) -> io::Result<()> {
-        self.core.insert_listener(socket, factory, security)
+        self.core
+            .insert_listener(socket, Destination::Here(factory), security)
+    }
+
+    /// Serves a listening socket made elsewhere: a `std` TCP or Unix-domain listener (see
+    /// [`AdoptedListener`]), say one inherited through systemd socket activation (the
+    /// `listenfd` crate reads `LISTEN_FDS`). Each accepted connection gets a handler from
+    /// `factory`, as with [`listen`](Reactor::listen).
+    ///
+    /// # Errors
+    /// Setting the socket non-blocking (`fcntl`: `EBADF` for a closed descriptor), or
+    /// registering it with epoll (`ENOMEM`, `ENOSPC`, or `EPERM` for a descriptor epoll
+    /// cannot watch). On error nothing is registered and both are dropped.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::time::Duration;
+    /// use mio_reactor::{Context, Handler, Reactor};
+    ///
+    /// struct Echo;
+    /// impl Handler for Echo {
+    ///     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+    ///         ctx.write(data);
+    ///         data.len()
+    ///     }
+    /// }
+    ///
+    /// // Bound elsewhere (here by std; under systemd, inherited).
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// let mut reactor = Reactor::new()?;
+    /// reactor.adopt_listener(listener, |_: &_| Some(Echo))?;
+    /// let mut client = std::net::TcpStream::connect(addr)?;
+    /// client.write_all(b"hi")?;
+    /// while reactor.stats().bytes_out < 2 {
+    ///     reactor.turn(Some(Duration::from_millis(10)))?;
+    /// }
+    /// let mut echo = [0; 2];
+    /// client.read_exact(&mut echo)?;
+    /// assert_eq!(&echo, b"hi");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn adopt_listener(
+        &mut self,
+        listener: impl Into<AdoptedListener>,
+        factory: impl Factory,
+    ) -> io::Result<()> {
+        let socket = listener.into().into_socket()?;
+        self.add_listener(socket, Box::new(factory), Security::default())
+    }
+
+    /// Serves a connected stream made elsewhere (see [`AdoptedStream`]) with `handler`,
+    /// whose `on_open` runs before this returns.
+    ///
+    /// # Errors
+    /// Setting the stream non-blocking; [`NotConnected`](io::ErrorKind::NotConnected) if it
+    /// has no peer; registering it with epoll (`ENOMEM`, `ENOSPC`). On error the handler
+    /// is dropped without any callback.
+    pub fn adopt_stream(
+        &mut self,
+        stream: impl Into<AdoptedStream>,
+        handler: impl Handler,
+    ) -> io::Result<ConnId> {
+        self.core.now = Instant::now();
+        let (stream, peer) = stream.into().into_stream()?;
+        let handler: Box<dyn Handler> = Box::new(handler);
+        let adopted = self.core.adopt(stream, peer, |_, _| Some(handler))?;
+        Ok(adopted.expect("a handler was given"))
+    }
+
+    /// Takes streams that other threads hand over with [`LoopHandle::hand_over`] (an
+    /// acceptor thread, another reactor): each gets a handler from `factory`, on this
+    /// reactor's thread. Replaces any factory given before. Without one, handed-over streams
+    /// are refused (closed, and counted in [`Stats::refused`]).
+    pub fn accept_handovers(&mut self, factory: impl Factory) {
+        self.core.handover_factory = Some(Box::new(factory));
+    }
+
+    /// Listens on `addr` and hands each connection to the least loaded of `targets`
+    /// ([`LoopHandle::load`]), instead of serving it here.
+    pub(crate) fn listen_balanced(
+        &mut self,
+        addr: SocketAddr,
+        targets: Vec<LoopHandle>,
+    ) -> io::Result<SocketAddr> {
+        let listener = crate::net::tcp_listener(addr)?;
+        let local = listener.local_addr()?;
+        self.core.insert_listener(
+            ListenerSocket::Tcp(listener),
+            Destination::Elsewhere(Balancer::new(targets)),
+            Security::default(),
+        )?;
+        Ok(local)
     }
 
     /// Binds a UDP socket on `addr` (port 0 picks a free port), served by `handler` in this
@@ -562,13 +657,20 @@ impl Reactor {
         self.on_signals(&SHUTDOWN_SIGNALS, shut_down_on)
     }
 
+    /// A handle through which other threads post work and messages to this reactor's loop
+    /// ([`LoopHandle`] lists its guarantees).
+    pub fn handle(&self) -> LoopHandle {
+        self.core.inbox.handle()
+    }
+
     /// A handle that shuts this reactor down from any thread.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle::new(self.core.shutdown_requests.clone(), self.waker.clone())
     }
 
     /// Turns the loop until shutdown completes, or until nothing is left to serve (no
-    /// listener and no connection).
+    /// listener, no connection, no posted work) and nothing can arrive (no [`LoopHandle`]
+    /// left: while one exists, work or a stream may still be posted, so the loop waits).
     ///
     /// # Errors
     /// Those of [`turn`](Reactor::turn): only `epoll_wait` failing with anything but `EINTR`,
@@ -668,10 +770,13 @@ impl Reactor {
             core.mark_ready(event);
             events += 1;
         }
+        // Beside the waker: posted work enters the loop here, and only here.
+        core.run_posted();
         core.run_ready();
         core.remove_finished();
         // ... and what `on_close` wrote to other connections.
         core.flush_gathered();
+        core.inbox.publish_load(core.stats.open_connections);
         core.stats.turns += 1;
         trace_record!(
             core,
@@ -702,7 +807,9 @@ impl Reactor {
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
-        self.core.stats.clone()
+        let mut stats = self.core.stats.clone();
+        stats.wakes = self.core.inbox.wakes();
+        stats
     }
 
     /// The configuration this reactor runs with.
@@ -726,7 +833,9 @@ impl Core {
             }
         );
         if event.token() == WAKER {
-            return; // the shutdown counter is read at the start of every turn
+            // The shutdown counter is read at the start of every turn, the post queue after
+            // the events (`run_posted`): the event itself carries nothing.
+            return;
         }
         let slot = match self.slab.get_mut(key) {
             Some(Entry::Conn(conn)) => {

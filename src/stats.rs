@@ -206,6 +206,24 @@ pub struct Stats {
     /// (each refusing its peer, also counted in [`refused`](Stats::refused)) and watch
     /// handlers (each ending its watch).
     pub handler_panics: u64,
+    /// Connections made elsewhere and served here: [`Reactor::adopt_stream`](crate::Reactor::adopt_stream),
+    /// [`LoopContext::adopt_stream`](crate::LoopContext::adopt_stream) and streams handed over
+    /// with [`LoopHandle::hand_over`](crate::LoopHandle::hand_over).
+    pub adopted: u64,
+    /// Connections a listener accepted and handed to another reactor (an acceptor of
+    /// [`ReactorThreads::serve_balanced`](crate::ReactorThreads::serve_balanced)).
+    pub handed_over: u64,
+    /// Posted items run on the loop's thread: closures from
+    /// [`LoopHandle::post`](crate::LoopHandle::post) and messages from
+    /// [`LoopHandle::send_to`](crate::LoopHandle::send_to), delivered or missed.
+    pub posts_run: u64,
+    /// Posted work that named a connection that had closed: messages not delivered, and
+    /// [`LoopContext`](crate::LoopContext) operations on an id that no longer matches.
+    pub posts_missed: u64,
+    /// `mio::Waker::wake` calls made for posted items (each an `eventfd` write). Wake-ups
+    /// coalesce: however many items are posted before the loop takes its next batch, one
+    /// wake. Shutdown requests' wakes are not counted.
+    pub wakes: u64,
 }
 
 #[cfg(test)]

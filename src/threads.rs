@@ -20,6 +20,7 @@ use std::thread::JoinHandle;
 use crate::config::Config;
 use crate::handler::Handler;
 use crate::net::PeerAddr;
+use crate::post::LoopHandle;
 use crate::reactor::Reactor;
 use crate::shutdown::ShutdownHandle;
 use crate::stats::Stats;
@@ -207,6 +208,108 @@ impl ReactorThreads {
                 .map(drop)
         })?;
         drop(placeholder);
+        Ok((threads, addr))
+    }
+
+    /// Starts `count` reactors that serve connections, and one more that only accepts them
+    /// on `addr` and hands each to the least loaded of the `count` (the fewest open
+    /// connections plus handovers in flight; ties in turn). `make_factory(index)` gives
+    /// each serving reactor the factory for the connections it is handed
+    /// ([`Reactor::accept_handovers`]). Returns the address bound (port 0 picks one).
+    ///
+    /// Compared with [`serve`](ReactorThreads::serve): `SO_REUSEPORT` spreads connections
+    /// by a hash of their addresses, which evens out over many short connections but can
+    /// give one thread most of a few long-lived ones; the acceptor looks at the load. It
+    /// costs one more thread and a cross-thread handover per connection (a post and, when
+    /// the target sleeps, a wake).
+    ///
+    /// [`join`](ReactorThreads::join) returns `count + 1` stats: the serving reactors in
+    /// order, then the acceptor's (its [`Stats::handed_over`]).
+    ///
+    /// # Errors
+    /// Those of [`spawn`](ReactorThreads::spawn) for the serving reactors, then for the
+    /// acceptor, whose setup is binding `addr` (the errors of [`Reactor::listen`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use mio_reactor::{Config, Context, Handler, ReactorThreads};
+    ///
+    /// struct Echo;
+    /// impl Handler for Echo {
+    ///     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+    ///         ctx.write(data);
+    ///         data.len()
+    ///     }
+    /// }
+    ///
+    /// let addr = "127.0.0.1:0".parse().unwrap();
+    /// let (threads, addr) =
+    ///     ReactorThreads::serve_balanced(2, Config::default(), addr, |_| |_: &_| Some(Echo))?;
+    /// let mut clients = Vec::new();
+    /// for _ in 0..4 {
+    ///     let mut client = std::net::TcpStream::connect(addr)?;
+    ///     client.write_all(b"hi")?;
+    ///     let mut echo = [0; 2];
+    ///     client.read_exact(&mut echo)?; // served, so adopted by one of the two
+    ///     clients.push(client);
+    /// }
+    /// threads.shutdown_handle().shutdown();
+    /// let stats = threads.join()?;
+    /// let served: Vec<u64> = stats[..2].iter().map(|s| s.adopted).collect();
+    /// assert_eq!(served, [2, 2]); // four long-lived connections, two each
+    /// assert_eq!(stats[2].handed_over, 4);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn serve_balanced<M, F, H>(
+        count: usize,
+        config: Config,
+        addr: SocketAddr,
+        make_factory: M,
+    ) -> io::Result<(ReactorThreads, SocketAddr)>
+    where
+        M: Fn(usize) -> F + Send + Sync + 'static,
+        F: FnMut(&PeerAddr) -> Option<H> + 'static,
+        H: Handler,
+    {
+        let (handles_tx, handles) = mpsc::channel();
+        let handles_tx = std::sync::Mutex::new(handles_tx);
+        let mut threads = ReactorThreads::spawn(count, config.clone(), move |reactor, index| {
+            reactor.accept_handovers(make_factory(index));
+            let sent = handles_tx
+                .lock()
+                .map_err(|_| io::Error::other("a reactor thread died during setup"))?
+                .send((index, reactor.handle()));
+            sent.map_err(|_| io::Error::other("the starting thread is gone"))
+        })?;
+        let mut targets: Vec<(usize, LoopHandle)> = handles.try_iter().collect();
+        targets.sort_by_key(|(index, _)| *index);
+        let targets: Vec<LoopHandle> = targets.into_iter().map(|(_, handle)| handle).collect();
+        let (bound_tx, bound) = mpsc::channel();
+        let targets = std::sync::Mutex::new(Some(targets));
+        let acceptor = ReactorThreads::spawn(1, config, move |reactor, _| {
+            let targets = targets
+                .lock()
+                .ok()
+                .and_then(|mut t| t.take())
+                .unwrap_or_default();
+            let local = reactor.listen_balanced(addr, targets)?;
+            let _ = bound_tx.send(local);
+            Ok(())
+        });
+        let acceptor = match acceptor {
+            Ok(acceptor) => acceptor,
+            Err(err) => {
+                threads.shutdown.shutdown();
+                let _ = threads.join();
+                return Err(err);
+            }
+        };
+        threads.shutdown = ShutdownHandle::all([threads.shutdown, acceptor.shutdown]);
+        threads.threads.extend(acceptor.threads);
+        let addr = bound
+            .try_recv()
+            .map_err(|_| io::Error::other("the acceptor did not report its address"))?;
         Ok((threads, addr))
     }
 

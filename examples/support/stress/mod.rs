@@ -11,6 +11,7 @@
 
 pub mod child;
 pub mod pattern;
+pub mod post_flood;
 pub mod probe;
 pub mod process_figures;
 pub mod report;

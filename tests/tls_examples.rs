@@ -107,7 +107,7 @@ fn echo_client_refuses_tls_without_a_ca() {
     let output = output_within(client);
     assert_eq!(output.status.code(), Some(2));
     assert!(
-        stderr(&output).contains("--tls needs --ca FILE"),
+        stderr(&output).contains("--ca <FILE>"),
         "{}",
         stderr(&output)
     );

@@ -33,6 +33,7 @@ use crate::core::Core;
 use crate::handler::Handler;
 use crate::id::{ConnId, TimerId};
 use crate::net::PeerAddr;
+use crate::panics::call_user;
 use crate::state::State;
 use crate::transport::Security;
 
@@ -465,13 +466,25 @@ impl Core {
         for item in batch.drain(..) {
             self.stats.posts_run += 1;
             match item {
-                Posted::Work(work) => work(&mut LoopContext { core: self }),
+                Posted::Work(work) => self.run_work(work),
                 Posted::Message(id, message) => self.deliver_message(id, message),
             }
         }
         self.inbox.batch = batch;
         // What the items wrote leaves now, gathered per connection: not after the turn.
         self.flush_gathered();
+    }
+
+    /// Runs one posted closure. A panic in it is caught at this boundary like a handler's
+    /// ([`Config::catch_panics`](crate::Config::catch_panics)): logged, counted in
+    /// [`Stats::handler_panics`](crate::Stats::handler_panics), and the loop goes on with the
+    /// next item; what the closure did before it panicked stands.
+    fn run_work(&mut self, work: Work) {
+        let catch = self.config.catch_panics;
+        if let Err(message) = call_user(catch, || work(&mut LoopContext { core: self })) {
+            log::error!("posted work panicked: {message}");
+            self.stats.handler_panics += 1;
+        }
     }
 
     fn deliver_message(&mut self, id: ConnId, message: Box<dyn Any + Send>) {

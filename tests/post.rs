@@ -101,6 +101,38 @@ fn posted_work_runs_on_the_loop_thread() {
 }
 
 #[test]
+fn a_panic_in_posted_work_costs_only_that_item() {
+    let (mut reactor, addr) = echo_reactor(Config::default());
+    let handle = reactor.handle();
+    let (ran, seen) = mpsc::channel();
+    handle
+        .post(|_| panic!("posted work fails"))
+        .expect("queued");
+    handle
+        .post(move |_| ran.send("the next item ran").unwrap())
+        .expect("queued");
+    turn_until(&mut reactor, |r| r.stats().posts_run == 2);
+    assert_eq!(seen.try_recv().unwrap(), "the next item ran");
+    assert_eq!(reactor.stats().handler_panics, 1);
+    // The loop still serves its connections.
+    let mut client = TcpStream::connect(addr).expect("connect");
+    client.set_read_timeout(Some(WAIT)).unwrap();
+    client.write_all(b"ping").unwrap();
+    let mut echo = [0; 4];
+    let started = Instant::now();
+    let mut got = 0;
+    while got < 4 && started.elapsed() < WAIT {
+        reactor.turn(Some(Duration::from_millis(10))).expect("turn");
+        client.set_nonblocking(true).unwrap();
+        if let Ok(n) = client.read(&mut echo[got..]) {
+            got += n;
+        }
+        client.set_nonblocking(false).unwrap();
+    }
+    assert_eq!(&echo, b"ping");
+}
+
+#[test]
 fn posted_work_writes_to_a_connection_by_id() {
     let (mut reactor, mut client, id) = messaged_connection(Config::default());
     reactor

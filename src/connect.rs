@@ -70,6 +70,17 @@ impl Core {
         Err((last_error, handler))
     }
 
+    /// Starts a plaintext outbound TCP connect to one address (what `Context::connect` and
+    /// `LoopContext::connect` offer); on error the handler is dropped.
+    pub(crate) fn connect_tcp(
+        &mut self,
+        addr: std::net::SocketAddr,
+        handler: Box<dyn Handler>,
+    ) -> io::Result<ConnId> {
+        self.connect(vec![PeerAddr::Tcp(addr)], handler, Security::default())
+            .map_err(|(err, _)| err)
+    }
+
     /// Starts an outbound Unix-domain connect.
     pub(crate) fn connect_unix(
         &mut self,

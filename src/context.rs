@@ -662,13 +662,7 @@ impl<'a> Context<'a> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn connect(&mut self, addr: SocketAddr, handler: impl Handler) -> io::Result<ConnId> {
-        self.core
-            .connect(
-                vec![PeerAddr::Tcp(addr)],
-                Box::new(handler),
-                Security::default(),
-            )
-            .map_err(|(err, _)| err)
+        self.core.connect_tcp(addr, Box::new(handler))
     }
 
     /// Opens an outbound Unix-domain stream connection in this reactor.

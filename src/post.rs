@@ -32,7 +32,6 @@ use crate::context::WriteError;
 use crate::core::Core;
 use crate::handler::Handler;
 use crate::id::{ConnId, TimerId};
-use crate::net::PeerAddr;
 use crate::panics::call_user;
 use crate::state::State;
 use crate::transport::Security;
@@ -577,13 +576,7 @@ impl LoopContext<'_> {
     /// # Errors
     /// Those of [`Context::connect`](crate::Context::connect).
     pub fn connect(&mut self, addr: SocketAddr, handler: impl Handler) -> io::Result<ConnId> {
-        self.core
-            .connect(
-                vec![PeerAddr::Tcp(addr)],
-                Box::new(handler),
-                Security::default(),
-            )
-            .map_err(|(err, _)| err)
+        self.core.connect_tcp(addr, Box::new(handler))
     }
 
     /// Opens an outbound Unix-domain connection served by `handler`.

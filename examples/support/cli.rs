@@ -79,7 +79,8 @@ pub fn at_least_one(text: &str) -> Result<usize, String> {
 ///
 /// This blocks (it may ask DNS), so it happens before the reactor starts, never inside it.
 pub fn resolve(addr: &str) -> std::io::Result<Vec<SocketAddr>> {
-    let mut addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+    let named = |err: std::io::Error| std::io::Error::new(err.kind(), format!("{addr}: {err}"));
+    let mut addrs: Vec<SocketAddr> = addr.to_socket_addrs().map_err(named)?.collect();
     addrs.dedup();
     if addrs.is_empty() {
         return Err(std::io::Error::new(
@@ -157,7 +158,9 @@ pub fn init_logging() {
 /// Resolves a host (`localhost`, `127.0.0.1`, `::1`, no brackets needed) and a port given
 /// separately, as the Python tutorial's programs take them.
 pub fn resolve_host(host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
-    let mut addrs: Vec<SocketAddr> = (host, port).to_socket_addrs()?.collect();
+    let named =
+        |err: std::io::Error| std::io::Error::new(err.kind(), format!("{host}:{port}: {err}"));
+    let mut addrs: Vec<SocketAddr> = (host, port).to_socket_addrs().map_err(named)?.collect();
     addrs.dedup();
     if addrs.is_empty() {
         return Err(std::io::Error::new(

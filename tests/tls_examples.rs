@@ -8,15 +8,20 @@ use std::process::Command;
 use util::programs::{example, output_within, stderr, stdout, Spawned};
 use util::tls::have;
 
-/// Runs `gen_cert --dir` into a fresh directory and returns it.
-fn certificates() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("mio-reactor-gen-cert-{}", std::process::id()));
+/// Runs `gen_cert --dir` into a fresh directory of this test's own (removed on drop):
+/// the tests run in parallel, and one `gen_cert` overwriting another's files mixes a CA
+/// with another CA's leaf.
+fn certificates() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("mio-reactor-gen-cert-")
+        .tempdir()
+        .unwrap();
     let mut command = Command::new(example("gen_cert"));
-    command.arg("--dir").arg(&dir);
+    command.arg("--dir").arg(dir.path());
     let output = output_within(command);
     assert!(output.status.success(), "gen_cert: {}", stderr(&output));
     for file in ["ca.pem", "cert.pem", "key.pem"] {
-        assert!(dir.join(file).exists(), "{file} written");
+        assert!(dir.path().join(file).exists(), "{file} written");
     }
     dir
 }
@@ -43,16 +48,16 @@ fn tls_echo_server(dir: &std::path::Path) -> (Spawned, u16) {
 #[test]
 fn gen_cert_then_echo_server_with_tls_then_echo_client_with_tls_verifies_every_byte() {
     let dir = certificates();
-    let (server, port) = tls_echo_server(&dir);
+    let (server, port) = tls_echo_server(dir.path());
     let mut client = Command::new(example("echo_client"));
     client
         .args(["--addr", &format!("localhost:{port}"), "--tls", "--ca"])
-        .arg(dir.join("ca.pem"))
+        .arg(dir.path().join("ca.pem"))
         .args(["--connections", "20", "--messages", "200", "--size", "512"])
         .args(["--timeout", "8"]);
     let output = output_within(client);
     let finished = server.finish();
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     assert!(
         output.status.success(),
         "echo_client --tls: {}{}",
@@ -74,7 +79,7 @@ fn openssl_s_client_verifies_the_gen_cert_certificate_of_echo_server() {
         return;
     }
     let dir = certificates();
-    let (server, port) = tls_echo_server(&dir);
+    let (server, port) = tls_echo_server(dir.path());
     let mut s_client = Command::new("openssl");
     s_client
         .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
@@ -85,11 +90,11 @@ fn openssl_s_client_verifies_the_gen_cert_certificate_of_echo_server() {
             "-brief",
             "-CAfile",
         ])
-        .arg(dir.join("ca.pem"));
+        .arg(dir.path().join("ca.pem"));
     // Standard input is empty: s_client verifies, handshakes, and closes with close_notify.
     let output = output_within(s_client);
     let finished = server.finish();
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     let report = stderr(&output);
     assert!(output.status.success(), "s_client: {report}");
     assert!(report.contains("Verification: OK"), "{report}");

@@ -80,7 +80,12 @@ fn s_client_echo(version_flag: &str, expected: ProtocolVersion) {
     command
         .arg("s_client")
         .args(["-connect", &server.addr.to_string()])
-        .args(["-servername", "localhost", "-CAfile", &file(&dir, "ca.pem")])
+        .args([
+            "-servername",
+            "localhost",
+            "-CAfile",
+            &file(dir.path(), "ca.pem"),
+        ])
         .args([
             "-verify_return_error",
             "-quiet",
@@ -88,7 +93,7 @@ fn s_client_echo(version_flag: &str, expected: ProtocolVersion) {
             version_flag,
         ]);
     let output = run_with_input(command, data.clone());
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     assert!(
         output.status.success(),
         "s_client failed: {}",
@@ -149,9 +154,9 @@ fn our_tls_client_talks_to_openssl_s_server() {
             .args(["-accept", "127.0.0.1:0", "-naccept", "1", "-rev"])
             .args([
                 "-cert",
-                &file(&dir, "cert.pem"),
+                &file(dir.path(), "cert.pem"),
                 "-key",
-                &file(&dir, "key.pem"),
+                &file(dir.path(), "key.pem"),
             ]),
     );
     let port = loop {
@@ -176,7 +181,7 @@ fn our_tls_client_talks_to_openssl_s_server() {
     assert!(reason.is_graceful(), "{reason:?}");
     client.wait();
     drop(s_server.finish());
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
 }
 
 const PYTHON_CLIENT: &str = r#"
@@ -212,9 +217,9 @@ fn python_ssl_client_gets_a_byte_exact_echo_and_a_close_notify() {
         .args(["-c", PYTHON_CLIENT])
         .arg(server.addr.ip().to_string())
         .arg(server.addr.port().to_string())
-        .arg(file(&dir, "ca.pem"));
+        .arg(file(dir.path(), "ca.pem"));
     let output = run_with_input(command, Vec::new());
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),

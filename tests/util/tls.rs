@@ -3,7 +3,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 
@@ -123,27 +123,20 @@ impl Pki {
             .with_root_certificates(self.roots())
     }
 
-    /// Writes `ca.pem`, `cert.pem` and `key.pem` into a new directory (for openssl and
-    /// Python, which read files).
-    pub fn write_files(&self, tag: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "mio-reactor-tls-{tag}-{}-{}",
-            std::process::id(),
-            fastrand_suffix()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("ca.pem"), &self.ca_pem).unwrap();
-        std::fs::write(dir.join("cert.pem"), &self.leaf_pem).unwrap();
-        std::fs::write(dir.join("key.pem"), &self.leaf_key_pem).unwrap();
+    /// Writes `ca.pem`, `cert.pem` and `key.pem` into a new directory of its own (for
+    /// openssl and Python, which read files), removed when the returned value drops.
+    /// One directory per call: tests run in parallel, and two PKIs sharing a path mix a CA
+    /// with another CA's leaf ("certificate signature failure").
+    pub fn write_files(&self, tag: &str) -> tempfile::TempDir {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("mio-reactor-tls-{tag}-"))
+            .tempdir()
+            .unwrap();
+        std::fs::write(dir.path().join("ca.pem"), &self.ca_pem).unwrap();
+        std::fs::write(dir.path().join("cert.pem"), &self.leaf_pem).unwrap();
+        std::fs::write(dir.path().join("key.pem"), &self.leaf_key_pem).unwrap();
         dir
     }
-}
-
-fn fastrand_suffix() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
 }
 
 /// The crypto provider the crate is built with.

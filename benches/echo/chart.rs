@@ -157,16 +157,19 @@ fn syscalls(results: &Results) -> Panel {
 }
 
 fn memory(results: &Results) -> Panel {
-    let mut counts: Vec<usize> = results.memory.iter().map(|m| m.conns).collect();
-    counts.dedup();
-    let groups = counts
+    let mut runs: Vec<(usize, bool)> = results.memory.iter().map(|m| (m.conns, m.tls)).collect();
+    runs.dedup();
+    let groups = runs
         .iter()
-        .flat_map(|&conns| {
+        .flat_map(|&(conns, tls)| {
             let of = move |server: ServerKind| {
-                results
-                    .memory
-                    .iter()
-                    .find(|m| m.conns == conns && m.server == server)
+                let mut memory = results.memory.iter();
+                memory.find(|m| m.conns == conns && m.tls == tls && m.server == server)
+            };
+            let conns = if tls {
+                format!("{conns} TLS")
+            } else {
+                conns.to_string()
             };
             [
                 Group {

@@ -11,28 +11,36 @@
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mio::Poll;
 
-use crate::client;
+use crate::client::{self, Target};
 use crate::histogram::Histogram;
 use crate::pattern::Pattern;
 use crate::server_process::ServerProcess;
 use crate::servers::{ServeOptions, ServerKind};
-use crate::Fallible;
+use crate::{tls, Fallible};
 
 /// Connections per helper process: well below the descriptor limit.
 pub const PER_PROCESS: usize = 5_000;
 /// The message each connection echoes.
 const MESSAGE: usize = 64;
 
-/// The helper process's `main`.
-pub fn client_main(addr: SocketAddr, source: IpAddr, count: usize, first: usize) -> Fallible<()> {
+/// The helper process's `main`; over TLS (trusting the certificate in `tls_dir`) if given.
+pub fn client_main(
+    addr: SocketAddr,
+    tls_dir: Option<&Path>,
+    source: IpAddr,
+    count: usize,
+    first: usize,
+) -> Fallible<()> {
+    let target = target(addr, tls_dir)?;
     let pattern = Pattern::new();
     let mut poll = Poll::new()?;
-    let mut conns = client::open_many(&mut poll, addr, count, MESSAGE, Some(source), first)?;
+    let mut conns = client::open_many(&mut poll, &target, count, MESSAGE, Some(source), first)?;
     let mut latencies = Histogram::default();
     client::round_trip_all(&mut poll, &mut conns, &pattern, &mut latencies)?;
     let mut out = io::stdout().lock();
@@ -53,10 +61,17 @@ pub fn client_main(addr: SocketAddr, source: IpAddr, count: usize, first: usize)
     Ok(()) // stdin closed: dropping the connections closes them
 }
 
+fn target(addr: SocketAddr, tls_dir: Option<&Path>) -> Fallible<Target> {
+    let tls = tls_dir.map(tls::client_config).transpose()?;
+    Ok(Target { addr, tls })
+}
+
 /// What holding `conns` connections cost one server.
 #[derive(Debug, Clone)]
 pub struct HeldOutcome {
     pub server: ServerKind,
+    /// Whether the connections were TLS (handshaken, one echo each).
+    pub tls: bool,
     pub conns: usize,
     pub processes: usize,
     /// Server RSS before any connection (after one warm-up echo), KiB.
@@ -72,6 +87,14 @@ pub struct HeldOutcome {
 }
 
 impl HeldOutcome {
+    /// What the tables call the run: the server, and whether over TLS.
+    pub fn label(&self) -> String {
+        match self.tls {
+            false => self.server.name().to_string(),
+            true => format!("{} (TLS)", self.server.name()),
+        }
+    }
+
     /// Bytes of server memory per idle connection.
     pub fn idle_bytes_per_conn(&self) -> f64 {
         self.rss_idle_kib.saturating_sub(self.rss_before_kib) as f64 * 1024.0 / self.conns as f64
@@ -143,20 +166,23 @@ impl Drop for Helper {
     }
 }
 
-/// Opens `conns` connections to a fresh `kind` server and measures its memory.
+/// Opens `conns` connections to a fresh `kind` server (over TLS with the certificate in
+/// `tls_dir`, if given) and measures its memory.
 pub fn measure(
     kind: ServerKind,
     conns: usize,
     server_cpu: Option<usize>,
     load_cpu: Option<usize>,
     serve: ServeOptions,
+    tls_dir: Option<&Path>,
 ) -> Fallible<HeldOutcome> {
-    let mut server = ServerProcess::start(kind, server_cpu, serve)?;
+    let mut server = ServerProcess::start(kind, server_cpu, serve, tls_dir)?;
+    let target = target(server.addr, tls_dir)?;
     // One echo first, so that what every server allocates once (read buffers, the runtime's
     // first task...) is in the "before" figure rather than charged to the connections.
     {
         let mut poll = Poll::new()?;
-        let mut warm = client::open_many(&mut poll, server.addr, 1, MESSAGE, None, 999_999)?;
+        let mut warm = client::open_many(&mut poll, &target, 1, MESSAGE, None, 999_999)?;
         client::round_trip_all(
             &mut poll,
             &mut warm,
@@ -181,6 +207,9 @@ pub fn measure(
             .args(["--first", &(index * PER_PROCESS).to_string()]);
         if let Some(cpu) = load_cpu {
             command.args(["--cpu", &cpu.to_string()]);
+        }
+        if let Some(dir) = tls_dir {
+            command.arg("--tls-dir").arg(dir);
         }
         let mut child = command
             .stdin(Stdio::piped())
@@ -222,6 +251,7 @@ pub fn measure(
     server.stop()?;
     Ok(HeldOutcome {
         server: kind,
+        tls: tls_dir.is_some(),
         conns,
         processes,
         rss_before_kib: before.rss_kib,

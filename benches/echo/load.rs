@@ -9,6 +9,10 @@
 //!   `epoll_wait` sleeps in whole milliseconds, so the pace is kept per millisecond: each
 //!   wake-up sends what fell due since the last one.
 //!
+//! * **connection churn** (`reconnect`): each connection echoes one message and closes, and
+//!   a new connection takes its place at once; over TLS each echo then includes a full
+//!   handshake, so the count of echoes is a count of handshakes.
+//!
 //! A run has a warm-up, then the measurement window. At the window's edges the generator
 //! calls `mark`, which samples the server (and starts or stops syscall counting); only
 //! echoes completed inside the window count, and only their latencies are recorded. A
@@ -16,12 +20,11 @@
 //! its last byte came back.
 
 use std::io;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mio::{Events, Poll};
 
-use crate::client;
+use crate::client::{self, ClientConn, Target};
 use crate::histogram::Histogram;
 use crate::pattern::{Pattern, CHUNK};
 use crate::process_counters;
@@ -37,6 +40,8 @@ pub struct LoadSpec {
     pub depth: usize,
     /// Total messages per second (paced); `None` for a closed loop.
     pub rate: Option<f64>,
+    /// Each connection echoes one message, closes, and is replaced by a new one.
+    pub reconnect: bool,
     pub warmup: Duration,
     pub duration: Duration,
 }
@@ -62,13 +67,15 @@ pub struct LoadOutcome {
 const STALL: Duration = Duration::from_secs(10);
 
 pub fn run(
-    addr: SocketAddr,
+    target: &Target,
     spec: &LoadSpec,
     mut mark: impl FnMut(Mark) -> Fallible<()>,
 ) -> Fallible<LoadOutcome> {
     let pattern = Pattern::new();
     let mut poll = Poll::new()?;
-    let mut conns = client::open_many(&mut poll, addr, spec.conns, spec.size, None, 0)?;
+    let mut conns = client::open_many(&mut poll, target, spec.conns, spec.size, None, 0)?;
+    // Numbers for the connections that replace closed ones (connection churn).
+    let mut next_index = conns.len();
     let mut events = Events::with_capacity(1024);
     let mut buf = vec![0; CHUNK];
 
@@ -141,7 +148,8 @@ pub fn run(
         let now = Instant::now();
         let recording = window.is_some();
         for event in events.iter() {
-            let conn = &mut conns[event.token().0];
+            let token = event.token();
+            let conn = &mut conns[token.0];
             if event.is_writable() {
                 conn.set_writable();
             }
@@ -156,6 +164,15 @@ pub fn run(
                 if echoed > 0 {
                     completed += echoed;
                     last_progress = now;
+                    if spec.reconnect {
+                        // Its one echo is back: a new connection takes over its token.
+                        let mut fresh =
+                            ClientConn::open(&poll, token, target, None, next_index, spec.size)?;
+                        next_index += 1;
+                        fresh.queue(now); // written once the connect completes
+                        std::mem::replace(conn, fresh).close(&poll)?;
+                        continue;
+                    }
                     if interval.is_none() {
                         for _ in 0..echoed {
                             conn.queue(now);

@@ -43,6 +43,8 @@ mod server_process;
 mod servers;
 mod svg;
 mod syscalls;
+mod tls;
+mod tokio_tls_server;
 
 use std::fs;
 use std::path::PathBuf;
@@ -50,9 +52,10 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 
+use crate::client::Target;
 use crate::load::Mark;
 use crate::machine::Machine;
-use crate::options::{HoldArgs, LoadArgs, Options, ServeArgs};
+use crate::options::{is_tls_part, HoldArgs, LoadArgs, Options, ServeArgs};
 use crate::process_counters::ProcSample;
 use crate::progress::Progress;
 use crate::report::{kilo, Measurement, Results, SyscallMeasurement};
@@ -60,6 +63,7 @@ use crate::scenarios::{Scenario, SCENARIOS};
 use crate::server_process::ServerProcess;
 use crate::servers::{ServeOptions, ServerKind};
 use crate::syscalls::{SyscallCounter, SyscallCounts};
+use crate::tls::TlsFiles;
 
 pub type Fallible<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -98,7 +102,12 @@ fn serve_main(args: &[String]) -> Fallible<()> {
         tokio_buffer: args.tokio_buffer,
         reply_pieces: args.reply_pieces,
     };
-    servers::serve(args.kind, args.addr, serve)
+    let tls = args
+        .tls_dir
+        .as_deref()
+        .map(tls::server_config)
+        .transpose()?;
+    servers::serve(args.kind, args.addr, serve, tls)
 }
 
 /// Child mode: a helper holding connections (see [`HoldArgs`]).
@@ -107,7 +116,8 @@ fn hold_main(args: &[String]) -> Fallible<()> {
     if let Some(cpu) = args.cpu {
         affinity::pin_to(cpu)?;
     }
-    held::client_main(args.addr, args.source, args.count, args.first)
+    let tls_dir = args.tls_dir.as_deref();
+    held::client_main(args.addr, tls_dir, args.source, args.count, args.first)
 }
 
 /// Helper mode: this benchmark's load generator against a server already running (an
@@ -123,7 +133,7 @@ fn load_main(args: &[String]) -> Fallible<()> {
     spec.conns = args.conns;
     spec.size = args.size;
     spec.depth = args.depth;
-    let outcome = load::run(addr, &spec, |_| Ok(()))?;
+    let outcome = load::run(&Target { addr, tls: None }, &spec, |_| Ok(()))?;
     let messages = outcome.messages.max(1) as f64;
     println!(
         "load: {} conns x {} B, {} in flight: {:.0} messages/s, p50 {:.0} µs, \
@@ -171,20 +181,41 @@ fn drive(args: &[String]) -> Fallible<()> {
         .filter(|s| options.wants(s.name))
         .copied()
         .collect();
-    let memory_parts = [("idle", options.idle), ("held", options.held)]
-        .into_iter()
-        .filter(|&(part, conns)| options.wants(part) && conns > 0)
-        .collect::<Vec<_>>();
+    let memory_parts = [
+        ("idle", options.idle),
+        ("held", options.held),
+        ("tls-idle", options.tls_idle),
+    ]
+    .into_iter()
+    .filter(|&(part, conns)| options.wants(part) && conns > 0)
+    .collect::<Vec<_>>();
+    let tls_parts = scenarios
+        .iter()
+        .map(|s| s.name)
+        .chain(memory_parts.iter().map(|p| p.0));
+    let tls_files = match tls_parts.filter(|p| is_tls_part(p)).count() {
+        0 => None,
+        _ if !cfg!(feature = "tls") && options.servers.contains(&ServerKind::Reactor) => {
+            return Err("the TLS parts need our TLS server: `cargo bench --features tls`".into())
+        }
+        _ => Some(TlsFiles::generate()?),
+    };
     let counting_syscalls = options.syscalls && !scenarios.is_empty() && syscalls::perf_works();
-    let load_steps = scenarios.len() * options.servers.len();
-    let steps = load_steps * (options.runs + usize::from(counting_syscalls))
-        + memory_parts.len() * options.servers.len();
+    let load_steps: usize = scenarios
+        .iter()
+        .map(|s| servers_for(s.tls, &options.servers, 0).len())
+        .sum();
+    let memory_steps: usize = memory_parts
+        .iter()
+        .map(|(part, _)| servers_for(is_tls_part(part), &options.servers, 0).len())
+        .sum();
+    let steps = load_steps * (options.runs + usize::from(counting_syscalls)) + memory_steps;
     let mut progress = Progress::new(steps as u64);
 
     let mut measurements = Vec::new();
     for run in 0..options.runs {
         for (i, scenario) in scenarios.iter().enumerate() {
-            for server in rotated(&options.servers, run + i) {
+            for server in servers_for(scenario.tls, &options.servers, run + i) {
                 progress.start(&format!(
                     "run {}/{}: {} against {}",
                     run + 1,
@@ -192,7 +223,8 @@ fn drive(args: &[String]) -> Fallible<()> {
                     scenario.title,
                     server.name()
                 ));
-                let m = measure_quietly(scenario, server, run, &options, cpus, &progress)?;
+                let tls = tls_files.as_ref().filter(|_| scenario.tls);
+                let m = measure_quietly(scenario, server, run, &options, cpus, tls, &progress)?;
                 measurements.push(m);
                 progress.step_done();
             }
@@ -205,13 +237,14 @@ fn drive(args: &[String]) -> Fallible<()> {
         if counting_syscalls {
             progress.println("-- counting system calls (perf stat attached: a separate run) --");
             for (i, scenario) in scenarios.iter().enumerate() {
-                for server in rotated(&options.servers, i) {
+                for server in servers_for(scenario.tls, &options.servers, i) {
                     progress.start(&format!(
                         "system calls: {} against {}",
                         scenario.title,
                         server.name()
                     ));
-                    let (m, counts) = measure(scenario, server, 0, &options, cpus, true)?;
+                    let tls = tls_files.as_ref().filter(|_| scenario.tls);
+                    let (m, counts) = measure(scenario, server, 0, &options, cpus, tls, true)?;
                     let counts = counts.expect("counted");
                     let per_msg = counts.total as f64 / m.messages.max(1) as f64;
                     progress.println(&format!(
@@ -241,9 +274,19 @@ fn drive(args: &[String]) -> Fallible<()> {
     let mut memory = Vec::new();
     for (part, conns) in memory_parts {
         progress.println(&format!("-- {part}: {conns} connections per server --"));
-        for &server in &options.servers {
+        let tls = is_tls_part(part);
+        let tls_dir = tls_files.as_ref().filter(|_| tls).map(TlsFiles::dir);
+        for server in servers_for(tls, &options.servers, 0) {
             progress.start(&format!("{part}: {conns} connections to {}", server.name()));
-            let outcome = held::measure(server, conns, cpus.server, cpus.load, options.serve)?;
+            let (server_cpu, load_cpu, serve) = (cpus.server, cpus.load, options.serve);
+            let outcome = held::measure(
+                server,
+                conns,
+                server_cpu,
+                load_cpu,
+                serve,
+                tls_dir.as_deref(),
+            )?;
             progress.println(&format!(
                 "{:<8} {} conns: {:.0} B/conn idle, {:.0} B/conn after a sweep ({:.0} ms), \
                  RSS {:.1} MiB",
@@ -292,6 +335,14 @@ fn rotated(servers: &[ServerKind], by: usize) -> Vec<ServerKind> {
     order
 }
 
+/// The servers that take part in a scenario (over TLS: those with a TLS server), in an
+/// order rotated by `by` (see [`rotated`]).
+fn servers_for(tls: bool, servers: &[ServerKind], by: usize) -> Vec<ServerKind> {
+    let mut taking_part = rotated(servers, by);
+    taking_part.retain(|server| !tls || server.speaks_tls());
+    taking_part
+}
+
 /// Measures, and measures again (up to `--retries` times) while other work on the machine
 /// took more than `--max-noise` of a CPU during the window; keeps the least noisy try.
 fn measure_quietly(
@@ -300,11 +351,12 @@ fn measure_quietly(
     run: usize,
     options: &Options,
     cpus: Cpus,
+    tls: Option<&TlsFiles>,
     progress: &Progress,
 ) -> Fallible<Measurement> {
     let mut best: Option<Measurement> = None;
     for tries in 1..=options.retries + 1 {
-        let (mut m, _) = measure(scenario, server, run, options, cpus, false)?;
+        let (mut m, _) = measure(scenario, server, run, options, cpus, tls, false)?;
         m.tries = tries;
         progress.println(&measurement_line(scenario, &m, options.runs));
         let quiet = m.other_util <= options.max_noise;
@@ -321,20 +373,26 @@ fn measure_quietly(
     Ok(best.expect("measured at least once"))
 }
 
-/// Runs one scenario against a fresh server process.
+/// Runs one scenario against a fresh server process (over TLS with `tls`).
 fn measure(
     scenario: &Scenario,
     kind: ServerKind,
     run: usize,
     options: &Options,
     cpus: Cpus,
+    tls: Option<&TlsFiles>,
     count_syscalls: bool,
 ) -> Fallible<(Measurement, Option<SyscallCounts>)> {
     let serve = ServeOptions {
         reply_pieces: scenario.reply_pieces,
         ..options.serve
     };
-    let mut server = ServerProcess::start(kind, cpus.server, serve)?;
+    let tls_dir = tls.map(TlsFiles::dir);
+    let mut server = ServerProcess::start(kind, cpus.server, serve, tls_dir.as_deref())?;
+    let target = Target {
+        addr: server.addr,
+        tls: tls_dir.as_deref().map(tls::client_config).transpose()?,
+    };
     let mut counter = if count_syscalls {
         Some(SyscallCounter::attach(server.pid())?)
     } else {
@@ -343,7 +401,7 @@ fn measure(
     let (mut first, mut last) = (ProcSample::default(), ProcSample::default());
     let (mut busy_first, mut busy_last) = (0, 0);
     let spec = scenario.load(options.warmup, options.duration);
-    let outcome = load::run(server.addr, &spec, |mark| {
+    let outcome = load::run(&target, &spec, |mark| {
         match mark {
             Mark::Start => {
                 if let Some(counter) = counter.as_mut() {

@@ -53,6 +53,9 @@ struct Args {
     /// Connections for the held-connections run [default: 19000; 6000 with --quick]
     #[arg(long, value_name = "N")]
     held: Option<usize>,
+    /// Idle TLS connections for the TLS memory figure [default: 2000; 500 with --quick]
+    #[arg(long, value_name = "N")]
+    tls_idle: Option<usize>,
     /// Other work on the machine (neither server nor load) may take up to PCT % of a CPU
     /// during a window; above it the measurement is repeated
     #[arg(long, value_name = "PCT", default_value_t = 25.0)]
@@ -95,6 +98,7 @@ pub struct Options {
     pub servers: Vec<ServerKind>,
     pub idle: usize,
     pub held: usize,
+    pub tls_idle: usize,
     /// Share of a CPU that other work may take during a window before it is repeated.
     pub max_noise: f64,
     pub retries: usize,
@@ -137,10 +141,18 @@ impl Options {
             } else {
                 Duration::from_secs(4)
             }),
-            parts: args.scenario,
+            parts: if args.scenario.is_empty() && !cfg!(feature = "tls") {
+                // Without the `tls` feature there is no TLS server of ours to measure.
+                let plain = SCENARIOS.iter().filter(|s| !s.tls).map(|s| s.name);
+                let memory = MEMORY_PARTS.iter().copied().filter(|p| !is_tls_part(p));
+                plain.chain(memory).map(String::from).collect()
+            } else {
+                args.scenario
+            },
             servers,
             idle: pick(args.idle, 10_000, 2_000),
             held: pick(args.held, 19_000, 6_000),
+            tls_idle: pick(args.tls_idle, 2_000, 500),
             max_noise: args.max_noise / 100.0,
             retries: pick(args.retries, 1, 0),
             syscalls: !args.no_syscalls,
@@ -158,8 +170,13 @@ impl Options {
     }
 }
 
+/// Whether a part of the benchmark (a scenario or a memory part) runs over TLS.
+pub fn is_tls_part(name: &str) -> bool {
+    name.starts_with("tls-")
+}
+
 /// Child mode: a server under test (`--serve KIND --addr ADDR [--cpu N] [--tokio-buffer
-/// BYTES]`), started by the driver, never by hand.
+/// BYTES] [--tls-dir DIR]`), started by the driver, never by hand.
 #[derive(Parser, Debug)]
 #[command(no_binary_name = true)]
 pub struct ServeArgs {
@@ -174,6 +191,9 @@ pub struct ServeArgs {
     /// Write each echo in this many pieces (the `split` scenario).
     #[arg(long, default_value_t = 1)]
     pub reply_pieces: usize,
+    /// Serve TLS with the certificate and key in this directory (`tls.rs`).
+    #[arg(long)]
+    pub tls_dir: Option<PathBuf>,
 }
 
 /// Helper mode: `--load ADDR [--conns N] [--size BYTES] [--depth K] [--duration SECS]
@@ -196,7 +216,7 @@ pub struct LoadArgs {
 }
 
 /// Child mode: a helper holding connections for the memory runs (`--hold-clients --addr
-/// ADDR --source IP --count N --first N [--cpu N]`).
+/// ADDR --source IP --count N --first N [--cpu N] [--tls-dir DIR]`).
 #[derive(Parser, Debug)]
 #[command(no_binary_name = true)]
 pub struct HoldArgs {
@@ -212,4 +232,7 @@ pub struct HoldArgs {
     pub first: usize,
     #[arg(long)]
     pub cpu: Option<usize>,
+    /// Connect over TLS, trusting the certificate in this directory.
+    #[arg(long)]
+    pub tls_dir: Option<PathBuf>,
 }

@@ -205,6 +205,13 @@ impl Results {
                 self.max_noise * 100.0,
                 noisy.count()
             );
+            if self.scenarios.iter().any(|s| s.tls) {
+                let _ = writeln!(
+                    out,
+                    "- TLS scenarios: `tokio` is tokio-rustls, `reactor` is `listen_tls`, both \
+                     with one rustls `ServerConfig` (ring, no resumption); `mio` sits them out"
+                );
+            }
             self.ratio_table(&mut out);
             self.median_table(&mut out);
         }
@@ -213,12 +220,13 @@ impl Results {
         out
     }
 
+    /// The servers compared with tokio: those measured in this run (`mio` sits out a run
+    /// of TLS scenarios only).
     fn others(&self) -> Vec<ServerKind> {
-        let others = self
-            .servers
-            .iter()
-            .copied()
-            .filter(|&s| s != ServerKind::Tokio);
+        let others =
+            self.servers.iter().copied().filter(|&s| {
+                s != ServerKind::Tokio && self.measurements.iter().any(|m| m.server == s)
+            });
         others.collect()
     }
 
@@ -401,7 +409,7 @@ impl Results {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {:.1} | {:.1} | {:.0} | {:.1} | {:.0} | {:.1} | {:.0} | {:.1} | {:.0} |",
-                m.server.name(),
+                m.label(),
                 m.conns,
                 m.processes,
                 m.rss_before_kib as f64 / 1024.0,

@@ -19,6 +19,11 @@ pub struct Scenario {
     /// How many writes the server makes of each echo (1: whole; 2: two halves, as a reply
     /// written as a header and a body is).
     pub reply_pieces: usize,
+    /// Over TLS: the servers that speak it serve with the benchmark's one `ServerConfig`
+    /// (`tls.rs`), and the load generator is a rustls client.
+    pub tls: bool,
+    /// Connection churn: each connection echoes one message and is replaced (`load.rs`).
+    pub reconnect: bool,
 }
 
 impl Scenario {
@@ -32,13 +37,14 @@ impl Scenario {
             size: self.size,
             depth: self.depth,
             rate: self.rate,
+            reconnect: self.reconnect,
             warmup,
             duration,
         }
     }
 }
 
-pub const SCENARIOS: [Scenario; 6] = [
+pub const SCENARIOS: [Scenario; 9] = [
     // A typical service: a few dozen busy clients, messages of a few hundred bytes.
     Scenario {
         name: "c50x512",
@@ -49,6 +55,8 @@ pub const SCENARIOS: [Scenario; 6] = [
         depth: 1,
         rate: None,
         reply_pieces: 1,
+        tls: false,
+        reconnect: false,
     },
     // Many connections, small messages: per-connection and per-event overheads dominate.
     Scenario {
@@ -60,6 +68,8 @@ pub const SCENARIOS: [Scenario; 6] = [
         depth: 1,
         rate: None,
         reply_pieces: 1,
+        tls: false,
+        reconnect: false,
     },
     // One client waiting for each reply: the latency of one trip through the loop.
     Scenario {
@@ -71,6 +81,8 @@ pub const SCENARIOS: [Scenario; 6] = [
         depth: 1,
         rate: None,
         reply_pieces: 1,
+        tls: false,
+        reconnect: false,
     },
     // Pipelined requests: several messages per read, bigger writes.
     Scenario {
@@ -82,6 +94,8 @@ pub const SCENARIOS: [Scenario; 6] = [
         depth: 16,
         rate: None,
         reply_pieces: 1,
+        tls: false,
+        reconnect: false,
     },
     // The same work for everyone: what does a fixed load cost the server?
     Scenario {
@@ -93,6 +107,8 @@ pub const SCENARIOS: [Scenario; 6] = [
         depth: 1,
         rate: Some(50_000.0),
         reply_pieces: 1,
+        tls: false,
+        reconnect: false,
     },
     // The reply written in two pieces (a header, then a body): does it cost two system calls
     // and two segments, or is it gathered into one as a whole reply is?
@@ -105,8 +121,51 @@ pub const SCENARIOS: [Scenario; 6] = [
         depth: 1,
         rate: None,
         reply_pieces: 2,
+        tls: false,
+        reconnect: false,
+    },
+    // The same two echo loads over TLS (issue 14): what the TLS layer costs each loop on
+    // top of the same rustls.
+    Scenario {
+        name: "tls-c50x512",
+        title: "TLS: 50 conns x 512 B",
+        short: "TLS 50 × 512 B",
+        conns: 50,
+        size: 512,
+        depth: 1,
+        rate: None,
+        reply_pieces: 1,
+        tls: true,
+        reconnect: false,
+    },
+    Scenario {
+        name: "tls-c1000x64",
+        title: "TLS: 1,000 conns x 64 B",
+        short: "TLS 1,000 × 64 B",
+        conns: 1000,
+        size: 64,
+        depth: 1,
+        rate: None,
+        reply_pieces: 1,
+        tls: true,
+        reconnect: false,
+    },
+    // Full handshakes (no resumption): each of 16 clients at a time connects, handshakes,
+    // echoes 64 B, sends close_notify and closes. One "round trip" is one whole connection;
+    // the server's CPU per round trip is its cost of a full handshake (and a tiny echo).
+    Scenario {
+        name: "tls-handshakes",
+        title: "TLS: full handshakes, 16 at a time",
+        short: "TLS handshakes",
+        conns: 16,
+        size: 64,
+        depth: 1,
+        rate: None,
+        reply_pieces: 1,
+        tls: true,
+        reconnect: true,
     },
 ];
 
 /// Names that are not load scenarios but may be selected with `--scenario` too.
-pub const MEMORY_PARTS: [&str; 2] = ["idle", "held"];
+pub const MEMORY_PARTS: [&str; 3] = ["idle", "held", "tls-idle"];

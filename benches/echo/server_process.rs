@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,12 +19,13 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts a `kind` server on an ephemeral loopback port, pinned to `cpu` if given, and
-    /// waits until it listens.
+    /// Starts a `kind` server on an ephemeral loopback port, pinned to `cpu` if given, over
+    /// TLS with the certificate in `tls_dir` if given, and waits until it listens.
     pub fn start(
         kind: ServerKind,
         cpu: Option<usize>,
         options: ServeOptions,
+        tls_dir: Option<&Path>,
     ) -> Fallible<ServerProcess> {
         let mut command = Command::new(std::env::current_exe()?);
         command.args(["--serve", kind.name(), "--addr", "127.0.0.1:0"]);
@@ -31,6 +33,9 @@ impl ServerProcess {
         command.args(["--reply-pieces", &options.reply_pieces.to_string()]);
         if let Some(cpu) = cpu {
             command.args(["--cpu", &cpu.to_string()]);
+        }
+        if let Some(dir) = tls_dir {
+            command.arg("--tls-dir").arg(dir);
         }
         let mut child = command
             .stdin(Stdio::piped())

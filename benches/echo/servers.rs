@@ -9,7 +9,11 @@
 //! * `reactor`: this crate, with the same `Echo` handler as `examples/echo_server.rs`.
 //!
 //! A fourth, `faulty`, is not under test: it corrupts one byte now and then, to show that the
-//! benchmark notices (`--server faulty` must fail).
+//! benchmark notices (`--server faulty` must fail, in the TLS scenarios too).
+//!
+//! In the TLS scenarios (`--tls-dir` given), `tokio` is tokio-rustls (`tokio_tls_server.rs`)
+//! and `reactor` is this crate's `listen_tls` (the `tls` feature), both with the same
+//! rustls `ServerConfig` (`tls.rs`); `mio` has no TLS server and sits those out.
 //!
 //! All three set `TCP_NODELAY` on accepted sockets, so none waits on Nagle. A server prints
 //! `listening ADDR` once bound, and exits when its standard input closes: that is how the
@@ -18,10 +22,13 @@
 use std::collections::HashMap;
 use std::io::{self, BufRead, Read, Write};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
+use rustls::ServerConfig;
 
+use crate::tokio_tls_server;
 use crate::Fallible;
 
 /// The servers, in the order the report lists them.
@@ -44,6 +51,11 @@ impl ServerKind {
             ServerKind::Reactor => "reactor",
             ServerKind::Faulty => "faulty",
         }
+    }
+
+    /// Whether it has a TLS server for the TLS scenarios.
+    pub fn speaks_tls(self) -> bool {
+        self != ServerKind::Mio
     }
 
     pub fn parse(name: &str) -> Option<ServerKind> {
@@ -78,8 +90,14 @@ impl Default for ServeOptions {
 /// The plain mio server's read buffer, shared by all connections (like the reactor's).
 const MIO_BUFFER: usize = 64 * 1024;
 
-/// The child process's `main`: serve on `addr` until standard input closes.
-pub fn serve(kind: ServerKind, addr: SocketAddr, options: ServeOptions) -> Fallible<()> {
+/// The child process's `main`: serve on `addr` (over TLS with `tls`) until standard input
+/// closes.
+pub fn serve(
+    kind: ServerKind,
+    addr: SocketAddr,
+    options: ServeOptions,
+    tls: Option<Arc<ServerConfig>>,
+) -> Fallible<()> {
     std::thread::spawn(|| {
         // Read until EOF (or an error): the driver closed our stdin, so we are done.
         for line in io::stdin().lock().lines() {
@@ -89,11 +107,13 @@ pub fn serve(kind: ServerKind, addr: SocketAddr, options: ServeOptions) -> Falli
         }
         std::process::exit(0);
     });
-    match kind {
-        ServerKind::Tokio => serve_tokio(addr, options),
-        ServerKind::Mio => serve_mio(addr, options.reply_pieces),
-        ServerKind::Reactor => serve_reactor(addr, options.reply_pieces),
-        ServerKind::Faulty => serve_faulty(addr),
+    match (kind, tls) {
+        (ServerKind::Tokio, None) => serve_tokio(addr, options),
+        (ServerKind::Tokio, Some(tls)) => tokio_tls_server::serve(addr, options, tls),
+        (ServerKind::Mio, None) => serve_mio(addr, options.reply_pieces),
+        (ServerKind::Mio, Some(_)) => Err("the mio server has no TLS".into()),
+        (ServerKind::Reactor, tls) => serve_reactor(addr, options.reply_pieces, tls),
+        (ServerKind::Faulty, tls) => serve_faulty(addr, tls),
     }
 }
 
@@ -110,9 +130,16 @@ fn pieces(data: &[u8], pieces: usize) -> impl Iterator<Item = &[u8]> {
 }
 
 fn serve_tokio(addr: SocketAddr, options: ServeOptions) -> Fallible<()> {
-    let (buffer, reply_pieces) = (options.tokio_buffer, options.reply_pieces);
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    serve_tokio_with(addr, move |socket| tokio_echo(socket, options))
+}
 
+/// The tokio servers' shape: the current-thread runtime, a listener, a task per accepted
+/// connection running `serve_connection` on it.
+pub fn serve_tokio_with<F, Fut>(addr: SocketAddr, mut serve_connection: F) -> Fallible<()>
+where
+    F: FnMut(tokio::net::TcpStream) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()?;
@@ -120,7 +147,7 @@ fn serve_tokio(addr: SocketAddr, options: ServeOptions) -> Fallible<()> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         announce(listener.local_addr()?)?;
         loop {
-            let (mut socket, _) = match listener.accept().await {
+            let (socket, _) = match listener.accept().await {
                 Ok(accepted) => accepted,
                 Err(err) => {
                     eprintln!("tokio server: accept: {err}");
@@ -128,22 +155,34 @@ fn serve_tokio(addr: SocketAddr, options: ServeOptions) -> Fallible<()> {
                 }
             };
             socket.set_nodelay(true)?;
-            tokio::spawn(async move {
-                let mut buf = vec![0; buffer];
-                loop {
-                    let n = match socket.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n,
-                    };
-                    for piece in pieces(&buf[..n], reply_pieces) {
-                        if socket.write_all(piece).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            });
+            tokio::spawn(serve_connection(socket));
         }
     })
+}
+
+/// The tokio echo task: `read` into its own buffer, `write_all` it back, until EOF or an
+/// error, on any stream (plain TCP, or tokio-rustls's).
+pub async fn tokio_echo<S>(mut stream: S, options: ServeOptions)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0; options.tokio_buffer];
+    loop {
+        let n = match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        for piece in pieces(&buf[..n], options.reply_pieces) {
+            if stream.write_all(piece).await.is_err() {
+                return;
+            }
+        }
+        // A no-op on TCP; on TLS it pushes out any record still held in the session.
+        if stream.flush().await.is_err() {
+            return;
+        }
+    }
 }
 
 const LISTENER: Token = Token(0);
@@ -281,44 +320,81 @@ impl mio_reactor::Handler for Echo {
     }
 }
 
-fn serve_reactor(addr: SocketAddr, reply_pieces: usize) -> Fallible<()> {
+fn serve_reactor(
+    addr: SocketAddr,
+    reply_pieces: usize,
+    tls: Option<Arc<ServerConfig>>,
+) -> Fallible<()> {
     // The default config, but with room for the held-connections run (19,000 and more).
     let config = mio_reactor::Config::default().max_connections(1_000_000);
     let mut reactor = mio_reactor::Reactor::with_config(config)?;
-    let bound = reactor.listen(addr, move |_| Some(Echo { reply_pieces }))?;
+    let factory = move |_: &_| Some(Echo { reply_pieces });
+    let bound = match tls {
+        None => reactor.listen(addr, factory)?,
+        Some(tls) => listen_tls(&mut reactor, addr, tls, factory)?,
+    };
     announce(bound)?;
     reactor.run()?;
     Ok(())
 }
 
-/// The faulty server flips one bit every this many bytes it echoes on a connection.
-const FAULT_EVERY: usize = 100_000;
+#[cfg(feature = "tls")]
+fn listen_tls(
+    reactor: &mut mio_reactor::Reactor,
+    addr: SocketAddr,
+    tls: Arc<ServerConfig>,
+    factory: impl FnMut(&mio_reactor::PeerAddr) -> Option<Echo> + 'static,
+) -> Fallible<SocketAddr> {
+    Ok(reactor.listen_tls(addr, tls, factory)?)
+}
 
-/// A thread-per-connection echo with a deliberate fault, kept apart from the servers under
-/// test so that none of them carries a check for it.
-fn serve_faulty(addr: SocketAddr) -> Fallible<()> {
+#[cfg(not(feature = "tls"))]
+fn listen_tls(
+    _: &mut mio_reactor::Reactor,
+    _: SocketAddr,
+    _: Arc<ServerConfig>,
+    _: impl FnMut(&mio_reactor::PeerAddr) -> Option<Echo> + 'static,
+) -> Fallible<SocketAddr> {
+    Err("the reactor's TLS server needs the `tls` feature: cargo bench --features tls".into())
+}
+
+/// The faulty server flips one bit every this many bytes it echoes on a connection.
+const FAULT_EVERY: usize = 10_000;
+
+/// A thread-per-connection echo (over blocking rustls with `tls`) with a deliberate fault,
+/// kept apart from the servers under test so that none of them carries a check for it.
+fn serve_faulty(addr: SocketAddr, tls: Option<Arc<ServerConfig>>) -> Fallible<()> {
     let listener = std::net::TcpListener::bind(addr)?;
     announce(listener.local_addr()?)?;
     for stream in listener.incoming() {
-        let mut stream = stream?;
+        let stream = stream?;
         stream.set_nodelay(true)?;
-        std::thread::spawn(move || {
-            let mut buf = vec![0; TOKIO_BUFFER];
-            let mut echoed = 0;
-            loop {
-                let n = match stream.read(&mut buf) {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => n,
-                };
-                if echoed / FAULT_EVERY != (echoed + n) / FAULT_EVERY {
-                    buf[n - 1] ^= 0x10;
-                }
-                echoed += n;
-                if stream.write_all(&buf[..n]).is_err() {
-                    return;
-                }
+        match &tls {
+            None => std::thread::spawn(move || echo_faultily(stream)),
+            Some(tls) => {
+                let session = rustls::ServerConnection::new(tls.clone())?;
+                let stream = rustls::StreamOwned::new(session, stream);
+                std::thread::spawn(move || echo_faultily(stream))
             }
-        });
+        };
     }
     Ok(())
+}
+
+fn echo_faultily(mut stream: impl Read + Write) {
+    let mut buf = vec![0; TOKIO_BUFFER];
+    let mut echoed = 0;
+    loop {
+        let n = match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if echoed / FAULT_EVERY != (echoed + n) / FAULT_EVERY {
+            buf[n - 1] ^= 0x10;
+        }
+        echoed += n;
+        if stream.write_all(&buf[..n]).is_err() || stream.flush().is_err() {
+            return;
+        }
+    }
 }

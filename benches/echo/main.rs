@@ -4,7 +4,13 @@
 //! cargo bench --bench echo -- --quick                 # smoke test, about a minute
 //! cargo bench --bench echo                            # 5 alternating runs, ~15 minutes
 //! cargo bench --bench echo -- --runs 9 --scenario pingpong --server tokio --server reactor
+//! # Over TLS (issue 14): our listen_tls against tokio-rustls, same rustls and provider
+//! cargo bench --bench echo --features tls -- --scenario tls-c50x512 --scenario tls-c1000x64 \
+//!     --scenario tls-handshakes --scenario tls-idle --server tokio --server reactor
 //! ```
+//!
+//! Without the `tls` feature the TLS parts (`tls-*`) are left out of a full run; with it, a
+//! full run includes them. Their certificate is made in-process (`tls.rs`).
 //!
 //! One binary plays every part. Run plainly it is the **driver**: for each scenario and
 //! run it starts each server in turn as a child process (this same executable with
@@ -303,9 +309,14 @@ fn drive(args: &[String]) -> Fallible<()> {
     }
     progress.finish();
 
+    let features = if cfg!(feature = "tls") {
+        " --features tls"
+    } else {
+        ""
+    };
     let results = Results {
         machine,
-        command: format!("cargo bench --bench echo -- {}", args.join(" "))
+        command: format!("cargo bench --bench echo{features} -- {}", args.join(" "))
             .trim_end()
             .trim_end_matches(" --")
             .to_string(),

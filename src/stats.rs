@@ -224,6 +224,12 @@ pub struct Stats {
     /// coalesce: however many items are posted before the loop takes its next batch, one
     /// wake. Shutdown requests' wakes are not counted.
     pub wakes: u64,
+    /// Timers pending now, a gauge like [`open_connections`](Stats::open_connections):
+    /// handlers' own ([`Context::set_timer`](crate::Context::set_timer)) and the reactor's
+    /// (idle, connect, close and TLS handshake deadlines, accept back-off, shutdown). A
+    /// connection's timers are cancelled when it is removed, so this stays proportional to
+    /// what is open, however many connections came and went.
+    pub pending_timers: usize,
 }
 
 #[cfg(test)]

@@ -67,7 +67,14 @@ impl ClientTlsArgs {
             return Ok(None);
         }
         let ca = self.ca.as_deref().unwrap_or(Path::new(""));
-        let config = client_config(ca).map_err(|err| format!("--ca: {err}"))?;
+        let config = client_config(ca).map_err(|err| {
+            // Without the `tls` feature the CA file is never read: --tls is the culprit.
+            let option = match err.kind() {
+                io::ErrorKind::Unsupported => "--tls",
+                _ => "--ca",
+            };
+            format!("{option}: {err}")
+        })?;
         let name = self
             .server_name
             .clone()

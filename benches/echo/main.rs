@@ -54,7 +54,7 @@ mod tokio_tls_server;
 
 use std::fs;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::Parser;
 
@@ -135,18 +135,25 @@ fn load_main(args: &[String]) -> Fallible<()> {
         affinity::pin_to(cpu)?;
     }
     let addr = args.load;
-    let mut spec = scenarios::SCENARIOS[0].load(Duration::from_secs(1), args.duration);
+    let mut spec = scenarios::SCENARIOS[0].load(args.warmup, args.duration);
     spec.conns = args.conns;
     spec.size = args.size;
     spec.depth = args.depth;
-    let outcome = load::run(&Target { addr, tls: None }, &spec, |_| Ok(()))?;
+    spec.reconnect = args.reconnect;
+    let tls = args
+        .tls_dir
+        .as_deref()
+        .map(tls::client_config)
+        .transpose()?;
+    let outcome = load::run(&Target { addr, tls }, &spec, |_| Ok(()))?;
     let messages = outcome.messages.max(1) as f64;
     println!(
-        "load: {} conns x {} B, {} in flight: {:.0} messages/s, p50 {:.0} µs, \
+        "load: {} conns x {} B, {} in flight: {} messages, {:.0} messages/s, p50 {:.0} µs, \
          {:.2} µs client CPU/msg",
         spec.conns,
         spec.size,
         spec.depth,
+        outcome.messages,
         messages / outcome.window.as_secs_f64(),
         outcome.latency.quantile(0.50) as f64 / 1000.0,
         outcome.client_cpu_ns as f64 / 1000.0 / messages

@@ -197,7 +197,7 @@ pub struct ServeArgs {
 }
 
 /// Helper mode: `--load ADDR [--conns N] [--size BYTES] [--depth K] [--duration SECS]
-/// [--cpu N]`, this benchmark's load generator against a server already running.
+/// [--warmup SECS] [--cpu N] [--tls-dir DIR] [--reconnect]`, this benchmark's load generator against a server already running.
 #[derive(Parser, Debug)]
 #[command(no_binary_name = true)]
 pub struct LoadArgs {
@@ -211,8 +211,17 @@ pub struct LoadArgs {
     pub depth: usize,
     #[arg(long, default_value = "3", value_parser = cli::seconds)]
     pub duration: Duration,
+    /// Warm-up before the counted window (a short one counts nearly every echo).
+    #[arg(long, default_value = "1", value_parser = cli::seconds)]
+    pub warmup: Duration,
     #[arg(long)]
     pub cpu: Option<usize>,
+    /// Connect over TLS, trusting `cert.pem` in this directory (the `--serve` child's).
+    #[arg(long)]
+    pub tls_dir: Option<PathBuf>,
+    /// Connection churn: each connection echoes one message and is replaced.
+    #[arg(long)]
+    pub reconnect: bool,
 }
 
 /// Child mode: a helper holding connections for the memory runs (`--hold-clients --addr

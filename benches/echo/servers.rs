@@ -22,6 +22,7 @@
 use std::collections::HashMap;
 use std::io::{self, BufRead, Read, Write};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use mio::net::{TcpListener, TcpStream};
@@ -358,8 +359,13 @@ fn listen_tls(
     Err("the reactor's TLS server needs the `tls` feature: cargo bench --features tls".into())
 }
 
-/// The faulty server flips one bit every this many bytes it echoes on a connection.
-const FAULT_EVERY: usize = 10_000;
+/// The faulty server flips one bit every this many bytes it echoes, over all its
+/// connections: soon enough for any scenario, whether it has 50 busy connections or 1,000
+/// that echo a few KB each.
+const FAULT_EVERY: usize = 100_000;
+
+/// Bytes the faulty server echoed so far, over all its connections (threads).
+static FAULTY_ECHOED: AtomicUsize = AtomicUsize::new(0);
 
 /// A thread-per-connection echo (over blocking rustls with `tls`) with a deliberate fault,
 /// kept apart from the servers under test so that none of them carries a check for it.
@@ -383,16 +389,15 @@ fn serve_faulty(addr: SocketAddr, tls: Option<Arc<ServerConfig>>) -> Fallible<()
 
 fn echo_faultily(mut stream: impl Read + Write) {
     let mut buf = vec![0; TOKIO_BUFFER];
-    let mut echoed = 0;
     loop {
         let n = match stream.read(&mut buf) {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        let echoed = FAULTY_ECHOED.fetch_add(n, Ordering::Relaxed);
         if echoed / FAULT_EVERY != (echoed + n) / FAULT_EVERY {
             buf[n - 1] ^= 0x10;
         }
-        echoed += n;
         if stream.write_all(&buf[..n]).is_err() || stream.flush().is_err() {
             return;
         }

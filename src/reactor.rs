@@ -171,13 +171,20 @@ impl Reactor {
         F: FnMut(&PeerAddr) -> Option<H> + 'static,
         H: Handler,
     {
+        self.listen_reuseport_secured(addr, Box::new(factory), Security::default())
+    }
+
+    /// [`listen_reuseport`](Reactor::listen_reuseport), with the accepted connections'
+    /// transports secured.
+    pub(crate) fn listen_reuseport_secured(
+        &mut self,
+        addr: SocketAddr,
+        factory: Box<dyn Factory>,
+        security: Security,
+    ) -> io::Result<SocketAddr> {
         let listener = crate::net::reuseport_listener(addr)?;
         let local = listener.local_addr()?;
-        self.add_listener(
-            ListenerSocket::Tcp(listener),
-            Box::new(factory),
-            Security::default(),
-        )?;
+        self.add_listener(ListenerSocket::Tcp(listener), factory, security)?;
         Ok(local)
     }
 
@@ -335,10 +342,7 @@ impl Reactor {
         handler: impl Handler,
     ) -> io::Result<ConnId> {
         self.core.now = Instant::now();
-        let (stream, peer) = stream.into().into_stream()?;
-        let handler: Box<dyn Handler> = Box::new(handler);
-        let adopted = self.core.adopt(stream, peer, |_, _| Some(handler))?;
-        Ok(adopted.expect("a handler was given"))
+        self.core.adopt_stream(stream.into(), Box::new(handler))
     }
 
     /// Takes streams that other threads hand over with [`LoopHandle::hand_over`] (an
@@ -346,7 +350,18 @@ impl Reactor {
     /// reactor's thread. Replaces any factory given before. Without one, handed-over streams
     /// are refused (closed, and counted in [`Stats::refused`]).
     pub fn accept_handovers(&mut self, factory: impl Factory) {
-        self.core.handover_factory = Some(Box::new(factory));
+        self.accept_handovers_secured(Box::new(factory), Security::default());
+    }
+
+    /// [`accept_handovers`](Reactor::accept_handovers), with the handed-over streams'
+    /// transports secured.
+    pub(crate) fn accept_handovers_secured(
+        &mut self,
+        factory: Box<dyn Factory>,
+        security: Security,
+    ) {
+        self.core.handover_factory = Some(factory);
+        self.core.handover_security = security;
     }
 
     /// Listens on `addr` and hands each connection to the least loaded of `targets`

@@ -3,6 +3,7 @@
 
 mod util;
 
+use std::path::Path;
 use std::process::Command;
 
 use util::programs::{example, output_within, stderr, stdout, Spawned};
@@ -26,11 +27,13 @@ fn certificates() -> tempfile::TempDir {
     dir
 }
 
-/// Starts `echo_server` over TLS on an ephemeral port; returns it and its port.
-fn tls_echo_server(dir: &std::path::Path) -> (Spawned, u16) {
+/// Starts `echo_server` over TLS on an ephemeral port, with `args` added; returns it and
+/// its port.
+fn tls_echo_server(dir: &Path, args: &[&str]) -> (Spawned, u16) {
     let mut server = Spawned::spawn(
         Command::new(example("echo_server"))
             .args(["--addr", "127.0.0.1:0", "--stop-on-stdin-eof"])
+            .args(args)
             .arg("--tls-cert")
             .arg(dir.join("cert.pem"))
             .arg("--tls-key")
@@ -45,19 +48,18 @@ fn tls_echo_server(dir: &std::path::Path) -> (Spawned, u16) {
     (server, port)
 }
 
-#[test]
-fn gen_cert_then_echo_server_with_tls_then_echo_client_with_tls_verifies_every_byte() {
-    let dir = certificates();
-    let (server, port) = tls_echo_server(dir.path());
+/// Runs `echo_client --tls` (20 connections) against the server on `port`, then stops the
+/// server; checks that both succeeded and that the server counted 20 connections. The
+/// server's standard output.
+fn echo_client_with_tls_verifies_every_byte(server: Spawned, port: u16, dir: &Path) -> String {
     let mut client = Command::new(example("echo_client"));
     client
         .args(["--addr", &format!("localhost:{port}"), "--tls", "--ca"])
-        .arg(dir.path().join("ca.pem"))
+        .arg(dir.join("ca.pem"))
         .args(["--connections", "20", "--messages", "200", "--size", "512"])
         .args(["--timeout", "8"]);
     let output = output_within(client);
     let finished = server.finish();
-    drop(dir);
     assert!(
         output.status.success(),
         "echo_client --tls: {}{}",
@@ -70,6 +72,31 @@ fn gen_cert_then_echo_server_with_tls_then_echo_client_with_tls_verifies_every_b
         "{}",
         finished.stdout
     );
+    finished.stdout
+}
+
+#[test]
+fn gen_cert_then_echo_server_with_tls_then_echo_client_with_tls_verifies_every_byte() {
+    let dir = certificates();
+    let (server, port) = tls_echo_server(dir.path(), &[]);
+    echo_client_with_tls_verifies_every_byte(server, port, dir.path());
+}
+
+#[test]
+fn echo_server_with_two_threads_serves_tls_on_both_to_echo_client_with_tls() {
+    let dir = certificates();
+    let (server, port) = tls_echo_server(dir.path(), &["--threads", "2"]);
+    let stdout = echo_client_with_tls_verifies_every_byte(server, port, dir.path());
+    // SO_REUSEPORT spreads connections by a hash of their addresses: all 20 on one of the
+    // two threads has a chance of 2^-19.
+    let per_thread = stdout
+        .split_once("(per thread: [")
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map(|(counts, _)| counts.split(", ").map(|n| n.parse::<u64>().unwrap()))
+        .unwrap_or_else(|| panic!("no per-thread counts: {stdout}"))
+        .collect::<Vec<_>>();
+    assert_eq!(per_thread.len(), 2, "{stdout}");
+    assert!(per_thread.iter().all(|&n| n > 0), "{stdout}");
 }
 
 #[test]
@@ -79,7 +106,7 @@ fn openssl_s_client_verifies_the_gen_cert_certificate_of_echo_server() {
         return;
     }
     let dir = certificates();
-    let (server, port) = tls_echo_server(dir.path());
+    let (server, port) = tls_echo_server(dir.path(), &[]);
     let mut s_client = Command::new("openssl");
     s_client
         .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])

@@ -8,7 +8,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use mio_reactor::{ConnId, Handler, PeerAddr, Reactor};
+use mio_reactor::{Config, ConnId, Handler, PeerAddr, Reactor, ReactorThreads};
 
 /// A server's TLS config.
 #[cfg(feature = "tls")]
@@ -111,6 +111,29 @@ where
         None => reactor.listen(addr, factory),
         #[cfg(feature = "tls")]
         Some(config) => reactor.listen_tls(addr, config.clone(), factory),
+        #[cfg(not(feature = "tls"))]
+        Some(_) => without_tls(),
+    }
+}
+
+/// Starts `count` reactor threads sharing `addr` through `SO_REUSEPORT`, over TLS if `tls`
+/// is given (every thread with the same config).
+pub fn serve_threads<M, F, H>(
+    count: usize,
+    config: Config,
+    addr: SocketAddr,
+    tls: Option<&ServerTls>,
+    make_factory: M,
+) -> io::Result<(ReactorThreads, SocketAddr)>
+where
+    M: Fn(usize) -> F + Send + Sync + 'static,
+    F: FnMut(&PeerAddr) -> Option<H> + 'static,
+    H: Handler,
+{
+    match tls {
+        None => ReactorThreads::serve(count, config, addr, make_factory),
+        #[cfg(feature = "tls")]
+        Some(tls) => ReactorThreads::serve_tls(count, config, addr, tls.clone(), make_factory),
         #[cfg(not(feature = "tls"))]
         Some(_) => without_tls(),
     }

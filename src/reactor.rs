@@ -119,7 +119,9 @@ impl Reactor {
     /// do not block a restart) and a backlog of 1024.
     ///
     /// # Errors
-    /// The operating system's error from `socket`, `setsockopt`, `bind` or `listen`:
+    /// The operating system's error from `socket`, `setsockopt`, `bind` or `listen`, its
+    /// kind kept and its message led by the address (`listen on 127.0.0.1:7000: Address
+    /// already in use (os error 98)`), so that a program listening on several can say which:
     /// - [`AddrInUse`](io::ErrorKind::AddrInUse): another socket listens on that address and
     ///   port (connections in TIME-WAIT do not count);
     /// - [`AddrNotAvailable`](io::ErrorKind::AddrNotAvailable): `addr` is not an address of
@@ -195,8 +197,9 @@ impl Reactor {
     /// listener closes.
     ///
     /// # Errors
-    /// - [`AddrInUse`](io::ErrorKind::AddrInUse), with a message naming the path, when a
-    ///   server accepts connections on `path`: found by trying to connect to it;
+    /// Each message is led by the path (`listen on unix:PATH: ...`):
+    /// - [`AddrInUse`](io::ErrorKind::AddrInUse) when a server accepts connections on
+    ///   `path` (found by trying to connect to it), or a file that is not a socket is there;
     /// - the error of removing a stale socket file (say
     ///   [`PermissionDenied`](io::ErrorKind::PermissionDenied)), or of binding again after;
     /// - the operating system's error from `bind` or `listen`: [`NotFound`](io::ErrorKind::NotFound)
@@ -386,7 +389,8 @@ impl Reactor {
     /// [`on_open`](DatagramHandler::on_open) runs before this returns.
     ///
     /// # Errors
-    /// The operating system's error from `socket` or `bind` (no `SO_REUSEADDR` for UDP):
+    /// The operating system's error from `socket` or `bind` (no `SO_REUSEADDR` for UDP), its
+    /// message led by the address (`listen on udp:127.0.0.1:7000: ...`):
     /// [`AddrInUse`](io::ErrorKind::AddrInUse) when another UDP socket is bound to that
     /// address and port, [`AddrNotAvailable`](io::ErrorKind::AddrNotAvailable) when `addr`
     /// is not an address of this host, [`PermissionDenied`](io::ErrorKind::PermissionDenied)
@@ -422,7 +426,9 @@ impl Reactor {
         handler: impl DatagramHandler,
     ) -> io::Result<SocketAddr> {
         self.core.now = Instant::now();
-        self.core.add_udp(UdpSocket::bind(addr)?, Box::new(handler))
+        let socket = UdpSocket::bind(addr)
+            .map_err(|err| crate::net::listen_error(format_args!("udp:{addr}"), err))?;
+        self.core.add_udp(socket, Box::new(handler))
     }
 
     /// Opens an outbound TCP connection served by `handler`, in this loop.

@@ -116,7 +116,7 @@ fn parse_options() -> Options {
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => match tls::server_config(cert.as_ref(), key.as_ref()) {
             Ok(config) => Some(config),
-            Err(err) => cli::usage_error::<Args>(format!("--tls-cert/--tls-key: {err}")),
+            Err(err) => cli::usage_error::<Args>(err),
         },
         _ => None,
     };

@@ -1,5 +1,7 @@
 //! The TLS examples as a newcomer runs them: `gen_cert` makes a certificate, `echo_server`
-//! serves TLS with it, and `echo_client --tls` and `openssl s_client` verify every byte.
+//! serves TLS with it (on one reactor or `--threads 2`), and `echo_client --tls` and
+//! `openssl s_client` verify every byte; a certificate and key given in the wrong places
+//! are refused with what each file holds.
 
 mod util;
 
@@ -130,6 +132,38 @@ fn openssl_s_client_verifies_the_gen_cert_certificate_of_echo_server() {
         "{}",
         finished.stdout
     );
+}
+
+/// Runs `echo_server` with gen_cert's files `cert` and `key` (names in its directory), which
+/// it must refuse with exit code 2; its standard error, with each directory written `DIR`.
+fn refusal_of(cert: &str, key: &str) -> String {
+    let dir = certificates();
+    let mut server = Command::new(example("echo_server"));
+    server
+        .args(["--addr", "127.0.0.1:0"])
+        .arg("--tls-cert")
+        .arg(dir.path().join(cert))
+        .arg("--tls-key")
+        .arg(dir.path().join(key));
+    let output = output_within(server);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    stderr(&output).replace(&dir.path().display().to_string(), "DIR")
+}
+
+#[test]
+fn swapped_certificate_and_key_files_are_named_with_what_each_holds() {
+    let err = refusal_of("key.pem", "cert.pem");
+    let expected =
+        "echo_server: --tls-cert DIR/key.pem: no certificate found: this file holds a private key";
+    assert!(err.starts_with(expected), "{err}");
+}
+
+#[test]
+fn a_certificate_given_as_the_key_is_named_with_what_it_holds() {
+    let err = refusal_of("cert.pem", "cert.pem");
+    let expected =
+        "echo_server: --tls-key DIR/cert.pem: no private key found: this file holds a certificate";
+    assert!(err.starts_with(expected), "{err}");
 }
 
 #[test]

@@ -121,8 +121,8 @@ fn parse_options() -> Options {
     }
     let tls = args.tls.then(|| {
         let ca = args.ca.as_deref().unwrap_or_default();
-        let config = tls::client_config(ca.as_ref())
-            .unwrap_or_else(|err| cli::usage_error::<Args>(format!("--ca: {err}")));
+        let config =
+            tls::client_config(ca.as_ref()).unwrap_or_else(|err| cli::usage_error::<Args>(err));
         // The host of HOST:PORT, without the brackets of an IPv6 address.
         let host = args
             .addr

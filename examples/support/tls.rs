@@ -39,23 +39,70 @@ fn provider() -> std::sync::Arc<mio_reactor::rustls::crypto::CryptoProvider> {
     std::sync::Arc::new(mio_reactor::rustls::crypto::ring::default_provider())
 }
 
+/// An error about the file given to `flag`: "--tls-key key.pem: ...".
 #[cfg(feature = "tls")]
-fn bad_pem(path: &Path, err: impl std::fmt::Display) -> io::Error {
+fn bad_file(flag: &str, path: &Path, err: impl std::fmt::Display) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
-        format!("{}: {err}", path.display()),
+        format!("{flag} {}: {err}", path.display()),
     )
 }
 
-/// A server config from a PEM certificate chain and a PEM private key.
+/// The certificates in the PEM file given to `flag`: at least one. A file without any
+/// gets an error that says what was expected, and whether the file is a private key
+/// instead (--tls-cert and --tls-key swapped, or a key given to --ca).
 #[cfg(feature = "tls")]
-pub fn server_config(cert: &Path, key: &Path) -> io::Result<ServerTls> {
+fn certificates(
+    flag: &str,
+    path: &Path,
+) -> io::Result<Vec<mio_reactor::rustls::pki_types::CertificateDer<'static>>> {
     use mio_reactor::rustls::pki_types::pem::PemObject;
     use mio_reactor::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let chain = CertificateDer::pem_file_iter(cert)
+    let certs = CertificateDer::pem_file_iter(path)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|err| bad_pem(cert, err))?;
-    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|err| bad_pem(key, err))?;
+        .map_err(|err| bad_file(flag, path, err))?;
+    if !certs.is_empty() {
+        return Ok(certs);
+    }
+    let hint = if PrivateKeyDer::from_pem_file(path).is_ok() {
+        ": this file holds a private key (was the key file given for the certificate?)"
+    } else {
+        " (expected PEM blocks `-----BEGIN CERTIFICATE-----`)"
+    };
+    Err(bad_file(flag, path, format!("no certificate found{hint}")))
+}
+
+/// The private key in the PEM file given to `flag`, or an error that says what was
+/// expected, and whether the file is a certificate instead (the two files swapped).
+#[cfg(feature = "tls")]
+fn private_key(
+    flag: &str,
+    path: &Path,
+) -> io::Result<mio_reactor::rustls::pki_types::PrivateKeyDer<'static>> {
+    use mio_reactor::rustls::pki_types::pem::{self, PemObject};
+    use mio_reactor::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    match PrivateKeyDer::from_pem_file(path) {
+        Ok(key) => Ok(key),
+        Err(pem::Error::NoItemsFound) => {
+            let holds_certificates = CertificateDer::pem_file_iter(path)
+                .is_ok_and(|mut certs| certs.next().is_some_and(|cert| cert.is_ok()));
+            let hint = if holds_certificates {
+                ": this file holds a certificate (were the certificate and key files swapped?)"
+            } else {
+                " (expected a PEM block such as `-----BEGIN PRIVATE KEY-----`)"
+            };
+            Err(bad_file(flag, path, format!("no private key found{hint}")))
+        }
+        Err(err) => Err(bad_file(flag, path, err)),
+    }
+}
+
+/// A server config from a PEM certificate chain (`--tls-cert`) and a PEM private key
+/// (`--tls-key`); each error names the option and the file it is about.
+#[cfg(feature = "tls")]
+pub fn server_config(cert: &Path, key: &Path) -> io::Result<ServerTls> {
+    let chain = certificates("--tls-cert", cert)?;
+    let key_der = private_key("--tls-key", key)?;
     let config = mio_reactor::rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .and_then(|builder| {
@@ -63,7 +110,12 @@ pub fn server_config(cert: &Path, key: &Path) -> io::Result<ServerTls> {
                 .with_no_client_auth()
                 .with_single_cert(chain, key_der)
         })
-        .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
+        .map_err(|err| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("--tls-cert/--tls-key: {err}"),
+            )
+        })?;
     Ok(std::sync::Arc::new(config))
 }
 
@@ -72,16 +124,13 @@ pub fn server_config(_cert: &Path, _key: &Path) -> io::Result<ServerTls> {
     without_tls()
 }
 
-/// A client config trusting the CA certificates in the PEM file `ca`.
+/// A client config trusting the CA certificates in the PEM file `ca` (`--ca`); each error
+/// names the option and the file.
 #[cfg(feature = "tls")]
 pub fn client_config(ca: &Path) -> io::Result<ClientTls> {
-    use mio_reactor::rustls::pki_types::pem::PemObject;
-    use mio_reactor::rustls::pki_types::CertificateDer;
     let mut roots = mio_reactor::rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca).map_err(|err| bad_pem(ca, err))? {
-        roots
-            .add(cert.map_err(|err| bad_pem(ca, err))?)
-            .map_err(|err| bad_pem(ca, err))?;
+    for cert in certificates("--ca", ca)? {
+        roots.add(cert).map_err(|err| bad_file("--ca", ca, err))?;
     }
     let config = mio_reactor::rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()

@@ -1,7 +1,7 @@
 //! The TLS examples as a newcomer runs them: `gen_cert` makes a certificate, `echo_server`
 //! serves TLS with it (on one reactor or `--threads 2`), and `echo_client --tls` and
 //! `openssl s_client` verify every byte; a certificate and key given in the wrong places
-//! are refused with what each file holds.
+//! are refused with what each file holds, and `echo_client` without `--tls` is told to add it.
 
 mod util;
 
@@ -164,6 +164,29 @@ fn a_certificate_given_as_the_key_is_named_with_what_it_holds() {
     let expected =
         "echo_server: --tls-key DIR/cert.pem: no private key found: this file holds a certificate";
     assert!(err.starts_with(expected), "{err}");
+}
+
+#[test]
+fn echo_client_without_tls_against_a_tls_server_says_to_add_tls() {
+    let dir = certificates();
+    let (server, port) = tls_echo_server(dir.path(), &[]);
+    let mut client = Command::new(example("echo_client"));
+    client.args(["--addr", &format!("127.0.0.1:{port}")]).args([
+        "--connections",
+        "2",
+        "--messages",
+        "5",
+    ]);
+    let output = output_within(client);
+    let finished = server.finish();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output)
+            .contains("echo_client: 2 × the server answered with TLS: add --tls --ca FILE"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(finished.status.success(), "{}", finished.stderr);
 }
 
 #[test]

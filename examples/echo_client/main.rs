@@ -256,21 +256,28 @@ impl Handler for EchoCheck {
     }
 
     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
-        if data.len() > self.unechoed {
-            self.fail(ctx, "unexpected extra bytes".to_string());
-            return data.len();
-        }
+        let fits = data.len() <= self.unechoed;
         let mut offset = 0;
-        let mut matches = true;
-        self.pattern.pieces(self.check_at, data.len(), |expected| {
-            matches &= data[offset..offset + expected.len()] == *expected;
-            offset += expected.len();
-        });
-        self.check_at = self.pattern.advance(self.check_at, data.len());
+        let mut matches = fits;
+        if fits {
+            self.pattern.pieces(self.check_at, data.len(), |expected| {
+                matches &= data[offset..offset + expected.len()] == *expected;
+                offset += expected.len();
+            });
+        }
         if !matches {
-            self.fail(ctx, "echoed bytes differ".to_string());
+            let nothing_echoed = self.unechoed as u64 == self.sent * self.size as u64;
+            let message = if nothing_echoed && starts_like_a_tls_record(data) {
+                "the server answered with TLS: add --tls --ca FILE"
+            } else if !fits {
+                "unexpected extra bytes"
+            } else {
+                "echoed bytes differ"
+            };
+            self.fail(ctx, message.to_string());
             return data.len();
         }
+        self.check_at = self.pattern.advance(self.check_at, data.len());
         self.unechoed -= data.len();
         self.results.borrow_mut().bytes += data.len() as u64;
         self.partial += data.len();
@@ -350,6 +357,14 @@ impl Pattern {
     fn advance(&self, at: usize, len: usize) -> usize {
         (at + len % Self::LEN) % Self::LEN
     }
+}
+
+/// Whether `reply` starts like a TLS record header: content type alert (21) or handshake
+/// (22), then a protocol version 3.x (every SSL and TLS version writes 3 first; TLS 1.3
+/// records say 3.3). A TLS server that gets plaintext where a ClientHello should be
+/// answers with an alert record, so a plaintext client sees these bytes first.
+fn starts_like_a_tls_record(reply: &[u8]) -> bool {
+    matches!(reply, [0x15 | 0x16, 0x03, 0x00..=0x04, ..])
 }
 
 /// xorshift64: cheap, deterministic, and different for every seed.

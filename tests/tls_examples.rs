@@ -1,33 +1,17 @@
 //! The TLS examples as a newcomer runs them: `gen_cert` makes a certificate, `echo_server`
 //! serves TLS with it (on one reactor or `--threads 2`), and `echo_client --tls` and
-//! `openssl s_client` verify every byte; a certificate and key given in the wrong places
-//! are refused with what each file holds, and `echo_client` without `--tls` is told to add it.
+//! `openssl s_client` verify every byte. Every server (`--tls-cert`/`--tls-key`) and client
+//! (`--tls --ca`) refuses the same mistakes with the same one line, naming the option, the
+//! file, and what the file holds instead; `echo_client` without `--tls` is told to add it.
+//! The app protocol over TLS is `tls_app.rs`.
 
 mod util;
 
 use std::path::Path;
 use std::process::Command;
 
-use util::programs::{example, output_within, stderr, stdout, Spawned};
+use util::programs::{example, gen_cert, output_within, stderr, stdout, Spawned};
 use util::tls::have;
-
-/// Runs `gen_cert --dir` into a fresh directory of this test's own (removed on drop):
-/// the tests run in parallel, and one `gen_cert` overwriting another's files mixes a CA
-/// with another CA's leaf.
-fn certificates() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new()
-        .prefix("mio-reactor-gen-cert-")
-        .tempdir()
-        .unwrap();
-    let mut command = Command::new(example("gen_cert"));
-    command.arg("--dir").arg(dir.path());
-    let output = output_within(command);
-    assert!(output.status.success(), "gen_cert: {}", stderr(&output));
-    for file in ["ca.pem", "cert.pem", "key.pem"] {
-        assert!(dir.path().join(file).exists(), "{file} written");
-    }
-    dir
-}
 
 /// Starts `echo_server` over TLS on an ephemeral port, with `args` added; returns it and
 /// its port.
@@ -79,14 +63,14 @@ fn echo_client_with_tls_verifies_every_byte(server: Spawned, port: u16, dir: &Pa
 
 #[test]
 fn gen_cert_then_echo_server_with_tls_then_echo_client_with_tls_verifies_every_byte() {
-    let dir = certificates();
+    let dir = gen_cert();
     let (server, port) = tls_echo_server(dir.path(), &[]);
     echo_client_with_tls_verifies_every_byte(server, port, dir.path());
 }
 
 #[test]
 fn echo_server_with_two_threads_serves_tls_on_both_to_echo_client_with_tls() {
-    let dir = certificates();
+    let dir = gen_cert();
     let (server, port) = tls_echo_server(dir.path(), &["--threads", "2"]);
     let stdout = echo_client_with_tls_verifies_every_byte(server, port, dir.path());
     // SO_REUSEPORT spreads connections by a hash of their addresses: all 20 on one of the
@@ -102,12 +86,32 @@ fn echo_server_with_two_threads_serves_tls_on_both_to_echo_client_with_tls() {
 }
 
 #[test]
+fn echo_client_without_tls_against_a_tls_server_says_to_add_tls() {
+    let dir = gen_cert();
+    let (server, port) = tls_echo_server(dir.path(), &[]);
+    let mut client = Command::new(example("echo_client"));
+    client.args(["--addr", &format!("127.0.0.1:{port}")]).args([
+        "--connections",
+        "2",
+        "--messages",
+        "5",
+    ]);
+    let output = output_within(client);
+    let finished = server.finish();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let expected = "echo_client: 2 × the server answered with a TLS alert and closed: \
+                    it serves TLS (try --tls --ca FILE)";
+    assert!(stderr(&output).contains(expected), "{}", stderr(&output));
+    assert!(finished.status.success(), "{}", finished.stderr);
+}
+
+#[test]
 fn openssl_s_client_verifies_the_gen_cert_certificate_of_echo_server() {
     if !have("openssl") {
         eprintln!("note: openssl not found; skipping (CI installs it)");
         return;
     }
-    let dir = certificates();
+    let dir = gen_cert();
     let (server, port) = tls_echo_server(dir.path(), &[]);
     let mut s_client = Command::new("openssl");
     s_client
@@ -134,70 +138,94 @@ fn openssl_s_client_verifies_the_gen_cert_certificate_of_echo_server() {
     );
 }
 
-/// Runs `echo_server` with gen_cert's files `cert` and `key` (names in its directory), which
-/// it must refuse with exit code 2; its standard error, with each directory written `DIR`.
-fn refusal_of(cert: &str, key: &str) -> String {
-    let dir = certificates();
-    let mut server = Command::new(example("echo_server"));
-    server
-        .args(["--addr", "127.0.0.1:0"])
-        .arg("--tls-cert")
-        .arg(dir.path().join(cert))
-        .arg("--tls-key")
-        .arg(dir.path().join(key));
-    let output = output_within(server);
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    stderr(&output).replace(&dir.path().display().to_string(), "DIR")
+#[test]
+fn every_tls_client_refuses_tls_without_a_ca() {
+    let clients: [(&str, &[&str]); 2] = [
+        ("echo_client", &["--tls"]),
+        (
+            "app_client",
+            &["127.0.0.1", "65432", "search", "ring", "--tls"],
+        ),
+    ];
+    for (name, args) in clients {
+        let mut client = Command::new(example(name));
+        client.args(args);
+        let output = output_within(client);
+        assert_eq!(output.status.code(), Some(2), "{name}");
+        assert!(
+            stderr(&output).contains("--ca <FILE>"),
+            "{name}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+/// Starts each TLS server example with gen_cert's files `cert` as --tls-cert and `key` as
+/// --tls-key: each must refuse them with exit code 2 and one line, `{name}: ` then
+/// `complaint` (in which `DIR` stands for the files' directory) and clap's hint.
+fn every_tls_server_refuses(cert: &str, key: &str, complaint: &str) {
+    let dir = gen_cert();
+    let servers: [(&str, &[&str]); 2] = [
+        ("echo_server", &["--addr", "127.0.0.1:0"]),
+        ("app_server", &["127.0.0.1", "0"]),
+    ];
+    for (name, args) in servers {
+        let mut server = Command::new(example(name));
+        server
+            .args(args)
+            .arg("--tls-cert")
+            .arg(dir.path().join(cert))
+            .arg("--tls-key")
+            .arg(dir.path().join(key));
+        let output = output_within(server);
+        assert_eq!(output.status.code(), Some(2), "{name}");
+        let complaint = complaint.replace("DIR", &dir.path().display().to_string());
+        assert_eq!(
+            stderr(&output),
+            format!("{name}: {complaint} (try --help)\n")
+        );
+    }
 }
 
 #[test]
-fn swapped_certificate_and_key_files_are_named_with_what_each_holds() {
-    let err = refusal_of("key.pem", "cert.pem");
-    let expected =
-        "echo_server: --tls-cert DIR/key.pem: no certificate found: this file holds a private key";
-    assert!(err.starts_with(expected), "{err}");
-}
-
-#[test]
-fn a_certificate_given_as_the_key_is_named_with_what_it_holds() {
-    let err = refusal_of("cert.pem", "cert.pem");
-    let expected =
-        "echo_server: --tls-key DIR/cert.pem: no private key found: this file holds a certificate";
-    assert!(err.starts_with(expected), "{err}");
-}
-
-#[test]
-fn echo_client_without_tls_against_a_tls_server_says_to_add_tls() {
-    let dir = certificates();
-    let (server, port) = tls_echo_server(dir.path(), &[]);
-    let mut client = Command::new(example("echo_client"));
-    client.args(["--addr", &format!("127.0.0.1:{port}")]).args([
-        "--connections",
-        "2",
-        "--messages",
-        "5",
-    ]);
-    let output = output_within(client);
-    let finished = server.finish();
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert!(
-        stderr(&output)
-            .contains("echo_client: 2 × the server answered with TLS: add --tls --ca FILE"),
-        "{}",
-        stderr(&output)
+fn every_tls_server_refuses_a_certificate_file_without_a_certificate_in_one_line() {
+    // The two files swapped, the likeliest way to get there.
+    every_tls_server_refuses(
+        "key.pem",
+        "cert.pem",
+        "--tls-cert: DIR/key.pem: no PEM certificate (BEGIN CERTIFICATE) in it; it holds a \
+         private key: is it the key file?",
     );
-    assert!(finished.status.success(), "{}", finished.stderr);
 }
 
 #[test]
-fn echo_client_refuses_tls_without_a_ca() {
-    let mut client = Command::new(example("echo_client"));
-    client.arg("--tls");
-    let output = output_within(client);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr(&output).contains("--ca <FILE>"),
-        "{}",
-        stderr(&output)
+fn every_tls_server_refuses_a_key_file_without_a_key_in_one_line() {
+    every_tls_server_refuses(
+        "cert.pem",
+        "cert.pem",
+        "--tls-key: DIR/cert.pem: no PEM private key (BEGIN PRIVATE KEY) in it; it holds a \
+         certificate: is it the certificate file?",
     );
+}
+
+#[test]
+fn every_tls_client_refuses_a_ca_file_without_a_certificate_in_one_line() {
+    let dir = gen_cert();
+    let key = dir.path().join("key.pem");
+    let clients: [(&str, &[&str]); 2] = [
+        ("echo_client", &[]),
+        ("app_client", &["127.0.0.1", "65432", "search", "ring"]),
+    ];
+    for (name, args) in clients {
+        let mut client = Command::new(example(name));
+        client.args(args).arg("--tls").arg("--ca").arg(&key);
+        let output = output_within(client);
+        assert_eq!(output.status.code(), Some(2), "{name}");
+        let expected = format!(
+            "{name}: --ca: {}: no PEM certificate (BEGIN CERTIFICATE) in it; it holds a private \
+             key: is it the key file? (try --help)\n",
+            key.display()
+        );
+        assert_eq!(stderr(&output), expected);
+    }
 }

@@ -1,14 +1,102 @@
-//! TLS for the examples: load a certificate and key (PEM files, parsed by rustls's own
-//! `pki_types` PEM support), build rustls configs, and listen or connect with or without
-//! TLS. Without the `tls` feature the flags are refused with a hint, and the examples need
-//! no `#[cfg]` of their own. Included with `#[path = "support/tls.rs"] mod tls;`.
+//! TLS for the examples: the options (`--tls-cert`/`--tls-key` for servers, `--tls`/`--ca`
+//! for clients, one `clap` group each, flattened into every example that takes them), load
+//! a certificate and key (PEM files, parsed by rustls's own `pki_types` PEM support), build
+//! rustls configs, and listen or connect with or without TLS. Without the `tls` feature the
+//! options are refused with a hint, and the examples need no `#[cfg]` of their own.
+//! Included with `#[path = "support/tls.rs"] mod tls;`.
 #![allow(dead_code)] // each example uses a different part
 
 use std::io;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use mio_reactor::{Config, ConnId, Handler, PeerAddr, Reactor, ReactorThreads};
+
+/// `--tls-cert FILE --tls-key FILE`: how every server example is asked to serve TLS
+/// (`#[command(flatten)]` into its `Args`).
+#[derive(clap::Args)]
+pub struct ServerTlsArgs {
+    /// Serve TLS with this PEM certificate chain (needs --tls-key and a build with
+    /// `--features tls`)
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+impl ServerTlsArgs {
+    /// The server config the options ask for, `None` without them.
+    ///
+    /// # Errors
+    /// One line for a usage error: a file that does not load, or a build without TLS.
+    pub fn config(&self) -> Result<Option<ServerTls>, String> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => server_config(cert, key).map(Some).map_err(|err| {
+                match err.kind() {
+                    // Without the `tls` feature no file is read: the two options are the
+                    // culprit.
+                    io::ErrorKind::Unsupported => format!("--tls-cert/--tls-key: {err}"),
+                    // Names the option and the file.
+                    _ => err.to_string(),
+                }
+            }),
+            // clap makes each of the two require the other.
+            _ => Ok(None),
+        }
+    }
+}
+
+/// `--tls --ca FILE [--server-name NAME]`: how every client example is asked to connect
+/// over TLS (`#[command(flatten)]` into its `Args`).
+#[derive(clap::Args)]
+pub struct ClientTlsArgs {
+    /// Connect over TLS (needs --ca and a build with `--features tls`)
+    #[arg(long, requires = "ca")]
+    tls: bool,
+    /// Trust the CA certificates in this PEM file (with --tls)
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
+    /// The name the server's certificate must be valid for [default: the server's host]
+    #[arg(long, value_name = "NAME")]
+    server_name: Option<String>,
+}
+
+impl ClientTlsArgs {
+    /// With `--tls`, the client config and the name the server's certificate is checked
+    /// against: `--server-name`, else `host` (an IPv6 address's brackets removed).
+    ///
+    /// # Errors
+    /// One line for a usage error: a CA file that does not load, or a build without TLS.
+    pub fn config(&self, host: &str) -> Result<Option<(ClientTls, String)>, String> {
+        if !self.tls {
+            return Ok(None);
+        }
+        let ca = self.ca.as_deref().unwrap_or(Path::new(""));
+        let config = client_config(ca).map_err(|err| match err.kind() {
+            // Without the `tls` feature the CA file is never read: --tls is the culprit.
+            io::ErrorKind::Unsupported => format!("--tls: {err}"),
+            // Names --ca and the file.
+            _ => err.to_string(),
+        })?;
+        let name = self
+            .server_name
+            .clone()
+            .unwrap_or_else(|| host.trim_matches(['[', ']']).to_string());
+        Ok(Some((config, name)))
+    }
+}
+
+/// Whether `reply` starts as a TLS alert record does (content type 21, protocol version
+/// 3.x): what a TLS server sends a client that does not speak TLS, just before it closes.
+/// Only a client without `--tls` can see one: over TLS the reactor takes the records.
+pub fn starts_as_tls_alert(reply: &[u8]) -> bool {
+    reply.starts_with(&[0x15, 0x03])
+}
+
+/// What a client without `--tls` reports when the reply was a TLS alert.
+pub const ANSWERED_WITH_TLS: &str =
+    "the server answered with a TLS alert and closed: it serves TLS (try --tls --ca FILE)";
 
 /// A server's TLS config.
 #[cfg(feature = "tls")]
@@ -39,18 +127,27 @@ fn provider() -> std::sync::Arc<mio_reactor::rustls::crypto::CryptoProvider> {
     std::sync::Arc::new(mio_reactor::rustls::crypto::ring::default_provider())
 }
 
-/// An error about the file given to `flag`: "--tls-key key.pem: ...".
+/// An error about the file given to the option `flag`: "--tls-key: key.pem: ...".
 #[cfg(feature = "tls")]
 fn bad_file(flag: &str, path: &Path, err: impl std::fmt::Display) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
-        format!("{flag} {}: {err}", path.display()),
+        format!("{flag}: {}: {err}", path.display()),
     )
 }
 
-/// The certificates in the PEM file given to `flag`: at least one. A file without any
-/// gets an error that says what was expected, and whether the file is a private key
-/// instead (--tls-cert and --tls-key swapped, or a key given to --ca).
+/// Why a PEM file that should hold certificates does not do.
+#[cfg(feature = "tls")]
+const NO_CERTIFICATE: &str = "no PEM certificate (BEGIN CERTIFICATE) in it";
+
+/// Why a PEM file that should hold a private key does not do.
+#[cfg(feature = "tls")]
+const NO_PRIVATE_KEY: &str = "no PEM private key (BEGIN PRIVATE KEY) in it";
+
+/// The certificates in the PEM file given to `flag`: at least one (rustls would otherwise
+/// say "peer sent no certificates", about a handshake, or fail every handshake later with
+/// an unknown issuer). A file without any is named with what it holds instead, when that
+/// is a private key: the certificate and key files swapped, or the key given to --ca.
 #[cfg(feature = "tls")]
 fn certificates(
     flag: &str,
@@ -64,16 +161,16 @@ fn certificates(
     if !certs.is_empty() {
         return Ok(certs);
     }
-    let hint = if PrivateKeyDer::from_pem_file(path).is_ok() {
-        ": this file holds a private key (was the key file given for the certificate?)"
-    } else {
-        " (expected PEM blocks `-----BEGIN CERTIFICATE-----`)"
+    let hint = match PrivateKeyDer::from_pem_file(path) {
+        Ok(_) => "; it holds a private key: is it the key file?",
+        Err(_) => "",
     };
-    Err(bad_file(flag, path, format!("no certificate found{hint}")))
+    Err(bad_file(flag, path, format!("{NO_CERTIFICATE}{hint}")))
 }
 
-/// The private key in the PEM file given to `flag`, or an error that says what was
-/// expected, and whether the file is a certificate instead (the two files swapped).
+/// The private key in the PEM file given to `flag`. A file without one is named with what
+/// it holds instead, when that is a certificate (the two files swapped), not with rustls's
+/// "no items found".
 #[cfg(feature = "tls")]
 fn private_key(
     flag: &str,
@@ -86,19 +183,18 @@ fn private_key(
         Err(pem::Error::NoItemsFound) => {
             let holds_certificates = CertificateDer::pem_file_iter(path)
                 .is_ok_and(|mut certs| certs.next().is_some_and(|cert| cert.is_ok()));
-            let hint = if holds_certificates {
-                ": this file holds a certificate (were the certificate and key files swapped?)"
-            } else {
-                " (expected a PEM block such as `-----BEGIN PRIVATE KEY-----`)"
+            let hint = match holds_certificates {
+                true => "; it holds a certificate: is it the certificate file?",
+                false => "",
             };
-            Err(bad_file(flag, path, format!("no private key found{hint}")))
+            Err(bad_file(flag, path, format!("{NO_PRIVATE_KEY}{hint}")))
         }
         Err(err) => Err(bad_file(flag, path, err)),
     }
 }
 
 /// A server config from a PEM certificate chain (`--tls-cert`) and a PEM private key
-/// (`--tls-key`); each error names the option and the file it is about.
+/// (`--tls-key`); each error names the option (both, when the two do not go together).
 #[cfg(feature = "tls")]
 pub fn server_config(cert: &Path, key: &Path) -> io::Result<ServerTls> {
     let chain = certificates("--tls-cert", cert)?;

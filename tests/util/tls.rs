@@ -11,8 +11,12 @@ use mio_reactor::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use mio_reactor::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
 use mio_reactor::Config;
 
+// A test that includes the stress suite too (`connection_properties`) loads these files
+// twice, once here and once there: two copies of the same plain functions, harmless.
+#[allow(clippy::duplicate_mod)]
 #[path = "../../examples/support/tls.rs"]
 mod example_tls;
+#[allow(clippy::duplicate_mod)]
 #[path = "../../examples/support/pki.rs"]
 mod pki;
 

@@ -153,7 +153,9 @@ impl Watched {
         check_stats_consistent(report, &stats);
         let count = |token: &str| stats.closes.iter().filter(|c| c.reason == token).count();
         let closed_as = count(reason);
-        report.figure("closed_as", format!("{reason}:{closed_as}"));
+        if offenders > 0 {
+            report.figure("closed_as", format!("{reason}:{closed_as}"));
+        }
         report.check(closed_as == offenders, || {
             format!("{closed_as} connections closed as {reason} for {offenders} offenders")
         });

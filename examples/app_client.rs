@@ -16,9 +16,15 @@
 //! reply is complete. Every way the exchange can fail (connection refused, the server
 //! closing mid-reply, a malformed reply, an error reply, no reply in time) ends the program
 //! with one line on standard error and exit code 1.
+//!
+//! `--tls --ca FILE` (built with `--features tls`) sends the same request over TLS, trusting
+//! the CA in `FILE` (see the `gen_cert` example) and checking the server's certificate
+//! against HOST (or `--server-name`): the same `Exchange` handler, unchanged.
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/tls.rs"]
+mod tls;
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -91,9 +97,16 @@ struct Exchange {
     addr: SocketAddr,
     request: Vec<u8>,
     decoder: Decoder,
+    /// Whether the reply so far starts as a TLS alert record does.
+    reply_is_tls_alert: bool,
     /// Shared with `main`, which reads it once the reactor is done.
     outcome: Rc<RefCell<Option<Outcome>>>,
 }
+
+/// The start of a TLS alert record (content type 21, protocol version 3.x): what a TLS
+/// server sends a client that does not speak TLS, just before it closes. As a reply of
+/// ours it would announce a 5 KiB header, which no server of this protocol sends.
+const TLS_ALERT_RECORD: [u8; 2] = [0x15, 0x03];
 
 impl Exchange {
     /// Records how the exchange ended; the first word is final.
@@ -103,6 +116,15 @@ impl Exchange {
 
     fn is_finished(&self) -> bool {
         self.outcome.borrow().is_some()
+    }
+
+    /// Why the reply never came, if what came was a TLS alert: only possible without
+    /// `--tls` (over TLS the reactor takes the records itself), and the user's likely mistake.
+    fn tls_alert(&self) -> Option<String> {
+        self.reply_is_tls_alert.then(|| {
+            "the server answered with a TLS alert and closed: it serves TLS (try --tls --ca FILE)"
+                .to_string()
+        })
     }
 }
 
@@ -115,6 +137,8 @@ impl Handler for Exchange {
     }
 
     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+        // `data` always starts at the reply's first byte: nothing is consumed before the end.
+        self.reply_is_tls_alert = data.starts_with(&TLS_ALERT_RECORD);
         match self.decoder.decode(data) {
             // Keep the bytes until the whole reply is there.
             Ok(None) => return 0,
@@ -128,7 +152,9 @@ impl Handler for Exchange {
 
     fn on_eof(&mut self, ctx: &mut Context<'_>) {
         let buffered = ctx.buffered_input();
-        let why = if self.decoder.is_mid_frame(buffered) {
+        let why = if let Some(why) = self.tls_alert() {
+            why
+        } else if self.decoder.is_mid_frame(buffered) {
             format!("server closed the connection mid-reply ({buffered} B received)")
         } else {
             "server closed the connection without replying".to_string()
@@ -149,9 +175,10 @@ impl Handler for Exchange {
             CloseReason::ConnectTimeout => {
                 Outcome::ConnectFailed(format!("cannot connect to {addr}: timed out"))
             }
-            _ => Outcome::Failed(format!(
-                "connection to {addr} ended without a reply: {reason}"
-            )),
+            // The server may reset rather than close: it stopped reading our request.
+            _ => Outcome::Failed(self.tls_alert().unwrap_or_else(|| {
+                format!("connection to {addr} ended without a reply: {reason}")
+            })),
         });
     }
 }
@@ -173,6 +200,8 @@ struct Args {
     action: String,
     /// What to search for, or the binary request's text
     value: String,
+    #[command(flatten)]
+    tls: tls::ClientTlsArgs,
 }
 
 struct Options {
@@ -180,10 +209,16 @@ struct Options {
     action: String,
     value: String,
     timeout: Duration,
+    /// The TLS config and the server name to verify, with `--tls`.
+    tls: Option<(tls::ClientTls, String)>,
 }
 
 fn parse_options() -> Options {
     let args: Args = cli::parse();
+    let tls = args
+        .tls
+        .config(&args.host)
+        .unwrap_or_else(|err| cli::usage_error::<Args>(err));
     let addrs = cli::resolve_host(&args.host, args.port).unwrap_or_else(|err| {
         cli::usage_error::<Args>(format!("cannot resolve {}: {err}", args.host))
     });
@@ -192,6 +227,7 @@ fn parse_options() -> Options {
         action: args.action,
         value: args.value,
         timeout: args.timeout,
+        tls,
     }
 }
 
@@ -226,7 +262,7 @@ fn run(options: &Options) -> Outcome {
     let deadline = Instant::now() + options.timeout;
     let mut last = Outcome::Failed("no address to connect to".to_string());
     for &addr in &options.addrs {
-        last = match exchange(addr, &request, deadline, options.timeout) {
+        last = match exchange(addr, &request, deadline, options) {
             Ok(outcome) => outcome,
             Err(err) => Outcome::Failed(format!("{addr}: {err}")),
         };
@@ -238,23 +274,31 @@ fn run(options: &Options) -> Outcome {
     last
 }
 
-/// One connection to `addr`, driven turn by turn until it is over or the deadline passes.
+/// One connection to `addr` (over TLS with `--tls`), driven turn by turn until it is over
+/// or the deadline passes.
 fn exchange(
     addr: SocketAddr,
     request: &[u8],
     deadline: Instant,
-    timeout: Duration,
+    options: &Options,
 ) -> std::io::Result<Outcome> {
     let decoder = Decoder::default();
     let config = Config::default().max_input(decoder.limits().max_frame());
     let mut reactor = Reactor::with_config(config)?;
     let outcome = Rc::new(RefCell::new(None));
-    reactor.connect(
-        addr,
+    let tls = options
+        .tls
+        .as_ref()
+        .map(|(config, name)| (config, name.as_str()));
+    tls::connect(
+        &mut reactor,
+        &[addr],
+        tls,
         Exchange {
             addr,
             request: request.to_vec(),
             decoder,
+            reply_is_tls_alert: false,
             outcome: outcome.clone(),
         },
     )?;
@@ -268,6 +312,7 @@ fn exchange(
         reactor.turn(Some(deadline - now))?;
     }
     let result = outcome.borrow_mut().take();
+    let timeout = options.timeout;
     Ok(result
         .unwrap_or_else(|| Outcome::Failed(format!("no reply from {addr} within {timeout:?}"))))
 }

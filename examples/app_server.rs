@@ -20,9 +20,23 @@
 //! read, and a graceful close of *that* connection only. Oversized messages are refused from
 //! their length prefix or header alone, before their bytes are buffered, and a client that
 //! sends nothing is closed after `--idle-timeout`.
+//!
+//! With `--tls-cert FILE --tls-key FILE` (built with `--features tls`) the same `Exchange`
+//! handler serves the protocol over TLS: the reactor decrypts before `on_data` and encrypts
+//! what it writes, and a client that does not speak TLS gets an alert and a close, on its
+//! own connection only. `cargo run --example gen_cert` makes a certificate for localhost:
+//!
+//! ```text
+//! cargo run --release --features tls --example app_server -- 127.0.0.1 65432 \
+//!     --tls-cert tls/cert.pem --tls-key tls/key.pem
+//! cargo run --release --features tls --example app_client -- 127.0.0.1 65432 search ring \
+//!     --tls --ca tls/ca.pem
+//! ```
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/tls.rs"]
+mod tls;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -169,12 +183,18 @@ impl Handler for Exchange {
 
     fn on_close(&mut self, ctx: &mut Context<'_>, reason: &CloseReason) {
         // The other reasons are logged by the reactor (at debug) or by `reject` already.
-        if *reason == CloseReason::IdleTimeout {
-            log::warn!(
+        match reason {
+            CloseReason::IdleTimeout => log::warn!(
                 "{} from {}: no request in time: {reason}",
                 ctx.id(),
                 self.peer
-            );
+            ),
+            // A client that does not speak TLS, or not our TLS (it distrusts our
+            // certificate, it offers nothing we accept): the peer's fault, like a bad request.
+            CloseReason::Tls(_) | CloseReason::TlsHandshakeTimeout => {
+                log::warn!("{} from {}: {reason}", ctx.id(), self.peer)
+            }
+            _ => {}
         }
     }
 }
@@ -194,6 +214,8 @@ struct Args {
     /// Shut down gracefully when standard input closes
     #[arg(long)]
     stop_on_stdin_eof: bool,
+    #[command(flatten)]
+    tls: tls::ServerTlsArgs,
     /// The host name or address to listen on
     host: String,
     /// The port to listen on (0: any free port)
@@ -206,10 +228,15 @@ struct Options {
     limits: Limits,
     idle_timeout: Duration,
     stop_on_stdin_eof: bool,
+    tls: Option<tls::ServerTls>,
 }
 
 fn parse_options() -> Options {
     let args: Args = cli::parse();
+    let tls = args
+        .tls
+        .config()
+        .unwrap_or_else(|err| cli::usage_error::<Args>(err));
     Options {
         host: args.host,
         port: args.port,
@@ -219,6 +246,7 @@ fn parse_options() -> Options {
         },
         idle_timeout: args.idle_timeout,
         stop_on_stdin_eof: args.stop_on_stdin_eof,
+        tls,
     }
 }
 
@@ -246,9 +274,10 @@ fn serve(options: Options) -> std::io::Result<()> {
     for mut addr in cli::resolve_host(&options.host, options.port)? {
         // With port 0, every address of the name gets the port the first one was given.
         addr.set_port(port);
-        let bound = listen(&mut reactor, addr, limits)?;
+        let bound = listen(&mut reactor, addr, limits, options.tls.as_ref())?;
         port = bound.port();
-        println!("app server listening on {bound}");
+        let scheme = if options.tls.is_some() { "tls:" } else { "" };
+        println!("app server listening on {scheme}{bound}");
     }
 
     if options.stop_on_stdin_eof {
@@ -258,17 +287,24 @@ fn serve(options: Options) -> std::io::Result<()> {
     reactor.run()?;
     let stats = reactor.stats();
     println!(
-        "app server stopped: connections: {}, protocol errors: {}, idle timeouts: {}, over limits: {}",
+        "app server stopped: connections: {}, protocol errors: {}, idle timeouts: {}, over limits: {}, TLS failures: {}",
         stats.accepted,
         stats.closed.protocol,
         stats.closed.idle_timeout,
-        stats.closed.limit_exceeded
+        stats.closed.limit_exceeded,
+        stats.closed.tls
     );
     Ok(())
 }
 
-fn listen(reactor: &mut Reactor, addr: SocketAddr, limits: Limits) -> std::io::Result<SocketAddr> {
-    reactor.listen(addr, move |peer| {
+/// Listens on `addr`, over TLS with `tls`: the same handler either way.
+fn listen(
+    reactor: &mut Reactor,
+    addr: SocketAddr,
+    limits: Limits,
+    tls: Option<&tls::ServerTls>,
+) -> std::io::Result<SocketAddr> {
+    tls::listen(reactor, addr, tls, move |peer| {
         Some(Exchange {
             decoder: Decoder::new(limits),
             peer: peer.clone(),

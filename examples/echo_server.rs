@@ -84,13 +84,8 @@ struct Args {
     /// Shut down gracefully when standard input closes
     #[arg(long)]
     stop_on_stdin_eof: bool,
-    /// Serve TLS with this PEM certificate chain (needs --tls-key and a build with
-    /// `--features tls`)
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
-    tls_cert: Option<String>,
-    /// The PEM private key of --tls-cert
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    tls_key: Option<String>,
+    #[command(flatten)]
+    tls: tls::ServerTlsArgs,
 }
 
 struct Options {
@@ -114,13 +109,10 @@ fn parse_options() -> Options {
             "--threads > 1 serves TCP on exactly one --addr (no --udp, no --unix)",
         );
     }
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => match tls::server_config(cert.as_ref(), key.as_ref()) {
-            Ok(config) => Some(config),
-            Err(err) => cli::usage_error::<Args>(format!("--tls-cert/--tls-key: {err}")),
-        },
-        _ => None,
-    };
+    let tls = args
+        .tls
+        .config()
+        .unwrap_or_else(|err| cli::usage_error::<Args>(err));
     if args.threads > 1 && tls.is_some() {
         cli::usage_error::<Args>("--threads > 1 serves plaintext TCP only");
     }

@@ -179,6 +179,10 @@ impl Core {
         let Some(mut conn) = self.take_conn(slot) else {
             return;
         };
+        // After on_close, which may still have armed one.
+        for timer in conn.user_timers.drain(..) {
+            self.timers.cancel(timer);
+        }
         if let Err(err) = self.registry.deregister(conn.transport()) {
             log::debug!("{} deregister: {err}", conn.id());
         }

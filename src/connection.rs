@@ -59,6 +59,11 @@ pub(crate) struct Connection {
     pub(crate) security: Security,
     /// The TLS handshake's deadline (the `tls` feature).
     pub(crate) handshake_timer: Option<u64>,
+    /// Timers the handler set that have not fired or been cancelled. They are cancelled
+    /// when the connection is removed: otherwise a handler that arms a one-hour timer per
+    /// connection lets a peer that opens and closes connections grow the timer heap for an
+    /// hour, and a timer that outlives its connection can only fire into nothing.
+    pub(crate) user_timers: Vec<u64>,
 }
 
 /// A state change: the state left and the state entered.
@@ -101,6 +106,7 @@ impl Connection {
             fallbacks: Vec::new(),
             security: Security::default(),
             handshake_timer: None,
+            user_timers: Vec::new(),
         }
     }
 

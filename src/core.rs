@@ -35,6 +35,10 @@ use crate::udp::Udp;
 use crate::watch::Watch;
 
 /// What the slab holds: the key of an entry is its `mio::Token`.
+// Connections are nearly every entry, so they stay inline: boxing them would cost an
+// allocation per connection and a pointer chase per event to shrink the rare listener,
+// UDP socket and watch entries.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Entry {
     Listener(Listener),
     Conn(Connection),
@@ -347,14 +351,28 @@ impl Core {
     pub(crate) fn cancel_timer(&mut self, owner: Slot, timer: TimerId) -> bool {
         match self.timers.get(timer.0) {
             Some(TimerTask::User(slot) | TimerTask::UdpUser(slot)) if *slot == owner => {
+                self.forget_user_timer(owner, timer.0);
                 self.timers.cancel(timer.0).is_some()
             }
             _ => false,
         }
     }
 
+    /// Arms a connection handler's timer; the connection keeps its id so that removing the
+    /// connection cancels it.
     pub(crate) fn set_timer(&mut self, slot: Slot, delay: Duration) -> TimerId {
-        TimerId(self.timers.insert(self.now + delay, TimerTask::User(slot)))
+        let id = self.timers.insert(self.now + delay, TimerTask::User(slot));
+        if let Some(conn) = self.conn(slot) {
+            conn.user_timers.push(id);
+        }
+        TimerId(id)
+    }
+
+    /// A connection's timer fired or was cancelled: it no longer needs cancelling on removal.
+    fn forget_user_timer(&mut self, slot: Slot, id: u64) {
+        if let Some(conn) = self.conn(slot) {
+            conn.user_timers.retain(|pending| *pending != id);
+        }
     }
 
     /// Sets (or clears) the idle timeout and re-arms its timer from the last activity.
@@ -379,7 +397,10 @@ impl Core {
         while let Some((id, task)) = self.timers.pop_due(self.now) {
             trace_record!(self, task.record());
             match task {
-                TimerTask::User(slot) => self.fire_user_timer(slot, TimerId(id)),
+                TimerTask::User(slot) => {
+                    self.forget_user_timer(slot, id);
+                    self.fire_user_timer(slot, TimerId(id));
+                }
                 TimerTask::UdpUser(slot) => self.fire_udp_timer(slot, TimerId(id)),
                 TimerTask::Idle(slot) => self.idle_timer_fired(slot),
                 TimerTask::ConnectDeadline(slot) => self.connect_deadline_passed(slot),

@@ -809,6 +809,7 @@ impl Reactor {
     pub fn stats(&self) -> Stats {
         let mut stats = self.core.stats.clone();
         stats.wakes = self.core.inbox.wakes();
+        stats.pending_timers = self.core.timers.len();
         stats
     }
 

@@ -78,15 +78,46 @@ impl ShutdownHandle {
         }
     }
 
+    /// Requests a graceful shutdown unless one was requested already: unlike
+    /// [`shutdown`](ShutdownHandle::shutdown), never an abort. For triggers that may come
+    /// after a signal started the drain (standard input closing, a supervisor's stop
+    /// request): the drain goes on to its deadline instead of being cut short.
+    ///
+    /// # Examples
+    /// ```
+    /// use mio_reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let handle = reactor.shutdown_handle();
+    /// handle.shutdown(); // say, from SIGTERM
+    /// handle.shutdown_gracefully(); // say, standard input closed: the drain goes on
+    /// reactor.run()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn shutdown_gracefully(&self) {
+        for (requests, waker) in self.targets.iter() {
+            let first = requests
+                .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok();
+            if first {
+                wake(waker);
+            }
+        }
+    }
+
     /// Requests a shutdown: graceful the first time, an abort the second.
     pub fn shutdown(&self) {
         for (requests, waker) in self.targets.iter() {
             requests.fetch_add(1, Ordering::SeqCst);
-            if let Err(err) = waker.wake() {
-                // The loop still sees the counter on its next turn; nothing else to do.
-                log::error!("could not wake the reactor for shutdown: {err}");
-            }
+            wake(waker);
         }
+    }
+}
+
+fn wake(waker: &Waker) {
+    if let Err(err) = waker.wake() {
+        // The loop still sees the counter on its next turn; nothing else to do.
+        log::error!("could not wake the reactor for shutdown: {err}");
     }
 }
 

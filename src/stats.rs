@@ -101,21 +101,36 @@ impl ClosedCounts {
         *counter += 1;
     }
 
+    /// Every count with its field's name, in declaration order: for exporters (a
+    /// Prometheus label, a JSON key) that must not miss a reason added later.
+    ///
+    /// ```
+    /// let counts = mio_reactor::ClosedCounts::default();
+    /// let names: Vec<&str> = counts.by_reason().iter().map(|(name, _)| *name).collect();
+    /// assert_eq!(names[0], "peer_closed");
+    /// assert!(names.contains(&"handler_panicked"));
+    /// ```
+    pub fn by_reason(&self) -> [(&'static str, u64); 13] {
+        [
+            ("peer_closed", self.peer_closed),
+            ("local", self.local),
+            ("aborted", self.aborted),
+            ("reset", self.reset),
+            ("idle_timeout", self.idle_timeout),
+            ("connect_failed", self.connect_failed),
+            ("close_timeout", self.close_timeout),
+            ("limit_exceeded", self.limit_exceeded),
+            ("protocol", self.protocol),
+            ("shutdown", self.shutdown),
+            ("io_error", self.io_error),
+            ("tls", self.tls),
+            ("handler_panicked", self.handler_panicked),
+        ]
+    }
+
     /// All closed connections.
     pub fn total(&self) -> u64 {
-        self.peer_closed
-            + self.local
-            + self.aborted
-            + self.reset
-            + self.idle_timeout
-            + self.connect_failed
-            + self.close_timeout
-            + self.limit_exceeded
-            + self.protocol
-            + self.shutdown
-            + self.io_error
-            + self.tls
-            + self.handler_panicked
+        self.by_reason().iter().map(|(_, count)| count).sum()
     }
 }
 
@@ -224,6 +239,12 @@ pub struct Stats {
     /// coalesce: however many items are posted before the loop takes its next batch, one
     /// wake. Shutdown requests' wakes are not counted.
     pub wakes: u64,
+    /// Timers pending now, a gauge like [`open_connections`](Stats::open_connections):
+    /// handlers' own ([`Context::set_timer`](crate::Context::set_timer)) and the reactor's
+    /// (idle, connect, close and TLS handshake deadlines, accept back-off, shutdown). A
+    /// connection's timers are cancelled when it is removed, so this stays proportional to
+    /// what is open, however many connections came and went.
+    pub pending_timers: usize,
 }
 
 #[cfg(test)]

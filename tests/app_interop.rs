@@ -59,7 +59,7 @@ fn our_client_against_the_python_server() {
 
 /// Runs the Python client against `addr`; its one JSON line and its success.
 fn python_says(addr: SocketAddr, action: &str, value: &str) -> Option<(Value, bool)> {
-    let output = python_client(addr, action, value)?;
+    let output = python_client(addr, &[action, value])?;
     let line = stdout(&output);
     let reply = serde_json::from_str(&line)
         .unwrap_or_else(|err| panic!("{err}: {line:?}, stderr: {}", stderr(&output)));

@@ -109,6 +109,37 @@ fn the_echo_client_reports_success_against_an_echo_server() {
     server.stop();
 }
 
+/// Only a build without the `tls` feature (`cargo test`, not `--all-features`) can say
+/// this; the files are never read, so they need not exist.
+#[cfg(not(feature = "tls"))]
+#[test]
+fn without_the_tls_feature_every_tls_option_is_refused_with_a_hint() {
+    let server_tls = ["--tls-cert", "cert.pem", "--tls-key", "key.pem"];
+    let client_tls = ["--tls", "--ca", "ca.pem"];
+    let cases: [(&str, Vec<&str>, &str); 4] = [
+        ("echo_server", server_tls.to_vec(), "--tls-cert/--tls-key"),
+        (
+            "app_server",
+            [&["127.0.0.1", "0"][..], &server_tls].concat(),
+            "--tls-cert/--tls-key",
+        ),
+        ("echo_client", client_tls.to_vec(), "--tls"),
+        (
+            "app_client",
+            [&["127.0.0.1", "65432", "search", "ring"][..], &client_tls].concat(),
+            "--tls",
+        ),
+    ];
+    for (name, args, option) in cases {
+        let output = run(name, &args);
+        assert_eq!(output.status.code(), Some(2), "{name}");
+        let expected = format!(
+            "{name}: {option}: built without TLS: run with `--features tls` (try --help)\n"
+        );
+        assert_eq!(stderr(&output), expected);
+    }
+}
+
 /// Echoes, but changes one byte in every 1,000th.
 struct Corrupting {
     seen: usize,

@@ -50,7 +50,10 @@ fn metrics_pass_promtool_check() {
     for series in [
         "mio_reactor_open_connections{reactor=\"1\"}",
         "mio_reactor_closed_connections_total{reactor=\"0\",reason=\"peer_closed\"}",
+        "mio_reactor_closed_connections_total{reactor=\"0\",reason=\"handler_panicked\"}",
+        "mio_reactor_closed_connections_total{reactor=\"1\",reason=\"tls\"}",
         "mio_reactor_blocked_seconds_total{reactor=\"0\"}",
+        "mio_reactor_pending_timers{reactor=\"1\"}",
     ] {
         assert!(text.contains(series), "{series} missing:\n{text}");
     }

@@ -7,8 +7,8 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
-use mio_reactor::Config;
-use util::{client, random_bytes, round_trip, Server, WAIT};
+use mio_reactor::{CloseReason, Config};
+use util::{client, next_close, random_bytes, round_trip, Server, WAIT};
 
 #[test]
 fn graceful_shutdown_delivers_the_data_in_flight_then_run_returns() {
@@ -63,6 +63,24 @@ fn a_second_shutdown_request_aborts_at_once() {
     assert_eq!(stats.closed.shutdown, 1);
     let mut rest = Vec::new();
     let _ = stubborn.read_to_end(&mut rest); // reset or EOF, never a hang
+}
+
+#[test]
+fn a_graceful_request_after_a_shutdown_lets_the_drain_finish_instead_of_aborting() {
+    let config = Config::default()
+        .shutdown_timeout(Duration::from_secs(600))
+        .close_timeout(Duration::from_secs(600));
+    let (server, events) = Server::reporting_echo(config);
+    let mut client = client(server.addr);
+    assert_eq!(round_trip(&mut client, b"hi"), b"hi");
+    server.shutdown.shutdown(); // SIGTERM, say: the drain starts
+    server.shutdown.shutdown_gracefully(); // standard input closed: not a second request
+    let mut rest = Vec::new();
+    client.read_to_end(&mut rest).unwrap(); // the server's FIN: it is draining
+    drop(client);
+    assert_eq!(next_close(&events), CloseReason::Shutdown, "not aborted");
+    let stats = server.wait();
+    assert_eq!(stats.closed.shutdown, 1);
 }
 
 #[test]

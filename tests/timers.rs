@@ -87,3 +87,41 @@ fn timers_fire_in_order_and_cancelled_ones_never_fire() {
     drop(stream);
     server.stop();
 }
+
+/// Echoes, and arms a timer an hour away on every connection (a long keep-alive or session
+/// timer), setting one more from `on_close`.
+struct HourTimer;
+
+impl Handler for HourTimer {
+    fn on_open(&mut self, ctx: &mut Context<'_>) {
+        ctx.set_timer(Duration::from_secs(3600));
+    }
+    fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+        ctx.write(data);
+        data.len()
+    }
+    fn on_close(&mut self, ctx: &mut Context<'_>, _: &CloseReason) {
+        ctx.set_timer(Duration::from_secs(3600));
+    }
+}
+
+#[test]
+fn a_closed_connections_timers_are_cancelled_so_churn_cannot_grow_the_timer_heap() {
+    const CONNECTIONS: u64 = 50;
+    let mut reactor = mio_reactor::Reactor::new().unwrap();
+    let addr = reactor.listen(loopback(), |_| Some(HourTimer)).unwrap();
+    let clients = std::thread::spawn(move || {
+        for _ in 0..CONNECTIONS {
+            assert_eq!(round_trip(&mut client(addr), b"x"), b"x");
+        }
+    });
+    let deadline = Instant::now() + WAIT;
+    while reactor.stats().closed.total() < CONNECTIONS {
+        assert!(Instant::now() < deadline, "{:?}", reactor.stats());
+        reactor.turn(Some(Duration::from_millis(50))).unwrap();
+    }
+    clients.join().unwrap();
+    let stats = reactor.stats();
+    assert_eq!(stats.open_connections, 0);
+    assert_eq!(stats.pending_timers, 0, "timers outlived their connections");
+}

@@ -1,30 +1,14 @@
 //! The TLS examples as a newcomer runs them: `gen_cert` makes a certificate, `echo_server`
 //! serves TLS with it, and `echo_client --tls` and `openssl s_client` verify every byte.
+//! Every server (`--tls-cert`/`--tls-key`) and client (`--tls --ca`) refuses the same
+//! mistakes with the same one line. The app protocol over TLS is `tls_app.rs`.
 
 mod util;
 
 use std::process::Command;
 
-use util::programs::{example, output_within, stderr, stdout, Spawned};
+use util::programs::{example, gen_cert, output_within, stderr, stdout, Spawned};
 use util::tls::have;
-
-/// Runs `gen_cert --dir` into a fresh directory of this test's own (removed on drop):
-/// the tests run in parallel, and one `gen_cert` overwriting another's files mixes a CA
-/// with another CA's leaf.
-fn certificates() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new()
-        .prefix("mio-reactor-gen-cert-")
-        .tempdir()
-        .unwrap();
-    let mut command = Command::new(example("gen_cert"));
-    command.arg("--dir").arg(dir.path());
-    let output = output_within(command);
-    assert!(output.status.success(), "gen_cert: {}", stderr(&output));
-    for file in ["ca.pem", "cert.pem", "key.pem"] {
-        assert!(dir.path().join(file).exists(), "{file} written");
-    }
-    dir
-}
 
 /// Starts `echo_server` over TLS on an ephemeral port; returns it and its port.
 fn tls_echo_server(dir: &std::path::Path) -> (Spawned, u16) {
@@ -47,7 +31,7 @@ fn tls_echo_server(dir: &std::path::Path) -> (Spawned, u16) {
 
 #[test]
 fn gen_cert_then_echo_server_with_tls_then_echo_client_with_tls_verifies_every_byte() {
-    let dir = certificates();
+    let dir = gen_cert();
     let (server, port) = tls_echo_server(dir.path());
     let mut client = Command::new(example("echo_client"));
     client
@@ -78,7 +62,7 @@ fn openssl_s_client_verifies_the_gen_cert_certificate_of_echo_server() {
         eprintln!("note: openssl not found; skipping (CI installs it)");
         return;
     }
-    let dir = certificates();
+    let dir = gen_cert();
     let (server, port) = tls_echo_server(dir.path());
     let mut s_client = Command::new("openssl");
     s_client
@@ -106,14 +90,71 @@ fn openssl_s_client_verifies_the_gen_cert_certificate_of_echo_server() {
 }
 
 #[test]
-fn echo_client_refuses_tls_without_a_ca() {
-    let mut client = Command::new(example("echo_client"));
-    client.arg("--tls");
-    let output = output_within(client);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr(&output).contains("--ca <FILE>"),
-        "{}",
-        stderr(&output)
-    );
+fn every_tls_client_refuses_tls_without_a_ca() {
+    let clients: [(&str, &[&str]); 2] = [
+        ("echo_client", &["--tls"]),
+        (
+            "app_client",
+            &["127.0.0.1", "65432", "search", "ring", "--tls"],
+        ),
+    ];
+    for (name, args) in clients {
+        let mut client = Command::new(example(name));
+        client.args(args);
+        let output = output_within(client);
+        assert_eq!(output.status.code(), Some(2), "{name}");
+        assert!(
+            stderr(&output).contains("--ca <FILE>"),
+            "{name}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
+fn every_tls_server_refuses_a_certificate_file_without_a_certificate_in_one_line() {
+    let dir = gen_cert();
+    let key = dir.path().join("key.pem");
+    let servers: [(&str, &[&str]); 2] = [
+        ("echo_server", &["--addr", "127.0.0.1:0"]),
+        ("app_server", &["127.0.0.1", "0"]),
+    ];
+    for (name, args) in servers {
+        let mut server = Command::new(example(name));
+        server
+            .args(args)
+            .arg("--tls-cert")
+            .arg(&key)
+            .arg("--tls-key")
+            .arg(&key);
+        let output = output_within(server);
+        assert_eq!(output.status.code(), Some(2), "{name}");
+        let expected = format!(
+            "{name}: --tls-cert/--tls-key: {}: no PEM certificate (BEGIN CERTIFICATE) in it \
+             (try --help)\n",
+            key.display()
+        );
+        assert_eq!(stderr(&output), expected);
+    }
+}
+
+#[test]
+fn every_tls_client_refuses_a_ca_file_without_a_certificate_in_one_line() {
+    let dir = gen_cert();
+    let key = dir.path().join("key.pem");
+    let clients: [(&str, &[&str]); 2] = [
+        ("echo_client", &[]),
+        ("app_client", &["127.0.0.1", "65432", "search", "ring"]),
+    ];
+    for (name, args) in clients {
+        let mut client = Command::new(example(name));
+        client.args(args).arg("--tls").arg("--ca").arg(&key);
+        let output = output_within(client);
+        assert_eq!(output.status.code(), Some(2), "{name}");
+        let expected = format!(
+            "{name}: --ca: {}: no PEM certificate (BEGIN CERTIFICATE) in it (try --help)\n",
+            key.display()
+        );
+        assert_eq!(stderr(&output), expected);
+    }
 }

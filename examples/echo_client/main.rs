@@ -55,7 +55,7 @@ struct Args {
     unix: Option<String>,
     /// Send UDP datagrams instead (one socket per --connections; lost datagrams are
     /// counted, not errors)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "tls")]
     udp: bool,
     /// Concurrent connections
     #[arg(long, value_name = "N", default_value = "10", value_parser = cli::at_least_one)]
@@ -76,15 +76,8 @@ struct Args {
     /// Give up after this long
     #[arg(long, value_name = "SECS", default_value = "120", value_parser = cli::seconds)]
     timeout: Duration,
-    /// Connect over TLS (needs --ca and a build with `--features tls`)
-    #[arg(long, requires = "ca", conflicts_with = "udp")]
-    tls: bool,
-    /// Trust the CA certificates in this PEM file (with --tls)
-    #[arg(long, value_name = "FILE")]
-    ca: Option<String>,
-    /// The name the server's certificate must be valid for [default: the host of --addr]
-    #[arg(long, value_name = "NAME")]
-    server_name: Option<String>,
+    #[command(flatten)]
+    tls: tls::ClientTlsArgs,
 }
 
 enum Target {
@@ -119,21 +112,15 @@ fn parse_options() -> Options {
     if args.udp && args.size > udp::MAX_PAYLOAD {
         cli::usage_error::<Args>(format!("--size is at most {} with --udp", udp::MAX_PAYLOAD));
     }
-    let tls = args.tls.then(|| {
-        let ca = args.ca.as_deref().unwrap_or_default();
-        let config = tls::client_config(ca.as_ref())
-            .unwrap_or_else(|err| cli::usage_error::<Args>(format!("--ca: {err}")));
-        // The host of HOST:PORT, without the brackets of an IPv6 address.
-        let host = args
-            .addr
-            .rsplit_once(':')
-            .map_or(args.addr.as_str(), |(host, _)| host);
-        let name = args
-            .server_name
-            .clone()
-            .unwrap_or_else(|| host.trim_matches(['[', ']']).to_string());
-        (config, name)
-    });
+    // The host of HOST:PORT: the name the server's certificate is checked against.
+    let host = args
+        .addr
+        .rsplit_once(':')
+        .map_or(args.addr.as_str(), |(host, _)| host);
+    let tls = args
+        .tls
+        .config(host)
+        .unwrap_or_else(|err| cli::usage_error::<Args>(err));
     let (target, server) = match (args.unix, args.udp) {
         (Some(path), _) => (Target::Unix(path.clone()), format!("unix:{path}")),
         (None, udp) => match cli::resolve(&args.addr) {

@@ -1,7 +1,7 @@
 //! The reactor's [`Stats`] as a list of named numbers: the one place that names them, for
 //! `/stats` (JSON, keyed by the `Stats` field names) and `/metrics` (Prometheus names).
 
-use mio_reactor::{ClosedCounts, Stats};
+use mio_reactor::Stats;
 
 /// How a number behaves over time (Prometheus' metric types).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +93,7 @@ pub fn readings(stats: &Stats) -> Vec<Reading> {
             Count(stats.refused),
         ),
     ];
-    for (reason, count) in closed_by_reason(&stats.closed) {
+    for (reason, count) in stats.closed.by_reason() {
         list.push(Reading {
             reason: Some(reason),
             ..reading(
@@ -155,25 +155,15 @@ pub fn readings(stats: &Stats) -> Vec<Reading> {
             "Times a connection stopped being read because its output passed the high water mark.",
             Count(stats.read_pauses),
         ),
+        reading(
+            "pending_timers",
+            "pending_timers",
+            Gauge,
+            "Timers pending now: handlers' own and the reactor's deadlines.",
+            Count(stats.pending_timers as u64),
+        ),
     ]);
     list
-}
-
-/// The closed counts with the names of their reasons.
-fn closed_by_reason(closed: &ClosedCounts) -> [(&'static str, u64); 11] {
-    [
-        ("peer_closed", closed.peer_closed),
-        ("local", closed.local),
-        ("aborted", closed.aborted),
-        ("reset", closed.reset),
-        ("idle_timeout", closed.idle_timeout),
-        ("connect_failed", closed.connect_failed),
-        ("close_timeout", closed.close_timeout),
-        ("limit_exceeded", closed.limit_exceeded),
-        ("protocol", closed.protocol),
-        ("shutdown", closed.shutdown),
-        ("io_error", closed.io_error),
-    ]
 }
 
 /// The readings of several reactors added up, reading by reading.

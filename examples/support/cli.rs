@@ -100,14 +100,15 @@ down gracefully: stop accepting, let connections finish (up to 5 s); a second ab
 pub const DEFAULT_SIGNALS_HELP: &str =
     "Signals: SIGTERM and SIGINT (Ctrl-C) end it at once (their default action).";
 
-/// Shuts down when standard input reaches EOF: how scripts and tests stop a server without
-/// signals. Standard input may be a regular file (`< /dev/null` is a character device, but
-/// `< file` is not), which the reactor cannot watch, so a thread reads it.
+/// Shuts down gracefully when standard input reaches EOF: how scripts and tests stop a
+/// server without signals. Standard input may be a regular file (`< /dev/null` is a
+/// character device, but `< file` is not), which the reactor cannot watch, so a thread reads
+/// it. A drain already under way (SIGTERM) is left to finish, not turned into an abort.
 pub fn stop_on_stdin_eof(handle: mio_reactor::ShutdownHandle) {
     std::thread::spawn(move || {
         // Read and ignore until EOF (or an error), then stop.
         let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
-        handle.shutdown();
+        handle.shutdown_gracefully();
     });
 }
 

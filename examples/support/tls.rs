@@ -1,14 +1,87 @@
-//! TLS for the examples: load a certificate and key (PEM files, parsed by rustls's own
-//! `pki_types` PEM support), build rustls configs, and listen or connect with or without
-//! TLS. Without the `tls` feature the flags are refused with a hint, and the examples need
-//! no `#[cfg]` of their own. Included with `#[path = "support/tls.rs"] mod tls;`.
+//! TLS for the examples: the options (`--tls-cert`/`--tls-key` for servers, `--tls`/`--ca`
+//! for clients, one `clap` group each, flattened into every example that takes them), load
+//! a certificate and key (PEM files, parsed by rustls's own `pki_types` PEM support), build
+//! rustls configs, and listen or connect with or without TLS. Without the `tls` feature the
+//! options are refused with a hint, and the examples need no `#[cfg]` of their own.
+//! Included with `#[path = "support/tls.rs"] mod tls;`.
 #![allow(dead_code)] // each example uses a different part
 
 use std::io;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use mio_reactor::{ConnId, Handler, PeerAddr, Reactor};
+
+/// `--tls-cert FILE --tls-key FILE`: how every server example is asked to serve TLS
+/// (`#[command(flatten)]` into its `Args`).
+#[derive(clap::Args)]
+pub struct ServerTlsArgs {
+    /// Serve TLS with this PEM certificate chain (needs --tls-key and a build with
+    /// `--features tls`)
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+impl ServerTlsArgs {
+    /// The server config the options ask for, `None` without them.
+    ///
+    /// # Errors
+    /// One line for a usage error: a file that does not load, or a build without TLS.
+    pub fn config(&self) -> Result<Option<ServerTls>, String> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => server_config(cert, key)
+                .map(Some)
+                .map_err(|err| format!("--tls-cert/--tls-key: {err}")),
+            // clap makes each of the two require the other.
+            _ => Ok(None),
+        }
+    }
+}
+
+/// `--tls --ca FILE [--server-name NAME]`: how every client example is asked to connect
+/// over TLS (`#[command(flatten)]` into its `Args`).
+#[derive(clap::Args)]
+pub struct ClientTlsArgs {
+    /// Connect over TLS (needs --ca and a build with `--features tls`)
+    #[arg(long, requires = "ca")]
+    tls: bool,
+    /// Trust the CA certificates in this PEM file (with --tls)
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
+    /// The name the server's certificate must be valid for [default: the server's host]
+    #[arg(long, value_name = "NAME")]
+    server_name: Option<String>,
+}
+
+impl ClientTlsArgs {
+    /// With `--tls`, the client config and the name the server's certificate is checked
+    /// against: `--server-name`, else `host` (an IPv6 address's brackets removed).
+    ///
+    /// # Errors
+    /// One line for a usage error: a CA file that does not load, or a build without TLS.
+    pub fn config(&self, host: &str) -> Result<Option<(ClientTls, String)>, String> {
+        if !self.tls {
+            return Ok(None);
+        }
+        let ca = self.ca.as_deref().unwrap_or(Path::new(""));
+        let config = client_config(ca).map_err(|err| {
+            // Without the `tls` feature the CA file is never read: --tls is the culprit.
+            let option = match err.kind() {
+                io::ErrorKind::Unsupported => "--tls",
+                _ => "--ca",
+            };
+            format!("{option}: {err}")
+        })?;
+        let name = self
+            .server_name
+            .clone()
+            .unwrap_or_else(|| host.trim_matches(['[', ']']).to_string());
+        Ok(Some((config, name)))
+    }
+}
 
 /// A server's TLS config.
 #[cfg(feature = "tls")]
@@ -47,6 +120,10 @@ fn bad_pem(path: &Path, err: impl std::fmt::Display) -> io::Error {
     )
 }
 
+/// Why a PEM file that should hold certificates does not do.
+#[cfg(feature = "tls")]
+const NO_CERTIFICATE: &str = "no PEM certificate (BEGIN CERTIFICATE) in it";
+
 /// A server config from a PEM certificate chain and a PEM private key.
 #[cfg(feature = "tls")]
 pub fn server_config(cert: &Path, key: &Path) -> io::Result<ServerTls> {
@@ -55,6 +132,10 @@ pub fn server_config(cert: &Path, key: &Path) -> io::Result<ServerTls> {
     let chain = CertificateDer::pem_file_iter(cert)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .map_err(|err| bad_pem(cert, err))?;
+    if chain.is_empty() {
+        // rustls would say "peer sent no certificates", which is about a handshake.
+        return Err(bad_pem(cert, NO_CERTIFICATE));
+    }
     let key_der = PrivateKeyDer::from_pem_file(key).map_err(|err| bad_pem(key, err))?;
     server_config_from(chain, key_der, None)
 }
@@ -102,6 +183,10 @@ pub fn client_config(ca: &Path) -> io::Result<ClientTls> {
         roots
             .add(cert.map_err(|err| bad_pem(ca, err))?)
             .map_err(|err| bad_pem(ca, err))?;
+    }
+    if roots.is_empty() {
+        // Or every handshake would fail later with an unknown issuer.
+        return Err(bad_pem(ca, NO_CERTIFICATE));
     }
     client_config_from(roots, None)
 }

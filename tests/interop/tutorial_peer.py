@@ -20,6 +20,11 @@ Usage:
         Exit 0 on success; exit 1 with a message on stderr on any error, including a
         text/json reply carrying an "error" key (the reply is still printed).
 
+    tutorial_peer.py client HOST PORT ACTION VALUE --cafile FILE [--server-hostname NAME]
+        The same over TLS (Python's ssl module), trusting the CA certificates in FILE and
+        checking the server's certificate against NAME (default localhost). First prints
+        {"tls": {"version": ..., "cipher": ...}} as negotiated, then the reply line.
+
     tutorial_peer.py server HOST PORT [--count N]
         Serves one request per connection (reply, then close) with selectors. Prints
         {"listening": {"host": ..., "port": ...}} once bound (PORT 0 picks a free port).
@@ -32,6 +37,7 @@ import json
 import os
 import selectors
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -221,13 +227,45 @@ def client_loop(sel, sock, request, reader, deadline):
             data = sock.recv(65536)
         except BlockingIOError:
             continue
-        if not data:
-            if reader.is_mid_frame():
-                raise ProtocolError(f"server closed mid-frame with {len(reader.buffer)} bytes")
-            raise ConnectionError("server closed the connection without replying")
-        frame = reader.feed(data)
+        frame = feed_reply(reader, data)
         if frame is not None:
             return frame
+
+
+def feed_reply(reader, data):
+    """The reply frame once `data` completes it; empty `data` is the server's EOF."""
+    if not data:
+        if reader.is_mid_frame():
+            raise ProtocolError(f"server closed mid-frame with {len(reader.buffer)} bytes")
+        raise ConnectionError("server closed the connection without replying")
+    return reader.feed(data)
+
+
+def run_tls_client(host, port, action, value, timeout, cafile, server_hostname):
+    """One request over TLS, with Python's ssl module.
+
+    A blocking socket with a deadline, not the selectors loop: a non-blocking ssl socket
+    needs its own want-read/want-write handling, and what this checks is the wire format
+    over another TLS stack, not Python's event loop.
+    """
+    context = ssl.create_default_context(cafile=cafile)
+    request = build_request(action, value)
+    reader = FrameReader()
+    deadline = time.monotonic() + timeout
+    with socket.create_connection((host, port), timeout=timeout) as raw:
+        with context.wrap_socket(raw, server_hostname=server_hostname) as tls:
+            print_json({"tls": {"version": tls.version(), "cipher": tls.cipher()[0]}})
+            tls.sendall(request)
+            frame = None
+            while frame is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("timed out waiting for the server")
+                tls.settimeout(remaining)
+                frame = feed_reply(reader, tls.recv(65536))
+            # Our close_notify, and the server's (sent after its reply): a clean TLS close.
+            tls.unwrap()
+    return report_reply(*frame)
 
 
 def report_reply(header, content):
@@ -369,6 +407,8 @@ def parse_args(argv):
     c.add_argument("action")
     c.add_argument("value")
     c.add_argument("--timeout", type=float, default=10.0)
+    c.add_argument("--cafile", help="connect over TLS, trusting the CA certificates in FILE")
+    c.add_argument("--server-hostname", default="localhost")
     s = sub.add_parser("server", help="serve the tutorial's search/binary behaviour")
     s.add_argument("host")
     s.add_argument("port", type=int)
@@ -379,6 +419,16 @@ def parse_args(argv):
 def main(argv):
     args = parse_args(argv)
     try:
+        if args.mode == "client" and args.cafile:
+            return run_tls_client(
+                args.host,
+                args.port,
+                args.action,
+                args.value,
+                args.timeout,
+                args.cafile,
+                args.server_hostname,
+            )
         if args.mode == "client":
             return run_client(args.host, args.port, args.action, args.value, args.timeout)
         return run_server(args.host, args.port, args.count)

@@ -1,9 +1,10 @@
-//! Running the real programs: the compiled `app_server` and `app_client` examples, and the
-//! independent Python peer in `tests/interop/`. Every wait is bounded by [`TIMEOUT`].
+//! Running the real programs: the compiled `app_server`, `app_client` and `gen_cert`
+//! examples, and the independent Python peer in `tests/interop/`. Every wait is bounded by
+//! [`TIMEOUT`].
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
@@ -86,14 +87,38 @@ pub fn app_client(addr: SocketAddr, args: &[&str]) -> Output {
     output_within(command)
 }
 
-/// Runs the Python peer's client against `addr`; `None` without `python3`.
-pub fn python_client(addr: SocketAddr, action: &str, value: &str) -> Option<Output> {
+/// Runs the Python peer's client `ACTION VALUE [OPTIONS]` (`args`) against `addr`; `None`
+/// without `python3`.
+pub fn python_client(addr: SocketAddr, args: &[&str]) -> Option<Output> {
     let ip = addr.ip().to_string();
     let port = addr.port().to_string();
-    let args = ["client", &ip, &port, action, value];
-    let mut command = python_peer(&args)?;
-    command.args(["--timeout", CLIENT_TIMEOUT_SECS]);
+    let mut command = python_peer(&["client", &ip, &port])?;
+    command.args(args).args(["--timeout", CLIENT_TIMEOUT_SECS]);
     Some(output_within(command))
+}
+
+/// Runs `gen_cert --dir` into a fresh directory of the caller's own (removed on drop), as
+/// a newcomer makes a certificate: `ca.pem`, and `cert.pem` with `key.pem` for localhost,
+/// 127.0.0.1 and ::1. The tests run in parallel, and one `gen_cert` overwriting another's
+/// files mixes a CA with another CA's leaf.
+pub fn gen_cert() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("mio-reactor-gen-cert-")
+        .tempdir()
+        .unwrap();
+    let mut command = Command::new(example("gen_cert"));
+    command.arg("--dir").arg(dir.path());
+    let output = output_within(command);
+    assert!(output.status.success(), "gen_cert: {}", stderr(&output));
+    for file in ["ca.pem", "cert.pem", "key.pem"] {
+        assert!(dir.path().join(file).exists(), "{file} written");
+    }
+    dir
+}
+
+/// A path as an argument (the tests' temporary paths are UTF-8).
+pub fn path(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 path")
 }
 
 /// Standard output of a finished program, as text.
@@ -227,13 +252,26 @@ pub struct AppServer {
 impl AppServer {
     /// Starts it with these extra options and waits for its address.
     pub fn start(options: &[&str]) -> AppServer {
+        AppServer::launch(options, "app server listening on ")
+    }
+
+    /// Starts it over TLS with the `cert.pem` and `key.pem` in `dir` (see [`gen_cert`]),
+    /// and waits for its address, which it must announce as TLS.
+    pub fn start_tls(dir: &Path) -> AppServer {
+        let cert = dir.join("cert.pem");
+        let key = dir.join("key.pem");
+        let options = ["--tls-cert", path(&cert), "--tls-key", path(&key)];
+        AppServer::launch(&options, "app server listening on tls:")
+    }
+
+    fn launch(options: &[&str], prefix: &str) -> AppServer {
         let mut command = Command::new(example("app_server"));
         command
             .args(["127.0.0.1", "0", "--stop-on-stdin-eof"])
             .args(options)
             // Warnings must show whatever the environment says: tests read them.
             .env("RUST_LOG", "info");
-        let (process, addr) = Spawned::listening(&mut command, "app server listening on ");
+        let (process, addr) = Spawned::listening(&mut command, prefix);
         AppServer { process, addr }
     }
 

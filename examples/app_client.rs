@@ -103,11 +103,6 @@ struct Exchange {
     outcome: Rc<RefCell<Option<Outcome>>>,
 }
 
-/// The start of a TLS alert record (content type 21, protocol version 3.x): what a TLS
-/// server sends a client that does not speak TLS, just before it closes. As a reply of
-/// ours it would announce a 5 KiB header, which no server of this protocol sends.
-const TLS_ALERT_RECORD: [u8; 2] = [0x15, 0x03];
-
 impl Exchange {
     /// Records how the exchange ended; the first word is final.
     fn finish(&self, outcome: Outcome) {
@@ -121,10 +116,8 @@ impl Exchange {
     /// Why the reply never came, if what came was a TLS alert: only possible without
     /// `--tls` (over TLS the reactor takes the records itself), and the user's likely mistake.
     fn tls_alert(&self) -> Option<String> {
-        self.reply_is_tls_alert.then(|| {
-            "the server answered with a TLS alert and closed: it serves TLS (try --tls --ca FILE)"
-                .to_string()
-        })
+        self.reply_is_tls_alert
+            .then(|| tls::ANSWERED_WITH_TLS.to_string())
     }
 }
 
@@ -138,7 +131,9 @@ impl Handler for Exchange {
 
     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
         // `data` always starts at the reply's first byte: nothing is consumed before the end.
-        self.reply_is_tls_alert = data.starts_with(&TLS_ALERT_RECORD);
+        // As a reply of ours, an alert's first bytes would announce a 5 KiB header, which
+        // no server of this protocol sends: the check cannot mistake a real reply.
+        self.reply_is_tls_alert = tls::starts_as_tls_alert(data);
         match self.decoder.decode(data) {
             // Keep the bytes until the whole reply is there.
             Ok(None) => return 0,

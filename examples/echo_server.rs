@@ -15,7 +15,8 @@
 //!
 //! With `--tls-cert FILE --tls-key FILE` (built with `--features tls`) every listener speaks
 //! TLS, with the same `Echo` handler: the reactor decrypts before `on_data` and encrypts what
-//! it writes. `cargo run --example gen_cert` makes a certificate for localhost; then
+//! it writes; with `--threads N` too, each reactor thread running its own connections' TLS
+//! sessions. `cargo run --example gen_cert` makes a certificate for localhost; then
 //! `openssl s_client -connect 127.0.0.1:65432 -CAfile tls/ca.pem -servername localhost`.
 //!
 //! The whole protocol is the `Echo` handler below; the reactor does the rest.
@@ -29,9 +30,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use mio_reactor::{
-    Config, Context, DatagramContext, DatagramHandler, Handler, Reactor, ReactorThreads,
-};
+use mio_reactor::{Config, Context, DatagramContext, DatagramHandler, Handler, Reactor};
 
 /// The protocol: write back whatever arrives, and consume all of it.
 struct Echo;
@@ -113,9 +112,6 @@ fn parse_options() -> Options {
         .tls
         .config()
         .unwrap_or_else(|err| cli::usage_error::<Args>(err));
-    if args.threads > 1 && tls.is_some() {
-        cli::usage_error::<Args>("--threads > 1 serves plaintext TCP only");
-    }
     Options {
         threads: args.threads,
         udp: args.udp,
@@ -138,17 +134,35 @@ fn main() {
     }
 }
 
-/// One reactor per thread, all accepting on one port (`SO_REUSEPORT`).
+/// How the announced address starts: `tls:` when the listeners speak TLS.
+fn scheme(tls: Option<&tls::ServerTls>) -> &'static str {
+    if tls.is_some() {
+        "tls:"
+    } else {
+        ""
+    }
+}
+
+/// One reactor per thread, all accepting on one port (`SO_REUSEPORT`), each with its own
+/// TLS sessions when --tls-cert is given.
 fn serve_threads(options: Options) -> std::io::Result<()> {
     let addr = cli::resolve(&options.addrs[0])?[0];
-    let (threads, bound) =
-        ReactorThreads::serve(options.threads, options.config, addr, |_| |_| Some(Echo))?;
+    let (threads, bound) = tls::serve_threads(
+        options.threads,
+        options.config,
+        addr,
+        options.tls.as_ref(),
+        |_| |_| Some(Echo),
+    )?;
     // Signals are watched before the address is announced: none can be missed.
     cli::forward_signals(threads.shutdown_handle())?;
     if options.stop_on_stdin_eof {
         cli::stop_on_stdin_eof(threads.shutdown_handle());
     }
-    println!("echo server listening on {bound}");
+    println!(
+        "echo server listening on {}{bound}",
+        scheme(options.tls.as_ref())
+    );
     println!("({} reactor threads share the port)", options.threads);
     let stats = threads.join()?;
     let per_thread: Vec<u64> = stats.iter().map(|s| s.accepted).collect();
@@ -172,8 +186,10 @@ fn serve(options: Options) -> std::io::Result<()> {
     for addr in &options.addrs {
         for resolved in cli::resolve(addr)? {
             let bound = tls::listen(&mut reactor, resolved, options.tls.as_ref(), |_| Some(Echo))?;
-            let scheme = if options.tls.is_some() { "tls:" } else { "" };
-            println!("echo server listening on {scheme}{bound}");
+            println!(
+                "echo server listening on {}{bound}",
+                scheme(options.tls.as_ref())
+            );
             if options.udp {
                 let bound = reactor.bind_udp(resolved, UdpEcho)?;
                 println!("echo server listening on udp:{bound}");

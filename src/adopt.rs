@@ -104,12 +104,14 @@ impl AdoptedListener {
 
 /// Registering adopted streams.
 impl Core {
-    /// Registers a connected stream and opens it with the handler `make` gives for its peer
-    /// (`None` refuses it: the stream is closed and counted as refused).
+    /// Registers a connected stream, secured by `security`, and opens it with the handler
+    /// `make` gives for its peer (`None` refuses it: the stream is closed and counted as
+    /// refused).
     pub(crate) fn adopt(
         &mut self,
         stream: Stream,
         peer: PeerAddr,
+        security: &Security,
         make: impl FnOnce(&mut Core, &PeerAddr) -> Option<Box<dyn Handler>>,
     ) -> io::Result<Option<ConnId>> {
         let Some(handler) = make(self, &peer) else {
@@ -119,8 +121,9 @@ impl Core {
         };
         self.configure_socket(&stream, &peer);
         log::debug!("adopted a connection from {peer}");
-        // An adopted stream is plaintext and connected: writable at once.
-        let transport = Security::default().transport(stream, true)?;
+        // An adopted stream is connected, its send buffer empty: writable at once. Over TLS
+        // it is the server's side: the handshake starts with the client's first bytes.
+        let transport = security.transport(stream, true)?;
         let slot = self
             .insert_conn(transport, peer, handler, State::Open)
             .map_err(|(err, _)| err)?;
@@ -129,9 +132,24 @@ impl Core {
         Ok(Some(ConnId(slot)))
     }
 
-    /// A stream handed over with [`LoopHandle::hand_over`]: served by the handover factory.
+    /// A plaintext stream made elsewhere, served by `handler` (whose `on_open` runs now).
+    pub(crate) fn adopt_stream(
+        &mut self,
+        stream: AdoptedStream,
+        handler: Box<dyn Handler>,
+    ) -> io::Result<ConnId> {
+        let (stream, peer) = stream.into_stream()?;
+        let adopted = self.adopt(stream, peer, &Security::default(), |_, _| Some(handler))?;
+        Ok(adopted.expect("a handler was given"))
+    }
+
+    /// A stream handed over with [`LoopHandle::hand_over`]: served by the handover factory,
+    /// secured as [`Reactor::accept_handovers`](crate::Reactor::accept_handovers) (or its
+    /// TLS twin) said.
     pub(crate) fn adopt_handed_over(&mut self, stream: Stream, peer: PeerAddr) {
-        let adopted = self.adopt(stream, peer, |core, peer| {
+        // A clone (an `Arc` for TLS): `adopt` borrows the core whole.
+        let security = self.handover_security.clone();
+        let adopted = self.adopt(stream, peer, &security, |core, peer| {
             match &mut core.handover_factory {
                 Some(factory) => factory.new_handler(peer),
                 None => {

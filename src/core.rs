@@ -129,6 +129,8 @@ pub(crate) struct Core {
     pub(crate) inbox: Inbox,
     /// Makes handlers for streams other threads hand over (`adopt.rs`).
     pub(crate) handover_factory: Option<Box<dyn Factory>>,
+    /// What secures the transports of handed-over streams (TLS, or nothing).
+    pub(crate) handover_security: Security,
     next_generation: u32,
 }
 
@@ -154,6 +156,7 @@ impl Core {
             observer: None,
             inbox,
             handover_factory: None,
+            handover_security: Security::default(),
             next_generation: 0,
         }
     }

@@ -241,23 +241,39 @@ impl Drop for ListenerSocket {
     }
 }
 
-/// A TCP socket bound to `addr` with `SO_REUSEADDR` and `SO_REUSEPORT`, not yet listening:
-/// several such sockets (one per reactor thread) can share a port.
-pub(crate) fn reuseport_socket(addr: SocketAddr) -> io::Result<socket2::Socket> {
+/// `err`, from binding or listening on `addr`, with the address in front of its message
+/// ("listen on 127.0.0.1:7000: Address already in use"): the operating system's message
+/// alone does not say which of a program's addresses failed. The kind is kept, so callers
+/// still match on [`AddrInUse`](io::ErrorKind::AddrInUse) and the like.
+pub(crate) fn listen_error(addr: impl fmt::Display, err: io::Error) -> io::Error {
+    io::Error::new(err.kind(), format!("listen on {addr}: {err}"))
+}
+
+/// A non-blocking TCP socket bound to `addr` with `SO_REUSEADDR` (as mio's `bind` sets it,
+/// so that connections of an earlier server in TIME-WAIT do not block a restart), and
+/// `SO_REUSEPORT` if asked; not yet listening.
+fn bound_tcp_socket(addr: SocketAddr, reuse_port: bool) -> io::Result<socket2::Socket> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     Ok(socket)
 }
 
+/// A TCP socket bound to `addr` with `SO_REUSEADDR` and `SO_REUSEPORT`, not yet listening:
+/// several such sockets (one per reactor thread) can share a port. Errors name `addr`.
+pub(crate) fn reuseport_socket(addr: SocketAddr) -> io::Result<socket2::Socket> {
+    bound_tcp_socket(addr, true).map_err(|err| listen_error(addr, err))
+}
+
 /// A non-blocking TCP listener on `addr` that shares its port with other reactors'.
+/// Errors name `addr`.
 pub(crate) fn reuseport_listener(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = reuseport_socket(addr)?;
-    socket.listen(LISTEN_BACKLOG)?;
-    Ok(TcpListener::from_std(socket.into()))
+    tcp_listening(addr, true)
 }
 
 /// Connections the kernel completes and queues for a listener before we accept them: room
@@ -267,16 +283,19 @@ pub(crate) fn reuseport_listener(addr: SocketAddr) -> io::Result<TcpListener> {
 /// `net.core.somaxconn`, 4096 by default.)
 const LISTEN_BACKLOG: i32 = 1024;
 
-/// A non-blocking TCP listener on `addr` with `SO_REUSEADDR` (as mio's `bind` sets it) and a
-/// backlog of [`LISTEN_BACKLOG`].
+/// A non-blocking TCP listener on `addr` with `SO_REUSEADDR` and a backlog of
+/// [`LISTEN_BACKLOG`]. Errors name `addr`.
 pub(crate) fn tcp_listener(addr: SocketAddr) -> io::Result<TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(LISTEN_BACKLOG)?;
-    Ok(TcpListener::from_std(socket.into()))
+    tcp_listening(addr, false)
+}
+
+fn tcp_listening(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+    let listening = || {
+        let socket = bound_tcp_socket(addr, reuse_port)?;
+        socket.listen(LISTEN_BACKLOG)?;
+        Ok(TcpListener::from_std(socket.into()))
+    };
+    listening().map_err(|err| listen_error(addr, err))
 }
 
 /// What a failed `accept` means for the listener.

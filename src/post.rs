@@ -602,10 +602,7 @@ impl LoopContext<'_> {
         stream: impl Into<AdoptedStream>,
         handler: impl Handler,
     ) -> io::Result<ConnId> {
-        let (stream, peer) = stream.into().into_stream()?;
-        let handler: Box<dyn Handler> = Box::new(handler);
-        let adopted = self.core.adopt(stream, peer, |_, _| Some(handler))?;
-        Ok(adopted.expect("a handler was given"))
+        self.core.adopt_stream(stream.into(), Box::new(handler))
     }
 
     /// Asks the reactor to shut down, as a [`ShutdownHandle`](crate::ShutdownHandle) would.

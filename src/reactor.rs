@@ -119,7 +119,9 @@ impl Reactor {
     /// do not block a restart) and a backlog of 1024.
     ///
     /// # Errors
-    /// The operating system's error from `socket`, `setsockopt`, `bind` or `listen`:
+    /// The operating system's error from `socket`, `setsockopt`, `bind` or `listen`, its
+    /// kind kept and its message led by the address (`listen on 127.0.0.1:7000: Address
+    /// already in use (os error 98)`), so that a program listening on several can say which:
     /// - [`AddrInUse`](io::ErrorKind::AddrInUse): another socket listens on that address and
     ///   port (connections in TIME-WAIT do not count);
     /// - [`AddrNotAvailable`](io::ErrorKind::AddrNotAvailable): `addr` is not an address of
@@ -171,13 +173,20 @@ impl Reactor {
         F: FnMut(&PeerAddr) -> Option<H> + 'static,
         H: Handler,
     {
+        self.listen_reuseport_secured(addr, Box::new(factory), Security::default())
+    }
+
+    /// [`listen_reuseport`](Reactor::listen_reuseport), with the accepted connections'
+    /// transports secured.
+    pub(crate) fn listen_reuseport_secured(
+        &mut self,
+        addr: SocketAddr,
+        factory: Box<dyn Factory>,
+        security: Security,
+    ) -> io::Result<SocketAddr> {
         let listener = crate::net::reuseport_listener(addr)?;
         let local = listener.local_addr()?;
-        self.add_listener(
-            ListenerSocket::Tcp(listener),
-            Box::new(factory),
-            Security::default(),
-        )?;
+        self.add_listener(ListenerSocket::Tcp(listener), factory, security)?;
         Ok(local)
     }
 
@@ -188,8 +197,9 @@ impl Reactor {
     /// listener closes.
     ///
     /// # Errors
-    /// - [`AddrInUse`](io::ErrorKind::AddrInUse), with a message naming the path, when a
-    ///   server accepts connections on `path`: found by trying to connect to it;
+    /// Each message is led by the path (`listen on unix:PATH: ...`):
+    /// - [`AddrInUse`](io::ErrorKind::AddrInUse) when a server accepts connections on
+    ///   `path` (found by trying to connect to it), or a file that is not a socket is there;
     /// - the error of removing a stale socket file (say
     ///   [`PermissionDenied`](io::ErrorKind::PermissionDenied)), or of binding again after;
     /// - the operating system's error from `bind` or `listen`: [`NotFound`](io::ErrorKind::NotFound)
@@ -335,10 +345,7 @@ impl Reactor {
         handler: impl Handler,
     ) -> io::Result<ConnId> {
         self.core.now = Instant::now();
-        let (stream, peer) = stream.into().into_stream()?;
-        let handler: Box<dyn Handler> = Box::new(handler);
-        let adopted = self.core.adopt(stream, peer, |_, _| Some(handler))?;
-        Ok(adopted.expect("a handler was given"))
+        self.core.adopt_stream(stream.into(), Box::new(handler))
     }
 
     /// Takes streams that other threads hand over with [`LoopHandle::hand_over`] (an
@@ -346,7 +353,18 @@ impl Reactor {
     /// reactor's thread. Replaces any factory given before. Without one, handed-over streams
     /// are refused (closed, and counted in [`Stats::refused`]).
     pub fn accept_handovers(&mut self, factory: impl Factory) {
-        self.core.handover_factory = Some(Box::new(factory));
+        self.accept_handovers_secured(Box::new(factory), Security::default());
+    }
+
+    /// [`accept_handovers`](Reactor::accept_handovers), with the handed-over streams'
+    /// transports secured.
+    pub(crate) fn accept_handovers_secured(
+        &mut self,
+        factory: Box<dyn Factory>,
+        security: Security,
+    ) {
+        self.core.handover_factory = Some(factory);
+        self.core.handover_security = security;
     }
 
     /// Listens on `addr` and hands each connection to the least loaded of `targets`
@@ -371,7 +389,8 @@ impl Reactor {
     /// [`on_open`](DatagramHandler::on_open) runs before this returns.
     ///
     /// # Errors
-    /// The operating system's error from `socket` or `bind` (no `SO_REUSEADDR` for UDP):
+    /// The operating system's error from `socket` or `bind` (no `SO_REUSEADDR` for UDP), its
+    /// message led by the address (`listen on udp:127.0.0.1:7000: ...`):
     /// [`AddrInUse`](io::ErrorKind::AddrInUse) when another UDP socket is bound to that
     /// address and port, [`AddrNotAvailable`](io::ErrorKind::AddrNotAvailable) when `addr`
     /// is not an address of this host, [`PermissionDenied`](io::ErrorKind::PermissionDenied)
@@ -407,7 +426,9 @@ impl Reactor {
         handler: impl DatagramHandler,
     ) -> io::Result<SocketAddr> {
         self.core.now = Instant::now();
-        self.core.add_udp(UdpSocket::bind(addr)?, Box::new(handler))
+        let socket = UdpSocket::bind(addr)
+            .map_err(|err| crate::net::listen_error(format_args!("udp:{addr}"), err))?;
+        self.core.add_udp(socket, Box::new(handler))
     }
 
     /// Opens an outbound TCP connection served by `handler`, in this loop.

@@ -10,6 +10,10 @@
 //! The cost: connections are spread by hash, not by load, so one thread can get busier than
 //! another; and state shared across connections on different threads (a chat room) needs
 //! its own cross-thread channel. For such servers, one reactor is the simpler choice.
+//!
+//! With the `tls` feature, `serve_tls` and `serve_balanced_tls` (in `tls_api.rs`) run the same
+//! code with every reactor's connections secured: the one rustls config is shared, each
+//! session lives in its connection's transport, on its connection's thread.
 
 use std::fmt;
 use std::io;
@@ -24,6 +28,7 @@ use crate::post::LoopHandle;
 use crate::reactor::Reactor;
 use crate::shutdown::ShutdownHandle;
 use crate::stats::Stats;
+use crate::transport::Security;
 
 /// N reactors on N threads, stopped together by one [`ShutdownHandle`].
 ///
@@ -195,6 +200,23 @@ impl ReactorThreads {
         F: FnMut(&PeerAddr) -> Option<H> + 'static,
         H: Handler,
     {
+        ReactorThreads::serve_secured(count, config, addr, make_factory, Security::default())
+    }
+
+    /// [`serve`](ReactorThreads::serve), with every reactor's accepted connections secured
+    /// by `security` (shared: one TLS config for the group).
+    pub(crate) fn serve_secured<M, F, H>(
+        count: usize,
+        config: Config,
+        addr: SocketAddr,
+        make_factory: M,
+        security: Security,
+    ) -> io::Result<(ReactorThreads, SocketAddr)>
+    where
+        M: Fn(usize) -> F + Send + Sync + 'static,
+        F: FnMut(&PeerAddr) -> Option<H> + 'static,
+        H: Handler,
+    {
         // Hold the port while the reactors bind it: a socket bound with SO_REUSEPORT but
         // not listening reserves the port without ever being handed a connection.
         let placeholder = crate::net::reuseport_socket(addr)?;
@@ -203,8 +225,9 @@ impl ReactorThreads {
             .as_socket()
             .ok_or_else(|| io::Error::other("not an IP socket"))?;
         let threads = ReactorThreads::spawn(count, config, move |reactor, index| {
+            let factory = Box::new(make_factory(index));
             reactor
-                .listen_reuseport(addr, make_factory(index))
+                .listen_reuseport_secured(addr, factory, security.clone())
                 .map(drop)
         })?;
         drop(placeholder);
@@ -272,10 +295,29 @@ impl ReactorThreads {
         F: FnMut(&PeerAddr) -> Option<H> + 'static,
         H: Handler,
     {
+        let security = Security::default();
+        ReactorThreads::serve_balanced_secured(count, config, addr, make_factory, security)
+    }
+
+    /// [`serve_balanced`](ReactorThreads::serve_balanced), with the handed-over connections
+    /// secured by `security` in the serving reactors (the acceptor only moves sockets: it
+    /// never reads a byte of them).
+    pub(crate) fn serve_balanced_secured<M, F, H>(
+        count: usize,
+        config: Config,
+        addr: SocketAddr,
+        make_factory: M,
+        security: Security,
+    ) -> io::Result<(ReactorThreads, SocketAddr)>
+    where
+        M: Fn(usize) -> F + Send + Sync + 'static,
+        F: FnMut(&PeerAddr) -> Option<H> + 'static,
+        H: Handler,
+    {
         let (handles_tx, handles) = mpsc::channel();
         let handles_tx = std::sync::Mutex::new(handles_tx);
         let mut threads = ReactorThreads::spawn(count, config.clone(), move |reactor, index| {
-            reactor.accept_handovers(make_factory(index));
+            reactor.accept_handovers_secured(Box::new(make_factory(index)), security.clone());
             let sent = handles_tx
                 .lock()
                 .map_err(|_| io::Error::other("a reactor thread died during setup"))?

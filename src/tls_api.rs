@@ -1,5 +1,6 @@
-//! The TLS entry points (the `tls` feature): listen and connect with a rustls config, and
-//! what a handler can learn about its session.
+//! The TLS entry points (the `tls` feature): listen, take handovers and connect with a rustls
+//! config (one reactor, or a group of [`ReactorThreads`]), and what a handler can learn about
+//! its session.
 //!
 //! Each is the plaintext call with a [`Security`] that asks for TLS: the same listener,
 //! accept, connect and handler code runs underneath, and the session lives in the
@@ -14,11 +15,13 @@ use std::time::Instant;
 
 use rustls::{ClientConfig, ServerConfig};
 
+use crate::config::Config;
 use crate::context::Context;
-use crate::handler::Handler;
+use crate::handler::{Factory, Handler};
 use crate::id::ConnId;
 use crate::net::PeerAddr;
 use crate::reactor::Reactor;
+use crate::threads::ReactorThreads;
 use crate::tls::{server_name, TlsInfo, TlsSetup};
 use crate::transport::Security;
 
@@ -114,6 +117,37 @@ impl Reactor {
         self.listen_secured(addr, Box::new(factory), server(config))
     }
 
+    /// Listens for TLS connections over TCP on `addr` with `SO_REUSEPORT`, sharing the port
+    /// with other reactors: [`listen_reuseport`](Reactor::listen_reuseport) with each
+    /// connection secured as by [`listen_tls`](Reactor::listen_tls). Every reactor of the
+    /// group may share one `config` (`Arc`): a rustls config is `Send + Sync`, each
+    /// connection's session is its own.
+    ///
+    /// # Errors
+    /// Those of [`listen_reuseport`](Reactor::listen_reuseport).
+    pub fn listen_reuseport_tls<F, H>(
+        &mut self,
+        addr: SocketAddr,
+        config: Arc<ServerConfig>,
+        factory: F,
+    ) -> io::Result<SocketAddr>
+    where
+        F: FnMut(&PeerAddr) -> Option<H> + 'static,
+        H: Handler,
+    {
+        self.listen_reuseport_secured(addr, Box::new(factory), server(config))
+    }
+
+    /// Takes streams other threads hand over, as
+    /// [`accept_handovers`](Reactor::accept_handovers) does, and serves each as the server
+    /// side of a TLS connection with a session from `config`: the thread that accepted the
+    /// stream moves only the socket, and the handshake runs here, under
+    /// [`Config::tls_handshake_timeout`](crate::Config::tls_handshake_timeout). Replaces any
+    /// factory (and TLS config) given before.
+    pub fn accept_handovers_tls(&mut self, config: Arc<ServerConfig>, factory: impl Factory) {
+        self.accept_handovers_secured(Box::new(factory), server(config));
+    }
+
     /// Listens for TLS connections over a Unix-domain socket at `path`: [`listen_unix`]
     /// with each connection secured as by [`listen_tls`](Reactor::listen_tls).
     ///
@@ -175,6 +209,109 @@ impl Reactor {
         self.core.now = Instant::now();
         self.core
             .connect_unix(path.as_ref(), Box::new(handler), security)
+    }
+}
+
+impl ReactorThreads {
+    /// Starts `count` reactors that all accept TLS connections on `addr` through
+    /// `SO_REUSEPORT`: [`serve`](ReactorThreads::serve), with each reactor listening as by
+    /// [`Reactor::listen_reuseport_tls`]. The reactors share `config`; each connection's TLS
+    /// session lives on the thread that accepted it, and its handler hears plaintext.
+    /// Returns the address bound (port 0 picks one free port for all of them).
+    ///
+    /// # Errors
+    /// Those of [`serve`](ReactorThreads::serve). A config that rustls cannot use for a
+    /// session is found at the first connection, as for [`Reactor::listen_tls`].
+    ///
+    /// # Examples
+    /// Two TLS echo reactors on one port, with a certificate made on the spot (`rcgen`):
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::sync::Arc;
+    /// use mio_reactor::rustls::{self, pki_types::PrivateKeyDer, RootCertStore};
+    /// use mio_reactor::{Config, Context, Handler, ReactorThreads};
+    ///
+    /// struct Echo;
+    /// impl Handler for Echo {
+    ///     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+    ///         ctx.write(data); // encrypted on the way out
+    ///         data.len()
+    ///     }
+    /// }
+    ///
+    /// let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// let key = PrivateKeyDer::Pkcs8(cert.key_pair.serialize_der().into());
+    /// let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+    ///     .with_safe_default_protocol_versions()
+    ///     .unwrap()
+    ///     .with_no_client_auth()
+    ///     .with_single_cert(vec![cert.cert.der().clone()], key)
+    ///     .unwrap();
+    ///
+    /// let addr = "127.0.0.1:0".parse().unwrap();
+    /// let (threads, addr) =
+    ///     ReactorThreads::serve_tls(2, Config::default(), addr, Arc::new(server), |_| |_: &_| Some(Echo))?;
+    ///
+    /// let mut roots = RootCertStore::empty();
+    /// roots.add(cert.cert.der().clone()).unwrap();
+    /// let client = rustls::ClientConfig::builder_with_provider(provider)
+    ///     .with_safe_default_protocol_versions()
+    ///     .unwrap()
+    ///     .with_root_certificates(roots)
+    ///     .with_no_client_auth();
+    /// let session = rustls::ClientConnection::new(Arc::new(client), "localhost".try_into().unwrap())
+    ///     .unwrap();
+    /// let mut tls = rustls::StreamOwned::new(session, std::net::TcpStream::connect(addr)?);
+    /// tls.write_all(b"hello")?;
+    /// let mut reply = [0; 5];
+    /// tls.read_exact(&mut reply)?;
+    /// assert_eq!(&reply, b"hello");
+    /// drop(tls);
+    /// threads.shutdown_handle().shutdown();
+    /// let stats = threads.join()?;
+    /// assert_eq!(stats.iter().map(|s| s.accepted).sum::<u64>(), 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn serve_tls<M, F, H>(
+        count: usize,
+        config: Config,
+        addr: SocketAddr,
+        tls: Arc<ServerConfig>,
+        make_factory: M,
+    ) -> io::Result<(ReactorThreads, SocketAddr)>
+    where
+        M: Fn(usize) -> F + Send + Sync + 'static,
+        F: FnMut(&PeerAddr) -> Option<H> + 'static,
+        H: Handler,
+    {
+        ReactorThreads::serve_secured(count, config, addr, make_factory, server(tls))
+    }
+
+    /// Starts `count` reactors that serve TLS connections, and one more that accepts them on
+    /// `addr` and hands each to the least loaded: [`serve_balanced`](ReactorThreads::serve_balanced),
+    /// with each serving reactor taking handovers as by [`Reactor::accept_handovers_tls`].
+    /// The acceptor moves only sockets: every handshake, and every record after it, is
+    /// handled by the reactor that serves the connection.
+    ///
+    /// [`join`](ReactorThreads::join) returns `count + 1` stats, the acceptor's last, as for
+    /// [`serve_balanced`](ReactorThreads::serve_balanced).
+    ///
+    /// # Errors
+    /// Those of [`serve_balanced`](ReactorThreads::serve_balanced).
+    pub fn serve_balanced_tls<M, F, H>(
+        count: usize,
+        config: Config,
+        addr: SocketAddr,
+        tls: Arc<ServerConfig>,
+        make_factory: M,
+    ) -> io::Result<(ReactorThreads, SocketAddr)>
+    where
+        M: Fn(usize) -> F + Send + Sync + 'static,
+        F: FnMut(&PeerAddr) -> Option<H> + 'static,
+        H: Handler,
+    {
+        ReactorThreads::serve_balanced_secured(count, config, addr, make_factory, server(tls))
     }
 }
 

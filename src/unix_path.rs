@@ -13,19 +13,27 @@ use std::path::Path;
 
 use mio::net::UnixListener;
 
-/// Binds `path`, replacing a stale socket file but never a live one.
+use crate::net::listen_error;
+
+/// Binds `path`, replacing a stale socket file but never a live one. Errors name the path
+/// ("listen on unix:PATH: ...").
 pub(crate) fn bind_unix(path: &Path) -> io::Result<UnixListener> {
+    bind_or_replace_stale(path)
+        .map_err(|err| listen_error(format_args!("unix:{}", path.display()), err))
+}
+
+fn bind_or_replace_stale(path: &Path) -> io::Result<UnixListener> {
     match UnixListener::bind(path) {
         Err(err) if err.kind() == io::ErrorKind::AddrInUse && !is_socket_file(path) => {
             Err(io::Error::new(
                 io::ErrorKind::AddrInUse,
-                format!("{} exists and is not a socket", path.display()),
+                "the file exists and is not a socket",
             ))
         }
         Err(err) if err.kind() == io::ErrorKind::AddrInUse => match StdUnixStream::connect(path) {
             Ok(_) => Err(io::Error::new(
                 io::ErrorKind::AddrInUse,
-                format!("{} is in use by a running server", path.display()),
+                "in use by a running server",
             )),
             Err(probe) if probe.kind() == io::ErrorKind::ConnectionRefused => {
                 log::info!("removing stale socket file {}", path.display());

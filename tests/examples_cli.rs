@@ -72,6 +72,23 @@ fn options_that_do_not_go_together_are_refused_with_exit_code_2() {
 }
 
 #[test]
+fn a_server_whose_address_is_taken_says_which_and_exits_1() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("its address").to_string();
+    for args in [&["--addr", &addr][..], &["--addr", &addr, "--threads", "2"]] {
+        let output = run("echo_server", args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let err = stderr(&output);
+        assert!(
+            err.starts_with(&format!(
+                "echo_server: listen on {addr}: Address already in use"
+            )),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
 fn help_explains_the_options_and_exits_0() {
     for (name, option) in EXAMPLES {
         let output = run(name, &["--help"]);

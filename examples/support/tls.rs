@@ -10,7 +10,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use mio_reactor::{ConnId, Handler, PeerAddr, Reactor};
+use mio_reactor::{Config, ConnId, Handler, PeerAddr, Reactor, ReactorThreads};
 
 /// `--tls-cert FILE --tls-key FILE`: how every server example is asked to serve TLS
 /// (`#[command(flatten)]` into its `Args`).
@@ -32,9 +32,15 @@ impl ServerTlsArgs {
     /// One line for a usage error: a file that does not load, or a build without TLS.
     pub fn config(&self) -> Result<Option<ServerTls>, String> {
         match (&self.tls_cert, &self.tls_key) {
-            (Some(cert), Some(key)) => server_config(cert, key)
-                .map(Some)
-                .map_err(|err| format!("--tls-cert/--tls-key: {err}")),
+            (Some(cert), Some(key)) => server_config(cert, key).map(Some).map_err(|err| {
+                match err.kind() {
+                    // Without the `tls` feature no file is read: the two options are the
+                    // culprit.
+                    io::ErrorKind::Unsupported => format!("--tls-cert/--tls-key: {err}"),
+                    // Names the option and the file.
+                    _ => err.to_string(),
+                }
+            }),
             // clap makes each of the two require the other.
             _ => Ok(None),
         }
@@ -67,13 +73,11 @@ impl ClientTlsArgs {
             return Ok(None);
         }
         let ca = self.ca.as_deref().unwrap_or(Path::new(""));
-        let config = client_config(ca).map_err(|err| {
+        let config = client_config(ca).map_err(|err| match err.kind() {
             // Without the `tls` feature the CA file is never read: --tls is the culprit.
-            let option = match err.kind() {
-                io::ErrorKind::Unsupported => "--tls",
-                _ => "--ca",
-            };
-            format!("{option}: {err}")
+            io::ErrorKind::Unsupported => format!("--tls: {err}"),
+            // Names --ca and the file.
+            _ => err.to_string(),
         })?;
         let name = self
             .server_name
@@ -82,6 +86,17 @@ impl ClientTlsArgs {
         Ok(Some((config, name)))
     }
 }
+
+/// Whether `reply` starts as a TLS alert record does (content type 21, protocol version
+/// 3.x): what a TLS server sends a client that does not speak TLS, just before it closes.
+/// Only a client without `--tls` can see one: over TLS the reactor takes the records.
+pub fn starts_as_tls_alert(reply: &[u8]) -> bool {
+    reply.starts_with(&[0x15, 0x03])
+}
+
+/// What a client without `--tls` reports when the reply was a TLS alert.
+pub const ANSWERED_WITH_TLS: &str =
+    "the server answered with a TLS alert and closed: it serves TLS (try --tls --ca FILE)";
 
 /// A server's TLS config.
 #[cfg(feature = "tls")]
@@ -112,11 +127,12 @@ pub fn provider() -> std::sync::Arc<mio_reactor::rustls::crypto::CryptoProvider>
     std::sync::Arc::new(mio_reactor::rustls::crypto::ring::default_provider())
 }
 
+/// An error about the file given to the option `flag`: "--tls-key: key.pem: ...".
 #[cfg(feature = "tls")]
-fn bad_pem(path: &Path, err: impl std::fmt::Display) -> io::Error {
+fn bad_file(flag: &str, path: &Path, err: impl std::fmt::Display) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
-        format!("{}: {err}", path.display()),
+        format!("{flag}: {}: {err}", path.display()),
     )
 }
 
@@ -124,20 +140,67 @@ fn bad_pem(path: &Path, err: impl std::fmt::Display) -> io::Error {
 #[cfg(feature = "tls")]
 const NO_CERTIFICATE: &str = "no PEM certificate (BEGIN CERTIFICATE) in it";
 
-/// A server config from a PEM certificate chain and a PEM private key.
+/// Why a PEM file that should hold a private key does not do.
 #[cfg(feature = "tls")]
-pub fn server_config(cert: &Path, key: &Path) -> io::Result<ServerTls> {
+const NO_PRIVATE_KEY: &str = "no PEM private key (BEGIN PRIVATE KEY) in it";
+
+/// The certificates in the PEM file given to `flag`: at least one (rustls would otherwise
+/// say "peer sent no certificates", about a handshake, or fail every handshake later with
+/// an unknown issuer). A file without any is named with what it holds instead, when that
+/// is a private key: the certificate and key files swapped, or the key given to --ca.
+#[cfg(feature = "tls")]
+fn certificates(
+    flag: &str,
+    path: &Path,
+) -> io::Result<Vec<mio_reactor::rustls::pki_types::CertificateDer<'static>>> {
     use mio_reactor::rustls::pki_types::pem::PemObject;
     use mio_reactor::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let chain = CertificateDer::pem_file_iter(cert)
+    let certs = CertificateDer::pem_file_iter(path)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|err| bad_pem(cert, err))?;
-    if chain.is_empty() {
-        // rustls would say "peer sent no certificates", which is about a handshake.
-        return Err(bad_pem(cert, NO_CERTIFICATE));
+        .map_err(|err| bad_file(flag, path, err))?;
+    if !certs.is_empty() {
+        return Ok(certs);
     }
-    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|err| bad_pem(key, err))?;
+    let hint = match PrivateKeyDer::from_pem_file(path) {
+        Ok(_) => "; it holds a private key: is it the key file?",
+        Err(_) => "",
+    };
+    Err(bad_file(flag, path, format!("{NO_CERTIFICATE}{hint}")))
+}
+
+/// The private key in the PEM file given to `flag`. A file without one is named with what
+/// it holds instead, when that is a certificate (the two files swapped), not with rustls's
+/// "no items found".
+#[cfg(feature = "tls")]
+fn private_key(
+    flag: &str,
+    path: &Path,
+) -> io::Result<mio_reactor::rustls::pki_types::PrivateKeyDer<'static>> {
+    use mio_reactor::rustls::pki_types::pem::{self, PemObject};
+    use mio_reactor::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    match PrivateKeyDer::from_pem_file(path) {
+        Ok(key) => Ok(key),
+        Err(pem::Error::NoItemsFound) => {
+            let holds_certificates = CertificateDer::pem_file_iter(path)
+                .is_ok_and(|mut certs| certs.next().is_some_and(|cert| cert.is_ok()));
+            let hint = match holds_certificates {
+                true => "; it holds a certificate: is it the certificate file?",
+                false => "",
+            };
+            Err(bad_file(flag, path, format!("{NO_PRIVATE_KEY}{hint}")))
+        }
+        Err(err) => Err(bad_file(flag, path, err)),
+    }
+}
+
+/// A server config from a PEM certificate chain (`--tls-cert`) and a PEM private key
+/// (`--tls-key`); each error names the option (both, when the two do not go together).
+#[cfg(feature = "tls")]
+pub fn server_config(cert: &Path, key: &Path) -> io::Result<ServerTls> {
+    let chain = certificates("--tls-cert", cert)?;
+    let key_der = private_key("--tls-key", key)?;
     server_config_from(chain, key_der, None)
+        .map_err(|err| io::Error::new(err.kind(), format!("--tls-cert/--tls-key: {err}")))
 }
 
 /// A server config presenting `chain` and `key`, TLS 1.2 and 1.3; with `client_roots`, it
@@ -173,20 +236,13 @@ pub fn server_config(_cert: &Path, _key: &Path) -> io::Result<ServerTls> {
     without_tls()
 }
 
-/// A client config trusting the CA certificates in the PEM file `ca`.
+/// A client config trusting the CA certificates in the PEM file `ca` (`--ca`); each error
+/// names the option and the file.
 #[cfg(feature = "tls")]
 pub fn client_config(ca: &Path) -> io::Result<ClientTls> {
-    use mio_reactor::rustls::pki_types::pem::PemObject;
-    use mio_reactor::rustls::pki_types::CertificateDer;
     let mut roots = mio_reactor::rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca).map_err(|err| bad_pem(ca, err))? {
-        roots
-            .add(cert.map_err(|err| bad_pem(ca, err))?)
-            .map_err(|err| bad_pem(ca, err))?;
-    }
-    if roots.is_empty() {
-        // Or every handshake would fail later with an unknown issuer.
-        return Err(bad_pem(ca, NO_CERTIFICATE));
+    for cert in certificates("--ca", ca)? {
+        roots.add(cert).map_err(|err| bad_file("--ca", ca, err))?;
     }
     client_config_from(roots, None)
 }
@@ -234,6 +290,29 @@ where
         None => reactor.listen(addr, factory),
         #[cfg(feature = "tls")]
         Some(config) => reactor.listen_tls(addr, config.clone(), factory),
+        #[cfg(not(feature = "tls"))]
+        Some(_) => without_tls(),
+    }
+}
+
+/// Starts `count` reactor threads sharing `addr` through `SO_REUSEPORT`, over TLS if `tls`
+/// is given (every thread with the same config).
+pub fn serve_threads<M, F, H>(
+    count: usize,
+    config: Config,
+    addr: SocketAddr,
+    tls: Option<&ServerTls>,
+    make_factory: M,
+) -> io::Result<(ReactorThreads, SocketAddr)>
+where
+    M: Fn(usize) -> F + Send + Sync + 'static,
+    F: FnMut(&PeerAddr) -> Option<H> + 'static,
+    H: Handler,
+{
+    match tls {
+        None => ReactorThreads::serve(count, config, addr, make_factory),
+        #[cfg(feature = "tls")]
+        Some(tls) => ReactorThreads::serve_tls(count, config, addr, tls.clone(), make_factory),
         #[cfg(not(feature = "tls"))]
         Some(_) => without_tls(),
     }

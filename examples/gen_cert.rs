@@ -17,13 +17,12 @@
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/pki.rs"]
+mod pki;
 
 use std::path::PathBuf;
 
 use clap::Parser;
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose,
-};
 
 /// Writes a test CA (ca.pem) and a certificate for localhost signed by it (cert.pem, key.pem).
 #[derive(Parser)]
@@ -32,12 +31,6 @@ struct Args {
     /// Where to write them
     #[arg(long, value_name = "DIR", default_value = "tls")]
     dir: PathBuf,
-}
-
-fn name(common_name: &str) -> DistinguishedName {
-    let mut name = DistinguishedName::new();
-    name.push(DnType::CommonName, common_name);
-    name
 }
 
 fn main() {
@@ -49,25 +42,11 @@ fn main() {
 }
 
 fn generate(dir: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
-    let ca_key = KeyPair::generate()?;
-    let mut ca = CertificateParams::new(Vec::<String>::new())?;
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    // Distinct names for the CA and the leaf: OpenSSL takes a certificate whose issuer
-    // equals its subject for self-signed.
-    ca.distinguished_name = name("mio-reactor example CA");
-    let ca = ca.self_signed(&ca_key)?;
-
-    let key = KeyPair::generate()?;
-    let names = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
-    let mut leaf = CertificateParams::new(names)?;
-    leaf.distinguished_name = name("localhost");
-    let leaf = leaf.signed_by(&key, &ca, &ca_key)?;
-
+    let pki = pki::Pki::issue("mio-reactor example CA", &["localhost", "127.0.0.1", "::1"])?;
     std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join("ca.pem"), ca.pem())?;
-    std::fs::write(dir.join("cert.pem"), leaf.pem())?;
-    write_private(&dir.join("key.pem"), &key.serialize_pem())?;
+    std::fs::write(dir.join("ca.pem"), &pki.ca_pem)?;
+    std::fs::write(dir.join("cert.pem"), &pki.leaf_pem)?;
+    write_private(&dir.join("key.pem"), &pki.leaf_key_pem)?;
     println!(
         "wrote {}/ca.pem, cert.pem and key.pem (for localhost, 127.0.0.1, ::1)",
         dir.display()

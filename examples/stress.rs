@@ -14,6 +14,10 @@
 //! plain line announces each scenario instead.
 //! `docs/reliability.md` explains each scenario and what the reactor does about it.
 //!
+//! The TLS scenarios (`tls-*`) need the `tls` feature
+//! (`cargo run --release --features tls --example stress`); built without it, `--list`
+//! marks them and a full run leaves them out.
+//!
 //! The same scenarios run small in `cargo test` (`tests/stress_*.rs`); the code lives in
 //! `examples/support/stress/`.
 
@@ -48,7 +52,7 @@ struct Args {
     #[arg(long)]
     quick: bool,
     /// Run only this scenario (repeatable; see --list)
-    #[arg(long, value_name = "NAME", value_parser = clap::builder::PossibleValuesParser::new(SCENARIOS))]
+    #[arg(long, value_name = "NAME", value_parser = clap::builder::PossibleValuesParser::new(SCENARIOS.iter().chain(&TLS_SCENARIOS)))]
     scenario: Vec<String>,
     /// List the scenarios
     #[arg(long)]
@@ -71,6 +75,15 @@ const SCENARIOS: [&str; 14] = [
     "sigterm-under-load",
     "panic-storm",
     "post-flood",
+];
+
+/// The TLS scenarios: hostile TLS peers against a TLS echo server (the `tls` feature).
+const TLS_SCENARIOS: [&str; 5] = [
+    "tls-garbage",
+    "tls-stalled-handshake",
+    "tls-never-reads",
+    "tls-truncation",
+    "tls-bad-client-cert",
 ];
 
 fn run(name: &str, quick: bool, launcher: &Launcher) -> Report {
@@ -109,8 +122,40 @@ fn run(name: &str, quick: bool, launcher: &Launcher) -> Report {
         ("panic-storm", true) => scenarios::panic_storm(launcher, 1_000, 1_000, 4096),
         ("post-flood", false) => stress::post_flood::post_flood(4, s(10)),
         ("post-flood", true) => stress::post_flood::post_flood(2, s(3)),
+        (name, quick) => run_tls(name, quick, launcher),
+    }
+}
+
+#[cfg(feature = "tls")]
+fn run_tls(name: &str, quick: bool, launcher: &Launcher) -> Report {
+    use stress::tls_scenarios as tls;
+    let s = Duration::from_secs;
+    const MIB: u64 = 1024 * 1024;
+    match (name, quick) {
+        ("tls-garbage", false) => tls::tls_garbage(launcher, 1_000, 64 * 1024),
+        ("tls-garbage", true) => tls::tls_garbage(launcher, 200, 16 * 1024),
+        ("tls-stalled-handshake", false) => tls::tls_stalled_handshake(launcher, 1_000, s(2)),
+        ("tls-stalled-handshake", true) => tls::tls_stalled_handshake(launcher, 200, s(1)),
+        ("tls-never-reads", false) => tls::tls_never_reads(launcher, 1024 * MIB, s(2)),
+        ("tls-never-reads", true) => tls::tls_never_reads(launcher, 32 * MIB, s(1)),
+        ("tls-truncation", false) => tls::tls_truncation(launcher, 1_000, 64 * 1024),
+        ("tls-truncation", true) => tls::tls_truncation(launcher, 200, 16 * 1024),
+        ("tls-bad-client-cert", false) => tls::tls_bad_client_cert(launcher, 500),
+        ("tls-bad-client-cert", true) => tls::tls_bad_client_cert(launcher, 100),
         _ => unreachable!("names are checked when parsing the options"),
     }
+}
+
+/// Built without TLS: a TLS scenario asked for by name fails, saying why.
+#[cfg(not(feature = "tls"))]
+fn run_tls(name: &str, _quick: bool, _launcher: &Launcher) -> Report {
+    let name = TLS_SCENARIOS
+        .into_iter()
+        .find(|tls| *tls == name)
+        .expect("names are checked when parsing the options");
+    Report::run(name, |_| {
+        Err("built without TLS: run with `--features tls`".to_string())
+    })
 }
 
 fn main() {
@@ -119,12 +164,23 @@ fn main() {
         return;
     }
     let args: Args = cli::parse();
+    let with_tls = cfg!(feature = "tls");
     if args.list {
         SCENARIOS.iter().for_each(|name| println!("{name}"));
+        for name in TLS_SCENARIOS {
+            match with_tls {
+                true => println!("{name}"),
+                false => println!("{name} (needs --features tls)"),
+            }
+        }
         return;
     }
     let selected: Vec<&str> = match args.scenario.is_empty() {
-        true => SCENARIOS.to_vec(),
+        true => SCENARIOS
+            .iter()
+            .chain(TLS_SCENARIOS.iter().filter(|_| with_tls))
+            .copied()
+            .collect(),
         false => args.scenario.iter().map(String::as_str).collect(),
     };
     if std::env::var_os("RUST_LOG").is_some() {

@@ -114,7 +114,7 @@ pub type ClientTls = std::sync::Arc<mio_reactor::rustls::ClientConfig>;
 pub type ClientTls = NoTls;
 
 #[cfg(not(feature = "tls"))]
-fn without_tls<T>() -> io::Result<T> {
+pub fn without_tls<T>() -> io::Result<T> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
         "built without TLS: run with `--features tls`",
@@ -122,7 +122,7 @@ fn without_tls<T>() -> io::Result<T> {
 }
 
 #[cfg(feature = "tls")]
-fn provider() -> std::sync::Arc<mio_reactor::rustls::crypto::CryptoProvider> {
+pub fn provider() -> std::sync::Arc<mio_reactor::rustls::crypto::CryptoProvider> {
     // The provider the library is built with (ring): see Cargo.toml.
     std::sync::Arc::new(mio_reactor::rustls::crypto::ring::default_provider())
 }
@@ -199,19 +199,35 @@ fn private_key(
 pub fn server_config(cert: &Path, key: &Path) -> io::Result<ServerTls> {
     let chain = certificates("--tls-cert", cert)?;
     let key_der = private_key("--tls-key", key)?;
-    let config = mio_reactor::rustls::ServerConfig::builder_with_provider(provider())
+    server_config_from(chain, key_der, None)
+        .map_err(|err| io::Error::new(err.kind(), format!("--tls-cert/--tls-key: {err}")))
+}
+
+/// A server config presenting `chain` and `key`, TLS 1.2 and 1.3; with `client_roots`, it
+/// requires a client certificate that verifies against them.
+#[cfg(feature = "tls")]
+pub fn server_config_from(
+    chain: Vec<mio_reactor::rustls::pki_types::CertificateDer<'static>>,
+    key: mio_reactor::rustls::pki_types::PrivateKeyDer<'static>,
+    client_roots: Option<mio_reactor::rustls::RootCertStore>,
+) -> io::Result<ServerTls> {
+    use mio_reactor::rustls::server::WebPkiClientVerifier;
+    let invalid =
+        |err: mio_reactor::rustls::Error| io::Error::new(io::ErrorKind::InvalidInput, err);
+    let builder = mio_reactor::rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .and_then(|builder| {
-            builder
-                .with_no_client_auth()
-                .with_single_cert(chain, key_der)
-        })
-        .map_err(|err| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("--tls-cert/--tls-key: {err}"),
-            )
-        })?;
+        .map_err(invalid)?;
+    let builder = match client_roots {
+        None => builder.with_no_client_auth(),
+        Some(roots) => {
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(std::sync::Arc::new(roots), provider())
+                    .build()
+                    .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let config = builder.with_single_cert(chain, key).map_err(invalid)?;
     Ok(std::sync::Arc::new(config))
 }
 
@@ -228,11 +244,29 @@ pub fn client_config(ca: &Path) -> io::Result<ClientTls> {
     for cert in certificates("--ca", ca)? {
         roots.add(cert).map_err(|err| bad_file("--ca", ca, err))?;
     }
-    let config = mio_reactor::rustls::ClientConfig::builder_with_provider(provider())
+    client_config_from(roots, None)
+}
+
+/// A client config trusting `roots`, TLS 1.2 and 1.3; with `identity` (a certificate chain
+/// and its key), it presents a client certificate when the server asks for one.
+#[cfg(feature = "tls")]
+pub fn client_config_from(
+    roots: mio_reactor::rustls::RootCertStore,
+    identity: Option<(
+        Vec<mio_reactor::rustls::pki_types::CertificateDer<'static>>,
+        mio_reactor::rustls::pki_types::PrivateKeyDer<'static>,
+    )>,
+) -> io::Result<ClientTls> {
+    let invalid =
+        |err: mio_reactor::rustls::Error| io::Error::new(io::ErrorKind::InvalidInput, err);
+    let builder = mio_reactor::rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .map_err(invalid)?
+        .with_root_certificates(roots);
+    let config = match identity {
+        None => builder.with_no_client_auth(),
+        Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(invalid)?,
+    };
     Ok(std::sync::Arc::new(config))
 }
 

@@ -8,55 +8,26 @@ use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 
 use mio_reactor::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use mio_reactor::rustls::server::WebPkiClientVerifier;
 use mio_reactor::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
 use mio_reactor::Config;
-use rcgen::KeyUsagePurpose;
-use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair};
 
-fn name(common_name: &str) -> DistinguishedName {
-    let mut name = DistinguishedName::new();
-    name.push(DnType::CommonName, common_name);
-    name
-}
+// A test that includes the stress suite too (`connection_properties`) loads these files
+// twice, once here and once there: two copies of the same plain functions, harmless.
+#[allow(clippy::duplicate_mod)]
+#[path = "../../examples/support/tls.rs"]
+mod example_tls;
+#[allow(clippy::duplicate_mod)]
+#[path = "../../examples/support/pki.rs"]
+mod pki;
 
 use super::{client, init_logging, loopback, Echo, Reporting, Seen, Server};
 
-/// A certificate authority and a certificate it signed.
-pub struct Pki {
-    pub ca: CertificateDer<'static>,
-    pub ca_pem: String,
-    pub leaf: CertificateDer<'static>,
-    pub leaf_pem: String,
-    pub leaf_key: Vec<u8>,
-    pub leaf_key_pem: String,
-}
+pub use pki::Pki;
 
 impl Pki {
     /// A fresh CA and a leaf for `names` (DNS names or IP addresses).
     pub fn new(names: &[&str]) -> Pki {
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        // Distinct names: OpenSSL takes a leaf whose issuer equals its subject for
-        // self-signed, and rcgen gives both the same default name.
-        ca_params.distinguished_name = name("mio-reactor test CA");
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        let leaf_key = KeyPair::generate().unwrap();
-        let mut leaf_params =
-            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
-                .unwrap();
-        leaf_params.distinguished_name = name(names[0]);
-        let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key).unwrap();
-        Pki {
-            ca: ca.der().clone(),
-            ca_pem: ca.pem(),
-            leaf: leaf.der().clone(),
-            leaf_pem: leaf.pem(),
-            leaf_key: leaf_key.serialize_der(),
-            leaf_key_pem: leaf_key.serialize_pem(),
-        }
+        Pki::issue("mio-reactor test CA", names).unwrap()
     }
 
     /// The usual test PKI: a leaf for `localhost` and 127.0.0.1.
@@ -70,57 +41,32 @@ impl Pki {
 
     fn roots(&self) -> RootCertStore {
         let mut roots = RootCertStore::empty();
-        roots.add(self.ca.clone()).unwrap();
+        roots.add(CertificateDer::from(self.ca.clone())).unwrap();
         roots
+    }
+
+    fn chain(&self) -> Vec<CertificateDer<'static>> {
+        vec![CertificateDer::from(self.leaf.clone())]
     }
 
     /// A server config presenting the leaf, TLS 1.2 and 1.3, no client certificates.
     pub fn server_config(&self) -> Arc<ServerConfig> {
-        let config = ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![self.leaf.clone()], self.key())
-            .unwrap();
-        Arc::new(config)
+        example_tls::server_config_from(self.chain(), self.key(), None).unwrap()
     }
 
     /// A server config that requires a client certificate signed by this CA.
     pub fn server_config_requiring_client_certs(&self) -> Arc<ServerConfig> {
-        let verifier =
-            WebPkiClientVerifier::builder_with_provider(Arc::new(self.roots()), provider())
-                .build()
-                .unwrap();
-        let config = ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(vec![self.leaf.clone()], self.key())
-            .unwrap();
-        Arc::new(config)
+        example_tls::server_config_from(self.chain(), self.key(), Some(self.roots())).unwrap()
     }
 
     /// A client config trusting this CA only.
     pub fn client_config(&self) -> Arc<ClientConfig> {
-        Arc::new(self.client_builder().with_no_client_auth())
+        example_tls::client_config_from(self.roots(), None).unwrap()
     }
 
     /// A client config trusting this CA and presenting `other`'s leaf as its certificate.
     pub fn client_config_with_cert_of(&self, other: &Pki) -> Arc<ClientConfig> {
-        let config = self
-            .client_builder()
-            .with_client_auth_cert(vec![other.leaf.clone()], other.key())
-            .unwrap();
-        Arc::new(config)
-    }
-
-    fn client_builder(
-        &self,
-    ) -> rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert> {
-        ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(self.roots())
+        example_tls::client_config_from(self.roots(), Some((other.chain(), other.key()))).unwrap()
     }
 
     /// Writes `ca.pem`, `cert.pem` and `key.pem` into a new directory of its own (for
@@ -137,11 +83,6 @@ impl Pki {
         std::fs::write(dir.path().join("key.pem"), &self.leaf_key_pem).unwrap();
         dir
     }
-}
-
-/// The crypto provider the crate is built with.
-pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
 }
 
 /// A TLS echo server whose connections report open and close.

@@ -6,11 +6,16 @@
 //! - [`swarm`]: thousands of scripted clients on one poll loop, checking every echoed byte;
 //! - [`probe`]: one well-behaved client measuring round trips while others misbehave;
 //! - [`pattern`], [`process_figures`], [`report`]: byte streams, process figures, verdicts;
-//! - [`scenarios`]: the nine scenarios, each a function of its size.
+//! - [`scenarios`]: the plaintext scenarios, each a function of its size;
+//! - [`tls_scenarios`] (the `tls` feature): hostile TLS peers, with [`tls_peer`] (a TLS
+//!   client that can stop reading), [`pki`] (certificates made in-process) and [`tls`] (the
+//!   examples' rustls glue, which also lets the server child listen with TLS).
 #![allow(dead_code)] // each includer uses a different part
 
 pub mod child;
 pub mod pattern;
+#[path = "../pki.rs"]
+pub mod pki;
 pub mod post_flood;
 pub mod probe;
 pub mod process_figures;
@@ -18,3 +23,9 @@ pub mod report;
 pub mod scenarios;
 pub mod server;
 pub mod swarm;
+#[path = "../tls.rs"]
+pub mod tls;
+#[cfg(feature = "tls")]
+pub mod tls_peer;
+#[cfg(feature = "tls")]
+pub mod tls_scenarios;

@@ -16,7 +16,7 @@ use super::server::ServerSpec;
 use super::swarm::{End, Peer, Step, Swarm};
 
 /// The bound on any one phase of a scenario.
-const PATIENCE: Duration = Duration::from_secs(60);
+pub(super) const PATIENCE: Duration = Duration::from_secs(60);
 
 /// How often the `/proc` figures of the server are sampled while waiting.
 const SAMPLE_EVERY: Duration = Duration::from_millis(50);
@@ -33,18 +33,18 @@ pub fn source_address(index: usize, sources: u8) -> IpAddr {
 }
 
 /// Rate-limits `/proc` reads inside a swarm's wait condition.
-struct Sampler {
+pub(super) struct Sampler {
     next: Instant,
 }
 
 impl Sampler {
-    fn new() -> Sampler {
+    pub(super) fn new() -> Sampler {
         Sampler {
             next: Instant::now(),
         }
     }
 
-    fn due(&mut self) -> bool {
+    pub(super) fn due(&mut self) -> bool {
         let now = Instant::now();
         if now < self.next {
             return false;
@@ -55,14 +55,14 @@ impl Sampler {
 }
 
 /// Tracks the server's peak resident memory.
-struct RssWatch {
-    before: u64,
+pub(super) struct RssWatch {
+    pub(super) before: u64,
     peak: u64,
     sampler: Sampler,
 }
 
 impl RssWatch {
-    fn start(server: &ChildServer) -> Result<RssWatch, String> {
+    pub(super) fn start(server: &ChildServer) -> Result<RssWatch, String> {
         let before = server.rss_kib().or_fail("reading the server's RSS")?;
         Ok(RssWatch {
             before,
@@ -71,7 +71,7 @@ impl RssWatch {
         })
     }
 
-    fn sample(&mut self, server: &ChildServer) {
+    pub(super) fn sample(&mut self, server: &ChildServer) {
         if self.sampler.due() {
             if let Ok(rss) = server.rss_kib() {
                 self.peak = self.peak.max(rss);
@@ -79,13 +79,70 @@ impl RssWatch {
         }
     }
 
-    fn growth_kib(&self) -> i64 {
+    /// Reads the server's RSS now (not rate-limited), counts it in the peak, and returns it.
+    pub(super) fn now(&mut self, server: &ChildServer) -> Result<u64, String> {
+        let rss = server.rss_kib().or_fail("reading the server's RSS")?;
+        self.peak = self.peak.max(rss);
+        Ok(rss)
+    }
+
+    pub(super) fn growth_kib(&self) -> i64 {
         self.peak as i64 - self.before as i64
     }
 }
 
+/// Tells when a sender that never reads has stalled: nothing it sends has moved for
+/// [`StallWatch::QUIET`], so every buffer on the way is full and the server stopped reading.
+/// (No event announces "nothing happens": a bounded watch is the only way to see it.)
+pub(super) struct StallWatch {
+    sent: u64,
+    since: Instant,
+}
+
+impl StallWatch {
+    const QUIET: Duration = Duration::from_millis(500);
+
+    pub(super) fn new() -> StallWatch {
+        StallWatch {
+            sent: 0,
+            since: Instant::now(),
+        }
+    }
+
+    /// Whether `sent` (the sender's running total) has not moved for the quiet time.
+    pub(super) fn stalled(&mut self, sent: u64) -> bool {
+        if sent != self.sent {
+            (self.sent, self.since) = (sent, Instant::now());
+        }
+        self.since.elapsed() >= StallWatch::QUIET
+    }
+}
+
+/// The never-reading sender's verdict on memory: growth while stalled independent of what it
+/// pushed (a few buffers' worth), and bounded at any time.
+pub(super) fn check_rss_bounded_while_stalled(
+    report: &mut Report,
+    rss: &RssWatch,
+    growth_stalled: i64,
+) {
+    report.figure("rss_growth_peak", kib_as_mib(rss.growth_kib()));
+    report.check(growth_stalled < 16 * 1024, || {
+        format!(
+            "server RSS grew by {} KiB while the client did not read",
+            growth_stalled
+        )
+    });
+    report.check(rss.growth_kib() < 32 * 1024, || {
+        format!("server RSS grew by {} KiB", rss.growth_kib())
+    });
+}
+
 /// Waits (bounded) until the server's descriptor count is back to `baseline`; returns it.
-fn await_fds(swarm: &mut Swarm, server: &ChildServer, baseline: usize) -> Result<usize, String> {
+pub(super) fn await_fds(
+    swarm: &mut Swarm,
+    server: &ChildServer,
+    baseline: usize,
+) -> Result<usize, String> {
     let mut sampler = Sampler::new();
     let mut last = usize::MAX;
     swarm
@@ -100,7 +157,7 @@ fn await_fds(swarm: &mut Swarm, server: &ChildServer, baseline: usize) -> Result
 }
 
 /// Describes the first few clients that fail `ok`, or `None` if all pass.
-fn first_failures(peers: &[Peer], ok: impl Fn(&Peer) -> bool) -> Option<String> {
+pub(super) fn first_failures(peers: &[Peer], ok: impl Fn(&Peer) -> bool) -> Option<String> {
     let bad: Vec<String> = peers
         .iter()
         .enumerate()
@@ -121,13 +178,13 @@ fn first_failures(peers: &[Peer], ok: impl Fn(&Peer) -> bool) -> Option<String> 
 
 /// The client ended as its script said, with its whole echo. (Each byte was compared with
 /// what was sent as it arrived: a difference would have ended it as `Corrupt`.)
-fn echoed_exactly(peer: &Peer, bytes: u64) -> bool {
+pub(super) fn echoed_exactly(peer: &Peer, bytes: u64) -> bool {
     peer.end == Some(End::Done) && peer.received == bytes
 }
 
 /// The server's memory stayed bounded, and the well-behaved probe client was served
 /// throughout.
-fn check_memory_and_probe(report: &mut Report, rss: &RssWatch, log: &probe::ProbeLog) {
+pub(super) fn check_memory_and_probe(report: &mut Report, rss: &RssWatch, log: &probe::ProbeLog) {
     report.figure("rss_growth", kib_as_mib(rss.growth_kib()));
     report.check(rss.growth_kib() < 64 * 1024, || {
         format!("server RSS grew by {} KiB", rss.growth_kib())
@@ -155,7 +212,7 @@ fn check_protocol_closes(
     });
 }
 
-fn check_stats_consistent(report: &mut Report, stats: &super::child::ServerReport) {
+pub(super) fn check_stats_consistent(report: &mut Report, stats: &super::child::ServerReport) {
     let (accepted, closed, open) = (
         stats.get("accepted"),
         stats.get("closed"),
@@ -321,18 +378,12 @@ pub fn never_reads(launcher: &Launcher, bytes: u64, watch: Duration) -> Report {
         report.figure("bytes", size(bytes));
 
         // Push until nothing moves for a while: the kernel buffers are full and the server
-        // has stopped reading. (No event announces "nothing happens": a bounded watch is
-        // the only way to see it.)
-        let mut last = (0, Instant::now());
+        // has stopped reading.
+        let mut stall = StallWatch::new();
         let stalled = swarm
             .run_until(PATIENCE, |s| {
                 rss.sample(&server);
-                let sent = s.peers()[0].sent;
-                if sent != last.0 || s.ended() > 0 {
-                    last = (sent, Instant::now());
-                    return s.ended() > 0;
-                }
-                last.1.elapsed() >= Duration::from_millis(500)
+                s.ended() > 0 || stall.stalled(s.peers()[0].sent)
             })
             .or_fail("sending")?;
         let stalled_at = swarm.peers()[0].sent;
@@ -369,18 +420,7 @@ pub fn never_reads(launcher: &Launcher, bytes: u64, watch: Duration) -> Report {
                 peer.end, peer.sent, peer.received
             )
         });
-        report.figure("rss_growth_peak", kib_as_mib(rss.growth_kib()));
-        // Bounded means independent of what the client sends: a few buffers' worth, far below
-        // what was pushed at the server.
-        report.check(growth_stalled < 16 * 1024, || {
-            format!(
-                "server RSS grew by {} KiB while the client did not read",
-                growth_stalled
-            )
-        });
-        report.check(rss.growth_kib() < 32 * 1024, || {
-            format!("server RSS grew by {} KiB", rss.growth_kib())
-        });
+        check_rss_bounded_while_stalled(report, &rss, growth_stalled);
         let stats = server.finish()?;
         check_stats_consistent(report, &stats);
         report.check(stats.get("read_pauses") >= 1, || {

@@ -1,5 +1,5 @@
-//! The server under test, as it runs in its own child process: a reactor with one of two
-//! protocols, reporting on standard output in lines that start with [`MARK`].
+//! The server under test, as it runs in its own child process: a reactor with one of three
+//! protocols, over plaintext TCP or TLS, reporting on standard output in lines that start with [`MARK`].
 //!
 //! A child process is what makes the figures honest: its resident memory, descriptors and
 //! CPU time (`/proc/PID/...`) are the server's alone, and a descriptor limit
@@ -28,6 +28,7 @@ use mio_reactor::{
 };
 
 use super::process_figures;
+use super::tls as example_tls;
 
 /// The environment variable that carries a [`ServerSpec`] to the child.
 pub const SPEC_VAR: &str = "MIO_REACTOR_STRESS_SERVER";
@@ -66,6 +67,66 @@ pub struct ServerSpec {
     pub report_closes: bool,
     /// Echo only: the handler panics on input containing this byte.
     pub panic_byte: Option<u8>,
+    /// Serve TLS (the `tls` feature) with this identity, instead of plaintext.
+    pub tls: Option<TlsSpec>,
+    /// `Config::tls_handshake_timeout`.
+    pub tls_handshake_timeout: Duration,
+}
+
+/// A TLS server's certificate and key, and the CA that its clients' certificates must be
+/// signed by if it requires them: DER, as made by `Pki` (`support/pki.rs`) in the parent.
+#[derive(Debug, Clone)]
+pub struct TlsSpec {
+    pub cert: Vec<u8>,
+    /// PKCS#8.
+    pub key: Vec<u8>,
+    pub client_ca: Option<Vec<u8>>,
+}
+
+impl TlsSpec {
+    #[cfg(feature = "tls")]
+    fn server_config(&self) -> io::Result<example_tls::ServerTls> {
+        use mio_reactor::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let client_roots = match &self.client_ca {
+            None => None,
+            Some(ca) => {
+                let mut roots = mio_reactor::rustls::RootCertStore::empty();
+                roots
+                    .add(CertificateDer::from(ca.clone()))
+                    .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
+                Some(roots)
+            }
+        };
+        let chain = vec![CertificateDer::from(self.cert.clone())];
+        let key = PrivateKeyDer::Pkcs8(self.key.clone().into());
+        example_tls::server_config_from(chain, key, client_roots)
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn server_config(&self) -> io::Result<example_tls::ServerTls> {
+        example_tls::without_tls()
+    }
+}
+
+/// Bytes as lowercase hex: certificates travel to the child in the environment.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn from_hex(text: &str) -> Result<Vec<u8>, String> {
+    let digits = text.as_bytes();
+    if digits.len() % 2 != 0 {
+        return Err(format!("odd hex length {}", digits.len()));
+    }
+    digits
+        .chunks(2)
+        .map(|pair| {
+            std::str::from_utf8(pair)
+                .ok()
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                .ok_or(format!("bad hex digits {pair:?}"))
+        })
+        .collect()
 }
 
 impl ServerSpec {
@@ -80,6 +141,16 @@ impl ServerSpec {
             close_timeout: defaults.get_close_timeout(),
             report_closes: false,
             panic_byte: None,
+            tls: None,
+            tls_handshake_timeout: defaults.get_tls_handshake_timeout(),
+        }
+    }
+
+    /// A TLS echo server: see [`TlsSpec`].
+    pub fn tls_echo(tls: TlsSpec) -> ServerSpec {
+        ServerSpec {
+            tls: Some(tls),
+            ..ServerSpec::echo()
         }
     }
 
@@ -112,6 +183,7 @@ impl ServerSpec {
             .idle_timeout(self.idle_timeout)
             .shutdown_timeout(self.shutdown_timeout)
             .close_timeout(self.close_timeout)
+            .tls_handshake_timeout(self.tls_handshake_timeout)
     }
 
     /// `key=value` pairs, for the environment.
@@ -130,22 +202,31 @@ impl ServerSpec {
                 limits.max_header, limits.max_content
             ),
         };
-        format!(
+        let mut text = format!(
             "{protocol} max_connections={} idle_ms={} shutdown_ms={} close_ms={} report_closes={} \
-             panic_byte={}",
+             panic_byte={} handshake_ms={}",
             self.max_connections,
             ms(self.idle_timeout),
             ms(Some(self.shutdown_timeout)),
             ms(Some(self.close_timeout)),
             u8::from(self.report_closes),
             self.panic_byte.map_or(-1, i16::from),
-        )
+            ms(Some(self.tls_handshake_timeout)),
+        );
+        if let Some(tls) = &self.tls {
+            text += &format!(" tls_cert={} tls_key={}", hex(&tls.cert), hex(&tls.key));
+            if let Some(ca) = &tls.client_ca {
+                text += &format!(" tls_client_ca={}", hex(ca));
+            }
+        }
+        text
     }
 
     fn decode(text: &str) -> Result<ServerSpec, String> {
         let mut spec = ServerSpec::echo();
         let (mut protocol, mut max_line, mut deadline) = ("echo", 0, None);
         let mut limits = Limits::default();
+        let (mut tls_cert, mut tls_key, mut client_ca) = (None, None, None);
         let ms = |v: u64| (v > 0).then(|| Duration::from_millis(v));
         for pair in text.split_whitespace() {
             let (key, value) = pair.split_once('=').ok_or(format!("bad pair {pair:?}"))?;
@@ -168,6 +249,10 @@ impl ServerSpec {
                 "close_ms" => spec.close_timeout = Duration::from_millis(number()?),
                 "report_closes" => spec.report_closes = value == "1",
                 "panic_byte" => spec.panic_byte = value.parse().ok(),
+                "handshake_ms" => spec.tls_handshake_timeout = Duration::from_millis(number()?),
+                "tls_cert" => tls_cert = Some(from_hex(value)?),
+                "tls_key" => tls_key = Some(from_hex(value)?),
+                "tls_client_ca" => client_ca = Some(from_hex(value)?),
                 _ => return Err(format!("unknown key {key:?}")),
             }
         }
@@ -175,6 +260,15 @@ impl ServerSpec {
             "lines" => Protocol::Lines { max_line, deadline },
             "frames" => Protocol::Frames { limits },
             _ => Protocol::Echo,
+        };
+        spec.tls = match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => Some(TlsSpec {
+                cert,
+                key,
+                client_ca,
+            }),
+            (None, None) => None,
+            _ => return Err("tls_cert and tls_key go together".to_string()),
         };
         Ok(spec)
     }
@@ -206,12 +300,14 @@ fn serve(spec: ServerSpec) -> io::Result<()> {
     let counters = Counters::default();
     let (protocol, report_closes, shared) = (spec.protocol, spec.report_closes, counters.clone());
     let panic_byte = spec.panic_byte;
+    let tls = spec.tls.as_ref().map(TlsSpec::server_config).transpose()?;
     if panic_byte.is_some() {
         // A thousand panics by design: the reactor logs each one (`error!`, with RUST_LOG);
         // the default hook's message and backtrace for each would only bury the report.
         std::panic::set_hook(Box::new(|_| {}));
     }
-    let addr = reactor.listen(SocketAddr::from(([127, 0, 0, 1], 0)), move |_| {
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let addr = example_tls::listen(&mut reactor, loopback, tls.as_ref(), move |_: &_| {
         let decoder = match protocol {
             Protocol::Frames { limits } => Decoder::new(limits),
             _ => Decoder::default(),
@@ -244,7 +340,7 @@ fn serve(spec: ServerSpec) -> io::Result<()> {
         "{MARK}stats accepted={} open={} closed={} peer_closed={} local={} aborted={} \
          reset={} idle_timeout={} close_timeout={} limit_exceeded={} protocol={} shutdown={} \
          io_error={} accept_errors={} accept_backoffs={} read_pauses={} turns={} bytes_in={} \
-         bytes_out={} shed={} frames={} handler_panics={} handler_panicked={} \
+         bytes_out={} shed={} frames={} handler_panics={} handler_panicked={} tls={} \
          fds_before={fds_before} fds_after={fds_after}",
         stats.accepted,
         stats.open_connections,
@@ -269,6 +365,7 @@ fn serve(spec: ServerSpec) -> io::Result<()> {
         counters.frames.get(),
         stats.handler_panics,
         closed.handler_panicked,
+        closed.tls,
     );
     Ok(())
 }
@@ -313,6 +410,9 @@ pub fn reason_token(reason: &CloseReason) -> &'static str {
         CloseReason::ShutdownAborted => "shutdown-aborted",
         CloseReason::Io(_) => "io-error",
         CloseReason::HandlerPanicked(_) => "handler-panicked",
+        CloseReason::Tls(_) => "tls-error",
+        CloseReason::TlsTruncated => "tls-truncated",
+        CloseReason::TlsHandshakeTimeout => "tls-handshake-timeout",
         _ => "other",
     }
 }

@@ -266,7 +266,11 @@ impl TlsSession {
         }
         self.encrypt_early()?;
         self.conn.writer().write_all(data)?;
-        self.refresh_pending();
+        // Counted at its plaintext size until the flush that ends the callback counts the
+        // records: asking rustls now (`process_new_packets`) would cost a walk of its
+        // deframer per write, and a writer pumping up to the high water mark only needs the
+        // count to grow.
+        self.pending += data.len();
         Ok(())
     }
 
@@ -288,7 +292,11 @@ impl TlsSession {
                 Err(err) => return Err(err),
             }
         }
-        self.refresh_pending();
+        if self.conn.wants_write() {
+            self.refresh_pending(); // the socket is full: how much waits
+        } else {
+            self.pending = 0;
+        }
         if self.fin_pending && !self.fin_sent && self.pending == 0 {
             self.fin_sent = true;
             stream.shutdown_write()?;
@@ -299,12 +307,14 @@ impl TlsSession {
     fn encrypt_early(&mut self) -> io::Result<()> {
         if !self.early.is_empty() && !self.conn.is_handshaking() {
             self.conn.writer().write_all(self.early.as_slice())?;
+            self.pending += self.early.len();
             self.early.clear();
         }
         Ok(())
     }
 
-    /// Plaintext kept during the handshake plus records not yet taken by the kernel.
+    /// Plaintext kept during the handshake plus records not yet taken by the kernel
+    /// (plaintext written since the last flush counts at its own size until then).
     pub(crate) fn buffered(&self) -> usize {
         self.early.len() + self.pending
     }

@@ -269,3 +269,71 @@ fn a_server_certificate_for_another_name_fails_our_client_with_a_tls_reason() {
     client.wait();
     server.stop();
 }
+
+/// On the client's first byte, writes `data` in 4 KiB pieces while the buffered
+/// output stays at or under the high water mark, and goes on from `on_drain`: the pattern
+/// [`Handler::on_drain`] documents. Counts the times the water mark stopped it.
+struct Pump {
+    data: Vec<u8>,
+    sent: usize,
+    stops: mpsc::Sender<usize>,
+    stopped: usize,
+}
+
+impl Pump {
+    fn pump(&mut self, ctx: &mut Context<'_>) {
+        let high = ctx.config().get_high_water();
+        while self.sent < self.data.len() {
+            if ctx.buffered_output() > high {
+                self.stopped += 1;
+                return;
+            }
+            let piece = (self.data.len() - self.sent).min(4096);
+            ctx.write(&self.data[self.sent..self.sent + piece]);
+            self.sent += piece;
+        }
+        let _ = self.stops.send(self.stopped);
+        ctx.close();
+    }
+}
+
+impl Handler for Pump {
+    fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+        if self.sent == 0 {
+            self.pump(ctx);
+        }
+        data.len()
+    }
+    fn on_drain(&mut self, ctx: &mut Context<'_>) {
+        self.pump(ctx);
+    }
+}
+
+#[test]
+fn a_writer_pumping_to_the_high_water_mark_over_tls_is_stopped_by_it_and_loses_nothing() {
+    const TOTAL: usize = 1024 * 1024;
+    let pki = Pki::localhost();
+    let tls = pki.server_config();
+    let (stops_tx, stops) = mpsc::channel();
+    let server = Server::start(Config::default(), move |reactor| {
+        reactor.listen_tls(loopback(), tls, move |_: &_| {
+            Some(Pump {
+                data: random_bytes(9, TOTAL),
+                sent: 0,
+                stops: stops_tx.clone(),
+                stopped: 0,
+            })
+        })
+    });
+    let mut stream = tls_client(server.addr, pki.client_config());
+    stream.write_all(b"go").unwrap();
+    let received = util::tls::read_to_close_notify(&mut stream).unwrap();
+    assert_eq!(received.len(), TOTAL);
+    assert!(received == random_bytes(9, TOTAL), "the bytes differ");
+    let stopped = stops.recv_timeout(util::WAIT).unwrap();
+    assert!(
+        stopped > 0,
+        "1 MiB never passed the high water mark: TLS-held output was not counted"
+    );
+    server.stop();
+}

@@ -47,21 +47,27 @@ impl Core {
         let mut buf = mem::take(&mut self.read_buf);
         while let Some(conn) = self.conn(slot) {
             let state = conn.state();
-            match next_read(
+            let outcome = match next_read(
                 conn.transport().is_readable(),
                 state,
                 conn.reading_paused(),
                 budget,
             ) {
-                ReadStep::Read => {}
+                ReadStep::Read => conn.transport().read(&mut buf),
+                // Paused delivery must not stall a TLS handshake: it yields no plaintext,
+                // and what was written before it can only leave once it is over.
+                ReadStep::Stop if state.may_read() => match conn.transport().read_handshake() {
+                    Some(outcome) => outcome,
+                    None => break,
+                },
                 ReadStep::Stop => break,
                 ReadStep::Requeue => {
                     // Fairness: others get their turn.
                     self.queue(slot);
                     break;
                 }
-            }
-            match conn.transport().read(&mut buf) {
+            };
+            match outcome {
                 ReadOutcome::Data { len, wire, drained } => {
                     conn.bytes_in += wire as u64;
                     conn.last_active = now;

@@ -129,6 +129,19 @@ impl TlsSetup {
     }
 }
 
+/// What a read that took `wire` bytes of records and no plaintext reports.
+fn records_read(wire: usize, readable: bool) -> ReadOutcome {
+    if wire == 0 {
+        ReadOutcome::WouldBlock
+    } else {
+        ReadOutcome::Data {
+            len: 0,
+            wire,
+            drained: !readable,
+        }
+    }
+}
+
 fn invalid(err: rustls::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, err)
 }
@@ -204,49 +217,83 @@ impl TlsSession {
                 Err(err) => return ReadOutcome::Failed(CloseReason::from_io(&err)),
             }
             if !*readable || wire >= buf.len() {
-                return if wire == 0 {
-                    ReadOutcome::WouldBlock
-                } else {
-                    let drained = !*readable;
-                    ReadOutcome::Data {
-                        len: 0,
-                        wire,
-                        drained,
-                    }
-                };
+                return records_read(wire, *readable);
             }
-            let mut probe = ProbedRead {
-                stream,
-                asked: 0,
-                got: 0,
-            };
-            match self.conn.read_tls(&mut probe) {
-                Ok(0) => {
-                    // TCP EOF: the reader now says whether a close_notify came first.
-                    *readable = false;
-                    self.end_seen = true;
-                }
-                Ok(len) => {
-                    wire += len;
-                    if drained_after_read(probe.got, probe.asked, read_closed) {
-                        *readable = false;
-                    }
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    *readable = false;
-                    continue;
-                }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => return ReadOutcome::Failed(CloseReason::from_io(&err)),
+            match self.read_records(stream, readable, read_closed) {
+                Ok(len) => wire += len,
+                Err(outcome) => return outcome,
             }
-            match self.conn.process_new_packets() {
-                Ok(state) => self.note(&state),
-                Err(err) => {
-                    // rustls queued the alert that tells the peer why: one best-effort
-                    // write, the connection is closing anyway.
-                    let _ = self.conn.write_tls(&mut SocketWrite(stream));
-                    return ReadOutcome::Failed(CloseReason::Tls(err.to_string()));
+        }
+    }
+
+    /// Reads and processes TLS records while the handshake lasts, taking no plaintext.
+    ///
+    /// For a connection whose delivery is paused: by backpressure (the handler wrote past
+    /// the high water mark before the handshake finished, and that output can only leave
+    /// once it has) or by the handler. Stopping the reads there would stall both sides for
+    /// good: the peer waits for our handshake reply, we for the peer to read. Plaintext that
+    /// comes with the peer's last handshake flight stays in the session until delivery
+    /// resumes.
+    pub(crate) fn read_handshake(
+        &mut self,
+        stream: &mut Stream,
+        readable: &mut bool,
+        read_closed: bool,
+    ) -> ReadOutcome {
+        let mut wire = 0;
+        while *readable && self.conn.is_handshaking() {
+            match self.read_records(stream, readable, read_closed) {
+                Ok(len) => wire += len,
+                Err(outcome) => return outcome,
+            }
+        }
+        records_read(wire, *readable)
+    }
+
+    /// One `read_tls` from the socket, then `process_new_packets`: the bytes of records read
+    /// (0 at `WouldBlock`, which clears `readable`, or at the TCP EOF), or the outcome that
+    /// ends the connection (after sending the alert rustls prepared).
+    fn read_records(
+        &mut self,
+        stream: &mut Stream,
+        readable: &mut bool,
+        read_closed: bool,
+    ) -> Result<usize, ReadOutcome> {
+        let mut probe = ProbedRead {
+            stream,
+            asked: 0,
+            got: 0,
+        };
+        let len = match self.conn.read_tls(&mut probe) {
+            Ok(0) => {
+                // TCP EOF: the reader now says whether a close_notify came first.
+                *readable = false;
+                self.end_seen = true;
+                0
+            }
+            Ok(len) => {
+                if drained_after_read(probe.got, probe.asked, read_closed) {
+                    *readable = false;
                 }
+                len
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                *readable = false;
+                return Ok(0);
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => return Ok(0),
+            Err(err) => return Err(ReadOutcome::Failed(CloseReason::from_io(&err))),
+        };
+        match self.conn.process_new_packets() {
+            Ok(state) => {
+                self.note(&state);
+                Ok(len)
+            }
+            Err(err) => {
+                // rustls queued the alert that tells the peer why: one best-effort
+                // write, the connection is closing anyway.
+                let _ = self.conn.write_tls(&mut SocketWrite(stream));
+                Err(ReadOutcome::Failed(CloseReason::Tls(err.to_string())))
             }
         }
     }

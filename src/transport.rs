@@ -193,6 +193,20 @@ impl Transport {
         }
     }
 
+    /// For a connection whose delivery is paused: reads a TLS handshake on, taking no
+    /// plaintext (`tls.rs`, `read_handshake`). `None` when there is nothing of the kind to
+    /// read: no TLS, the handshake is over, or the socket has no bytes.
+    pub(crate) fn read_handshake(&mut self) -> Option<ReadOutcome> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            if self.readable && tls.is_handshaking() {
+                let (stream, readable) = (&mut self.stream, &mut self.readable);
+                return Some(tls.read_handshake(stream, readable, self.read_closed));
+            }
+        }
+        None
+    }
+
     /// One read into `buf`, with the edge-triggered bookkeeping (see the module docs).
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> ReadOutcome {
         #[cfg(feature = "tls")]

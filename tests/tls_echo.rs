@@ -337,3 +337,101 @@ fn a_writer_pumping_to_the_high_water_mark_over_tls_is_stopped_by_it_and_loses_n
     );
     server.stop();
 }
+
+/// Writes `greeting` in `on_open`, before the handshake has finished (a server that speaks
+/// first), optionally pausing its reading there too; then echoes.
+struct FirstSpeaker {
+    greeting: Vec<u8>,
+    pause: bool,
+}
+
+impl Handler for FirstSpeaker {
+    fn on_open(&mut self, ctx: &mut Context<'_>) {
+        if self.pause {
+            ctx.pause_reading();
+        }
+        ctx.write(&self.greeting);
+    }
+    fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+        ctx.write(data);
+        data.len()
+    }
+}
+
+/// Starts a TLS server whose connections greet with `size` bytes, connects, and returns
+/// the greeting as read (a handshake that never finishes ends in the client's read timeout).
+fn read_greeting_over_tls(size: usize, pause: bool) -> Vec<u8> {
+    let pki = Pki::localhost();
+    let tls = pki.server_config();
+    let server = Server::start(Config::default(), move |reactor| {
+        reactor.listen_tls(loopback(), tls, move |_: &_| {
+            Some(FirstSpeaker {
+                greeting: random_bytes(13, size),
+                pause,
+            })
+        })
+    });
+    let mut stream = tls_client(server.addr, pki.client_config());
+    let mut greeting = vec![0; size];
+    stream.read_exact(&mut greeting).expect("the greeting");
+    drop(stream);
+    server.stop();
+    greeting
+}
+
+#[test]
+fn a_handshake_finishes_when_the_handler_wrote_past_the_high_water_mark_before_it() {
+    let size = 4 * Config::default().get_high_water();
+    assert!(read_greeting_over_tls(size, false) == random_bytes(13, size));
+}
+
+#[test]
+fn a_handshake_finishes_while_the_handler_has_paused_reading() {
+    assert!(read_greeting_over_tls(100, true) == random_bytes(13, 100));
+}
+
+/// Writes `size` bytes from `on_open` of an outbound TLS connection, before its handshake
+/// finished, and reports the echo it reads back.
+struct Uploader {
+    data: Vec<u8>,
+    got: Vec<u8>,
+    done: mpsc::Sender<Vec<u8>>,
+}
+
+impl Handler for Uploader {
+    fn on_open(&mut self, ctx: &mut Context<'_>) {
+        ctx.write(&self.data);
+    }
+    fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+        self.got.extend_from_slice(data);
+        if self.got.len() >= self.data.len() {
+            let _ = self.done.send(std::mem::take(&mut self.got));
+            ctx.close();
+        }
+        data.len()
+    }
+}
+
+#[test]
+fn our_client_finishes_its_handshake_after_writing_past_the_high_water_mark_in_on_open() {
+    let pki = Pki::localhost();
+    let (server, _events) = tls_echo_server(Config::default(), pki.server_config());
+    let data = random_bytes(14, 4 * Config::default().get_high_water());
+    let (done_tx, done) = mpsc::channel();
+    let (addr, client_config, sent) = (server.addr, pki.client_config(), data.clone());
+    let client = Server::start(Config::default(), move |reactor| {
+        let uploader = Uploader {
+            data: sent,
+            got: Vec::new(),
+            done: done_tx,
+        };
+        reactor.connect_tls(addr, "localhost", client_config, uploader)?;
+        Ok(loopback())
+    });
+    let echo = done
+        .recv_timeout(util::WAIT)
+        .expect("the echo, before the handshake deadline");
+    assert!(echo == data, "the echo differs");
+    client.stop();
+    server.stop();
+}

@@ -136,6 +136,13 @@ impl Exchange {
 
 impl Handler for Exchange {
     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+        // Over TLS the reactor takes the records: only a plaintext server sees a ClientHello,
+        // and answering at once spares the client its timeout (and the decoder waiting for a
+        // "header" of 5,635 bytes).
+        if !tls::is_tls(ctx) && tls::starts_as_tls_handshake(data) {
+            self.reject(ctx, tls::SPOKE_TLS.to_string());
+            return data.len();
+        }
         let frame = match self.decoder.decode(data) {
             // Consume nothing: the reactor keeps the bytes and offers them again with the
             // next ones, so the decoder always sees the message from its first byte.

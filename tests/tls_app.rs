@@ -103,3 +103,22 @@ fn a_plaintext_client_costs_only_its_connection_and_is_told_the_server_wants_tls
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0].contains(": TLS error: "), "{warnings:?}");
 }
+
+#[test]
+fn a_tls_client_of_a_plaintext_server_is_refused_at_its_client_hello_and_costs_only_itself() {
+    let certs = gen_cert();
+    let ca = certs.path().join("ca.pem");
+    let server = AppServer::start(&[]);
+    let tls = app_client(server.addr, &["--tls", "--ca", path(&ca), "search", "ring"]);
+    assert!(!tls.status.success(), "{}", stdout(&tls));
+    // The server goes on serving plaintext clients.
+    let after = app_client(server.addr, &["search", "ring"]);
+    assert!(after.status.success(), "{}", stderr(&after));
+    let finished = server.stop();
+    let warnings = finished.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("bad request: a TLS ClientHello: this server speaks plaintext"),
+        "{warnings:?}"
+    );
+}

@@ -94,6 +94,29 @@ pub fn starts_as_tls_alert(reply: &[u8]) -> bool {
     reply.starts_with(&[0x15, 0x03])
 }
 
+/// Whether `request` starts as a TLS handshake record does (content type 22, protocol
+/// version 3.0 to 3.4): the ClientHello of a client that speaks TLS to a plaintext server.
+/// In the tutorial's protocol these bytes would be a header length of 5,632-5,635 followed
+/// by a header that does not start with `{`: never a request.
+pub fn starts_as_tls_handshake(request: &[u8]) -> bool {
+    matches!(request, [0x16, 0x03, 0x00..=0x04, ..])
+}
+
+/// Whether this connection is TLS (always `false` without the `tls` feature).
+pub fn is_tls(ctx: &mio_reactor::Context<'_>) -> bool {
+    #[cfg(feature = "tls")]
+    return ctx.tls().is_some();
+    #[cfg(not(feature = "tls"))]
+    return {
+        let _ = ctx;
+        false
+    };
+}
+
+/// What a plaintext server reports when a request was a TLS ClientHello.
+pub const SPOKE_TLS: &str =
+    "a TLS ClientHello: this server speaks plaintext (start it with --tls-cert FILE --tls-key FILE)";
+
 /// What a client without `--tls` reports when the reply was a TLS alert.
 pub const ANSWERED_WITH_TLS: &str =
     "the server answered with a TLS alert and closed: it serves TLS (try --tls --ca FILE)";

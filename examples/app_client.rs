@@ -170,6 +170,9 @@ impl Handler for Exchange {
             CloseReason::ConnectTimeout => {
                 Outcome::ConnectFailed(format!("cannot connect to {addr}: timed out"))
             }
+            reason if tls::answered_in_plaintext(reason) => {
+                Outcome::Failed(tls::ANSWERED_IN_PLAINTEXT.to_string())
+            }
             // The server may reset rather than close: it stopped reading our request.
             _ => Outcome::Failed(self.tls_alert().unwrap_or_else(|| {
                 format!("connection to {addr} ended without a reply: {reason}")

@@ -110,7 +110,12 @@ fn a_tls_client_of_a_plaintext_server_is_refused_at_its_client_hello_and_costs_o
     let ca = certs.path().join("ca.pem");
     let server = AppServer::start(&[]);
     let tls = app_client(server.addr, &["--tls", "--ca", path(&ca), "search", "ring"]);
-    assert!(!tls.status.success(), "{}", stdout(&tls));
+    assert_eq!(tls.status.code(), Some(1), "{}", stdout(&tls));
+    assert_eq!(
+        stderr(&tls),
+        "app_client: the server answered in plaintext, not TLS: it serves plaintext \
+         (try without --tls)\n"
+    );
     // The server goes on serving plaintext clients.
     let after = app_client(server.addr, &["search", "ring"]);
     assert!(after.status.success(), "{}", stderr(&after));

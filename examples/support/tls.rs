@@ -117,6 +117,17 @@ pub fn is_tls(ctx: &mio_reactor::Context<'_>) -> bool {
 pub const SPOKE_TLS: &str =
     "a TLS ClientHello: this server speaks plaintext (start it with --tls-cert FILE --tls-key FILE)";
 
+/// Whether a TLS client's connection ended because the server answered with bytes that are
+/// not TLS records (rustls: "received corrupt message of type InvalidContentType"): a
+/// plaintext server, which our app_server answers with an error in plaintext.
+pub fn answered_in_plaintext(reason: &mio_reactor::CloseReason) -> bool {
+    matches!(reason, mio_reactor::CloseReason::Tls(message) if message.contains("InvalidContentType"))
+}
+
+/// What a client with `--tls` reports when the server answered in plaintext.
+pub const ANSWERED_IN_PLAINTEXT: &str =
+    "the server answered in plaintext, not TLS: it serves plaintext (try without --tls)";
+
 /// What a client without `--tls` reports when the reply was a TLS alert.
 pub const ANSWERED_WITH_TLS: &str =
     "the server answered with a TLS alert and closed: it serves TLS (try --tls --ca FILE)";

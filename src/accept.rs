@@ -55,7 +55,9 @@ impl Core {
                 return;
             }
         };
-        let handler = match call_user(catch, || factory.new_handler(&peer)) {
+        // A factory never reaches its own listener while it runs: no second borrow.
+        let made = call_user(catch, || factory.borrow_mut().new_handler(&peer));
+        let handler = match made {
             Ok(Some(handler)) => handler,
             Ok(None) => {
                 log::debug!("refused connection from {peer}");
@@ -117,7 +119,7 @@ impl Core {
             // 1st, 2nd, 4th, 8th...: visible without flooding the log while it lasts.
             log::warn!(
                 "accept on {}: {err}; retrying in {backoff:?} ({} open connections)",
-                listener.socket.describe(),
+                listener.socket.local_endpoint(),
                 open
             );
         }
@@ -137,7 +139,7 @@ impl Core {
         if !listener.paused {
             log::debug!(
                 "{open} connections open (the maximum): {} stops accepting",
-                listener.socket.describe()
+                listener.socket.local_endpoint()
             );
             listener.paused = true;
             self.paused_listeners.push(slot);

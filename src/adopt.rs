@@ -6,19 +6,24 @@
 //! A socket is just a descriptor: whoever made it, the reactor sets it non-blocking and
 //! registers it like one of its own. What must cross threads is the socket, never a handler
 //! (handlers are not `Send`): the receiving reactor makes the handler on its own thread,
-//! with the factory given to [`Reactor::accept_handovers`](crate::Reactor::accept_handovers).
+//! with the factory of its `handover:` listen ([`Reactor::listen`](crate::Reactor::listen)).
 
+use std::cell::RefCell;
 use std::fmt;
 use std::io;
 use std::net::TcpListener as StdTcpListener;
 use std::net::TcpStream as StdTcpStream;
 use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream as StdUnixStream};
+use std::rc::Rc;
+use std::time::Instant;
 
 use crate::core::Core;
 use crate::handler::{Factory, Handler};
 use crate::id::ConnId;
 use crate::net::{ListenerSocket, PeerAddr, Stream};
-use crate::post::{LoopHandle, PostError};
+use crate::options::StreamOptions;
+use crate::post::{LoopContext, LoopHandle, PostError};
+use crate::reactor::Reactor;
 use crate::state::State;
 use crate::transport::Security;
 
@@ -64,8 +69,7 @@ impl AdoptedStream {
 }
 
 /// A listening socket made outside the reactor (`From` a `std` TCP or Unix-domain
-/// listener): inherited from systemd socket activation, bound with options the reactor does
-/// not set, or bound before dropping privileges. It is set non-blocking when adopted.
+/// listener), or inherited (`fd:N`). It is set non-blocking when adopted.
 #[derive(Debug)]
 pub enum AdoptedListener {
     /// A listening TCP socket.
@@ -132,31 +136,33 @@ impl Core {
         Ok(Some(ConnId(slot)))
     }
 
-    /// A plaintext stream made elsewhere, served by `handler` (whose `on_open` runs now).
+    /// A stream made elsewhere, secured as `options` say and served by `handler` (whose
+    /// `on_open` runs now).
     pub(crate) fn adopt_stream(
         &mut self,
         stream: AdoptedStream,
+        options: &impl StreamOptions,
         handler: Box<dyn Handler>,
     ) -> io::Result<ConnId> {
         let (stream, peer) = stream.into_stream()?;
-        let adopted = self.adopt(stream, peer, &Security::default(), |_, _| Some(handler))?;
+        let adopted = self.adopt(stream, peer, options.security(), |_, _| Some(handler))?;
         Ok(adopted.expect("a handler was given"))
     }
 
-    /// A stream handed over with [`LoopHandle::hand_over`]: served by the handover factory,
-    /// secured as [`Reactor::accept_handovers`](crate::Reactor::accept_handovers) (or its
-    /// TLS twin) said.
+    /// A stream handed over with [`LoopHandle::hand_over`]: served by the factory of the
+    /// `handover:` listen, secured as its options say.
     pub(crate) fn adopt_handed_over(&mut self, stream: Stream, peer: PeerAddr) {
-        // A clone (an `Arc` for TLS): `adopt` borrows the core whole.
-        let security = self.handover_security.clone();
-        let adopted = self.adopt(stream, peer, &security, |core, peer| {
-            match &mut core.handover_factory {
-                Some(factory) => factory.new_handler(peer),
-                None => {
-                    log::warn!("a connection was handed over, but this reactor takes none");
-                    None
-                }
-            }
+        let Some(handover) = &self.handover else {
+            log::warn!("a connection was handed over, but this reactor has no handover: listen");
+            return;
+        };
+        // Clones (an `Rc` and an `Arc`): `adopt` borrows the core whole.
+        let (destination, security) = (
+            handover.destination.clone(),
+            handover.options.security.clone(),
+        );
+        let adopted = self.adopt(stream, peer, &security, |_, peer| {
+            destination.new_handler(peer)
         });
         if let Err(err) = adopted {
             log::warn!("could not register a handed-over connection: {err}");
@@ -164,10 +170,83 @@ impl Core {
     }
 }
 
+impl Reactor {
+    /// Serves a connected stream made elsewhere (a `std` TCP or Unix-domain stream: from a
+    /// blocking connect, another thread, another reactor, a parent process) with `handler`,
+    /// whose [`on_open`](Handler::on_open) runs at once. `options` says which side this is
+    /// and how it is secured: [`ListenOptions`](crate::ListenOptions) for a stream accepted
+    /// elsewhere (with TLS, as the server), [`ConnectOptions`](crate::ConnectOptions) for one
+    /// connected elsewhere (as the client). The stream is set non-blocking, with the config's
+    /// socket options.
+    ///
+    /// # Errors
+    /// [`NotConnected`](io::ErrorKind::NotConnected) for a stream without a peer; the
+    /// operating system's error setting it non-blocking or registering it with epoll. The
+    /// stream and the handler are dropped without any callback.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::io::Read;
+    /// use std::time::Duration;
+    /// use mio_reactor::{ConnectOptions, Context, Handler, Reactor};
+    ///
+    /// struct Hello;
+    /// impl Handler for Hello {
+    ///     fn on_open(&mut self, ctx: &mut Context<'_>) {
+    ///         ctx.write(b"hello");
+    ///         ctx.close();
+    ///     }
+    ///     fn on_data(&mut self, _: &mut Context<'_>, data: &[u8]) -> usize {
+    ///         data.len()
+    ///     }
+    /// }
+    ///
+    /// let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let ours = std::net::TcpStream::connect(server.local_addr()?)?; // a blocking connect
+    /// let (mut theirs, _) = server.accept()?;
+    /// let mut reactor = Reactor::new()?;
+    /// reactor.adopt(ours, ConnectOptions::default(), Hello)?;
+    /// while reactor.stats().bytes_out < 5 {
+    ///     reactor.turn(Some(Duration::from_millis(10)))?;
+    /// }
+    /// let mut heard = [0; 5];
+    /// theirs.read_exact(&mut heard)?;
+    /// assert_eq!(&heard, b"hello");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn adopt(
+        &mut self,
+        stream: impl Into<AdoptedStream>,
+        options: impl StreamOptions,
+        handler: impl Handler,
+    ) -> io::Result<ConnId> {
+        self.core.now = Instant::now();
+        self.core
+            .adopt_stream(stream.into(), &options, Box::new(handler))
+    }
+}
+
+impl LoopContext<'_> {
+    /// Serves a connected stream made elsewhere with `handler`, as
+    /// [`Reactor::adopt`] does.
+    ///
+    /// # Errors
+    /// Those of [`Reactor::adopt`].
+    pub fn adopt(
+        &mut self,
+        stream: impl Into<AdoptedStream>,
+        options: impl StreamOptions,
+        handler: impl Handler,
+    ) -> io::Result<ConnId> {
+        self.core
+            .adopt_stream(stream.into(), &options, Box::new(handler))
+    }
+}
+
 impl LoopHandle {
     /// Hands a connected stream to this handle's reactor, which serves it with the factory
-    /// given to [`Reactor::accept_handovers`](crate::Reactor::accept_handovers) (a reactor
-    /// without one refuses it). The stream counts in [`load`](LoopHandle::load) until the
+    /// and options of its `handover:` listen ([`Reactor::listen`]; a reactor without one
+    /// closes the stream and logs a warning). The stream counts in [`load`](LoopHandle::load) until the
     /// reactor has registered it.
     ///
     /// # Errors
@@ -200,6 +279,7 @@ impl LoopHandle {
 }
 
 /// An acceptor's side of spreading connections: the reactors it feeds.
+#[derive(Clone)]
 pub(crate) struct Balancer {
     targets: Vec<LoopHandle>,
     /// Where the search for the least loaded starts, so that ties rotate.
@@ -240,9 +320,23 @@ impl fmt::Debug for Balancer {
 }
 
 /// What a listener does with a connection it accepted.
+#[derive(Clone)]
 pub(crate) enum Destination {
-    /// Serve it here, with a handler from this factory.
-    Here(Box<dyn Factory>),
+    /// Serve it here, with a handler from this factory (one factory for every socket of a
+    /// listen: a name that resolved to two addresses shares it).
+    Here(Rc<RefCell<Box<dyn Factory>>>),
     /// Hand it to the least loaded of other reactors.
     Elsewhere(Balancer),
+}
+
+impl Destination {
+    /// A handler for `peer` from the factory; `None` if it refuses the peer, or if
+    /// connections go elsewhere.
+    pub(crate) fn new_handler(&self, peer: &PeerAddr) -> Option<Box<dyn Handler>> {
+        match self {
+            // A factory never reaches its own listener while it runs: no second borrow.
+            Destination::Here(factory) => factory.borrow_mut().new_handler(peer),
+            Destination::Elsewhere(_) => None,
+        }
+    }
 }

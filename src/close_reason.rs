@@ -12,7 +12,7 @@ use std::io;
 /// use std::io::Write;
 /// use std::rc::Rc;
 /// use std::time::Duration;
-/// use mio_reactor::{CloseReason, Config, Context, Handler, Limit, Reactor};
+/// use mio_reactor::{CloseReason, Config, Context, Handler, Limit, ListenOptions, Reactor};
 ///
 /// /// A line protocol: consumes nothing until a line is complete.
 /// struct Lines {
@@ -35,9 +35,9 @@ use std::io;
 /// let shared = limit_hit.clone();
 /// let config = Config::default().max_input(64); // no line is longer than 64 bytes
 /// let mut reactor = Reactor::with_config(config)?;
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_| {
+/// let addr = reactor.listen("127.0.0.1:0", ListenOptions::default(), move |_| {
 ///     Some(Lines { limit_hit: shared.clone() })
-/// })?;
+/// })?.local_addr()?;
 /// let mut client = std::net::TcpStream::connect(addr)?;
 /// client.write_all(&[b'x'; 100])?; // no newline in sight
 /// for _ in 0..1000 {
@@ -79,7 +79,7 @@ pub enum Limit {
 /// use std::io::ErrorKind;
 /// use std::rc::Rc;
 /// use std::time::Duration;
-/// use mio_reactor::{CloseReason, Context, Handler, Reactor};
+/// use mio_reactor::{CloseReason, ConnectOptions, Context, Handler, Reactor};
 ///
 /// struct Client {
 ///     ended: Rc<RefCell<Option<CloseReason>>>,
@@ -105,7 +105,7 @@ pub enum Limit {
 /// let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
 /// let ended = Rc::new(RefCell::new(None));
 /// let mut reactor = Reactor::new()?;
-/// reactor.connect(addr, Client { ended: ended.clone() })?; // Ok: the connect is under way
+/// reactor.connect(addr, ConnectOptions::default(), Client { ended: ended.clone() })?; // Ok: the connect is under way
 /// while !reactor.is_finished() {
 ///     reactor.turn(Some(Duration::from_millis(10)))?;
 /// }

@@ -6,16 +6,57 @@
 //! pending error (`SO_ERROR`), then whether it has a peer, say which it was.
 
 use std::io;
-use std::path::Path;
 
 use crate::close_reason::CloseReason;
 use crate::core::{Core, TimerTask};
+use crate::endpoint::Endpoint;
 use crate::handler::Handler;
 use crate::id::{ConnId, Slot};
 use crate::net::{PeerAddr, Stream};
 use crate::state::{Input, State};
 use crate::trace::{trace_record, Record};
 use crate::transport::Security;
+
+/// Whether a connect may look a host name up. Only outside the loop's callbacks: the
+/// lookup (`getaddrinfo`) blocks, and while it waits no other connection is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    /// A [`Reactor`](crate::Reactor) method, called before or between turns.
+    Allowed,
+    /// A [`Context`](crate::Context) or [`LoopContext`](crate::LoopContext): inside a turn.
+    Refused,
+}
+
+/// The peers a connect to `endpoint` tries, in order.
+///
+/// # Errors
+/// `InvalidInput` for an endpoint one cannot connect to, or a name where `lookup` refuses
+/// one; the resolver's error for a name that does not resolve.
+pub(crate) fn peers(endpoint: &Endpoint, lookup: Lookup) -> io::Result<Vec<PeerAddr>> {
+    let refuse = |why: &str| {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("connect to {endpoint}: {why}"),
+        ))
+    };
+    match endpoint {
+        Endpoint::Tcp(addr) => Ok(vec![PeerAddr::Tcp(*addr)]),
+        Endpoint::TcpName { .. } if lookup == Lookup::Refused => refuse(
+            "a host name needs a lookup, which would block the loop: resolve it outside \
+             (Reactor::connect does, or a worker thread) and connect to an address",
+        ),
+        Endpoint::TcpName { .. } => {
+            Ok(endpoint.resolve()?.into_iter().map(PeerAddr::Tcp).collect())
+        }
+        Endpoint::Unix(path) => Ok(vec![PeerAddr::Unix(Some(path.clone()))]),
+        Endpoint::Udp(_) | Endpoint::UdpName { .. } => {
+            refuse("a datagram endpoint has no connection: DatagramContext::send_to sends to it")
+        }
+        Endpoint::Fd(_) | Endpoint::Systemd(_) | Endpoint::Handover => {
+            refuse("not an address one can connect to (tcp:HOST:PORT or unix:PATH)")
+        }
+    }
+}
 
 impl Core {
     /// Starts an outbound connect to the first of `addrs` that accepts a connect attempt;
@@ -68,29 +109,6 @@ impl Core {
             return Ok(ConnId(slot));
         }
         Err((last_error, handler))
-    }
-
-    /// Starts a plaintext outbound TCP connect to one address (what `Context::connect` and
-    /// `LoopContext::connect` offer); on error the handler is dropped.
-    pub(crate) fn connect_tcp(
-        &mut self,
-        addr: std::net::SocketAddr,
-        handler: Box<dyn Handler>,
-    ) -> io::Result<ConnId> {
-        self.connect(vec![PeerAddr::Tcp(addr)], handler, Security::default())
-            .map_err(|(err, _)| err)
-    }
-
-    /// Starts an outbound Unix-domain connect.
-    pub(crate) fn connect_unix(
-        &mut self,
-        path: &Path,
-        handler: Box<dyn Handler>,
-        security: Security,
-    ) -> io::Result<ConnId> {
-        let addr = PeerAddr::Unix(Some(path.to_path_buf()));
-        self.connect(vec![addr], handler, security)
-            .map_err(|(err, _)| err)
     }
 
     /// An event woke a pending connect: see whether it completed, failed, or neither.

@@ -3,17 +3,17 @@
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::close_reason::CloseReason;
+use crate::connect::{peers, Lookup};
 use crate::core::Core;
+use crate::endpoint::IntoEndpoint;
 use crate::handler::Handler;
 use crate::id::{ConnId, Slot, TimerId};
 use crate::net::PeerAddr;
+use crate::options::ConnectOptions;
 use crate::post::LoopHandle;
-use crate::transport::Security;
 
 /// Why [`Context::write_to`] could not queue the bytes.
 ///
@@ -87,7 +87,7 @@ impl std::error::Error for WriteError {}
 /// ```
 /// use std::io::{Read, Write};
 /// use std::time::Duration;
-/// use mio_reactor::{Context, Handler, Reactor};
+/// use mio_reactor::{Context, Handler, ListenOptions, Reactor};
 ///
 /// struct Shout;
 ///
@@ -109,7 +109,7 @@ impl std::error::Error for WriteError {}
 /// }
 ///
 /// let mut reactor = Reactor::new()?;
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Shout))?;
+/// let addr = reactor.listen("127.0.0.1:0", ListenOptions::default(), |_| Some(Shout))?.local_addr()?;
 /// let client = std::thread::spawn(move || -> std::io::Result<String> {
 ///     let mut stream = std::net::TcpStream::connect(addr)?;
 /// #   stream.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -207,7 +207,7 @@ impl<'a> Context<'a> {
     /// use std::net::TcpStream;
     /// use std::rc::Rc;
     /// use std::time::Duration;
-    /// use mio_reactor::{CloseReason, ConnId, Context, Handler, Reactor};
+    /// use mio_reactor::{CloseReason, ConnId, Context, Handler, ListenOptions, Reactor};
     ///
     /// /// Who is in the room. Handlers all run on the reactor's thread: `Rc<RefCell>` will do.
     /// type Room = Rc<RefCell<Vec<ConnId>>>;
@@ -243,9 +243,9 @@ impl<'a> Context<'a> {
     ///
     /// let room = Room::default();
     /// let mut reactor = Reactor::new()?;
-    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_| {
+    /// let addr = reactor.listen("127.0.0.1:0", ListenOptions::default(), move |_| {
     ///     Some(Member { room: room.clone() })
-    /// })?;
+    /// })?.local_addr()?;
     /// let clients = std::thread::spawn(move || -> std::io::Result<String> {
     ///     let join = || -> std::io::Result<BufReader<TcpStream>> {
     ///         let mut member = BufReader::new(TcpStream::connect(addr)?);
@@ -330,7 +330,7 @@ impl<'a> Context<'a> {
     /// use std::io::{Read, Write};
     /// use std::rc::Rc;
     /// use std::time::Duration;
-    /// use mio_reactor::{CloseReason, Context, Handler, Reactor};
+    /// use mio_reactor::{CloseReason, Context, Handler, ListenOptions, Reactor};
     ///
     /// struct Quote {
     ///     heard: Rc<RefCell<Vec<u8>>>,
@@ -355,9 +355,9 @@ impl<'a> Context<'a> {
     /// let heard = Rc::new(RefCell::new(Vec::new()));
     /// let sink = heard.clone();
     /// let mut reactor = Reactor::new()?;
-    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_| {
+    /// let addr = reactor.listen("127.0.0.1:0", ListenOptions::default(), move |_| {
     ///     Some(Quote { heard: sink.clone() })
-    /// })?;
+    /// })?.local_addr()?;
     /// let client = std::thread::spawn(move || -> std::io::Result<String> {
     ///     let mut stream = std::net::TcpStream::connect(addr)?;
     /// #   stream.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -392,7 +392,7 @@ impl<'a> Context<'a> {
     /// ```
     /// use std::io::{Read, Write};
     /// use std::time::{Duration, Instant};
-    /// use mio_reactor::{Context, Handler, Reactor, TimerId};
+    /// use mio_reactor::{Context, Handler, ListenOptions, Reactor, TimerId};
     ///
     /// struct Throttled;
     ///
@@ -413,7 +413,7 @@ impl<'a> Context<'a> {
     /// }
     ///
     /// let mut reactor = Reactor::new()?;
-    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Throttled))?;
+    /// let addr = reactor.listen("127.0.0.1:0", ListenOptions::default(), |_| Some(Throttled))?.local_addr()?;
     /// let client = std::thread::spawn(move || -> std::io::Result<Duration> {
     ///     let mut stream = std::net::TcpStream::connect(addr)?;
     /// #   stream.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -451,7 +451,7 @@ impl<'a> Context<'a> {
     /// ```
     /// use std::io::{Read, Write};
     /// use std::time::Duration;
-    /// use mio_reactor::{Context, Handler, Reactor, TimerId};
+    /// use mio_reactor::{Context, Handler, ListenOptions, Reactor, TimerId};
     ///
     /// struct Ping {
     ///     deadline: Option<TimerId>,
@@ -479,9 +479,9 @@ impl<'a> Context<'a> {
     /// }
     ///
     /// let mut reactor = Reactor::new()?;
-    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| {
+    /// let addr = reactor.listen("127.0.0.1:0", ListenOptions::default(), |_| {
     ///     Some(Ping { deadline: None })
-    /// })?;
+    /// })?.local_addr()?;
     /// let clients = std::thread::spawn(move || -> std::io::Result<(String, String)> {
     ///     use std::net::TcpStream;
     ///     let mut prompt = TcpStream::connect(addr)?;
@@ -573,14 +573,21 @@ impl<'a> Context<'a> {
             .map_or(0, |conn| conn.input.len())
     }
 
-    /// Opens an outbound TCP connection in this reactor, served by `handler`.
-    /// Failure to connect is reported to its `on_close`.
+    /// Opens an outbound connection in this reactor, served by `handler`, as
+    /// [`Reactor::connect`](crate::Reactor::connect) does, but to an endpoint that needs no
+    /// name lookup (`tcp:IP:PORT`, a [`SocketAddr`](std::net::SocketAddr), `unix:PATH`): a
+    /// lookup blocks, and this runs inside the loop. Failure to connect is reported to the
+    /// new handler's `on_close`.
     ///
     /// The two connections know each other only by the ids they are given: the new handler
     /// can report back with [`write_to`](Context::write_to).
     ///
     /// # Errors
-    /// Only what fails at once (the handler is then dropped without any callback): the
+    /// Only what fails at once (the handler is then dropped without any callback):
+    /// [`InvalidInput`](io::ErrorKind::InvalidInput) for a host name (resolve it outside the
+    /// loop: [`Reactor::connect`](crate::Reactor::connect) does, or a worker thread) or an
+    /// endpoint one cannot connect to; a Unix-domain connect's errors, which are immediate
+    /// (see [`Reactor::connect`](crate::Reactor::connect)); the
     /// operating system's error from `socket` or `connect`, say
     /// [`NetworkUnreachable`](io::ErrorKind::NetworkUnreachable) (no route),
     /// [`AddrNotAvailable`](io::ErrorKind::AddrNotAvailable) (no ephemeral port left) or
@@ -596,7 +603,7 @@ impl<'a> Context<'a> {
     /// use std::io::{BufRead, BufReader, Write};
     /// use std::net::SocketAddr;
     /// use std::time::Duration;
-    /// use mio_reactor::{CloseReason, ConnId, Context, Handler, Reactor};
+    /// use mio_reactor::{CloseReason, ConnId, ConnectOptions, Context, Handler, ListenOptions, Reactor};
     ///
     /// /// The client's connection: each line asks for a check.
     /// struct Front {
@@ -609,7 +616,7 @@ impl<'a> Context<'a> {
     ///             return 0;
     ///         };
     ///         let probe = Probe { asked_by: ctx.id(), answered: false };
-    ///         if let Err(err) = ctx.connect(self.backend, probe) {
+    ///         if let Err(err) = ctx.connect(self.backend, ConnectOptions::default(), probe) {
     ///             ctx.write(format!("cannot check: {err}\n").as_bytes());
     ///         }
     ///         end + 1
@@ -644,9 +651,9 @@ impl<'a> Context<'a> {
     /// // No backend: a port that was free a moment ago.
     /// let backend = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     /// let mut reactor = Reactor::new()?;
-    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_| {
+    /// let addr = reactor.listen("127.0.0.1:0", ListenOptions::default(), move |_| {
     ///     Some(Front { backend })
-    /// })?;
+    /// })?.local_addr()?;
     /// let client = std::thread::spawn(move || -> std::io::Result<String> {
     ///     let mut stream = BufReader::new(std::net::TcpStream::connect(addr)?);
     /// #   stream.get_ref().set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -661,25 +668,17 @@ impl<'a> Context<'a> {
     /// assert_eq!(client.join().unwrap()?, "backend down: connect failed: connection refused\n");
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn connect(&mut self, addr: SocketAddr, handler: impl Handler) -> io::Result<ConnId> {
-        self.core.connect_tcp(addr, Box::new(handler))
-    }
-
-    /// Opens an outbound Unix-domain stream connection in this reactor.
-    ///
-    /// # Errors
-    /// Those of [`Reactor::connect_unix`](crate::Reactor::connect_unix): a Unix-domain connect
-    /// fails at once ([`NotFound`](io::ErrorKind::NotFound),
-    /// [`ConnectionRefused`](io::ErrorKind::ConnectionRefused),
-    /// [`WouldBlock`](io::ErrorKind::WouldBlock) for a full backlog...), so the error is
-    /// returned here and the handler dropped without any callback.
-    pub fn connect_unix(
+    pub fn connect(
         &mut self,
-        path: impl AsRef<Path>,
+        endpoint: impl IntoEndpoint,
+        options: ConnectOptions,
         handler: impl Handler,
     ) -> io::Result<ConnId> {
+        let endpoint = endpoint.into_endpoint()?;
+        let peers = peers(&endpoint, Lookup::Refused)?;
         self.core
-            .connect_unix(path.as_ref(), Box::new(handler), Security::default())
+            .connect(peers, Box::new(handler), options.security)
+            .map_err(|(err, _)| err)
     }
 
     /// Asks the reactor to shut down, as a [`ShutdownHandle`](crate::ShutdownHandle) would.
@@ -692,7 +691,7 @@ impl<'a> Context<'a> {
     /// ```
     /// use std::io::{Read, Write};
     /// use std::time::Duration;
-    /// use mio_reactor::{Context, Handler, Reactor};
+    /// use mio_reactor::{Context, Handler, ListenOptions, Reactor};
     ///
     /// struct Admin;
     ///
@@ -707,7 +706,7 @@ impl<'a> Context<'a> {
     /// }
     ///
     /// let mut reactor = Reactor::new()?;
-    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Admin))?;
+    /// let addr = reactor.listen("127.0.0.1:0", ListenOptions::default(), |_| Some(Admin))?.local_addr()?;
     /// let client = std::thread::spawn(move || -> std::io::Result<String> {
     ///     let mut stream = std::net::TcpStream::connect(addr)?;
     /// #   stream.set_read_timeout(Some(Duration::from_secs(10)))?;

@@ -19,8 +19,10 @@ use crate::close_reason::CloseReason;
 use crate::config::Config;
 use crate::connection::Connection;
 use crate::context::Context;
-use crate::handler::{Factory, Handler};
-use crate::id::{ConnId, Slot, TimerId, UdpId};
+use crate::endpoint::Endpoint;
+use crate::handler::Handler;
+use crate::id::{ConnId, ListenerId, Slot, TimerId, UdpId};
+use crate::listen::Handover;
 use crate::listener::Listener;
 use crate::net::{ListenerSocket, PeerAddr, Stream};
 use crate::panics::call_user;
@@ -127,10 +129,10 @@ pub(crate) struct Core {
     pub(crate) observer: Option<Box<dyn Observer>>,
     /// Work and messages posted from other threads (`post.rs`).
     pub(crate) inbox: Inbox,
-    /// Makes handlers for streams other threads hand over (`adopt.rs`).
-    pub(crate) handover_factory: Option<Box<dyn Factory>>,
-    /// What secures the transports of handed-over streams (TLS, or nothing).
-    pub(crate) handover_security: Security,
+    /// The `handover:` listen, which serves streams other threads hand over (`adopt.rs`).
+    pub(crate) handover: Option<Handover>,
+    /// The last [`ListenerId`] given out.
+    pub(crate) listener_ids: u64,
     next_generation: u32,
 }
 
@@ -155,8 +157,8 @@ impl Core {
             tracing: false,
             observer: None,
             inbox,
-            handover_factory: None,
-            handover_security: Security::default(),
+            handover: None,
+            listener_ids: 0,
             next_generation: 0,
         }
     }
@@ -229,24 +231,33 @@ impl Core {
         }
     }
 
-    /// Registers a listening socket and puts it in the slab.
+    /// Registers a listening socket of the listen `id` and puts it in the slab.
     pub(crate) fn insert_listener(
         &mut self,
         mut socket: ListenerSocket,
+        id: ListenerId,
+        endpoint: Endpoint,
         destination: Destination,
         security: Security,
     ) -> io::Result<()> {
         let slot = self.next_slot();
         self.registry
             .register(&mut socket, Token(slot.key), Interest::READABLE)?;
-        log::info!("listening on {}", socket.describe());
-        self.slab.insert(Entry::Listener(Listener::new(
-            slot,
-            socket,
-            destination,
-            security,
-        )));
+        log::info!("listening on {}", socket.local_endpoint());
+        let listener = Listener::new(slot, (id, endpoint), socket, destination, security);
+        self.slab.insert(Entry::Listener(listener));
         Ok(())
+    }
+
+    /// Deregisters and closes the listening socket at `key` (a Unix socket's file is
+    /// removed as it drops).
+    pub(crate) fn remove_listener(&mut self, key: usize) {
+        if let Entry::Listener(mut listener) = self.slab.remove(key) {
+            log::info!("stopped listening on {}", listener.socket.local_endpoint());
+            if let Err(err) = self.registry.deregister(&mut listener.socket) {
+                log::debug!("deregistering a listener: {err}");
+            }
+        }
     }
 
     /// Registers a new connection and puts it in the slab; on error the handler is handed

@@ -101,7 +101,7 @@ pub trait DatagramHandler: 'static {
 /// let tally = Rc::new(RefCell::new(Tally::default()));
 /// let mut reactor = Reactor::new()?;
 /// let echo = CountingEcho { tally: tally.clone() };
-/// let addr = reactor.bind_udp("127.0.0.1:0".parse().unwrap(), echo)?;
+/// let addr = reactor.bind_udp("udp:127.0.0.1:0", echo)?;
 ///
 /// let client = std::net::UdpSocket::bind("127.0.0.1:0")?;
 /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -166,7 +166,7 @@ pub enum SendOutcome {
 /// # monitor.set_read_timeout(Some(Duration::from_secs(10)))?;
 /// let mut reactor = Reactor::new()?;
 /// let heartbeat = Heartbeat { monitor: monitor.local_addr()?, beats: 0 };
-/// reactor.bind_udp("127.0.0.1:0".parse().unwrap(), heartbeat)?;
+/// reactor.bind_udp("udp:127.0.0.1:0", heartbeat)?;
 /// reactor.run()?;
 ///
 /// let mut buf = [0; 16];

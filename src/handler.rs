@@ -56,7 +56,7 @@ use crate::net::PeerAddr;
 /// use std::net::Shutdown;
 /// use std::rc::Rc;
 /// use std::time::Duration;
-/// use mio_reactor::{CloseReason, Context, Handler, Reactor};
+/// use mio_reactor::{CloseReason, Context, Handler, ListenOptions, Reactor};
 ///
 /// struct Noting {
 ///     notes: Rc<RefCell<Vec<String>>>,
@@ -93,9 +93,9 @@ use crate::net::PeerAddr;
 /// let notes = Rc::new(RefCell::new(Vec::new()));
 /// let sink = notes.clone();
 /// let mut reactor = Reactor::new()?;
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_| {
+/// let addr = reactor.listen("127.0.0.1:0", ListenOptions::default(), move |_| {
 ///     Some(Noting { notes: sink.clone() })
-/// })?;
+/// })?.local_addr()?;
 /// let client = std::thread::spawn(move || -> std::io::Result<String> {
 ///     let mut stream = std::net::TcpStream::connect(addr)?;
 /// #   stream.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -152,7 +152,7 @@ pub trait Handler: 'static {
     /// ```
     /// use std::io::Read;
     /// use std::time::Duration;
-    /// use mio_reactor::{Context, Handler, Reactor};
+    /// use mio_reactor::{Context, Handler, ListenOptions, Reactor};
     ///
     /// struct Producer {
     ///     left: usize,
@@ -187,9 +187,9 @@ pub trait Handler: 'static {
     /// }
     ///
     /// let mut reactor = Reactor::new()?;
-    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| {
+    /// let addr = reactor.listen("127.0.0.1:0", ListenOptions::default(), |_| {
     ///     Some(Producer { left: 8 << 20 })
-    /// })?;
+    /// })?.local_addr()?;
     /// let client = std::thread::spawn(move || -> std::io::Result<usize> {
     ///     let mut stream = std::net::TcpStream::connect(addr)?;
     /// #   stream.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -282,7 +282,7 @@ impl<H: Handler + ?Sized> Handler for Box<H> {
 ///
 /// # Examples
 /// ```
-/// use mio_reactor::{Context, Handler, Reactor};
+/// use mio_reactor::{Context, Handler, ListenOptions, Reactor};
 ///
 /// struct Discard;
 /// impl Handler for Discard {
@@ -293,9 +293,9 @@ impl<H: Handler + ?Sized> Handler for Box<H> {
 ///
 /// let mut reactor = Reactor::new()?;
 /// // Serves everyone.
-/// reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Discard))?;
+/// reactor.listen("127.0.0.1:0", ListenOptions::default(), |_| Some(Discard))?;
 /// // Refuses everyone but loopback peers.
-/// reactor.listen("127.0.0.1:0".parse().unwrap(), |peer| match peer.tcp() {
+/// reactor.listen("127.0.0.1:0", ListenOptions::default(), |peer| match peer.tcp() {
 ///     Some(addr) if addr.ip().is_loopback() => Some(Discard),
 ///     _ => None,
 /// })?;

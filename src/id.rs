@@ -32,7 +32,7 @@ pub(crate) struct Slot {
 /// use std::net::TcpStream;
 /// use std::rc::Rc;
 /// use std::time::Duration;
-/// use mio_reactor::{ConnId, Context, Handler, Reactor, Stats, WriteError};
+/// use mio_reactor::{ConnId, Context, Handler, ListenOptions, Reactor, Stats, WriteError};
 ///
 /// /// Tells each visitor's predecessor that someone new arrived.
 /// struct Visitor {
@@ -68,9 +68,9 @@ pub(crate) struct Slot {
 /// let visits = Rc::new(RefCell::new(Vec::new()));
 /// let shared = visits.clone();
 /// let mut reactor = Reactor::new()?;
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_| {
+/// let addr = reactor.listen("127.0.0.1:0", ListenOptions::default(), move |_| {
 ///     Some(Visitor { visits: shared.clone() })
-/// })?;
+/// })?.local_addr()?;
 ///
 /// let first = TcpStream::connect(addr)?;
 /// turn_until(&mut reactor, |stats| stats.accepted == 1)?;
@@ -147,7 +147,7 @@ impl fmt::Display for ConnId {
 ///
 /// let id = Rc::new(Cell::new(None));
 /// let mut reactor = Reactor::new()?;
-/// reactor.bind_udp("127.0.0.1:0".parse().unwrap(), Named { id: id.clone() })?;
+/// reactor.bind_udp("udp:127.0.0.1:0", Named { id: id.clone() })?;
 /// let id = id.get().expect("on_open ran in bind_udp");
 /// assert!(id.to_string().starts_with("udp#"));
 /// # Ok::<(), std::io::Error>(())
@@ -217,7 +217,7 @@ impl fmt::Display for WatchId {
 /// ```
 /// use std::io::Read;
 /// use std::time::Duration;
-/// use mio_reactor::{Context, Handler, Reactor, TimerId};
+/// use mio_reactor::{Context, Handler, ListenOptions, Reactor, TimerId};
 ///
 /// #[derive(Default)]
 /// struct Countdown {
@@ -247,9 +247,9 @@ impl fmt::Display for WatchId {
 /// }
 ///
 /// let mut reactor = Reactor::new()?;
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| {
+/// let addr = reactor.listen("127.0.0.1:0", ListenOptions::default(), |_| {
 ///     Some(Countdown::default())
-/// })?;
+/// })?.local_addr()?;
 /// let client = std::thread::spawn(move || -> std::io::Result<String> {
 ///     let mut stream = std::net::TcpStream::connect(addr)?;
 /// #   stream.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -267,3 +267,24 @@ impl fmt::Display for WatchId {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TimerId(pub(crate) u64);
+
+/// Identifies one listen ([`Reactor::listen`](crate::Reactor::listen)): every socket it
+/// opened (a host name that resolved to two addresses gives two), for as long as they listen.
+///
+/// Hand it to [`Reactor::stop_listening`](crate::Reactor::stop_listening) to close them;
+/// [`Reactor::listeners`](crate::Reactor::listeners) lists the sockets with it. Ids are
+/// never reused within a reactor, and prints as `listener#N`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ListenerId(pub(crate) u64);
+
+impl fmt::Debug for ListenerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ListenerId({})", self.0)
+    }
+}
+
+impl fmt::Display for ListenerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "listener#{}", self.0)
+    }
+}

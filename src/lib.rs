@@ -6,7 +6,7 @@
 //!
 //! # Quick start
 //! ```no_run
-//! use mio_reactor::{Context, Handler, Reactor};
+//! use mio_reactor::{Context, Handler, ListenOptions, Reactor};
 //!
 //! struct Echo;
 //!
@@ -19,7 +19,7 @@
 //!
 //! fn main() -> std::io::Result<()> {
 //!     let mut reactor = Reactor::new()?;
-//!     reactor.listen("127.0.0.1:65432".parse().unwrap(), |_| Some(Echo))?;
+//!     reactor.listen("127.0.0.1:65432", ListenOptions::default(), |_| Some(Echo))?;
 //!     reactor.run()
 //! }
 //! ```
@@ -149,10 +149,14 @@ mod core;
 mod datagram;
 mod decisions;
 mod dispatch;
+mod endpoint;
 mod handler;
 mod id;
+mod inherited;
+mod listen;
 mod listener;
 mod net;
+mod options;
 mod output;
 mod panics;
 mod post;
@@ -197,20 +201,23 @@ pub struct GuideReactorInALargerProgram;
 #[cfg(doctest)]
 pub struct GuideWatchingTheLoop;
 
-pub use adopt::{AdoptedListener, AdoptedStream};
+pub use adopt::AdoptedStream;
 pub use close_reason::{CloseReason, Limit};
 pub use config::Config;
 pub use context::{Context, WriteError};
 pub use datagram::{DatagramContext, DatagramHandler, SendOutcome};
+pub use endpoint::{Endpoint, EndpointError, IntoEndpoint};
 pub use handler::{Factory, Handler};
-pub use id::{ConnId, TimerId, UdpId, WatchId};
+pub use id::{ConnId, ListenerId, TimerId, UdpId, WatchId};
+pub use listen::{IntoListener, ListenerInfo, Listening};
 pub use net::PeerAddr;
+pub use options::{ConnectOptions, ListenOptions, StreamOptions};
 pub use post::{LoopContext, LoopHandle, PostError};
 pub use reactor::Reactor;
 pub use shutdown::ShutdownHandle;
 pub use state::{Input, State};
 pub use stats::{ClosedCounts, Stats};
-pub use threads::ReactorThreads;
+pub use threads::{ReactorThreads, Spread};
 pub use trace::{Observer, Record, TimerKind, TimerTarget};
 pub use watch_handler::{FdSource, Readiness, WatchContext, WatchHandler};
 

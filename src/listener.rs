@@ -1,13 +1,17 @@
 //! A listening socket's record in the slab, with the factory that makes its handlers.
 
 use crate::adopt::Destination;
-use crate::id::Slot;
+use crate::endpoint::Endpoint;
+use crate::id::{ListenerId, Slot};
 use crate::net::ListenerSocket;
 use crate::transport::Security;
 
 /// A listener and its accept bookkeeping.
 pub(crate) struct Listener {
     pub(crate) slot: Slot,
+    /// The listen it belongs to, and the endpoint that listen was given.
+    pub(crate) id: ListenerId,
+    pub(crate) endpoint: Endpoint,
     pub(crate) socket: ListenerSocket,
     /// Where its connections go: a factory here, or other reactors.
     pub(crate) destination: Destination,
@@ -25,12 +29,15 @@ pub(crate) struct Listener {
 impl Listener {
     pub(crate) fn new(
         slot: Slot,
+        (id, endpoint): (ListenerId, Endpoint),
         socket: ListenerSocket,
         destination: Destination,
         security: Security,
     ) -> Listener {
         Listener {
             slot,
+            id,
+            endpoint,
             socket,
             destination,
             security,

@@ -6,12 +6,16 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use mio::event::Source;
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
+
+use crate::endpoint::Endpoint;
+use crate::options::ListenOptions;
 
 /// The address of a connection's peer.
 ///
@@ -216,18 +220,25 @@ impl ListenerSocket {
         }
     }
 
-    /// Where the listener listens, for logs.
-    pub(crate) fn describe(&self) -> String {
+    /// Where the listener listens: `tcp:ADDR:PORT` with the port bound, `unix:PATH`, or
+    /// `fd:N` for an unnamed socket made elsewhere.
+    pub(crate) fn local_endpoint(&self) -> Endpoint {
+        let local = match self {
+            ListenerSocket::Tcp(l) => l.local_addr().ok().map(Endpoint::Tcp),
+            ListenerSocket::Unix(_, Some(path)) => Some(Endpoint::Unix(path.clone())),
+            ListenerSocket::Unix(l, None) => l
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(|p| Endpoint::Unix(p.to_path_buf()))),
+        };
+        local.unwrap_or_else(|| Endpoint::Fd(self.raw_fd()))
+    }
+
+    /// The listening socket's descriptor.
+    pub(crate) fn raw_fd(&self) -> RawFd {
         match self {
-            ListenerSocket::Tcp(l) => match l.local_addr() {
-                Ok(addr) => addr.to_string(),
-                Err(_) => "tcp:(unknown)".to_string(),
-            },
-            ListenerSocket::Unix(_, Some(path)) => format!("unix:{}", path.display()),
-            ListenerSocket::Unix(l, None) => match l.local_addr() {
-                Ok(addr) => PeerAddr::from_unix(&addr).to_string(),
-                Err(_) => "unix:(unknown)".to_string(),
-            },
+            ListenerSocket::Tcp(l) => l.as_raw_fd(),
+            ListenerSocket::Unix(l, _) => l.as_raw_fd(),
         }
     }
 }
@@ -264,38 +275,27 @@ fn bound_tcp_socket(addr: SocketAddr, reuse_port: bool) -> io::Result<socket2::S
     Ok(socket)
 }
 
-/// A TCP socket bound to `addr` with `SO_REUSEADDR` and `SO_REUSEPORT`, not yet listening:
-/// several such sockets (one per reactor thread) can share a port. Errors name `addr`.
-pub(crate) fn reuseport_socket(addr: SocketAddr) -> io::Result<socket2::Socket> {
-    bound_tcp_socket(addr, true).map_err(|err| listen_error(addr, err))
+/// A TCP socket bound to `addr` with `SO_REUSEADDR` and `SO_REUSEPORT`, not listening: it
+/// holds a port (picked by the kernel for port 0) that several reactors' listening sockets
+/// then share, without ever being handed a connection. Errors name `addr`.
+pub(crate) fn port_placeholder(addr: SocketAddr) -> io::Result<socket2::Socket> {
+    bound_tcp_socket(addr, true).map_err(|err| listen_error(Endpoint::Tcp(addr), err))
 }
 
-/// A non-blocking TCP listener on `addr` that shares its port with other reactors'.
-/// Errors name `addr`.
-pub(crate) fn reuseport_listener(addr: SocketAddr) -> io::Result<TcpListener> {
-    tcp_listening(addr, true)
-}
-
-/// Connections the kernel completes and queues for a listener before we accept them: room
-/// for a burst of connects between two accepts. Past it the kernel drops SYNs and each of
-/// those clients waits for a retransmission, 1 s or more. (mio's `TcpListener::bind` listens
-/// with 128, the standard library's value; tokio uses 1024. Linux caps it at
-/// `net.core.somaxconn`, 4096 by default.)
-const LISTEN_BACKLOG: i32 = 1024;
-
-/// A non-blocking TCP listener on `addr` with `SO_REUSEADDR` and a backlog of
-/// [`LISTEN_BACKLOG`]. Errors name `addr`.
-pub(crate) fn tcp_listener(addr: SocketAddr) -> io::Result<TcpListener> {
-    tcp_listening(addr, false)
-}
-
-fn tcp_listening(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+/// A non-blocking TCP listener on `addr` with `SO_REUSEADDR`, and the backlog and
+/// `SO_REUSEPORT` of `options`. Errors name `addr`.
+pub(crate) fn tcp_listener(addr: SocketAddr, options: &ListenOptions) -> io::Result<TcpListener> {
     let listening = || {
-        let socket = bound_tcp_socket(addr, reuse_port)?;
-        socket.listen(LISTEN_BACKLOG)?;
+        let socket = bound_tcp_socket(addr, options.is_reuse_port())?;
+        socket.listen(backlog(options))?;
         Ok(TcpListener::from_std(socket.into()))
     };
-    listening().map_err(|err| listen_error(addr, err))
+    listening().map_err(|err| listen_error(Endpoint::Tcp(addr), err))
+}
+
+/// The backlog `listen(2)` takes (an `int`; the kernel caps it at `somaxconn` anyway).
+pub(crate) fn backlog(options: &ListenOptions) -> i32 {
+    i32::try_from(options.backlog_len()).unwrap_or(i32::MAX)
 }
 
 /// What a failed `accept` means for the listener.

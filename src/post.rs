@@ -19,22 +19,21 @@ use std::any::Any;
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use mio::Waker;
 
-use crate::adopt::AdoptedStream;
+use crate::connect::{peers, Lookup};
 use crate::context::WriteError;
 use crate::core::Core;
+use crate::endpoint::IntoEndpoint;
 use crate::handler::Handler;
 use crate::id::{ConnId, TimerId};
+use crate::options::ConnectOptions;
 use crate::panics::call_user;
 use crate::state::State;
-use crate::transport::Security;
 
 /// Work posted with [`LoopHandle::post`]: runs once, on the loop's thread.
 type Work = Box<dyn FnOnce(&mut LoopContext<'_>) + Send>;
@@ -183,7 +182,7 @@ impl Shared {
 /// A worker thread's result written to the connection that asked for it:
 /// ```
 /// use std::io::{BufRead, BufReader, Write};
-/// use mio_reactor::{Context, Handler, Reactor};
+/// use mio_reactor::{Context, Handler, ListenOptions, Reactor};
 ///
 /// struct Slow;
 /// impl Handler for Slow {
@@ -202,7 +201,7 @@ impl Shared {
 /// }
 ///
 /// let mut reactor = Reactor::new()?;
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_: &_| Some(Slow))?;
+/// let addr = reactor.listen("127.0.0.1:0", ListenOptions::default(), |_: &_| Some(Slow))?.local_addr()?;
 /// let shutdown = reactor.shutdown_handle();
 /// let client = std::thread::spawn(move || -> std::io::Result<String> {
 ///     let mut stream = BufReader::new(std::net::TcpStream::connect(addr)?);
@@ -255,7 +254,7 @@ impl LoopHandle {
     /// use std::io::Read;
     /// use std::sync::mpsc;
     /// use std::time::Duration;
-    /// use mio_reactor::{ConnId, Context, Handler, Reactor};
+    /// use mio_reactor::{ConnId, Context, Handler, ListenOptions, Reactor};
     ///
     /// struct Ticker {
     ///     ids: mpsc::Sender<ConnId>,
@@ -278,9 +277,9 @@ impl LoopHandle {
     ///
     /// let (ids, opened) = mpsc::channel();
     /// let mut reactor = Reactor::new()?;
-    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), move |_: &_| {
+    /// let addr = reactor.listen("127.0.0.1:0", ListenOptions::default(), move |_: &_| {
     ///     Some(Ticker { ids: ids.clone() })
-    /// })?;
+    /// })?.local_addr()?;
     /// let handle = reactor.handle();
     /// std::thread::spawn(move || {
     ///     let id = opened.recv().expect("a connection opened");
@@ -570,39 +569,23 @@ impl LoopContext<'_> {
             .then(|| self.core.set_timer(id.0, delay))
     }
 
-    /// Opens an outbound TCP connection served by `handler`, as
-    /// [`Context::connect`](crate::Context::connect) does.
+    /// Opens an outbound connection served by `handler`, as
+    /// [`Context::connect`](crate::Context::connect) does: to an endpoint that needs no name
+    /// lookup.
     ///
     /// # Errors
     /// Those of [`Context::connect`](crate::Context::connect).
-    pub fn connect(&mut self, addr: SocketAddr, handler: impl Handler) -> io::Result<ConnId> {
-        self.core.connect_tcp(addr, Box::new(handler))
-    }
-
-    /// Opens an outbound Unix-domain connection served by `handler`.
-    ///
-    /// # Errors
-    /// Those of [`Reactor::connect_unix`](crate::Reactor::connect_unix).
-    pub fn connect_unix(
+    pub fn connect(
         &mut self,
-        path: impl AsRef<Path>,
+        endpoint: impl IntoEndpoint,
+        options: ConnectOptions,
         handler: impl Handler,
     ) -> io::Result<ConnId> {
+        let endpoint = endpoint.into_endpoint()?;
+        let peers = peers(&endpoint, Lookup::Refused)?;
         self.core
-            .connect_unix(path.as_ref(), Box::new(handler), Security::default())
-    }
-
-    /// Serves a connected stream made elsewhere with `handler`, as
-    /// [`Reactor::adopt_stream`](crate::Reactor::adopt_stream) does.
-    ///
-    /// # Errors
-    /// Those of [`Reactor::adopt_stream`](crate::Reactor::adopt_stream).
-    pub fn adopt_stream(
-        &mut self,
-        stream: impl Into<AdoptedStream>,
-        handler: impl Handler,
-    ) -> io::Result<ConnId> {
-        self.core.adopt_stream(stream.into(), Box::new(handler))
+            .connect(peers, Box::new(handler), options.security)
+            .map_err(|(err, _)| err)
     }
 
     /// Asks the reactor to shut down, as a [`ShutdownHandle`](crate::ShutdownHandle) would.

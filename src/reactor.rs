@@ -2,28 +2,25 @@
 
 use std::fmt;
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::Path;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::net::{UdpSocket, UnixListener};
 use mio::{Events, Poll, Token, Waker};
 
-use crate::adopt::{AdoptedListener, AdoptedStream, Balancer, Destination};
 use crate::config::Config;
+use crate::connect::Lookup;
 use crate::core::{Core, Entry};
 use crate::datagram::DatagramHandler;
-use crate::handler::{Factory, Handler};
+use crate::endpoint::IntoEndpoint;
+use crate::handler::Handler;
 use crate::id::{ConnId, WatchId};
-use crate::net::{ListenerSocket, PeerAddr};
+use crate::options::ConnectOptions;
 use crate::post::LoopHandle;
 use crate::shutdown::ShutdownHandle;
 use crate::signals::{shut_down_on, SHUTDOWN_SIGNALS};
 use crate::stats::Stats;
 use crate::trace::{trace_record, Observer, Record};
-use crate::transport::Security;
-use crate::unix_path::bind_unix;
 use crate::watch_handler::{WatchContext, WatchHandler};
 
 /// The waker's token. Slab keys count up from zero and never reach it.
@@ -34,7 +31,7 @@ const WAKER: Token = Token(usize::MAX);
 /// # Examples
 /// An echo server on an ephemeral port, stopped from another thread:
 /// ```
-/// use mio_reactor::{Context, Handler, Reactor};
+/// use mio_reactor::{Context, Handler, ListenOptions, Reactor};
 ///
 /// struct Echo;
 /// impl Handler for Echo {
@@ -45,7 +42,7 @@ const WAKER: Token = Token(usize::MAX);
 /// }
 ///
 /// let mut reactor = Reactor::new()?;
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Echo))?;
+/// let addr = reactor.listen("127.0.0.1:0", ListenOptions::default(), |_| Some(Echo))?.local_addr()?;
 /// let shutdown = reactor.shutdown_handle();
 /// let client = std::thread::spawn(move || -> std::io::Result<()> {
 ///     use std::io::{Read, Write};
@@ -107,289 +104,18 @@ impl Reactor {
         })
     }
 
-    /// Listens for TCP connections on `addr` (port 0 picks a free port) and returns the
-    /// address actually bound. Each accepted connection gets a handler from `factory`, a
-    /// closure such as `|_| Some(Echo)` or `|peer| ...` (see [`Factory`] for refusing peers).
-    ///
-    /// The closure bound is spelled out here, not as `impl Factory`, so that Rust infers a
-    /// closure that accepts a `&PeerAddr` of any lifetime: with only a trait bound it would
-    /// infer one lifetime and reject `|_| Some(Echo)` ("`FnMut` is not general enough").
-    ///
-    /// The socket has `SO_REUSEADDR` (so that connections of an earlier server in TIME-WAIT
-    /// do not block a restart) and a backlog of 1024.
-    ///
-    /// # Errors
-    /// The operating system's error from `socket`, `setsockopt`, `bind` or `listen`, its
-    /// kind kept and its message led by the address (`listen on 127.0.0.1:7000: Address
-    /// already in use (os error 98)`), so that a program listening on several can say which:
-    /// - [`AddrInUse`](io::ErrorKind::AddrInUse): another socket listens on that address and
-    ///   port (connections in TIME-WAIT do not count);
-    /// - [`AddrNotAvailable`](io::ErrorKind::AddrNotAvailable): `addr` is not an address of
-    ///   this host;
-    /// - [`PermissionDenied`](io::ErrorKind::PermissionDenied): a port below 1024 without
-    ///   `CAP_NET_BIND_SERVICE`;
-    /// - `EAFNOSUPPORT` for an IPv6 address on a host without IPv6, and `EMFILE`/`ENFILE` when
-    ///   out of descriptors.
-    ///
-    /// Registering the listener with epoll can also fail, with `ENOMEM` or with `ENOSPC` (the
-    /// user's `fs.epoll.max_user_watches` is reached). On any error nothing is registered and
-    /// `factory` is dropped unused.
-    pub fn listen<F, H>(&mut self, addr: SocketAddr, factory: F) -> io::Result<SocketAddr>
-    where
-        F: FnMut(&PeerAddr) -> Option<H> + 'static,
-        H: Handler,
-    {
-        self.listen_secured(addr, Box::new(factory), Security::default())
-    }
-
-    /// [`listen`](Reactor::listen), with the accepted connections' transports secured.
-    pub(crate) fn listen_secured(
-        &mut self,
-        addr: SocketAddr,
-        factory: Box<dyn Factory>,
-        security: Security,
-    ) -> io::Result<SocketAddr> {
-        let listener = crate::net::tcp_listener(addr)?;
-        let local = listener.local_addr()?;
-        self.add_listener(ListenerSocket::Tcp(listener), factory, security)?;
-        Ok(local)
-    }
-
-    /// Listens for TCP connections on `addr` with `SO_REUSEPORT`, sharing the port with other
-    /// reactors (typically one per core, see [`ReactorThreads`](crate::ReactorThreads)); the
-    /// kernel spreads new connections among them.
-    ///
-    /// # Errors
-    /// As for [`listen`](Reactor::listen), except that [`AddrInUse`](io::ErrorKind::AddrInUse)
-    /// means that the port is held by a socket that did not set `SO_REUSEPORT`, or by a
-    /// process of another user (Linux shares a port only among sockets that all set the
-    /// option and belong to the same effective user).
-    ///
-    /// Registering the listener with epoll can also fail, with `ENOMEM` or with `ENOSPC` (the
-    /// user's `fs.epoll.max_user_watches` is reached). On any error nothing is registered and
-    /// `factory` is dropped unused.
-    pub fn listen_reuseport<F, H>(&mut self, addr: SocketAddr, factory: F) -> io::Result<SocketAddr>
-    where
-        F: FnMut(&PeerAddr) -> Option<H> + 'static,
-        H: Handler,
-    {
-        self.listen_reuseport_secured(addr, Box::new(factory), Security::default())
-    }
-
-    /// [`listen_reuseport`](Reactor::listen_reuseport), with the accepted connections'
-    /// transports secured.
-    pub(crate) fn listen_reuseport_secured(
-        &mut self,
-        addr: SocketAddr,
-        factory: Box<dyn Factory>,
-        security: Security,
-    ) -> io::Result<SocketAddr> {
-        let listener = crate::net::reuseport_listener(addr)?;
-        let local = listener.local_addr()?;
-        self.add_listener(ListenerSocket::Tcp(listener), factory, security)?;
-        Ok(local)
-    }
-
-    /// Listens for Unix-domain stream connections at `path`.
-    ///
-    /// A socket file left behind by a crashed server (nobody accepts on it) is replaced; a
-    /// live server's socket is never taken over (`AddrInUse`). The file is removed when the
-    /// listener closes.
-    ///
-    /// # Errors
-    /// Each message is led by the path (`listen on unix:PATH: ...`):
-    /// - [`AddrInUse`](io::ErrorKind::AddrInUse) when a server accepts connections on
-    ///   `path` (found by trying to connect to it), or a file that is not a socket is there;
-    /// - the error of removing a stale socket file (say
-    ///   [`PermissionDenied`](io::ErrorKind::PermissionDenied)), or of binding again after;
-    /// - the operating system's error from `bind` or `listen`: [`NotFound`](io::ErrorKind::NotFound)
-    ///   when a directory of the path does not exist,
-    ///   [`PermissionDenied`](io::ErrorKind::PermissionDenied) when its directory is not
-    ///   writable, [`InvalidInput`](io::ErrorKind::InvalidInput) when the path is longer than
-    ///   a `sockaddr_un` holds (107 bytes on Linux), `EMFILE`/`ENFILE` when out of
-    ///   descriptors;
-    /// - registering with epoll, as for [`listen`](Reactor::listen).
-    ///
-    /// On any error nothing is registered and `factory` is dropped unused.
-    ///
-    /// # Examples
-    /// ```
-    /// use std::io::{Read, Write};
-    /// use std::time::Duration;
-    /// use mio_reactor::{Context, Handler, PeerAddr, Reactor};
-    ///
-    /// struct Echo;
-    /// impl Handler for Echo {
-    ///     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
-    ///         ctx.write(data);
-    ///         data.len()
-    ///     }
-    /// }
-    ///
-    /// let dir = std::env::temp_dir();
-    /// let path = dir.join(format!("mio-reactor-doc-{}.sock", std::process::id()));
-    /// let mut reactor = Reactor::new()?;
-    /// reactor.listen_unix(&path, |peer| {
-    ///     assert_eq!(*peer, PeerAddr::Unix(None)); // the client bound no path
-    ///     Some(Echo)
-    /// })?;
-    ///
-    /// let mut client = std::os::unix::net::UnixStream::connect(&path)?;
-    /// client.write_all(b"ping")?;
-    /// for _ in 0..1000 {
-    ///     if reactor.stats().bytes_out == 4 {
-    ///         break;
-    ///     }
-    ///     reactor.turn(Some(Duration::from_millis(10)))?;
-    /// }
-    /// let mut echo = [0; 4];
-    /// client.read_exact(&mut echo)?;
-    /// assert_eq!(&echo, b"ping");
-    ///
-    /// drop(reactor); // closes the listener...
-    /// assert!(!path.exists()); // ...and removes its socket file
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn listen_unix<F, H>(&mut self, path: impl AsRef<Path>, factory: F) -> io::Result<()>
-    where
-        F: FnMut(&PeerAddr) -> Option<H> + 'static,
-        H: Handler,
-    {
-        self.listen_unix_secured(path.as_ref(), Box::new(factory), Security::default())
-    }
-
-    /// [`listen_unix`](Reactor::listen_unix), with the accepted connections' transports
-    /// secured.
-    pub(crate) fn listen_unix_secured(
-        &mut self,
-        path: &Path,
-        factory: Box<dyn Factory>,
-        security: Security,
-    ) -> io::Result<()> {
-        let listener: UnixListener = bind_unix(path)?;
-        self.add_listener(
-            ListenerSocket::Unix(listener, Some(path.to_path_buf())),
-            factory,
-            security,
-        )
-    }
-
-    fn add_listener(
-        &mut self,
-        socket: ListenerSocket,
-        factory: Box<dyn Factory>,
-        security: Security,
-    ) -> io::Result<()> {
-        self.core
-            .insert_listener(socket, Destination::Here(factory), security)
-    }
-
-    /// Serves a listening socket made elsewhere: a `std` TCP or Unix-domain listener (see
-    /// [`AdoptedListener`]), say one inherited through systemd socket activation (the
-    /// `listenfd` crate reads `LISTEN_FDS`). Each accepted connection gets a handler from
-    /// `factory`, as with [`listen`](Reactor::listen).
-    ///
-    /// # Errors
-    /// Setting the socket non-blocking (`fcntl`: `EBADF` for a closed descriptor), or
-    /// registering it with epoll (`ENOMEM`, `ENOSPC`, or `EPERM` for a descriptor epoll
-    /// cannot watch). On error nothing is registered and both are dropped.
-    ///
-    /// # Examples
-    /// ```
-    /// use std::io::{Read, Write};
-    /// use std::time::Duration;
-    /// use mio_reactor::{Context, Handler, Reactor};
-    ///
-    /// struct Echo;
-    /// impl Handler for Echo {
-    ///     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
-    ///         ctx.write(data);
-    ///         data.len()
-    ///     }
-    /// }
-    ///
-    /// // Bound elsewhere (here by std; under systemd, inherited).
-    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    /// let addr = listener.local_addr()?;
-    /// let mut reactor = Reactor::new()?;
-    /// reactor.adopt_listener(listener, |_: &_| Some(Echo))?;
-    /// let mut client = std::net::TcpStream::connect(addr)?;
-    /// client.write_all(b"hi")?;
-    /// while reactor.stats().bytes_out < 2 {
-    ///     reactor.turn(Some(Duration::from_millis(10)))?;
-    /// }
-    /// let mut echo = [0; 2];
-    /// client.read_exact(&mut echo)?;
-    /// assert_eq!(&echo, b"hi");
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn adopt_listener(
-        &mut self,
-        listener: impl Into<AdoptedListener>,
-        factory: impl Factory,
-    ) -> io::Result<()> {
-        let socket = listener.into().into_socket()?;
-        self.add_listener(socket, Box::new(factory), Security::default())
-    }
-
-    /// Serves a connected stream made elsewhere (see [`AdoptedStream`]) with `handler`,
-    /// whose `on_open` runs before this returns.
-    ///
-    /// # Errors
-    /// Setting the stream non-blocking; [`NotConnected`](io::ErrorKind::NotConnected) if it
-    /// has no peer; registering it with epoll (`ENOMEM`, `ENOSPC`). On error the handler
-    /// is dropped without any callback.
-    pub fn adopt_stream(
-        &mut self,
-        stream: impl Into<AdoptedStream>,
-        handler: impl Handler,
-    ) -> io::Result<ConnId> {
-        self.core.now = Instant::now();
-        self.core.adopt_stream(stream.into(), Box::new(handler))
-    }
-
-    /// Takes streams that other threads hand over with [`LoopHandle::hand_over`] (an
-    /// acceptor thread, another reactor): each gets a handler from `factory`, on this
-    /// reactor's thread. Replaces any factory given before. Without one, handed-over streams
-    /// are refused (closed, and counted in [`Stats::refused`]).
-    pub fn accept_handovers(&mut self, factory: impl Factory) {
-        self.accept_handovers_secured(Box::new(factory), Security::default());
-    }
-
-    /// [`accept_handovers`](Reactor::accept_handovers), with the handed-over streams'
-    /// transports secured.
-    pub(crate) fn accept_handovers_secured(
-        &mut self,
-        factory: Box<dyn Factory>,
-        security: Security,
-    ) {
-        self.core.handover_factory = Some(factory);
-        self.core.handover_security = security;
-    }
-
-    /// Listens on `addr` and hands each connection to the least loaded of `targets`
-    /// ([`LoopHandle::load`]), instead of serving it here.
-    pub(crate) fn listen_balanced(
-        &mut self,
-        addr: SocketAddr,
-        targets: Vec<LoopHandle>,
-    ) -> io::Result<SocketAddr> {
-        let listener = crate::net::tcp_listener(addr)?;
-        let local = listener.local_addr()?;
-        self.core.insert_listener(
-            ListenerSocket::Tcp(listener),
-            Destination::Elsewhere(Balancer::new(targets)),
-            Security::default(),
-        )?;
-        Ok(local)
-    }
-
-    /// Binds a UDP socket on `addr` (port 0 picks a free port), served by `handler` in this
-    /// loop, and returns the address actually bound. The handler's
+    /// Binds a UDP socket where `endpoint` says (`udp:127.0.0.1:0`, `udp:[::1]:9000`,
+    /// `udp:localhost:9000`; port 0 picks a free port), served by `handler` in this loop, and
+    /// returns the address actually bound. A name is resolved here (blocking) and the socket
+    /// bound on the first of its addresses that binds. An inherited UDP socket (`fd:N`,
+    /// `systemd:NAME`) is served as it is. The handler's
     /// [`on_open`](DatagramHandler::on_open) runs before this returns.
     ///
     /// # Errors
-    /// The operating system's error from `socket` or `bind` (no `SO_REUSEADDR` for UDP), its
+    /// [`InvalidInput`](io::ErrorKind::InvalidInput) for text outside the endpoint grammar
+    /// or an endpoint that is not a datagram socket (`tcp:`, `unix:`: a bare IP literal means
+    /// TCP, so write `udp:`); those of [`listen`](Reactor::listen) for `fd:N` and
+    /// `systemd:NAME`; otherwise the operating system's error from `socket` or `bind` (no `SO_REUSEADDR` for UDP), its
     /// message led by the address (`listen on udp:127.0.0.1:7000: ...`):
     /// [`AddrInUse`](io::ErrorKind::AddrInUse) when another UDP socket is bound to that
     /// address and port, [`AddrNotAvailable`](io::ErrorKind::AddrNotAvailable) when `addr`
@@ -411,7 +137,7 @@ impl Reactor {
     /// }
     ///
     /// let mut reactor = Reactor::new()?;
-    /// let addr = reactor.bind_udp("127.0.0.1:0".parse().unwrap(), UdpEcho)?;
+    /// let addr = reactor.bind_udp("udp:127.0.0.1:0", UdpEcho)?;
     /// let client = std::net::UdpSocket::bind("127.0.0.1:0")?;
     /// client.send_to(b"ping", addr)?;
     /// reactor.turn(Some(std::time::Duration::from_secs(5)))?; // receive and echo
@@ -422,41 +148,55 @@ impl Reactor {
     /// ```
     pub fn bind_udp(
         &mut self,
-        addr: SocketAddr,
+        endpoint: impl IntoEndpoint,
         handler: impl DatagramHandler,
     ) -> io::Result<SocketAddr> {
+        let endpoint = endpoint.into_endpoint()?;
+        let socket =
+            crate::udp::bind(&endpoint).map_err(|err| crate::net::listen_error(&endpoint, err))?;
         self.core.now = Instant::now();
-        let socket = UdpSocket::bind(addr)
-            .map_err(|err| crate::net::listen_error(format_args!("udp:{addr}"), err))?;
         self.core.add_udp(socket, Box::new(handler))
     }
 
-    /// Opens an outbound TCP connection served by `handler`, in this loop.
+    /// Opens an outbound connection to `endpoint` with `options`, served by `handler` in
+    /// this loop: `tcp:IP:PORT` (or a bare IP literal, or a [`SocketAddr`]),
+    /// `tcp:NAME:PORT`, or `unix:PATH`. With TLS in `options`
+    /// ([`ConnectOptions::tls`](crate::ConnectOptions::tls)), the handler hears plaintext.
     ///
     /// The connect completes (or fails) in a later turn: the handler's `on_open` runs once
     /// connected; a refusal or a timeout ([`Config::connect_timeout`]) is reported to its
     /// `on_close` as [`CloseReason::ConnectFailed`](crate::CloseReason::ConnectFailed) or
     /// [`CloseReason::ConnectTimeout`](crate::CloseReason::ConnectTimeout).
     ///
-    /// `addr` may be a `SocketAddr` or a name such as `"localhost:8080"`. A name is resolved
-    /// here, **blocking** (it may ask DNS), before anything is registered; its addresses are
-    /// tried in order until one connects, with the same handler. The [`ConnId`] returned is
-    /// the first attempt's; [`Context::id`](crate::Context::id) in `on_open` is the one that
-    /// connected.
+    /// A name is resolved here, **blocking** (it may ask DNS), before anything is
+    /// registered; its addresses are tried in order until one connects, with the same
+    /// handler. The [`ConnId`] returned is the first attempt's;
+    /// [`Context::id`](crate::Context::id) in `on_open` is the one that connected. (Inside a
+    /// callback, [`Context::connect`](crate::Context::connect) takes no name: it would block
+    /// the loop.)
     ///
     /// # Errors
     /// Only what fails at once, before anything is registered (the handler is then dropped
     /// without any callback):
-    /// - the resolver's error for a name that does not resolve, or
-    ///   [`InvalidInput`](io::ErrorKind::InvalidInput) if it resolves to no address at all;
-    /// - when no address's connect could even start, the last address's error from `socket`
-    ///   or `connect`: say [`NetworkUnreachable`](io::ErrorKind::NetworkUnreachable) (no
-    ///   route), [`AddrNotAvailable`](io::ErrorKind::AddrNotAvailable) (no ephemeral port
-    ///   left), `EMFILE`/`ENFILE` (out of descriptors);
+    /// - [`InvalidInput`](io::ErrorKind::InvalidInput): text outside the endpoint grammar,
+    ///   or an endpoint one cannot connect to (`udp:`, `fd:`, `systemd:`, `handover:`);
+    /// - the resolver's error for a name that does not resolve;
+    /// - for TCP, when no address's connect could even start, the last address's error
+    ///   from `socket` or `connect`: say
+    ///   [`NetworkUnreachable`](io::ErrorKind::NetworkUnreachable) (no route),
+    ///   [`AddrNotAvailable`](io::ErrorKind::AddrNotAvailable) (no ephemeral port left),
+    ///   `EMFILE`/`ENFILE` (out of descriptors);
+    /// - a Unix-domain connect completes or fails at once, so its failures are errors here:
+    ///   [`NotFound`](io::ErrorKind::NotFound) (no file at the path),
+    ///   [`ConnectionRefused`](io::ErrorKind::ConnectionRefused) (nobody accepts on it),
+    ///   [`PermissionDenied`](io::ErrorKind::PermissionDenied),
+    ///   [`WouldBlock`](io::ErrorKind::WouldBlock) (the listener's backlog is full), or
+    ///   [`InvalidInput`](io::ErrorKind::InvalidInput) (a path longer than a `sockaddr_un`
+    ///   holds, 107 bytes on Linux);
     /// - registering the socket with epoll (`ENOMEM`, `ENOSPC`); the remaining addresses are
     ///   then not tried.
     ///
-    /// A refusal or a timeout is not an error here: it arrives later, in `on_close`, as
+    /// A TCP refusal or timeout is not an error here: it arrives later, in `on_close`, as
     /// [`CloseReason::ConnectFailed`](crate::CloseReason::ConnectFailed) or
     /// [`CloseReason::ConnectTimeout`](crate::CloseReason::ConnectTimeout).
     ///
@@ -467,7 +207,7 @@ impl Reactor {
     /// use std::io::Read;
     /// use std::rc::Rc;
     /// use std::time::Duration;
-    /// use mio_reactor::{ConnId, Context, Handler, Reactor};
+    /// use mio_reactor::{ConnId, ConnectOptions, Context, Handler, Reactor};
     ///
     /// struct Hello {
     ///     connected_as: Rc<Cell<Option<ConnId>>>,
@@ -493,7 +233,7 @@ impl Reactor {
     /// let hello = Hello { connected_as: connected_as.clone() };
     /// // If "localhost" also names ::1, where nothing listens, that attempt fails and the
     /// // next address is tried.
-    /// let first = reactor.connect(("localhost", port), hello)?;
+    /// let first = reactor.connect(format!("tcp:localhost:{port}"), ConnectOptions::default(), hello)?;
     /// for _ in 0..1000 {
     ///     if connected_as.get().is_some() {
     ///         break;
@@ -510,51 +250,16 @@ impl Reactor {
     /// ```
     pub fn connect(
         &mut self,
-        addr: impl ToSocketAddrs,
+        endpoint: impl IntoEndpoint,
+        options: ConnectOptions,
         handler: impl Handler,
     ) -> io::Result<ConnId> {
-        self.connect_secured(addr, Box::new(handler), Security::default())
-    }
-
-    /// [`connect`](Reactor::connect), with the connection's transport secured.
-    pub(crate) fn connect_secured(
-        &mut self,
-        addr: impl ToSocketAddrs,
-        handler: Box<dyn Handler>,
-        security: Security,
-    ) -> io::Result<ConnId> {
+        let endpoint = endpoint.into_endpoint()?;
+        let addrs = crate::connect::peers(&endpoint, Lookup::Allowed)?;
         self.core.now = Instant::now();
-        let addrs = addr.to_socket_addrs()?.map(PeerAddr::Tcp).collect();
         self.core
-            .connect(addrs, handler, security)
+            .connect(addrs, Box::new(handler), options.security)
             .map_err(|(err, _)| err)
-    }
-
-    /// Opens an outbound Unix-domain stream connection served by `handler`; its `on_open` runs
-    /// in a later turn.
-    ///
-    /// # Errors
-    /// A Unix-domain connect completes or fails at once, so most failures are errors here,
-    /// not a later `on_close` (the handler is then dropped without any callback):
-    /// - [`NotFound`](io::ErrorKind::NotFound): no file at `path`;
-    /// - [`ConnectionRefused`](io::ErrorKind::ConnectionRefused): nobody accepts on it (a
-    ///   socket file left by a server that stopped, or a file that is not a socket);
-    /// - [`PermissionDenied`](io::ErrorKind::PermissionDenied): no write permission on the
-    ///   socket file, or no search permission on a directory of the path;
-    /// - [`WouldBlock`](io::ErrorKind::WouldBlock): the listener's backlog is full (a
-    ///   non-blocking Unix connect does not wait for room);
-    /// - [`InvalidInput`](io::ErrorKind::InvalidInput): the path is longer than a
-    ///   `sockaddr_un` holds (107 bytes on Linux);
-    /// - `EMFILE`/`ENFILE` when out of descriptors, or registering with epoll (`ENOMEM`,
-    ///   `ENOSPC`).
-    pub fn connect_unix(
-        &mut self,
-        path: impl AsRef<Path>,
-        handler: impl Handler,
-    ) -> io::Result<ConnId> {
-        self.core.now = Instant::now();
-        self.core
-            .connect_unix(path.as_ref(), Box::new(handler), Security::default())
     }
 
     /// Watches a pollable `source` in this loop: `handler` is called, in a turn, with the
@@ -735,7 +440,7 @@ impl Reactor {
     /// ```
     /// use std::io::{Read, Write};
     /// use std::time::{Duration, Instant};
-    /// use mio_reactor::{Context, Handler, Reactor};
+    /// use mio_reactor::{Context, Handler, ListenOptions, Reactor};
     ///
     /// struct Echo;
     /// impl Handler for Echo {
@@ -746,7 +451,7 @@ impl Reactor {
     /// }
     ///
     /// let mut reactor = Reactor::new()?;
-    /// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Echo))?;
+    /// let addr = reactor.listen("127.0.0.1:0", ListenOptions::default(), |_| Some(Echo))?.local_addr()?;
     /// // The kernel completes the handshake; the reactor accepts in one of its turns.
     /// let mut client = std::net::TcpStream::connect(addr)?;
     /// client.write_all(b"ping")?;

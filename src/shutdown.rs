@@ -46,7 +46,7 @@ impl ShutdownHandle {
     ///
     /// # Examples
     /// ```
-    /// use mio_reactor::{Context, Handler, Reactor, ShutdownHandle};
+    /// use mio_reactor::{Context, Handler, ListenOptions, Reactor, ShutdownHandle};
     ///
     /// struct Discard;
     /// impl Handler for Discard {
@@ -58,7 +58,7 @@ impl ShutdownHandle {
     /// let mut reactors = Vec::new();
     /// for _ in 0..2 {
     ///     let mut reactor = Reactor::new()?;
-    ///     reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Discard))?;
+    ///     reactor.listen("127.0.0.1:0", ListenOptions::default(), |_| Some(Discard))?;
     ///     reactors.push(reactor);
     /// }
     /// let all = ShutdownHandle::all(reactors.iter().map(Reactor::shutdown_handle));
@@ -142,12 +142,7 @@ impl Core {
         self.phase = Phase::Draining;
         let listeners: Vec<usize> = self.keys(|e| matches!(e, Entry::Listener(_)));
         for key in listeners {
-            if let Entry::Listener(mut listener) = self.slab.remove(key) {
-                log::info!("stopped listening on {}", listener.socket.describe());
-                if let Err(err) = self.registry.deregister(&mut listener.socket) {
-                    log::debug!("deregistering a listener: {err}");
-                }
-            }
+            self.remove_listener(key);
         }
         let conns = self.conn_slots();
         log::info!(

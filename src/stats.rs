@@ -13,7 +13,7 @@ use crate::close_reason::CloseReason;
 /// use std::io::Write;
 /// use std::net::{Shutdown, TcpStream};
 /// use std::time::Duration;
-/// use mio_reactor::{CloseReason, Context, Handler, Reactor};
+/// use mio_reactor::{CloseReason, Context, Handler, ListenOptions, Reactor};
 ///
 /// /// Accepts digits only.
 /// struct Digits;
@@ -29,7 +29,7 @@ use crate::close_reason::CloseReason;
 /// }
 ///
 /// let mut reactor = Reactor::new()?;
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Digits))?;
+/// let addr = reactor.listen("127.0.0.1:0", ListenOptions::default(), |_| Some(Digits))?.local_addr()?;
 /// let mut clients = Vec::new(); // kept open: a closed socket would answer with a reset
 /// for message in [&b"123"[..], b"12x"] {
 ///     let mut client = TcpStream::connect(addr)?;
@@ -146,7 +146,7 @@ impl ClosedCounts {
 /// use std::io::Write;
 /// use std::net::Shutdown;
 /// use std::time::Duration;
-/// use mio_reactor::{Context, Handler, Reactor};
+/// use mio_reactor::{Context, Handler, ListenOptions, Reactor};
 ///
 /// struct Echo;
 /// impl Handler for Echo {
@@ -157,7 +157,7 @@ impl ClosedCounts {
 /// }
 ///
 /// let mut reactor = Reactor::new()?;
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Echo))?;
+/// let addr = reactor.listen("127.0.0.1:0", ListenOptions::default(), |_| Some(Echo))?.local_addr()?;
 /// let mut client = std::net::TcpStream::connect(addr)?;
 /// client.write_all(b"hello")?;
 /// client.shutdown(Shutdown::Write)?; // done: the server closes after the echo

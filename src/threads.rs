@@ -11,31 +11,37 @@
 //! another; and state shared across connections on different threads (a chat room) needs
 //! its own cross-thread channel. For such servers, one reactor is the simpler choice.
 //!
-//! With the `tls` feature, `serve_tls` and `serve_balanced_tls` (in `tls_api.rs`) run the same
-//! code with every reactor's connections secured: the one rustls config is shared, each
-//! session lives in its connection's transport, on its connection's thread.
+//! Or one acceptor thread spreads connections by load ([`Spread::LeastLoaded`]), handing
+//! each socket (never a handler) to the least loaded reactor.
+//!
+//! With TLS in the listen's options, every reactor's connections are secured: the one
+//! rustls config is shared, each session lives in its connection's transport, on its
+//! connection's thread.
 
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::thread::JoinHandle;
 
+use crate::adopt::{Balancer, Destination};
 use crate::config::Config;
+use crate::endpoint::{Endpoint, IntoEndpoint};
 use crate::handler::Handler;
+use crate::listen::Source;
 use crate::net::PeerAddr;
+use crate::options::ListenOptions;
 use crate::post::LoopHandle;
 use crate::reactor::Reactor;
 use crate::shutdown::ShutdownHandle;
 use crate::stats::Stats;
-use crate::transport::Security;
 
 /// N reactors on N threads, stopped together by one [`ShutdownHandle`].
 ///
 /// # Examples
 /// Two echo reactors sharing one port:
 /// ```
-/// use mio_reactor::{Config, Context, Handler, ReactorThreads};
+/// use mio_reactor::{Config, Context, Handler, ListenOptions, ReactorThreads, Spread};
 ///
 /// struct Echo;
 /// impl Handler for Echo {
@@ -45,11 +51,11 @@ use crate::transport::Security;
 ///     }
 /// }
 ///
-/// let addr = "127.0.0.1:0".parse().unwrap();
-/// let (threads, addr) = ReactorThreads::serve(2, Config::default(), addr, |_thread| {
-///     |_| Some(Echo)
+/// let options = ListenOptions::default();
+/// let threads = ReactorThreads::serve(2, Config::default(), "127.0.0.1:0", options, Spread::ReusePort, |_thread| {
+///     |_: &_| Some(Echo)
 /// })?;
-/// let mut stream = std::net::TcpStream::connect(addr)?;
+/// let mut stream = std::net::TcpStream::connect(threads.local_addr()?)?;
 /// # use std::io::{Read, Write};
 /// stream.write_all(b"hi")?;
 /// let mut reply = [0; 2];
@@ -63,12 +69,13 @@ use crate::transport::Security;
 pub struct ReactorThreads {
     shutdown: ShutdownHandle,
     threads: Vec<JoinHandle<io::Result<Stats>>>,
+    bound: Vec<Endpoint>,
 }
 
 impl ReactorThreads {
     /// Starts `count` threads. Each builds a reactor from `config` and calls
     /// `setup(&mut reactor, index)` to register its listeners (typically
-    /// [`Reactor::listen_reuseport`] on a shared address), then runs it. Returns once every
+    /// [`Reactor::listen`] with `SO_REUSEPORT` on a shared address), then runs it. Returns once every
     /// setup succeeded, or with the first setup error (after stopping the threads started).
     ///
     /// `setup` runs on the reactor's own thread, so the handlers it makes need not be `Send`;
@@ -81,7 +88,7 @@ impl ReactorThreads {
     /// - a thread's [`Reactor::with_config`] error: an invalid `config`
     ///   ([`InvalidInput`](io::ErrorKind::InvalidInput), found by the first thread), or the
     ///   operating system refusing the epoll instance, `eventfd` or `dup`;
-    /// - the first error `setup` returns (a [`Reactor::listen_reuseport`] error, say);
+    /// - the first error `setup` returns (a [`Reactor::listen`] error, say);
     /// - [`Other`](io::ErrorKind::Other), "a reactor thread died during setup", if `setup`
     ///   panicked.
     ///
@@ -90,7 +97,7 @@ impl ReactorThreads {
     /// ```
     /// use std::io::{Read, Write};
     /// use std::sync::mpsc;
-    /// use mio_reactor::{Config, Context, Handler, ReactorThreads};
+    /// use mio_reactor::{Config, Context, Handler, ListenOptions, ReactorThreads};
     ///
     /// struct Echo;
     /// impl Handler for Echo {
@@ -102,7 +109,7 @@ impl ReactorThreads {
     ///
     /// let (tx, rx) = mpsc::channel();
     /// let threads = ReactorThreads::spawn(2, Config::default(), move |reactor, index| {
-    ///     let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Echo))?;
+    ///     let addr = reactor.listen("127.0.0.1:0", ListenOptions::default(), |_| Some(Echo))?.local_addr()?;
     ///     tx.send((index, addr)).expect("the receiver is alive");
     ///     Ok(())
     /// })?;
@@ -122,7 +129,7 @@ impl ReactorThreads {
     /// let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
     /// let addr = taken.local_addr()?;
     /// let err = ReactorThreads::spawn(2, Config::default(), move |reactor, _| {
-    ///     reactor.listen(addr, |_| Some(Echo)).map(drop)
+    ///     reactor.listen(addr, ListenOptions::default(), |_| Some(Echo)).map(drop)
     /// })
     /// .unwrap_err();
     /// assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
@@ -134,6 +141,7 @@ impl ReactorThreads {
     {
         let setup = std::sync::Arc::new(setup);
         let mut started = ReactorThreads {
+            bound: Vec::new(),
             shutdown: ShutdownHandle::all([]),
             threads: Vec::with_capacity(count),
         };
@@ -177,86 +185,45 @@ impl ReactorThreads {
         Ok(started)
     }
 
-    /// Starts `count` reactors that all accept TCP connections on `addr`, through
-    /// `SO_REUSEPORT`; `make_factory(index)` gives each its factory. Port 0 picks one free
-    /// port for all of them, which is returned.
+    /// Starts `count` reactors that serve the connections of one listen: at `endpoint`,
+    /// with `options` (TLS, backlog...), spread over the reactors as `spread` says, each
+    /// reactor's handlers made by the factory `make_factory(index)` returns. Returns once
+    /// every reactor listens; [`bound`](ReactorThreads::bound) and
+    /// [`local_addr`](ReactorThreads::local_addr) say where (port 0 picks one free port,
+    /// the same for every reactor).
+    ///
+    /// - [`Spread::ReusePort`]: each reactor listens on its own socket with `SO_REUSEPORT`
+    ///   and the kernel spreads connections by a hash of their addresses. Only for `tcp:`
+    ///   endpoints (a name listens at each of its addresses).
+    /// - [`Spread::LeastLoaded`]: one more reactor, on one more thread, only accepts, and
+    ///   hands each connection to the reactor with the fewest open connections plus
+    ///   handovers in flight (ties in turn), which serves it with its `handover:` listen
+    ///   ([`LoopHandle::hand_over`](crate::LoopHandle::hand_over)). Any endpoint a listen
+    ///   takes. The acceptor moves only sockets: a TLS handshake, and every record after it,
+    ///   is handled by the reactor that serves the connection.
+    ///
+    /// `SO_REUSEPORT`'s hash evens out over many short connections but can give one thread
+    /// most of a few long-lived ones; the acceptor looks at the load, for one more thread
+    /// and a cross-thread handover per connection (a post and, when the target sleeps, a
+    /// wake). [`join`](ReactorThreads::join) returns one [`Stats`] per reactor in order,
+    /// then, with [`Spread::LeastLoaded`], the acceptor's (its [`Stats::handed_over`]).
     ///
     /// # Errors
-    /// - binding the placeholder socket that holds the port while the reactors bind it: the
-    ///   errors of [`Reactor::listen_reuseport`] (an [`AddrInUse`](io::ErrorKind::AddrInUse)
-    ///   when a socket without `SO_REUSEPORT`, or of another user, holds the port;
-    ///   [`AddrNotAvailable`](io::ErrorKind::AddrNotAvailable),
-    ///   [`PermissionDenied`](io::ErrorKind::PermissionDenied), out of descriptors...);
+    /// - [`InvalidInput`](io::ErrorKind::InvalidInput): text outside the endpoint grammar;
+    ///   [`Spread::ReusePort`] with an endpoint that is not `tcp:`;
+    /// - for [`Spread::ReusePort`], binding the placeholder socket that holds the port
+    ///   while the reactors bind it: the errors of [`Reactor::listen`]
+    ///   ([`AddrInUse`](io::ErrorKind::AddrInUse) when a socket without `SO_REUSEPORT`, or
+    ///   of another user, holds the port...);
     /// - then those of [`spawn`](ReactorThreads::spawn), whose setup is each reactor's
-    ///   [`Reactor::listen_reuseport`] on the port found.
-    pub fn serve<M, F, H>(
-        count: usize,
-        config: Config,
-        addr: SocketAddr,
-        make_factory: M,
-    ) -> io::Result<(ReactorThreads, SocketAddr)>
-    where
-        M: Fn(usize) -> F + Send + Sync + 'static,
-        F: FnMut(&PeerAddr) -> Option<H> + 'static,
-        H: Handler,
-    {
-        ReactorThreads::serve_secured(count, config, addr, make_factory, Security::default())
-    }
-
-    /// [`serve`](ReactorThreads::serve), with every reactor's accepted connections secured
-    /// by `security` (shared: one TLS config for the group).
-    pub(crate) fn serve_secured<M, F, H>(
-        count: usize,
-        config: Config,
-        addr: SocketAddr,
-        make_factory: M,
-        security: Security,
-    ) -> io::Result<(ReactorThreads, SocketAddr)>
-    where
-        M: Fn(usize) -> F + Send + Sync + 'static,
-        F: FnMut(&PeerAddr) -> Option<H> + 'static,
-        H: Handler,
-    {
-        // Hold the port while the reactors bind it: a socket bound with SO_REUSEPORT but
-        // not listening reserves the port without ever being handed a connection.
-        let placeholder = crate::net::reuseport_socket(addr)?;
-        let addr = placeholder
-            .local_addr()?
-            .as_socket()
-            .ok_or_else(|| io::Error::other("not an IP socket"))?;
-        let threads = ReactorThreads::spawn(count, config, move |reactor, index| {
-            let factory = Box::new(make_factory(index));
-            reactor
-                .listen_reuseport_secured(addr, factory, security.clone())
-                .map(drop)
-        })?;
-        drop(placeholder);
-        Ok((threads, addr))
-    }
-
-    /// Starts `count` reactors that serve connections, and one more that only accepts them
-    /// on `addr` and hands each to the least loaded of the `count` (the fewest open
-    /// connections plus handovers in flight; ties in turn). `make_factory(index)` gives
-    /// each serving reactor the factory for the connections it is handed
-    /// ([`Reactor::accept_handovers`]). Returns the address bound (port 0 picks one).
-    ///
-    /// Compared with [`serve`](ReactorThreads::serve): `SO_REUSEPORT` spreads connections
-    /// by a hash of their addresses, which evens out over many short connections but can
-    /// give one thread most of a few long-lived ones; the acceptor looks at the load. It
-    /// costs one more thread and a cross-thread handover per connection (a post and, when
-    /// the target sleeps, a wake).
-    ///
-    /// [`join`](ReactorThreads::join) returns `count + 1` stats: the serving reactors in
-    /// order, then the acceptor's (its [`Stats::handed_over`]).
-    ///
-    /// # Errors
-    /// Those of [`spawn`](ReactorThreads::spawn) for the serving reactors, then for the
-    /// acceptor, whose setup is binding `addr` (the errors of [`Reactor::listen`]).
+    ///   listen; with [`Spread::LeastLoaded`], the acceptor's [`Reactor::listen`] errors.
     ///
     /// # Examples
+    /// Two echo reactors sharing one port through `SO_REUSEPORT`, then two behind an
+    /// acceptor:
     /// ```
     /// use std::io::{Read, Write};
-    /// use mio_reactor::{Config, Context, Handler, ReactorThreads};
+    /// use mio_reactor::{Config, Context, Handler, ListenOptions, ReactorThreads, Spread};
     ///
     /// struct Echo;
     /// impl Handler for Echo {
@@ -266,93 +233,69 @@ impl ReactorThreads {
     ///     }
     /// }
     ///
-    /// let addr = "127.0.0.1:0".parse().unwrap();
-    /// let (threads, addr) =
-    ///     ReactorThreads::serve_balanced(2, Config::default(), addr, |_| |_: &_| Some(Echo))?;
-    /// let mut clients = Vec::new();
-    /// for _ in 0..4 {
-    ///     let mut client = std::net::TcpStream::connect(addr)?;
-    ///     client.write_all(b"hi")?;
-    ///     let mut echo = [0; 2];
-    ///     client.read_exact(&mut echo)?; // served, so adopted by one of the two
-    ///     clients.push(client);
+    /// for spread in [Spread::ReusePort, Spread::LeastLoaded] {
+    ///     let threads = ReactorThreads::serve(
+    ///         2,
+    ///         Config::default(),
+    ///         "tcp:127.0.0.1:0",
+    ///         ListenOptions::default(),
+    ///         spread,
+    ///         |_thread| |_: &_| Some(Echo),
+    ///     )?;
+    ///     let mut clients = Vec::new();
+    ///     for _ in 0..4 {
+    ///         let mut client = std::net::TcpStream::connect(threads.local_addr()?)?;
+    ///         client.write_all(b"hi")?;
+    ///         let mut echo = [0; 2];
+    ///         client.read_exact(&mut echo)?; // served
+    ///         clients.push(client);
+    ///     }
+    ///     threads.shutdown_handle().shutdown();
+    ///     let stats = threads.join()?;
+    ///     if spread == Spread::LeastLoaded {
+    ///         let served: Vec<u64> = stats[..2].iter().map(|s| s.adopted).collect();
+    ///         assert_eq!(served, [2, 2]); // four long-lived connections, two each
+    ///         assert_eq!(stats[2].handed_over, 4);
+    ///     } else {
+    ///         assert_eq!(stats.iter().map(|s| s.accepted).sum::<u64>(), 4);
+    ///     }
     /// }
-    /// threads.shutdown_handle().shutdown();
-    /// let stats = threads.join()?;
-    /// let served: Vec<u64> = stats[..2].iter().map(|s| s.adopted).collect();
-    /// assert_eq!(served, [2, 2]); // four long-lived connections, two each
-    /// assert_eq!(stats[2].handed_over, 4);
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn serve_balanced<M, F, H>(
+    pub fn serve<M, F, H>(
         count: usize,
         config: Config,
-        addr: SocketAddr,
+        endpoint: impl IntoEndpoint,
+        options: ListenOptions,
+        spread: Spread,
         make_factory: M,
-    ) -> io::Result<(ReactorThreads, SocketAddr)>
+    ) -> io::Result<ReactorThreads>
     where
         M: Fn(usize) -> F + Send + Sync + 'static,
         F: FnMut(&PeerAddr) -> Option<H> + 'static,
         H: Handler,
     {
-        let security = Security::default();
-        ReactorThreads::serve_balanced_secured(count, config, addr, make_factory, security)
+        let endpoint = endpoint.into_endpoint()?;
+        let make = move |index| Destination::here(Box::new(make_factory(index)));
+        match spread {
+            Spread::ReusePort => serve_reuseport(count, config, endpoint, options, make),
+            Spread::LeastLoaded => serve_least_loaded(count, config, endpoint, options, make),
+        }
     }
 
-    /// [`serve_balanced`](ReactorThreads::serve_balanced), with the handed-over connections
-    /// secured by `security` in the serving reactors (the acceptor only moves sockets: it
-    /// never reads a byte of them).
-    pub(crate) fn serve_balanced_secured<M, F, H>(
-        count: usize,
-        config: Config,
-        addr: SocketAddr,
-        make_factory: M,
-        security: Security,
-    ) -> io::Result<(ReactorThreads, SocketAddr)>
-    where
-        M: Fn(usize) -> F + Send + Sync + 'static,
-        F: FnMut(&PeerAddr) -> Option<H> + 'static,
-        H: Handler,
-    {
-        let (handles_tx, handles) = mpsc::channel();
-        let handles_tx = std::sync::Mutex::new(handles_tx);
-        let mut threads = ReactorThreads::spawn(count, config.clone(), move |reactor, index| {
-            reactor.accept_handovers_secured(Box::new(make_factory(index)), security.clone());
-            let sent = handles_tx
-                .lock()
-                .map_err(|_| io::Error::other("a reactor thread died during setup"))?
-                .send((index, reactor.handle()));
-            sent.map_err(|_| io::Error::other("the starting thread is gone"))
-        })?;
-        let mut targets: Vec<(usize, LoopHandle)> = handles.try_iter().collect();
-        targets.sort_by_key(|(index, _)| *index);
-        let targets: Vec<LoopHandle> = targets.into_iter().map(|(_, handle)| handle).collect();
-        let (bound_tx, bound) = mpsc::channel();
-        let targets = std::sync::Mutex::new(Some(targets));
-        let acceptor = ReactorThreads::spawn(1, config, move |reactor, _| {
-            let targets = targets
-                .lock()
-                .ok()
-                .and_then(|mut t| t.take())
-                .unwrap_or_default();
-            let local = reactor.listen_balanced(addr, targets)?;
-            let _ = bound_tx.send(local);
-            Ok(())
-        });
-        let acceptor = match acceptor {
-            Ok(acceptor) => acceptor,
-            Err(err) => {
-                threads.shutdown.shutdown();
-                let _ = threads.join();
-                return Err(err);
-            }
-        };
-        threads.shutdown = ShutdownHandle::all([threads.shutdown, acceptor.shutdown]);
-        threads.threads.extend(acceptor.threads);
-        let addr = bound
-            .try_recv()
-            .map_err(|_| io::Error::other("the acceptor did not report its address"))?;
-        Ok((threads, addr))
+    /// Where the reactors listen: the local address of each listening socket of one of
+    /// them (with [`Spread::ReusePort`], every reactor listens on the same addresses), or of
+    /// the acceptor. Empty for threads started with [`spawn`](ReactorThreads::spawn).
+    pub fn bound(&self) -> &[Endpoint] {
+        &self.bound
+    }
+
+    /// The first TCP address in [`bound`](ReactorThreads::bound).
+    ///
+    /// # Errors
+    /// [`NotFound`](io::ErrorKind::NotFound) if the reactors listen on no TCP socket.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        first_tcp_addr(&self.bound)
     }
 
     /// A handle that shuts down every reactor (graceful, then abort on a second request).
@@ -389,4 +332,139 @@ impl fmt::Debug for ReactorThreads {
             .field("threads", &self.threads.len())
             .finish()
     }
+}
+
+/// How [`ReactorThreads::serve`] spreads connections over its reactors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spread {
+    /// A listening socket per reactor, sharing the port through `SO_REUSEPORT`: the kernel
+    /// picks a socket by a hash of the connection's addresses (`socket(7)`). No thread
+    /// beyond the reactors', nothing crosses threads.
+    ReusePort,
+    /// One acceptor thread hands each connection to the reactor with the fewest open
+    /// connections (nginx's and Netty's boss/worker split).
+    LeastLoaded,
+}
+
+/// Makes one reactor's destination for the connections of a served listen.
+type MakeDestination = dyn Fn(usize) -> Destination + Send + Sync;
+
+fn serve_reuseport(
+    count: usize,
+    config: Config,
+    endpoint: Endpoint,
+    options: ListenOptions,
+    make: impl Fn(usize) -> Destination + Send + Sync + 'static,
+) -> io::Result<ReactorThreads> {
+    if !matches!(endpoint, Endpoint::Tcp(_) | Endpoint::TcpName { .. }) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "serve {endpoint} with SO_REUSEPORT: only tcp: endpoints can be bound by \
+                 each reactor; Spread::LeastLoaded serves any endpoint"
+            ),
+        ));
+    }
+    // Hold the ports while the reactors bind them: a socket bound with SO_REUSEPORT but
+    // not listening reserves a port without ever being handed a connection.
+    let placeholders = endpoint
+        .resolve()?
+        .into_iter()
+        .map(crate::net::port_placeholder)
+        .collect::<io::Result<Vec<_>>>()?;
+    let bound = placeholders
+        .iter()
+        .map(|socket| {
+            socket
+                .local_addr()?
+                .as_socket()
+                .map(Endpoint::Tcp)
+                .ok_or_else(|| io::Error::other("not an IP socket"))
+        })
+        .collect::<io::Result<Vec<Endpoint>>>()?;
+    let each = bound.clone();
+    let options = options.reuse_port(true);
+    let mut threads = ReactorThreads::spawn(count, config, move |reactor, index| {
+        let destination = make(index);
+        for addr in &each {
+            let source = Source::Named(addr.clone());
+            reactor
+                .core
+                .listen(source, options.clone(), destination.clone())?;
+        }
+        Ok(())
+    })?;
+    drop(placeholders);
+    threads.bound = bound;
+    Ok(threads)
+}
+
+fn serve_least_loaded(
+    count: usize,
+    config: Config,
+    endpoint: Endpoint,
+    options: ListenOptions,
+    make: impl Fn(usize) -> Destination + Send + Sync + 'static,
+) -> io::Result<ReactorThreads> {
+    let (handles_tx, handles) = mpsc::channel();
+    let handles_tx = Mutex::new(handles_tx);
+    let serving = options.clone();
+    let make: Box<MakeDestination> = Box::new(make);
+    let mut threads = ReactorThreads::spawn(count, config.clone(), move |reactor, index| {
+        let handover = Source::Named(Endpoint::Handover);
+        reactor
+            .core
+            .listen(handover, serving.clone(), make(index))?;
+        let sent = handles_tx
+            .lock()
+            .map_err(|_| io::Error::other("a reactor thread died during setup"))?
+            .send((index, reactor.handle()));
+        sent.map_err(|_| io::Error::other("the starting thread is gone"))
+    })?;
+    let mut targets: Vec<(usize, LoopHandle)> = handles.try_iter().collect();
+    targets.sort_by_key(|(index, _)| *index);
+    let targets: Vec<LoopHandle> = targets.into_iter().map(|(_, handle)| handle).collect();
+    let (bound_tx, bound) = mpsc::channel();
+    let targets = Mutex::new(Some(targets));
+    // The acceptor moves sockets only: the serving reactors secure them.
+    let accepting = options.plaintext();
+    let acceptor = ReactorThreads::spawn(1, config, move |reactor, _| {
+        let targets = targets
+            .lock()
+            .ok()
+            .and_then(|mut t| t.take())
+            .unwrap_or_default();
+        let destination = Destination::Elsewhere(Balancer::new(targets));
+        let source = Source::Named(endpoint.clone());
+        let listening = reactor
+            .core
+            .listen(source, accepting.clone(), destination)?;
+        let _ = bound_tx.send(listening.bound().to_vec());
+        Ok(())
+    });
+    let acceptor = match acceptor {
+        Ok(acceptor) => acceptor,
+        Err(err) => {
+            threads.shutdown.shutdown();
+            let _ = threads.join();
+            return Err(err);
+        }
+    };
+    threads.shutdown = ShutdownHandle::all([threads.shutdown, acceptor.shutdown]);
+    threads.threads.extend(acceptor.threads);
+    threads.bound = bound
+        .try_recv()
+        .map_err(|_| io::Error::other("the acceptor did not report its address"))?;
+    Ok(threads)
+}
+
+/// The first TCP address of `bound`.
+pub(crate) fn first_tcp_addr(bound: &[Endpoint]) -> io::Result<SocketAddr> {
+    bound
+        .iter()
+        .find_map(|endpoint| match endpoint {
+            Endpoint::Tcp(addr) => Some(*addr),
+            _ => None,
+        })
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no TCP socket was bound"))
 }

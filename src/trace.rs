@@ -35,7 +35,7 @@ pub(crate) const TARGET: &str = "mio_reactor::trace";
 /// use std::cell::RefCell;
 /// use std::rc::Rc;
 /// use std::time::{Duration, Instant};
-/// use mio_reactor::{Config, Context, Handler, Reactor, Record, TimerKind};
+/// use mio_reactor::{Config, Context, Handler, ListenOptions, Reactor, Record, TimerKind};
 ///
 /// struct Quiet;
 /// impl Handler for Quiet {
@@ -55,7 +55,7 @@ pub(crate) const TARGET: &str = "mio_reactor::trace";
 ///         sink.borrow_mut().push(*kind);
 ///     }
 /// });
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Quiet))?;
+/// let addr = reactor.listen("127.0.0.1:0", ListenOptions::default(), |_| Some(Quiet))?.local_addr()?;
 /// let _silent = std::net::TcpStream::connect(addr)?; // says nothing, closes nothing
 /// for _ in 0..1000 {
 ///     if reactor.stats().closed.total() == 1 {
@@ -125,7 +125,7 @@ impl fmt::Display for TimerTarget {
 /// use std::net::Shutdown;
 /// use std::rc::Rc;
 /// use std::time::{Duration, Instant};
-/// use mio_reactor::{Context, Handler, Reactor, Record};
+/// use mio_reactor::{Context, Handler, ListenOptions, Reactor, Record};
 ///
 /// struct Echo;
 /// impl Handler for Echo {
@@ -143,7 +143,7 @@ impl fmt::Display for TimerTarget {
 ///     Record::TurnStart { .. } | Record::TurnEnd { .. } | Record::Readiness { .. } => {}
 ///     record => sink.borrow_mut().push(record.to_string()),
 /// });
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Echo))?;
+/// let addr = reactor.listen("127.0.0.1:0", ListenOptions::default(), |_| Some(Echo))?.local_addr()?;
 /// let mut client = std::net::TcpStream::connect(addr)?;
 /// client.write_all(b"hi")?;
 /// client.shutdown(Shutdown::Write)?;
@@ -460,7 +460,7 @@ impl fmt::Display for Record {
 /// ```
 /// use std::cell::RefCell;
 /// use std::rc::Rc;
-/// use mio_reactor::{Reactor, Record};
+/// use mio_reactor::{ListenOptions, Reactor, Record};
 ///
 /// let turns = Rc::new(RefCell::new(0));
 /// let counter = turns.clone();
@@ -474,7 +474,7 @@ impl fmt::Display for Record {
 /// # impl mio_reactor::Handler for Quiet {
 /// #     fn on_data(&mut self, _: &mut mio_reactor::Context<'_>, d: &[u8]) -> usize { d.len() }
 /// # }
-/// reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Quiet))?;
+/// reactor.listen("127.0.0.1:0", ListenOptions::default(), |_| Some(Quiet))?;
 /// reactor.turn(Some(std::time::Duration::ZERO))?;
 /// assert_eq!(*turns.borrow(), 1);
 /// # Ok::<(), std::io::Error>(())

@@ -37,13 +37,23 @@ use crate::tls::{TlsSession, TlsSetup};
 
 /// What secures the transports of a listener's connections, or of an outbound connect (and
 /// its fallbacks): nothing, or TLS with a setup. Empty without the `tls` feature.
+///
+/// `pub` only so that the sealed option traits can name it; this module is private.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Security {
+pub struct Security {
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<TlsSetup>,
 }
 
 impl Security {
+    /// Whether connections secured so speak TLS.
+    pub(crate) fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
     /// A transport over `stream` (see [`Transport::new`] for `writable`), with a new TLS
     /// session if this security asks for one.
     ///

@@ -11,7 +11,9 @@ use mio::net::UdpSocket;
 use crate::close_reason::CloseReason;
 use crate::core::{Core, Entry, TimerTask};
 use crate::datagram::{DatagramContext, DatagramHandler, SendOutcome};
+use crate::endpoint::Endpoint;
 use crate::id::{Slot, TimerId, UdpId};
+use crate::inherited::{self, InheritedSocket};
 use crate::panics::call_user;
 use crate::trace::{trace_record, Record};
 
@@ -38,6 +40,41 @@ pub(crate) struct Udp {
     pub(crate) closing: Option<CloseReason>,
     pub(crate) finished: bool,
     pub(crate) close_reason: Option<CloseReason>,
+}
+
+/// The datagram socket `endpoint` names: bound on its address (the first of a name's that
+/// binds), or inherited (`fd:N`, `systemd:NAME`). Blocks to resolve a name.
+///
+/// # Errors
+/// `InvalidInput` for an endpoint that is not a datagram socket; those of binding (the last
+/// address's) or of taking an inherited socket.
+pub(crate) fn bind(endpoint: &Endpoint) -> io::Result<UdpSocket> {
+    match endpoint {
+        Endpoint::Udp(_) | Endpoint::UdpName { .. } => {
+            let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+            for addr in endpoint.resolve()? {
+                match UdpSocket::bind(addr) {
+                    Ok(socket) => return Ok(socket),
+                    Err(err) => last = err,
+                }
+            }
+            Err(last)
+        }
+        Endpoint::Fd(_) | Endpoint::Systemd(_) => match inherited::take(endpoint)? {
+            InheritedSocket::Udp(socket) => {
+                socket.set_nonblocking(true)?;
+                Ok(UdpSocket::from_std(socket))
+            }
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a stream socket: Reactor::listen takes it",
+            )),
+        },
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a datagram endpoint (a bare IP literal means TCP: write udp:HOST:PORT)",
+        )),
+    }
 }
 
 impl Udp {

@@ -107,7 +107,7 @@ where
 
 /// What a watch's handler can do: end the watch, reach connections by id, stop the reactor.
 pub struct WatchContext<'a> {
-    core: &'a mut Core,
+    pub(crate) core: &'a mut Core,
     slot: Slot,
 }
 

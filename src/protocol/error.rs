@@ -19,7 +19,7 @@ use std::fmt;
 /// use std::io::{Read, Write};
 /// use std::time::Duration;
 /// use mio_reactor::protocol::{encode_error, encode_json, Content, Decoder};
-/// use mio_reactor::{CloseReason, Context, Handler, Reactor};
+/// use mio_reactor::{CloseReason, Context, Handler, ListenOptions, Reactor};
 /// use serde_json::json;
 ///
 /// #[derive(Default)]
@@ -60,7 +60,7 @@ use std::fmt;
 /// }
 ///
 /// let mut reactor = Reactor::new()?;
-/// let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Server::default()))?;
+/// let addr = reactor.listen("127.0.0.1:0", ListenOptions::default(), |_| Some(Server::default()))?.local_addr()?;
 /// let client = std::thread::spawn(move || -> std::io::Result<Vec<u8>> {
 ///     let mut stream = std::net::TcpStream::connect(addr)?;
 /// #   stream.set_read_timeout(Some(Duration::from_secs(10)))?;

@@ -1,0 +1,222 @@
+//! What is done to a socket's connections, as options of the one `listen` and the one
+//! `connect`: [`ListenOptions`] and [`ConnectOptions`].
+//!
+//! Each option composes with every other and with every [`Endpoint`](crate::Endpoint): TLS
+//! on a Unix socket, `SO_REUSEPORT` with TLS, a backlog for an inherited socket's... So a
+//! new layer adds one option here, never a row of methods (Netty's bootstrap options; the
+//! Twisted endpoints' parameters).
+
+use std::fmt;
+#[cfg(feature = "tls")]
+use std::sync::Arc;
+
+use crate::transport::Security;
+
+/// Connections the kernel completes and queues for a listener before we accept them: room
+/// for a burst of connects between two accepts. Past it the kernel drops SYNs and each of
+/// those clients waits for a retransmission, 1 s or more. (mio's `TcpListener::bind` listens
+/// with 128, the standard library's value; tokio uses 1024. Linux caps it at
+/// `net.core.somaxconn`, 4096 by default.)
+pub(crate) const DEFAULT_BACKLOG: u32 = 1024;
+
+/// Options of a [`Reactor::listen`](crate::Reactor::listen) (and of
+/// [`ReactorThreads::serve`](crate::ReactorThreads::serve)): built from
+/// [`ListenOptions::default()`] by chaining, `Clone + Send + Sync`, so one value can serve
+/// several listens and several threads.
+///
+/// | option | default | applies to |
+/// |---|---|---|
+/// | [`reuse_port`](ListenOptions::reuse_port) | off | `tcp:` endpoints a listen binds |
+/// | [`backlog`](ListenOptions::backlog) | 1024 | `tcp:` and `unix:` endpoints a listen binds |
+/// | [`unix_mode`](ListenOptions::unix_mode) | the umask's | `unix:` endpoints a listen binds |
+/// | `tls` (the `tls` feature) | plaintext | every connection of the listen |
+///
+/// Options that do not apply to an endpoint are ignored: an inherited socket (`fd:N`)
+/// keeps the backlog and mode it was made with.
+///
+/// # Examples
+/// ```
+/// use mio_reactor::ListenOptions;
+///
+/// let options = ListenOptions::default().reuse_port(true).backlog(4096);
+/// assert!(options.is_reuse_port());
+/// assert_eq!(options.backlog_len(), 4096);
+/// ```
+#[derive(Clone, Default)]
+pub struct ListenOptions {
+    reuse_port: bool,
+    backlog: Option<u32>,
+    unix_mode: Option<u32>,
+    pub(crate) security: Security,
+}
+
+impl ListenOptions {
+    /// Sets `SO_REUSEPORT` on the listening socket, so that several sockets (one per
+    /// reactor thread, or an old and a new process) can listen on one port; the kernel
+    /// spreads connections over them by a hash of the addresses (`socket(7)`).
+    #[must_use]
+    pub fn reuse_port(mut self, on: bool) -> ListenOptions {
+        self.reuse_port = on;
+        self
+    }
+
+    /// Whether [`reuse_port`](ListenOptions::reuse_port) is on.
+    pub fn is_reuse_port(&self) -> bool {
+        self.reuse_port
+    }
+
+    /// The length of the queue of connections the kernel completed and we have not
+    /// accepted yet (`listen(2)`'s `backlog`); Linux caps it at `net.core.somaxconn`.
+    /// Default 1024 (tokio's; the standard library and mio use 128).
+    #[must_use]
+    pub fn backlog(mut self, connections: u32) -> ListenOptions {
+        self.backlog = Some(connections);
+        self
+    }
+
+    /// The backlog a listen asks for.
+    pub fn backlog_len(&self) -> u32 {
+        self.backlog.unwrap_or(DEFAULT_BACKLOG)
+    }
+
+    /// The file mode of a Unix-domain socket the listen creates, such as `0o660` (connecting
+    /// needs write permission on the file, `unix(7)`); set right after `bind`, before the
+    /// socket listens, so no client connects under the wider mode.
+    #[must_use]
+    pub fn unix_mode(mut self, mode: u32) -> ListenOptions {
+        self.unix_mode = Some(mode);
+        self
+    }
+
+    /// The mode [`unix_mode`](ListenOptions::unix_mode) set, if any.
+    pub fn unix_mode_bits(&self) -> Option<u32> {
+        self.unix_mode
+    }
+
+    /// Serves every connection of the listen over TLS, as the server, with sessions from
+    /// `config` (the `tls` feature). The handler hears plaintext: `on_open` runs when the TCP
+    /// connection is established, before the handshake, and what it writes waits for the
+    /// handshake; the handshake must finish within
+    /// [`Config::tls_handshake_timeout`](crate::Config::tls_handshake_timeout). A config
+    /// that rustls cannot use for a session is found at the first connection, which is then
+    /// dropped and the error logged.
+    #[cfg(feature = "tls")]
+    #[must_use]
+    pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> ListenOptions {
+        self.security = crate::tls_api::server_security(config);
+        self
+    }
+
+    /// Whether the listen serves TLS.
+    pub fn is_tls(&self) -> bool {
+        self.security.is_tls()
+    }
+
+    /// The same options without TLS: an acceptor that only moves sockets to the reactors
+    /// that secure them.
+    pub(crate) fn plaintext(self) -> ListenOptions {
+        ListenOptions {
+            security: Security::default(),
+            ..self
+        }
+    }
+}
+
+impl fmt::Debug for ListenOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ListenOptions")
+            .field("reuse_port", &self.reuse_port)
+            .field("backlog", &self.backlog_len())
+            .field("unix_mode", &self.unix_mode.map(|m| format!("{m:o}")))
+            .field("tls", &self.is_tls())
+            .finish()
+    }
+}
+
+/// Options of a `connect` ([`Reactor::connect`](crate::Reactor::connect),
+/// [`Context::connect`](crate::Context::connect),
+/// [`LoopContext::connect`](crate::LoopContext::connect)): built from
+/// [`ConnectOptions::default()`] by chaining.
+///
+/// | option | default |
+/// |---|---|
+/// | `tls` (the `tls` feature): a client config and the server's name | plaintext |
+///
+/// # Examples
+/// ```
+/// use mio_reactor::ConnectOptions;
+///
+/// assert!(!ConnectOptions::default().is_tls());
+/// ```
+#[derive(Clone, Default)]
+pub struct ConnectOptions {
+    pub(crate) security: Security,
+}
+
+impl ConnectOptions {
+    /// Secures the connection with TLS, as the client, with a session from `config`.
+    /// `server_name` is the name the server's certificate must be valid for, and the SNI
+    /// sent: a DNS name, or an IP address written out.
+    ///
+    /// `on_open` runs once the TCP connect completes, before the handshake; what the
+    /// handler writes then is sent once the handshake finishes. A certificate that does not
+    /// verify ends the connection with [`CloseReason::Tls`](crate::CloseReason::Tls).
+    ///
+    /// # Errors
+    /// [`InvalidInput`](std::io::ErrorKind::InvalidInput) if `server_name` is neither a
+    /// DNS name nor an IP address.
+    #[cfg(feature = "tls")]
+    pub fn tls(
+        mut self,
+        config: Arc<rustls::ClientConfig>,
+        server_name: &str,
+    ) -> std::io::Result<ConnectOptions> {
+        self.security = crate::tls_api::client_security(config, server_name)?;
+        Ok(self)
+    }
+
+    /// Whether the connection will be secured with TLS.
+    pub fn is_tls(&self) -> bool {
+        self.security.is_tls()
+    }
+}
+
+impl fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("tls", &self.is_tls())
+            .finish()
+    }
+}
+
+/// The options [`adopt`](crate::Reactor::adopt) takes for a stream made elsewhere: a
+/// [`ListenOptions`] when this side is the server (the stream was accepted elsewhere), a
+/// [`ConnectOptions`] when it is the client (connected elsewhere). Only the options that
+/// concern a connection apply (TLS); those of a listening socket are ignored.
+///
+/// Sealed: implemented for those two types only.
+pub trait StreamOptions: private::Sealed {}
+
+pub(crate) mod private {
+    use crate::transport::Security;
+
+    /// What a stream's options give the reactor: how to secure its transport.
+    pub trait Sealed {
+        fn security(&self) -> &Security;
+    }
+
+    impl Sealed for super::ListenOptions {
+        fn security(&self) -> &Security {
+            &self.security
+        }
+    }
+
+    impl Sealed for super::ConnectOptions {
+        fn security(&self) -> &Security {
+            &self.security
+        }
+    }
+}
+
+impl StreamOptions for ListenOptions {}
+impl StreamOptions for ConnectOptions {}

@@ -89,13 +89,31 @@
 //! or a terminal, a timerfd, inotify) can be watched the same way with [`Reactor::watch`]
 //! and a small [`WatchHandler`]; a regular file cannot (epoll refuses it) and says so.
 //!
+//! # Sockets: endpoints and options
+//! A socket is named once, by an [`Endpoint`], the same in code, on a command line and in
+//! the logs: `tcp:127.0.0.1:7000` (or just `127.0.0.1:7000`), `tcp:[::1]:7000`,
+//! `tcp:localhost:7000`, `unix:/run/app.sock`, `udp:127.0.0.1:9000`, `fd:3` and
+//! `systemd:web` (sockets inherited through systemd's `LISTEN_FDS`), `handover:` (streams
+//! other threads hand over). What is done to its connections is an option:
+//! [`ListenOptions`] (TLS, `SO_REUSEPORT`, backlog, a Unix socket's mode) and
+//! [`ConnectOptions`] (TLS). So there is one door for each thing, whatever the socket:
+//! - [`Reactor::listen`] (and [`ReactorThreads::serve`] for N reactors) returns a
+//!   [`Listening`] that says what it bound; [`Reactor::stop_listening`] closes one listen
+//!   while its connections go on, and [`Reactor::listeners`] lists them;
+//! - [`Reactor::connect`], [`Context::connect`], [`LoopContext::connect`];
+//! - [`Reactor::adopt`] for a stream made elsewhere, [`Reactor::bind_udp`] for UDP.
+//!
+//! Host names are resolved outside the loop (lookups block): a `Reactor` method resolves
+//! one before the loop runs; a connect from inside a callback takes only addresses and paths.
+//!
 //! # Other sockets, other cores
-//! - **Unix-domain streams** use the same [`Handler`]s ([`Reactor::listen_unix`],
-//!   [`Reactor::connect_unix`]); a handler tells them apart only by its [`PeerAddr`].
+//! - **Unix-domain streams** use the same [`Handler`]s (`unix:PATH` endpoints); a handler
+//!   tells them apart only by its [`PeerAddr`].
 //! - **UDP** sockets get a [`DatagramHandler`] ([`Reactor::bind_udp`]): whole datagrams with
 //!   their sender, sends that never block the loop (a bounded queue, then counted drops).
 //! - **One reactor per core**: [`ReactorThreads`] runs N independent loops sharing a port
-//!   through `SO_REUSEPORT`, stopped by one [`ShutdownHandle`]. Nothing is shared between
+//!   through `SO_REUSEPORT`, or fed by one acceptor that hands each connection to the least
+//!   loaded ([`Spread`]), stopped by one [`ShutdownHandle`]. Nothing is shared between
 //!   them, so handlers stay single-threaded (`Rc`, `RefCell`, no `Send`).
 //!
 //! # Threads: what runs where, and how other threads talk to the loop
@@ -110,10 +128,10 @@
 //! The queue is bounded ([`Config::post_queue_capacity`]); a full queue or a reactor that
 //! is shutting down hands the item back in a [`PostError`], never drops it. Items run in
 //! order per sender, at most [`Config::post_budget`] per turn; wake-ups coalesce. Sockets
-//! made elsewhere join a reactor through [`Reactor::adopt_listener`],
-//! [`Reactor::adopt_stream`] and [`LoopHandle::hand_over`];
-//! [`ReactorThreads::serve_balanced`] spreads connections from one acceptor over N
-//! reactors. The guide's chapter 9b (`docs/guide/09b-the-reactor-in-a-larger-program.md`)
+//! made elsewhere join a reactor through [`Reactor::listen`] (a `std` listener, or `fd:N`),
+//! [`Reactor::adopt`] and [`LoopHandle::hand_over`] (to a `handover:` listen);
+//! [`ReactorThreads::serve`] with [`Spread::LeastLoaded`] spreads connections from one
+//! acceptor over N reactors. The guide's chapter 9b (`docs/guide/09b-the-reactor-in-a-larger-program.md`)
 //! explains the whole model, and `examples/slow_kv.rs` runs it.
 //!
 //! # Watching the loop
@@ -231,7 +249,7 @@ mod tls;
 mod tls_api;
 
 /// The rustls this crate was built with (the `tls` feature): its configs are what
-/// [`Reactor::listen_tls`] and [`Reactor::connect_tls`] take, so use this one to build them.
+/// [`ListenOptions::tls`] and [`ConnectOptions::tls`] take, so use this one to build them.
 #[cfg(feature = "tls")]
 pub use rustls;
 #[cfg(feature = "tls")]

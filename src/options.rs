@@ -100,6 +100,63 @@ impl ListenOptions {
     /// [`Config::tls_handshake_timeout`](crate::Config::tls_handshake_timeout). A config
     /// that rustls cannot use for a session is found at the first connection, which is then
     /// dropped and the error logged.
+    ///
+    /// A failed handshake sends rustls's alert and ends that connection with
+    /// [`CloseReason::Tls`](crate::CloseReason::Tls). A graceful close sends `close_notify`
+    /// before the FIN.
+    ///
+    /// # Examples
+    /// A TLS echo server with a certificate made on the spot (`rcgen`), and a blocking rustls
+    /// client:
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::sync::Arc;
+    /// use mio_reactor::rustls::{self, pki_types::PrivateKeyDer, RootCertStore};
+    /// use mio_reactor::{Context, Handler, ListenOptions, Reactor};
+    ///
+    /// struct Echo;
+    /// impl Handler for Echo {
+    ///     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+    ///         ctx.write(data); // encrypted on the way out
+    ///         data.len()
+    ///     }
+    /// }
+    ///
+    /// let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// let key = PrivateKeyDer::Pkcs8(cert.key_pair.serialize_der().into());
+    /// let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+    ///     .with_safe_default_protocol_versions()
+    ///     .unwrap()
+    ///     .with_no_client_auth()
+    ///     .with_single_cert(vec![cert.cert.der().clone()], key)
+    ///     .unwrap();
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let options = ListenOptions::default().tls(Arc::new(server));
+    /// let addr = reactor.listen("127.0.0.1:0", options, |_| Some(Echo))?.local_addr()?;
+    /// let shutdown = reactor.shutdown_handle();
+    /// let client = std::thread::spawn(move || -> std::io::Result<Vec<u8>> {
+    ///     let mut roots = RootCertStore::empty();
+    ///     roots.add(cert.cert.der().clone()).unwrap();
+    ///     let config = rustls::ClientConfig::builder_with_provider(provider)
+    ///         .with_safe_default_protocol_versions()
+    ///         .unwrap()
+    ///         .with_root_certificates(roots)
+    ///         .with_no_client_auth();
+    ///     let name = "localhost".try_into().unwrap();
+    ///     let session = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    ///     let mut tls = rustls::StreamOwned::new(session, std::net::TcpStream::connect(addr)?);
+    ///     tls.write_all(b"hello")?;
+    ///     let mut reply = [0; 5];
+    ///     tls.read_exact(&mut reply)?;
+    ///     shutdown.shutdown();
+    ///     Ok(reply.to_vec())
+    /// });
+    /// reactor.run()?;
+    /// assert_eq!(client.join().unwrap()?, b"hello");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[cfg(feature = "tls")]
     #[must_use]
     pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> ListenOptions {

@@ -10,32 +10,7 @@
 //! `SO_REUSEPORT`, backlog) is an option of the listen or connect that uses it
 //! ([`ListenOptions`](crate::ListenOptions), [`ConnectOptions`](crate::ConnectOptions)).
 //!
-//! # Grammar
-//! | text | meaning |
-//! |---|---|
-//! | `tcp:127.0.0.1:7000`, `tcp:[::1]:7000` | TCP on an IPv4 or IPv6 address |
-//! | `127.0.0.1:7000`, `[::1]:7000` | the same: a bare IP literal with a port means TCP |
-//! | `tcp:localhost:7000` | TCP on every address a host name resolves to |
-//! | `udp:127.0.0.1:9000`, `udp:localhost:9000` | a UDP socket |
-//! | `unix:/run/app.sock` | a Unix-domain stream socket at a path |
-//! | `fd:3` | a socket inherited as descriptor 3, announced by `LISTEN_FDS` |
-//! | `systemd:web` | the inherited socket that `LISTEN_FDNAMES` names `web` |
-//! | `handover:` | no socket: streams other threads hand to this reactor |
-//!
-//! A port is a decimal number from 0 to 65535 (0 asks the kernel for a free one). A host is
-//! an IPv4 literal, an IPv6 literal in brackets, or a DNS name (letters, digits, `-`, `.`,
-//! `_`). Any other `WORD:` prefix is an unknown scheme, and an error that names it.
-//!
-//! `fd:N` and `systemd:NAME` follow systemd's socket activation protocol (`sd_listen_fds(3)`):
-//! `LISTEN_PID` is this process, `LISTEN_FDS` counts the descriptors from 3 (or from
-//! `LISTEN_FDS_FIRST_FD`), `LISTEN_FDNAMES` names them, colon-separated. `systemd-socket-activate
-//! --fdname=web` and systemd's `FileDescriptorName=` set the names.
-//!
-//! # Names are resolved outside the loop
-//! Name resolution (`getaddrinfo`) blocks, so it never happens inside a callback: a
-//! [`Reactor`](crate::Reactor) method resolves a name before the loop runs, but a connect
-//! from a [`Context`](crate::Context) or a [`LoopContext`](crate::LoopContext) takes only
-//! endpoints that need no lookup (IP literals and paths), and says so for a name.
+//! The grammar is written in [`Endpoint`]'s docs, where users meet it.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -44,9 +19,37 @@ use std::str::FromStr;
 
 /// Where a socket lives: an address to bind or connect, a path, or an inherited descriptor.
 ///
-/// Parsed from and printed in one grammar (the [module docs](self) have the table), so a
-/// program, its command line and its logs name a socket the same way. Printing gives back
-/// what was parsed, with the scheme written out: a host name stays a name.
+/// Parsed from and printed in one grammar, so a program, its command line and its logs
+/// name a socket the same way. Printing gives back what was parsed, with the scheme written
+/// out: a host name stays a name.
+///
+/// # Grammar
+/// | text | meaning |
+/// |---|---|
+/// | `tcp:127.0.0.1:7000`, `tcp:[::1]:7000` | TCP on an IPv4 or IPv6 address |
+/// | `127.0.0.1:7000`, `[::1]:7000` | the same: a bare IP literal with a port means TCP |
+/// | `tcp:localhost:7000` | TCP on every address a host name resolves to |
+/// | `udp:127.0.0.1:9000`, `udp:localhost:9000` | a UDP socket |
+/// | `unix:/run/app.sock` | a Unix-domain stream socket at a path |
+/// | `fd:3` | a socket inherited as descriptor 3, announced by `LISTEN_FDS` |
+/// | `systemd:web` | the inherited socket that `LISTEN_FDNAMES` names `web` |
+/// | `handover:` | no socket: streams other threads hand to this reactor |
+///
+/// A port is a decimal number from 0 to 65535 (0 asks the kernel for a free one). A host is
+/// an IPv4 literal, an IPv6 literal in brackets, or a DNS name (letters, digits, `-`, `.`,
+/// `_`). Any other `WORD:` prefix is an unknown scheme, and an error that names it.
+///
+/// `fd:N` and `systemd:NAME` follow systemd's socket activation protocol
+/// (`sd_listen_fds(3)`): `LISTEN_PID` is this process, `LISTEN_FDS` counts the descriptors
+/// from 3 (or from `LISTEN_FDS_FIRST_FD`), `LISTEN_FDNAMES` names them, colon-separated.
+/// `systemd-socket-activate --fdname=web` and systemd's `FileDescriptorName=` set the
+/// names. Each inherited socket serves one listen (or one `bind_udp`).
+///
+/// # Names are resolved outside the loop
+/// Name resolution (`getaddrinfo`) blocks, so it never happens inside a callback: a
+/// [`Reactor`](crate::Reactor) method resolves a name before the loop runs, but a connect
+/// from a [`Context`](crate::Context) or a [`LoopContext`](crate::LoopContext) takes only
+/// endpoints that need no lookup (IP literals and paths), and says so for a name.
 ///
 /// # Examples
 /// ```

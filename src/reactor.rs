@@ -161,7 +161,7 @@ impl Reactor {
     /// Opens an outbound connection to `endpoint` with `options`, served by `handler` in
     /// this loop: `tcp:IP:PORT` (or a bare IP literal, or a [`SocketAddr`]),
     /// `tcp:NAME:PORT`, or `unix:PATH`. With TLS in `options`
-    /// ([`ConnectOptions::tls`](crate::ConnectOptions::tls)), the handler hears plaintext.
+    /// (`ConnectOptions::tls`, the `tls` feature), the handler hears plaintext.
     ///
     /// The connect completes (or fails) in a later turn: the handler's `on_open` runs once
     /// connected; a refusal or a timeout ([`Config::connect_timeout`]) is reported to its

@@ -221,12 +221,13 @@ pub struct Stats {
     /// (each refusing its peer, also counted in [`refused`](Stats::refused)) and watch
     /// handlers (each ending its watch).
     pub handler_panics: u64,
-    /// Connections made elsewhere and served here: [`Reactor::adopt_stream`](crate::Reactor::adopt_stream),
-    /// [`LoopContext::adopt_stream`](crate::LoopContext::adopt_stream) and streams handed over
-    /// with [`LoopHandle::hand_over`](crate::LoopHandle::hand_over).
+    /// Connections made elsewhere and served here: [`Reactor::adopt`](crate::Reactor::adopt),
+    /// [`LoopContext::adopt`](crate::LoopContext::adopt) and streams handed over with
+    /// [`LoopHandle::hand_over`](crate::LoopHandle::hand_over).
     pub adopted: u64,
     /// Connections a listener accepted and handed to another reactor (an acceptor of
-    /// [`ReactorThreads::serve_balanced`](crate::ReactorThreads::serve_balanced)).
+    /// [`ReactorThreads::serve`](crate::ReactorThreads::serve) with
+    /// [`Spread::LeastLoaded`](crate::Spread::LeastLoaded)).
     pub handed_over: u64,
     /// Posted items run on the loop's thread: closures from
     /// [`LoopHandle::post`](crate::LoopHandle::post) and messages from

@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use mio_reactor::{Config, Reactor};
+use mio_reactor::{Config, ListenOptions, Reactor};
 use util::{client, init_logging, loopback, round_trip, Echo, WAIT};
 
 /// The descriptor limit that leaves exactly `spare` descriptors free: new descriptors take
@@ -62,7 +62,11 @@ fn running_out_of_descriptors_backs_off_without_spinning_and_recovers() {
     let server = std::thread::spawn(move || {
         let config = Config::default().accept_backoff(Duration::from_millis(20));
         let mut reactor = Reactor::with_config(config).unwrap();
-        let addr = reactor.listen(loopback(), |_| Some(Echo)).unwrap();
+        let addr = reactor
+            .listen(loopback(), ListenOptions::default(), |_| Some(Echo))
+            .unwrap()
+            .local_addr()
+            .unwrap();
         addr_tx.send((addr, reactor.shutdown_handle())).unwrap();
         go_rx.recv().unwrap();
         reactor.run().unwrap();

@@ -7,13 +7,13 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use mio_reactor::{CloseReason, Config, Context, Handler, Reactor};
+use mio_reactor::{CloseReason, Config, ConnectOptions, Context, Handler, ListenOptions, Reactor};
 use util::{client, init_logging, round_trip, Echo, Server, WAIT};
 
 #[test]
 fn an_ipv6_listener_serves_ipv6_clients() {
     let server = Server::start(Config::default(), |reactor| {
-        reactor.listen("[::1]:0".parse().unwrap(), |_| Some(Echo))
+        reactor.listen("[::1]:0", ListenOptions::default(), |_| Some(Echo))
     });
     assert!(server.addr.is_ipv6());
     let mut stream = client(server.addr);
@@ -30,7 +30,7 @@ fn a_localhost_listener_serves_clients_that_connect_by_name() {
         let addr = std::net::ToSocketAddrs::to_socket_addrs("localhost:0")?
             .next()
             .unwrap();
-        reactor.listen(addr, |_| Some(Echo))
+        reactor.listen(addr, ListenOptions::default(), |_| Some(Echo))
     });
     let by_name = format!("localhost:{}", server.addr.port());
     let stream = std::net::TcpStream::connect(by_name).unwrap();
@@ -63,7 +63,19 @@ fn connect_and_see(addrs: &[SocketAddr]) -> Result<SocketAddr, CloseReason> {
     init_logging();
     let (tx, rx) = mpsc::channel();
     let mut reactor = Reactor::new().unwrap();
-    reactor.connect(addrs, Probe(tx)).unwrap();
+    // The one `connect` takes an endpoint, and tries several addresses in order only for a
+    // host name that resolves to them: a list of addresses of the test's own making (with
+    // ports of its choosing) has no endpoint yet. Asked of the library; until then these
+    // tests fail here rather than test less.
+    let [addr] = addrs else {
+        panic!(
+            "Reactor::connect cannot take the addresses {addrs:?}: \
+             it has no endpoint for a list of addresses"
+        );
+    };
+    reactor
+        .connect(*addr, ConnectOptions::default(), Probe(tx))
+        .unwrap();
     let deadline = Instant::now() + WAIT;
     while !reactor.is_finished() {
         assert!(Instant::now() < deadline);

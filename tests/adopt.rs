@@ -11,7 +11,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use mio_reactor::{
-    AdoptedStream, Config, LoopHandle, PostError, Reactor, ReactorThreads, ShutdownHandle, Stats,
+    AdoptedStream, Config, ConnectOptions, ListenOptions, LoopHandle, PostError, Reactor,
+    ReactorThreads, ShutdownHandle, Spread, Stats,
 };
 use proptest::prelude::*;
 use util::{init_logging, loopback, round_trip, Echo, WAIT};
@@ -34,7 +35,9 @@ fn handover_target(config: Config) -> (LoopHandle, ShutdownHandle, JoinHandle<St
     let (tx, rx) = mpsc::channel();
     let thread = std::thread::spawn(move || {
         let mut reactor = Reactor::with_config(config).expect("reactor");
-        reactor.accept_handovers(|_: &_| Some(Echo));
+        reactor
+            .listen("handover:", ListenOptions::default(), |_: &_| Some(Echo))
+            .expect("listen");
         tx.send((reactor.handle(), reactor.shutdown_handle()))
             .unwrap();
         reactor.run().expect("run");
@@ -58,7 +61,9 @@ fn an_adopted_stream_is_served_like_an_accepted_one() {
     init_logging();
     let (mut client, server_side) = accepted_elsewhere();
     let mut reactor = Reactor::new().unwrap();
-    reactor.adopt_stream(server_side, Echo).unwrap();
+    reactor
+        .adopt(server_side, ListenOptions::default(), Echo)
+        .unwrap();
     client.write_all(b"adopted").unwrap();
     turn_until(&mut reactor, |r| r.stats().bytes_out == 7);
     let mut echo = [0; 7];
@@ -73,7 +78,9 @@ fn an_unconnected_stream_is_refused_with_an_error() {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     let unconnected: TcpStream = socket.into();
     let mut reactor = Reactor::new().unwrap();
-    let err = reactor.adopt_stream(unconnected, Echo).unwrap_err();
+    let err = reactor
+        .adopt(unconnected, ConnectOptions::default(), Echo)
+        .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::NotConnected);
     assert_eq!(reactor.stats().open_connections, 0);
 }
@@ -86,7 +93,7 @@ fn an_adopted_unix_listener_keeps_its_socket_file() {
     let listener = UnixListener::bind(&path).unwrap();
     let mut reactor = Reactor::new().unwrap();
     reactor
-        .adopt_listener(listener, |_: &_| Some(Echo))
+        .listen(listener, ListenOptions::default(), |_: &_| Some(Echo))
         .unwrap();
     let mut client = UnixStream::connect(&path).unwrap();
     client.write_all(b"hi").unwrap();
@@ -134,7 +141,9 @@ fn handing_over_to_a_shutting_down_reactor_gives_the_stream_back() {
 fn the_load_counts_handovers_in_flight() {
     init_logging();
     let mut reactor = Reactor::new().unwrap();
-    reactor.accept_handovers(|_: &_| Some(Echo));
+    reactor
+        .listen("handover:", ListenOptions::default(), |_: &_| Some(Echo))
+        .unwrap();
     let handle = reactor.handle();
     let (_client, server_side) = accepted_elsewhere();
     handle.hand_over(server_side).unwrap();
@@ -146,9 +155,16 @@ fn the_load_counts_handovers_in_flight() {
 #[test]
 fn one_acceptor_spreads_long_lived_connections_evenly() {
     init_logging();
-    let (threads, addr) =
-        ReactorThreads::serve_balanced(2, Config::default(), loopback(), |_| |_: &_| Some(Echo))
-            .unwrap();
+    let threads = ReactorThreads::serve(
+        2,
+        Config::default(),
+        loopback(),
+        ListenOptions::default(),
+        Spread::LeastLoaded,
+        |_| |_: &_| Some(Echo),
+    )
+    .unwrap();
+    let addr = threads.local_addr().unwrap();
     let mut clients = Vec::new();
     for i in 0..8u8 {
         let mut client = TcpStream::connect(addr).unwrap();

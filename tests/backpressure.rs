@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use mio_reactor::{Config, Context, Handler};
+use mio_reactor::{Config, Context, Handler, ListenOptions};
 use util::{client, fnv1a, loopback, random_bytes, Server, WAIT};
 
 /// Echo that records the most output it ever had buffered, and how often it drained.
@@ -38,7 +38,7 @@ fn a_peer_that_stops_reading_stops_being_read_and_loses_nothing() {
     let drains = Arc::new(AtomicUsize::new(0));
     let (max, dr) = (max_buffered.clone(), drains.clone());
     let server = Server::start(config, move |reactor| {
-        reactor.listen(loopback(), move |_| {
+        reactor.listen(loopback(), ListenOptions::default(), move |_| {
             Some(WatchedEcho {
                 max_buffered: max.clone(),
                 drains: dr.clone(),

@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use mio_reactor::{CloseReason, Config, Context, Handler, Reactor};
+use mio_reactor::{CloseReason, Config, ConnectOptions, Context, Handler, ListenOptions, Reactor};
 use util::{init_logging, Echo, Server, WAIT};
 
 /// Sends a greeting, expects it back, then closes; reports every callback.
@@ -44,6 +44,7 @@ fn run_client(config: Config, addr: SocketAddr) -> Vec<String> {
     reactor
         .connect(
             addr,
+            ConnectOptions::default(),
             Greeter {
                 log: tx,
                 received: Vec::new(),
@@ -121,14 +122,18 @@ fn an_echo_server_and_its_clients_share_one_reactor() {
     let (tx, rx) = mpsc::channel();
     let mut reactor = Reactor::new().unwrap();
     let addr = reactor
-        .listen("127.0.0.1:0".parse().unwrap(), |_| Some(Echo))
+        .listen("127.0.0.1:0", ListenOptions::default(), |_| Some(Echo))
+        .unwrap()
+        .local_addr()
         .unwrap();
     for _ in 0..3 {
         let greeter = Greeter {
             log: tx.clone(),
             received: Vec::new(),
         };
-        reactor.connect(addr, greeter).unwrap();
+        reactor
+            .connect(addr, ConnectOptions::default(), greeter)
+            .unwrap();
     }
     let shutdown = reactor.shutdown_handle();
     let deadline = std::time::Instant::now() + WAIT;

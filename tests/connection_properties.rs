@@ -12,7 +12,7 @@ mod stress;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use mio_reactor::{CloseReason, Config};
+use mio_reactor::{CloseReason, Config, ListenOptions};
 use proptest::prelude::*;
 use stress::pattern::{Kind, Pattern};
 use stress::swarm::{End, Step, Swarm};
@@ -81,7 +81,7 @@ proptest! {
     ) {
         let (tx, events) = mpsc::channel();
         let server = Server::start(Config::default(), move |reactor| {
-            reactor.listen(loopback(), move |_| {
+            reactor.listen(loopback(), ListenOptions::default(), move |_| {
                 Some(Reporting { inner: Echo, events: tx.clone() })
             })
         });

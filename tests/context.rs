@@ -8,7 +8,7 @@ use std::net::Shutdown;
 use std::sync::mpsc::{self, Sender};
 use std::time::Duration;
 
-use mio_reactor::{CloseReason, Config, Context, Handler, TimerId};
+use mio_reactor::{CloseReason, Config, Context, Handler, ListenOptions, TimerId};
 use util::{client, loopback, Server, WAIT};
 
 /// Greets, shuts down its write side at once, then reports what it still receives.
@@ -37,7 +37,9 @@ impl Handler for Announcer {
 fn shutdown_write_sends_eof_after_the_output_and_keeps_reading() {
     let (tx, heard) = mpsc::channel();
     let server = Server::start(Config::default(), move |reactor| {
-        reactor.listen(loopback(), move |_| Some(Announcer { heard: tx.clone() }))
+        reactor.listen(loopback(), ListenOptions::default(), move |_| {
+            Some(Announcer { heard: tx.clone() })
+        })
     });
     let mut stream = client(server.addr);
     let mut greeting = String::new();
@@ -78,7 +80,7 @@ impl Handler for Dawdler {
 fn pause_reading_holds_input_until_resume_and_loses_nothing() {
     let (tx, deliveries) = mpsc::channel();
     let server = Server::start(Config::default(), move |reactor| {
-        reactor.listen(loopback(), move |_| {
+        reactor.listen(loopback(), ListenOptions::default(), move |_| {
             Some(Dawdler {
                 paused: false,
                 delivered_while_paused: tx.clone(),
@@ -119,7 +121,9 @@ impl Handler for Quitter {
 fn abort_discards_buffered_output_and_resets_the_peer() {
     let (tx, closed) = mpsc::channel();
     let server = Server::start(Config::default(), move |reactor| {
-        reactor.listen(loopback(), move |_| Some(Quitter { closed: tx.clone() }))
+        reactor.listen(loopback(), ListenOptions::default(), move |_| {
+            Some(Quitter { closed: tx.clone() })
+        })
     });
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     socket.set_recv_buffer_size(4096).unwrap(); // so that most of the 2 MiB stays buffered
@@ -161,7 +165,7 @@ fn a_graceful_close_that_cannot_flush_in_time_ends_with_close_timeout() {
     let (tx, closed) = mpsc::channel();
     let config = Config::default().close_timeout(Duration::from_millis(200));
     let server = Server::start(config, move |reactor| {
-        reactor.listen(loopback(), move |_| {
+        reactor.listen(loopback(), ListenOptions::default(), move |_| {
             Some(Overcommitted { closed: tx.clone() })
         })
     });

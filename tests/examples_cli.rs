@@ -7,7 +7,7 @@ mod util;
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Command, Output};
 
-use mio_reactor::{Config, Context, Handler};
+use mio_reactor::{Config, Context, Handler, ListenOptions};
 use util::programs::{example, output_within, stderr, stdout};
 use util::{loopback, Server};
 
@@ -179,7 +179,9 @@ impl Handler for Corrupting {
 #[test]
 fn the_echo_client_fails_loudly_on_a_corrupted_byte() {
     let server = Server::start(Config::default(), |reactor| {
-        reactor.listen(loopback(), |_| Some(Corrupting { seen: 0 }))
+        reactor.listen(loopback(), ListenOptions::default(), |_| {
+            Some(Corrupting { seen: 0 })
+        })
     });
     let mut command = Command::new(example("echo_client"));
     command.args(["--addr", &server.addr.to_string()]);

@@ -9,13 +9,15 @@ mod util;
 
 use std::io::Read;
 
-use mio_reactor::{Config, Factory, Handler, PeerAddr, ReactorThreads};
+use mio_reactor::{
+    Config, Endpoint, Factory, Handler, ListenOptions, PeerAddr, ReactorThreads, Spread,
+};
 use util::{client, loopback, round_trip, Echo, Server, WAIT};
 
 #[test]
 fn a_closure_that_ignores_the_peer_is_a_factory() {
     let server = Server::start(Config::default(), |reactor| {
-        reactor.listen(loopback(), |_| Some(Echo))
+        reactor.listen(loopback(), ListenOptions::default(), |_| Some(Echo))
     });
     let mut stream = client(server.addr);
     assert_eq!(round_trip(&mut stream, b"plain"), b"plain");
@@ -27,9 +29,11 @@ fn a_closure_that_ignores_the_peer_is_a_factory() {
 fn a_closure_that_reads_the_peer_needs_no_annotation() {
     let server = Server::start(Config::default(), |reactor| {
         // Refuses loopback peers, which is every peer a test has.
-        reactor.listen(loopback(), |peer| match peer.tcp() {
-            Some(addr) if addr.ip().is_loopback() => None,
-            _ => Some(Echo),
+        reactor.listen(loopback(), ListenOptions::default(), |peer| {
+            match peer.tcp() {
+                Some(addr) if addr.ip().is_loopback() => None,
+                _ => Some(Echo),
+            }
         })
     });
     let mut stream = client(server.addr);
@@ -45,8 +49,14 @@ fn reuseport_and_unix_listeners_take_plain_closures() {
         std::env::temp_dir().join(format!("mio-reactor-factories-{}.sock", std::process::id()));
     let unix_path = path.clone();
     let server = Server::start(Config::default(), move |reactor| {
-        reactor.listen_unix(&unix_path, |_| Some(Echo))?;
-        reactor.listen_reuseport(loopback(), |_| Some(Echo))
+        reactor.listen(Endpoint::Unix(unix_path), ListenOptions::default(), |_| {
+            Some(Echo)
+        })?;
+        reactor.listen(
+            loopback(),
+            ListenOptions::default().reuse_port(true),
+            |_| Some(Echo),
+        )
     });
     let mut stream = client(server.addr);
     assert_eq!(round_trip(&mut stream, b"reuseport"), b"reuseport");
@@ -62,8 +72,16 @@ fn reuseport_and_unix_listeners_take_plain_closures() {
 
 #[test]
 fn reactor_threads_take_a_plain_closure_per_thread() {
-    let (threads, addr) =
-        ReactorThreads::serve(2, Config::default(), loopback(), |_thread| |_| Some(Echo)).unwrap();
+    let threads = ReactorThreads::serve(
+        2,
+        Config::default(),
+        loopback(),
+        ListenOptions::default(),
+        Spread::ReusePort,
+        |_thread| |_| Some(Echo),
+    )
+    .unwrap();
+    let addr = threads.local_addr().unwrap();
     let mut stream = client(addr);
     assert_eq!(round_trip(&mut stream, b"threads"), b"threads");
     drop(stream);
@@ -88,7 +106,9 @@ impl Factory for EchoFactory {
 fn a_type_implementing_factory_is_passed_through_a_closure() {
     let server = Server::start(Config::default(), |reactor| {
         let mut factory = EchoFactory { made: 0 };
-        reactor.listen(loopback(), move |peer| factory.new_handler(peer))
+        reactor.listen(loopback(), ListenOptions::default(), move |peer| {
+            factory.new_handler(peer)
+        })
     });
     let mut stream = client(server.addr);
     assert_eq!(round_trip(&mut stream, b"typed"), b"typed");

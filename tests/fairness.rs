@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use std::time::{Duration, Instant};
 
-use mio_reactor::{Config, Context, Handler, Reactor};
+use mio_reactor::{Config, Context, Handler, ListenOptions, Reactor};
 use util::{client, init_logging, loopback, random_bytes, round_trip, Server, WAIT};
 
 /// Floods the server with echo traffic (reading it back on another thread) until `stop`;
@@ -93,7 +93,11 @@ fn a_connection_reads_at_most_its_budget_per_turn_and_the_rest_without_a_new_edg
         .read_buffer_size(16 * 1024)
         .read_budget(budget);
     let mut reactor = Reactor::with_config(config).unwrap();
-    let addr = reactor.listen(loopback(), |_| Some(Sink)).unwrap();
+    let addr = reactor
+        .listen(loopback(), ListenOptions::default(), |_| Some(Sink))
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let sender = std::thread::spawn(move || {
         let mut stream = client(addr);
         stream.write_all(&random_bytes(2, TOTAL as usize)).unwrap();

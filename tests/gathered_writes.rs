@@ -15,7 +15,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use mio_reactor::{
-    CloseReason, ConnId, Context, Handler, Reactor, Record, TimerId, TimerKind, TimerTarget,
+    CloseReason, ConnId, Context, Handler, ListenOptions, Reactor, Record, TimerId, TimerKind,
+    TimerTarget,
 };
 use util::{client, init_logging, loopback, WAIT};
 
@@ -137,7 +138,9 @@ fn the_pieces_of_one_callback_leave_in_one_system_call() {
     let mut observed = Observed::new();
     let addr = observed
         .reactor
-        .listen(loopback(), |_: &_| Some(Quoting))
+        .listen(loopback(), ListenOptions::default(), |_: &_| Some(Quoting))
+        .unwrap()
+        .local_addr()
         .unwrap();
     let reply = observed.serve(ask(addr, "hello\n".into(), 8));
     assert_eq!(reply, b"> hello\n");
@@ -151,7 +154,9 @@ fn pipelined_replies_to_one_read_leave_in_one_system_call() {
     let mut observed = Observed::new();
     let addr = observed
         .reactor
-        .listen(loopback(), |_: &_| Some(Quoting))
+        .listen(loopback(), ListenOptions::default(), |_: &_| Some(Quoting))
+        .unwrap()
+        .local_addr()
         .unwrap();
     let lines: String = (0..16).map(|i| format!("request {i:02}\n")).collect();
     let expected: String = (0..16).map(|i| format!("> request {i:02}\n")).collect();
@@ -178,7 +183,9 @@ fn a_reply_leaves_before_the_loop_polls_again() {
     let mut observed = Observed::new();
     let addr = observed
         .reactor
-        .listen(loopback(), |_: &_| Some(Quoting))
+        .listen(loopback(), ListenOptions::default(), |_: &_| Some(Quoting))
+        .unwrap()
+        .local_addr()
         .unwrap();
     let rounds = 20;
     let client = std::thread::spawn(move || {
@@ -237,7 +244,9 @@ fn a_greeting_from_on_open_leaves_in_one_system_call_before_the_next_poll() {
     let mut observed = Observed::new();
     let addr = observed
         .reactor
-        .listen(loopback(), |_: &_| Some(Greeter))
+        .listen(loopback(), ListenOptions::default(), |_: &_| Some(Greeter))
+        .unwrap()
+        .local_addr()
         .unwrap();
     let heard = observed.serve(listen_to(addr, 26));
     assert_eq!(heard, b"hello, stranger\ntick tock\n");
@@ -250,7 +259,9 @@ fn a_timers_writes_leave_in_one_system_call_before_the_next_poll() {
     let mut observed = Observed::new();
     let addr = observed
         .reactor
-        .listen(loopback(), |_: &_| Some(Greeter))
+        .listen(loopback(), ListenOptions::default(), |_: &_| Some(Greeter))
+        .unwrap()
+        .local_addr()
         .unwrap();
     observed.serve(listen_to(addr, 26));
     let conn = observed.accepted()[0].1;
@@ -334,7 +345,11 @@ fn chat(observed: &mut Observed) -> (ConnId, ConnId) {
     let room = Rc::new(RefCell::new(Vec::new()));
     let addr = observed
         .reactor
-        .listen(loopback(), move |_: &_| Some(Member { room: room.clone() }))
+        .listen(loopback(), ListenOptions::default(), move |_: &_| {
+            Some(Member { room: room.clone() })
+        })
+        .unwrap()
+        .local_addr()
         .unwrap();
     let news = observed.serve(bob_and_alice(addr));
     let [(_, bob), (_, alice)] = observed.accepted()[..] else {
@@ -389,7 +404,11 @@ fn the_fin_follows_gathered_output() {
     let mut observed = Observed::new();
     let addr = observed
         .reactor
-        .listen(loopback(), |_: &_| Some(Finisher { abort: false }))
+        .listen(loopback(), ListenOptions::default(), |_: &_| {
+            Some(Finisher { abort: false })
+        })
+        .unwrap()
+        .local_addr()
         .unwrap();
     let client = std::thread::spawn(move || {
         let mut stream = client(addr);
@@ -404,7 +423,11 @@ fn bytes_written_before_an_abort_are_sent_before_the_reset() {
     let mut observed = Observed::new();
     let addr = observed
         .reactor
-        .listen(loopback(), |_: &_| Some(Finisher { abort: true }))
+        .listen(loopback(), ListenOptions::default(), |_: &_| {
+            Some(Finisher { abort: true })
+        })
+        .unwrap()
+        .local_addr()
         .unwrap();
     let client = std::thread::spawn(move || {
         let mut stream = client(addr);
@@ -439,7 +462,9 @@ fn a_large_piece_leaves_with_the_held_ones_in_one_system_call() {
     let mut observed = Observed::new();
     let addr = observed
         .reactor
-        .listen(loopback(), |_: &_| Some(Download))
+        .listen(loopback(), ListenOptions::default(), |_: &_| Some(Download))
+        .unwrap()
+        .local_addr()
         .unwrap();
     let heard = observed.serve(listen_to(addr, 14 + BODY));
     assert_eq!(&heard[..14], b"100000 bytes:\n");

@@ -11,7 +11,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use mio_reactor::{
-    CloseReason, Config, Context, DatagramContext, DatagramHandler, Handler, Reactor, Record,
+    CloseReason, Config, Context, DatagramContext, DatagramHandler, Endpoint, Handler,
+    ListenOptions, Reactor, Record,
 };
 use util::{client, loopback, round_trip, Reporting, Seen, Server, WAIT};
 
@@ -29,7 +30,7 @@ impl Handler for Fragile {
 fn fragile_server() -> (Server, mpsc::Receiver<Seen>) {
     let (events, seen) = mpsc::channel();
     let server = Server::start(Config::default(), move |reactor| {
-        reactor.listen(loopback(), move |_: &_| {
+        reactor.listen(loopback(), ListenOptions::default(), move |_: &_| {
             Some(Reporting {
                 inner: Fragile,
                 events: events.clone(),
@@ -118,7 +119,11 @@ fn a_handler_that_panicked_hears_nothing_more_not_even_on_close() {
 #[test]
 fn the_close_is_reported_once_with_the_panic_message() {
     let mut reactor = Reactor::new().unwrap();
-    let addr = reactor.listen(loopback(), |_: &_| Some(Fragile)).unwrap();
+    let addr = reactor
+        .listen(loopback(), ListenOptions::default(), |_: &_| Some(Fragile))
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let (records, closes) = mpsc::channel();
     reactor.set_observer(move |_at: Instant, record: &Record| {
         if let Record::Closed { reason, .. } = record {
@@ -142,7 +147,7 @@ fn the_close_is_reported_once_with_the_panic_message() {
 fn a_panicking_factory_refuses_only_that_peer() {
     let server = Server::start(Config::default(), |reactor| {
         let mut built = 0;
-        reactor.listen(loopback(), move |_: &_| {
+        reactor.listen(loopback(), ListenOptions::default(), move |_: &_| {
             built += 1;
             assert!(built != 1, "the first peer breaks the factory");
             Some(Fragile)
@@ -165,7 +170,11 @@ fn a_panicking_factory_refuses_only_that_peer() {
 fn with_catch_panics_off_the_panic_unwinds_out_of_the_loop() {
     let config = Config::default().catch_panics(false);
     let mut reactor = Reactor::with_config(config).unwrap();
-    let addr = reactor.listen(loopback(), |_: &_| Some(Fragile)).unwrap();
+    let addr = reactor
+        .listen(loopback(), ListenOptions::default(), |_: &_| Some(Fragile))
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let mut bang = client(addr);
     bang.write_all(b"!").unwrap();
     let unwound = catch_unwind(AssertUnwindSafe(|| {
@@ -187,8 +196,12 @@ impl DatagramHandler for FragileUdp {
 #[test]
 fn a_panicking_datagram_handler_closes_only_its_socket() {
     let mut reactor = Reactor::new().unwrap();
-    let fragile = reactor.bind_udp(loopback(), FragileUdp).unwrap();
-    let sturdy = reactor.bind_udp(loopback(), FragileUdp).unwrap();
+    let fragile = reactor
+        .bind_udp(Endpoint::Udp(loopback()), FragileUdp)
+        .unwrap();
+    let sturdy = reactor
+        .bind_udp(Endpoint::Udp(loopback()), FragileUdp)
+        .unwrap();
     let peer = std::net::UdpSocket::bind(loopback()).unwrap();
     peer.set_read_timeout(Some(WAIT)).unwrap();
     peer.send_to(b"!", fragile).unwrap();

@@ -9,7 +9,9 @@ use std::rc::Rc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use mio_reactor::{CloseReason, Config, ConnId, Context, Handler, TimerId, WriteError};
+use mio_reactor::{
+    CloseReason, Config, ConnId, Context, Handler, ListenOptions, TimerId, WriteError,
+};
 use util::{client, loopback, Server, WAIT};
 
 /// Each connection: the first one arms a timer and closes; every later one tries to write
@@ -61,7 +63,7 @@ fn a_closed_connections_id_and_timers_never_reach_the_connection_that_reuses_its
     let (tx, reports) = mpsc::channel();
     let server = Server::start(Config::default(), move |reactor| {
         let first = Rc::new(RefCell::new(None));
-        reactor.listen(loopback(), move |_| {
+        reactor.listen(loopback(), ListenOptions::default(), move |_| {
             Some(Probe {
                 first: first.clone(),
                 report: tx.clone(),
@@ -145,20 +147,24 @@ fn a_handler_cannot_cancel_another_connections_timer() {
     let server = Server::start(Config::default(), move |reactor| {
         let timer = Rc::new(std::cell::Cell::new(None));
         let mut accepted = 0;
-        reactor.listen(loopback(), move |_| -> Option<Box<dyn Handler>> {
-            accepted += 1;
-            if accepted == 1 {
-                Some(Box::new(Victim {
-                    published: timer.clone(),
-                    fired: tx.clone(),
-                }))
-            } else {
-                Some(Box::new(Meddler {
-                    victims_timer: timer.get(),
-                    outcome: tx.clone(),
-                }))
-            }
-        })
+        reactor.listen(
+            loopback(),
+            ListenOptions::default(),
+            move |_| -> Option<Box<dyn Handler>> {
+                accepted += 1;
+                if accepted == 1 {
+                    Some(Box::new(Victim {
+                        published: timer.clone(),
+                        fired: tx.clone(),
+                    }))
+                } else {
+                    Some(Box::new(Meddler {
+                        victims_timer: timer.get(),
+                        outcome: tx.clone(),
+                    }))
+                }
+            },
+        )
     });
     let victim = client(server.addr);
     let meddler = client(server.addr);

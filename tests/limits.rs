@@ -5,7 +5,7 @@ mod util;
 use std::io::{Read, Write};
 use std::sync::mpsc;
 
-use mio_reactor::{CloseReason, Config, Context, Handler, Limit};
+use mio_reactor::{CloseReason, Config, Context, Handler, Limit, ListenOptions};
 use util::{client, loopback, next_close, random_bytes, round_trip, Echo, Reporting, Server};
 
 /// Answers any input with far more output than the peer will read.
@@ -38,14 +38,16 @@ fn server_with<H: Handler>(
     let (tx, rx) = mpsc::channel();
     let (addr_tx, addr_rx) = mpsc::channel();
     let server = Server::start(config, move |reactor| {
-        let special = reactor.listen(loopback(), move |_| {
-            Some(Reporting {
-                inner: make(),
-                events: tx.clone(),
-            })
-        })?;
+        let special = reactor
+            .listen(loopback(), ListenOptions::default(), move |_| {
+                Some(Reporting {
+                    inner: make(),
+                    events: tx.clone(),
+                })
+            })?
+            .local_addr()?;
         addr_tx.send(special).unwrap();
-        reactor.listen(loopback(), |_| Some(Echo))
+        reactor.listen(loopback(), ListenOptions::default(), |_| Some(Echo))
     });
     let special = addr_rx.recv().unwrap();
     (server, special, rx)
@@ -109,7 +111,9 @@ impl Handler for Burst {
 fn refused_by_kernel(config: Config) -> usize {
     let (tx, refused) = mpsc::channel();
     let server = Server::start(config.max_output(4 * 1024 * 1024), move |reactor| {
-        reactor.listen(loopback(), move |_| Some(Burst(tx.clone())))
+        reactor.listen(loopback(), ListenOptions::default(), move |_| {
+            Some(Burst(tx.clone()))
+        })
     });
     let stream = client(server.addr);
     let buffered = refused.recv_timeout(util::WAIT).unwrap();

@@ -7,7 +7,10 @@ mod util;
 use std::io::{self, ErrorKind};
 use std::net::{TcpListener, UdpSocket};
 
-use mio_reactor::{Config, DatagramContext, DatagramHandler, Reactor, ReactorThreads};
+use mio_reactor::{
+    Config, DatagramContext, DatagramHandler, Endpoint, ListenOptions, Reactor, ReactorThreads,
+    Spread,
+};
 use util::Echo;
 
 /// `err` has `kind`, and its message starts with `listen on WHAT: `.
@@ -28,25 +31,38 @@ fn taken_tcp_port() -> (TcpListener, std::net::SocketAddr) {
 fn listening_on_a_taken_port_names_the_address() {
     let (_taken, addr) = taken_tcp_port();
     let mut reactor = Reactor::new().unwrap();
-    let err = reactor.listen(addr, |_| Some(Echo)).unwrap_err();
-    assert_names(&err, ErrorKind::AddrInUse, addr.to_string());
+    let err = reactor
+        .listen(addr, ListenOptions::default(), |_| Some(Echo))
+        .unwrap_err();
+    assert_names(&err, ErrorKind::AddrInUse, format!("tcp:{addr}"));
 }
 
 #[test]
 fn listening_with_reuseport_on_a_taken_port_names_the_address() {
     let (_taken, addr) = taken_tcp_port();
     let mut reactor = Reactor::new().unwrap();
-    let err = reactor.listen_reuseport(addr, |_| Some(Echo)).unwrap_err();
-    assert_names(&err, ErrorKind::AddrInUse, addr.to_string());
+    let err = reactor
+        .listen(addr, ListenOptions::default().reuse_port(true), |_| {
+            Some(Echo)
+        })
+        .unwrap_err();
+    assert_names(&err, ErrorKind::AddrInUse, format!("tcp:{addr}"));
 }
 
 #[test]
 fn reactor_threads_on_a_taken_port_name_the_address() {
     let (_taken, addr) = taken_tcp_port();
-    let err = ReactorThreads::serve(2, Config::default(), addr, |_| |_: &_| Some(Echo))
-        .map(drop)
-        .unwrap_err();
-    assert_names(&err, ErrorKind::AddrInUse, addr.to_string());
+    let err = ReactorThreads::serve(
+        2,
+        Config::default(),
+        addr,
+        ListenOptions::default(),
+        Spread::ReusePort,
+        |_| |_: &_| Some(Echo),
+    )
+    .map(drop)
+    .unwrap_err();
+    assert_names(&err, ErrorKind::AddrInUse, format!("tcp:{addr}"));
 }
 
 #[test]
@@ -55,7 +71,13 @@ fn listening_on_a_unix_path_in_a_missing_directory_names_the_path() {
         .join(format!("mio-reactor-missing-{}", std::process::id()))
         .join("echo.sock");
     let mut reactor = Reactor::new().unwrap();
-    let err = reactor.listen_unix(&path, |_| Some(Echo)).unwrap_err();
+    let err = reactor
+        .listen(
+            Endpoint::Unix(path.clone()),
+            ListenOptions::default(),
+            |_| Some(Echo),
+        )
+        .unwrap_err();
     assert_names(
         &err,
         ErrorKind::NotFound,
@@ -75,6 +97,6 @@ fn binding_udp_on_a_taken_port_names_the_address() {
     let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
     let mut reactor = Reactor::new().unwrap();
-    let err = reactor.bind_udp(addr, Unbound).unwrap_err();
+    let err = reactor.bind_udp(Endpoint::Udp(addr), Unbound).unwrap_err();
     assert_names(&err, ErrorKind::AddrInUse, format!("udp:{addr}"));
 }

@@ -8,7 +8,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::rc::Rc;
 use std::sync::mpsc;
 
-use mio_reactor::{CloseReason, Config, ConnId, Context, Handler};
+use mio_reactor::{CloseReason, Config, ConnId, Context, Handler, ListenOptions};
 use util::{client, loopback, Server, WAIT};
 
 /// The first connection is the moderator: a line "kick" closes the second connection
@@ -51,7 +51,7 @@ fn a_handler_can_close_or_abort_another_connection_by_id() {
     let (tx, outcomes) = mpsc::channel();
     let server = Server::start(Config::default(), move |reactor| {
         let others = Rc::new(RefCell::new(Vec::new()));
-        reactor.listen(loopback(), move |_| {
+        reactor.listen(loopback(), ListenOptions::default(), move |_| {
             Some(Member {
                 others: others.clone(),
                 outcomes: tx.clone(),

@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mio_reactor::{
-    Config, ConnId, Context, Handler, LoopHandle, PostError, Reactor, Record, TimerId,
+    Config, ConnId, Context, Handler, ListenOptions, LoopHandle, PostError, Reactor, Record,
+    TimerId,
 };
 use util::{init_logging, loopback, Echo, WAIT};
 
@@ -34,8 +35,10 @@ fn echo_reactor(config: Config) -> (Reactor, std::net::SocketAddr) {
     init_logging();
     let mut reactor = Reactor::with_config(config).expect("reactor");
     let addr = reactor
-        .listen(loopback(), |_: &_| Some(Echo))
-        .expect("listen");
+        .listen(loopback(), ListenOptions::default(), |_: &_| Some(Echo))
+        .expect("listen")
+        .local_addr()
+        .unwrap();
     (reactor, addr)
 }
 
@@ -70,12 +73,14 @@ fn messaged_connection(config: Config) -> (Reactor, TcpStream, ConnId) {
     let (opened, ids) = mpsc::channel();
     let mut reactor = Reactor::with_config(config).expect("reactor");
     let addr = reactor
-        .listen(loopback(), move |_: &_| {
+        .listen(loopback(), ListenOptions::default(), move |_: &_| {
             Some(Messaged {
                 opened: opened.clone(),
             })
         })
-        .expect("listen");
+        .expect("listen")
+        .local_addr()
+        .unwrap();
     let client = TcpStream::connect(addr).expect("connect");
     client.set_read_timeout(Some(WAIT)).unwrap();
     turn_until(&mut reactor, |r| r.stats().accepted == 1);
@@ -346,7 +351,11 @@ fn a_handler_gets_a_handle_from_its_context() {
     }
     init_logging();
     let mut reactor = Reactor::new().unwrap();
-    let addr = reactor.listen(loopback(), |_: &_| Some(Asks)).unwrap();
+    let addr = reactor
+        .listen(loopback(), ListenOptions::default(), |_: &_| Some(Asks))
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let mut client = TcpStream::connect(addr).unwrap();
     client.write_all(b"abc").unwrap();
     turn_until(&mut reactor, |r| r.stats().bytes_out == 3);

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Instant;
 
-use mio_reactor::{Config, PostError, Reactor};
+use mio_reactor::{Config, ListenOptions, PostError, Reactor};
 use proptest::prelude::*;
 use util::{init_logging, loopback, Echo, WAIT};
 
@@ -75,7 +75,7 @@ proptest! {
         let (ready, handles) = mpsc::channel();
         let reactor = std::thread::spawn(move || {
             let mut reactor = Reactor::with_config(config).expect("reactor");
-            reactor.listen(loopback(), |_: &_| Some(Echo)).expect("listen");
+            reactor.listen(loopback(), ListenOptions::default(), |_: &_| Some(Echo)).expect("listen");
             ready.send((reactor.handle(), reactor.shutdown_handle())).unwrap();
             reactor.run().expect("run");
         });

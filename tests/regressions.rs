@@ -5,7 +5,7 @@ mod util;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use mio_reactor::{CloseReason, Config};
+use mio_reactor::{CloseReason, Config, ListenOptions};
 use util::{client, next_close, random_bytes, Server};
 
 /// A timer that closed a connection (here the graceful-close deadline) listed it for removal,
@@ -67,7 +67,7 @@ fn on_drain_is_not_called_after_close() {
     let (tx, callbacks) = std::sync::mpsc::channel();
     let config = Config::default().max_output(16 * 1024 * 1024);
     let server = Server::start(config, move |reactor| {
-        reactor.listen(util::loopback(), move |_| {
+        reactor.listen(util::loopback(), ListenOptions::default(), move |_| {
             Some(CloseThenDrain {
                 after_close: tx.clone(),
                 closed: false,
@@ -111,7 +111,9 @@ impl mio_reactor::Handler for OneLineAtATime {
 #[test]
 fn whole_messages_left_after_a_partial_consume_are_offered_again_at_once() {
     let server = Server::start(Config::default(), |reactor| {
-        reactor.listen(util::loopback(), |_| Some(OneLineAtATime))
+        reactor.listen(util::loopback(), ListenOptions::default(), |_| {
+            Some(OneLineAtATime)
+        })
     });
     let mut stream = client(server.addr);
     std::io::Write::write_all(&mut stream, b"one\ntwo\nthree\n").unwrap();
@@ -156,7 +158,11 @@ fn a_burst_of_three_hundred_connects_fits_in_the_listen_backlog() {
     util::init_logging();
     let mut reactor = mio_reactor::Reactor::new().unwrap();
     let addr = reactor
-        .listen(util::loopback(), |_| Some(util::Echo))
+        .listen(util::loopback(), ListenOptions::default(), |_| {
+            Some(util::Echo)
+        })
+        .unwrap()
+        .local_addr()
         .unwrap();
     // The reactor does not run: every handshake must complete in the kernel's queue alone.
     // A connect that finds the queue full does not fail; its SYN is dropped and it waits.

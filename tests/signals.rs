@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use mio_reactor::{CloseReason, Config, Context, Handler, Reactor};
+use mio_reactor::{CloseReason, Config, Context, Handler, ListenOptions, Reactor};
 use signal_hook::low_level::raise;
 use util::{client, loopback, round_trip, Server, WAIT};
 
@@ -68,7 +68,9 @@ fn sigterm_drains_gracefully_and_a_second_signal_aborts_what_is_left() {
     let config = Config::default().shutdown_timeout(far).close_timeout(far);
     let server = Server::start(config, move |reactor| {
         reactor.shutdown_on_signals()?;
-        reactor.listen(loopback(), move |_: &_| Some(Announcing(asked.clone())))
+        reactor.listen(loopback(), ListenOptions::default(), move |_: &_| {
+            Some(Announcing(asked.clone()))
+        })
     });
     let mut reader = client(server.addr);
     assert_eq!(round_trip(&mut reader, b"before"), b"before");

@@ -6,7 +6,7 @@ mod util;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use mio_reactor::{CloseReason, Config, Context, Handler, TimerId};
+use mio_reactor::{CloseReason, Config, Context, Handler, ListenOptions, TimerId};
 use util::{client, loopback, next_close, round_trip, Server, WAIT};
 
 #[test]
@@ -72,7 +72,9 @@ impl Handler for Alarms {
 #[test]
 fn timers_fire_in_order_and_cancelled_ones_never_fire() {
     let server = Server::start(Config::default(), |reactor| {
-        reactor.listen(loopback(), |_| Some(Alarms { cancelled: None }))
+        reactor.listen(loopback(), ListenOptions::default(), |_| {
+            Some(Alarms { cancelled: None })
+        })
     });
     let mut stream = client(server.addr);
     let mut ticks = [0; 10];
@@ -109,7 +111,11 @@ impl Handler for HourTimer {
 fn a_closed_connections_timers_are_cancelled_so_churn_cannot_grow_the_timer_heap() {
     const CONNECTIONS: u64 = 50;
     let mut reactor = mio_reactor::Reactor::new().unwrap();
-    let addr = reactor.listen(loopback(), |_| Some(HourTimer)).unwrap();
+    let addr = reactor
+        .listen(loopback(), ListenOptions::default(), |_| Some(HourTimer))
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let clients = std::thread::spawn(move || {
         for _ in 0..CONNECTIONS {
             assert_eq!(round_trip(&mut client(addr), b"x"), b"x");

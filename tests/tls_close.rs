@@ -7,7 +7,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
 use std::sync::mpsc;
 
-use mio_reactor::{CloseReason, Config, Context, Handler};
+use mio_reactor::{CloseReason, Config, Context, Handler, ListenOptions};
 use util::tls::{close_notify_and_fin, handshake, read_to_close_notify, tls_client, Pki};
 use util::{loopback, next_close, Reporting, Seen, Server};
 
@@ -49,12 +49,16 @@ fn serve<H: Handler + 'static>(
     let (events, seen) = mpsc::channel();
     let config = pki.server_config();
     let server = Server::start(Config::default(), move |reactor| {
-        reactor.listen_tls(loopback(), config, move |_: &_| {
-            Some(Reporting {
-                inner: make(),
-                events: events.clone(),
-            })
-        })
+        reactor.listen(
+            loopback(),
+            ListenOptions::default().tls(config),
+            move |_: &_| {
+                Some(Reporting {
+                    inner: make(),
+                    events: events.clone(),
+                })
+            },
+        )
     });
     (server, seen)
 }

@@ -1,6 +1,6 @@
-//! Every handler works unchanged over TLS: the plain `Echo` handler behind `listen_tls`
-//! echoes byte-exact to a rustls client, in bulk and a byte at a time, over TCP and Unix
-//! sockets, and tells what the handshake negotiated.
+//! Every handler works unchanged over TLS: the plain `Echo` handler behind a TLS listen
+//! (`ListenOptions::tls`) echoes byte-exact to a rustls client, in bulk and a byte at a
+//! time, over TCP and Unix sockets, and tells what the handshake negotiated.
 
 mod util;
 
@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 
 use mio_reactor::rustls::{self, ProtocolVersion};
-use mio_reactor::{CloseReason, Config, Context, Handler};
+use mio_reactor::{CloseReason, Config, ConnectOptions, Context, Endpoint, Handler, ListenOptions};
 use util::tls::{echo_through_tls, handshake, tls_client, tls_echo_server, Pki};
 use util::{fnv1a, loopback, next_close, random_bytes, Server};
 
@@ -141,11 +141,15 @@ fn the_handler_sees_version_cipher_suite_alpn_sni_and_client_certificate() {
     let server_config = Arc::new(server_config);
     let (seen_tx, seen) = mpsc::channel();
     let server = Server::start(Config::default(), move |reactor| {
-        reactor.listen_tls(loopback(), server_config, move |_: &_| {
-            Some(Negotiated {
-                seen: seen_tx.clone(),
-            })
-        })
+        reactor.listen(
+            loopback(),
+            ListenOptions::default().tls(server_config),
+            move |_: &_| {
+                Some(Negotiated {
+                    seen: seen_tx.clone(),
+                })
+            },
+        )
     });
     let mut client_config = (*pki.client_config_with_cert_of(&client_pki)).clone();
     client_config.alpn_protocols = vec![b"echo/1".to_vec()];
@@ -174,7 +178,9 @@ fn a_plaintext_connection_has_no_tls_info() {
         }
     }
     let server = Server::start(Config::default(), move |reactor| {
-        reactor.listen(loopback(), move |_: &_| Some(Plain(seen_tx.clone())))
+        reactor.listen(loopback(), ListenOptions::default(), move |_: &_| {
+            Some(Plain(seen_tx.clone()))
+        })
     });
     util::client(server.addr).write_all(b"x").unwrap();
     assert!(!seen.recv_timeout(util::WAIT).unwrap());
@@ -187,7 +193,11 @@ fn echoes_over_tls_on_a_unix_socket() {
     let path = std::env::temp_dir().join(format!("mio-reactor-tls-{}.sock", std::process::id()));
     let (config, listen_path) = (pki.server_config(), path.clone());
     let server = Server::start(Config::default(), move |reactor| {
-        reactor.listen_unix_tls(&listen_path, config, |_: &_| Some(util::Echo))?;
+        reactor.listen(
+            Endpoint::Unix(listen_path),
+            ListenOptions::default().tls(config),
+            |_: &_| Some(util::Echo),
+        )?;
         Ok(loopback())
     });
     let stream = std::os::unix::net::UnixStream::connect(&path).unwrap();
@@ -236,7 +246,11 @@ fn our_tls_client_talks_to_our_tls_server_and_both_close_with_close_notify() {
             got: Vec::new(),
             done: done_tx,
         };
-        reactor.connect_tls(addr, "localhost", client_config, greeter)?;
+        reactor.connect(
+            addr,
+            ConnectOptions::default().tls(client_config, "localhost")?,
+            greeter,
+        )?;
         Ok(loopback())
     });
     let (got, reason) = done.recv_timeout(util::WAIT).expect("the client closed");
@@ -258,7 +272,11 @@ fn a_server_certificate_for_another_name_fails_our_client_with_a_tls_reason() {
             got: Vec::new(),
             done: done_tx,
         };
-        reactor.connect_tls(addr, "localhost", client_config, greeter)?;
+        reactor.connect(
+            addr,
+            ConnectOptions::default().tls(client_config, "localhost")?,
+            greeter,
+        )?;
         Ok(loopback())
     });
     let (_, reason) = done.recv_timeout(util::WAIT).expect("the client closed");
@@ -316,14 +334,18 @@ fn a_writer_pumping_to_the_high_water_mark_over_tls_is_stopped_by_it_and_loses_n
     let tls = pki.server_config();
     let (stops_tx, stops) = mpsc::channel();
     let server = Server::start(Config::default(), move |reactor| {
-        reactor.listen_tls(loopback(), tls, move |_: &_| {
-            Some(Pump {
-                data: random_bytes(9, TOTAL),
-                sent: 0,
-                stops: stops_tx.clone(),
-                stopped: 0,
-            })
-        })
+        reactor.listen(
+            loopback(),
+            ListenOptions::default().tls(tls),
+            move |_: &_| {
+                Some(Pump {
+                    data: random_bytes(9, TOTAL),
+                    sent: 0,
+                    stops: stops_tx.clone(),
+                    stopped: 0,
+                })
+            },
+        )
     });
     let mut stream = tls_client(server.addr, pki.client_config());
     stream.write_all(b"go").unwrap();
@@ -364,12 +386,16 @@ fn read_greeting_over_tls(size: usize, pause: bool) -> Vec<u8> {
     let pki = Pki::localhost();
     let tls = pki.server_config();
     let server = Server::start(Config::default(), move |reactor| {
-        reactor.listen_tls(loopback(), tls, move |_: &_| {
-            Some(FirstSpeaker {
-                greeting: random_bytes(13, size),
-                pause,
-            })
-        })
+        reactor.listen(
+            loopback(),
+            ListenOptions::default().tls(tls),
+            move |_: &_| {
+                Some(FirstSpeaker {
+                    greeting: random_bytes(13, size),
+                    pause,
+                })
+            },
+        )
     });
     let mut stream = tls_client(server.addr, pki.client_config());
     let mut greeting = vec![0; size];
@@ -425,7 +451,11 @@ fn our_client_finishes_its_handshake_after_writing_past_the_high_water_mark_in_o
             got: Vec::new(),
             done: done_tx,
         };
-        reactor.connect_tls(addr, "localhost", client_config, uploader)?;
+        reactor.connect(
+            addr,
+            ConnectOptions::default().tls(client_config, "localhost")?,
+            uploader,
+        )?;
         Ok(loopback())
     });
     let echo = done

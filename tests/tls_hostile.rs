@@ -7,7 +7,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use mio_reactor::{CloseReason, Config, Context, Handler};
+use mio_reactor::{CloseReason, Config, Context, Handler, ListenOptions};
 use util::tls::{close_notify_and_fin, handshake, tls_client, tls_echo_server, Pki};
 use util::{client, loopback, next_close, random_bytes, Reporting, Server};
 
@@ -132,12 +132,16 @@ fn a_client_that_never_reads_is_stopped_by_backpressure_with_bounded_memory() {
     let max_output = config.get_max_output();
     let tls = pki.server_config();
     let server = Server::start(config, move |reactor| {
-        reactor.listen_tls(loopback(), tls, move |_: &_| {
-            Some(MeasuringEcho {
-                most: 0,
-                report: report_tx.clone(),
-            })
-        })
+        reactor.listen(
+            loopback(),
+            ListenOptions::default().tls(tls),
+            move |_: &_| {
+                Some(MeasuringEcho {
+                    most: 0,
+                    report: report_tx.clone(),
+                })
+            },
+        )
     });
     let mut greedy = tls_client(server.addr, pki.client_config());
     handshake(&mut greedy).unwrap();
@@ -187,12 +191,16 @@ fn a_client_certificate_that_does_not_verify_costs_only_its_connection() {
     let server_config = std::sync::Arc::new(server_config);
     let (events, seen) = mpsc::channel();
     let server = Server::start(Config::default(), move |reactor| {
-        reactor.listen_tls(loopback(), server_config, move |_: &_| {
-            Some(Reporting {
-                inner: util::Echo,
-                events: events.clone(),
-            })
-        })
+        reactor.listen(
+            loopback(),
+            ListenOptions::default().tls(server_config),
+            move |_: &_| {
+                Some(Reporting {
+                    inner: util::Echo,
+                    events: events.clone(),
+                })
+            },
+        )
     });
     let mut bad = tls_client(server.addr, pki.client_config_with_cert_of(&stranger));
     // TLS 1.3: the client finishes its side first and learns of the refusal on its next read.

@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 
 use mio_reactor::rustls::ProtocolVersion;
-use mio_reactor::{CloseReason, Config, Context, Handler};
+use mio_reactor::{CloseReason, Config, ConnectOptions, Context, Handler, ListenOptions};
 use util::programs::TIMEOUT;
 use util::tls::{file, have, Pki};
 use util::{loopback, random_bytes, Server};
@@ -68,13 +68,17 @@ fn s_client_echo(version_flag: &str, expected: ProtocolVersion) {
     let (version_tx, version) = mpsc::channel();
     let (expect, tls) = (data.len(), pki.server_config());
     let server = Server::start(Config::default(), move |reactor| {
-        reactor.listen_tls(loopback(), tls, move |_: &_| {
-            Some(EchoThenClose {
-                expect,
-                echoed: 0,
-                version: version_tx.clone(),
-            })
-        })
+        reactor.listen(
+            loopback(),
+            ListenOptions::default().tls(tls),
+            move |_: &_| {
+                Some(EchoThenClose {
+                    expect,
+                    echoed: 0,
+                    version: version_tx.clone(),
+                })
+            },
+        )
     });
     let mut command = Command::new("openssl");
     command
@@ -173,7 +177,11 @@ fn our_tls_client_talks_to_openssl_s_server() {
             done: done_tx,
         };
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        reactor.connect_tls(addr, "localhost", client_config, line)?;
+        reactor.connect(
+            addr,
+            ConnectOptions::default().tls(client_config, "localhost")?,
+            line,
+        )?;
         Ok(loopback())
     });
     let (got, reason) = done.recv_timeout(TIMEOUT).expect("the client finished");

@@ -1,6 +1,7 @@
-//! TLS on a group of reactor threads: `ReactorThreads::serve_tls` (N reactors sharing a port
-//! through `SO_REUSEPORT`) and `serve_balanced_tls` (one acceptor handing sockets to N
-//! reactors, which run the handshakes) echo byte-exact to rustls clients, with the
+//! TLS on a group of reactor threads: `ReactorThreads::serve` with `ListenOptions::tls` and
+//! `Spread::ReusePort` (N reactors sharing a port through `SO_REUSEPORT`) or
+//! `Spread::LeastLoaded` (one acceptor handing sockets to N reactors, which run the
+//! handshakes) echo byte-exact to rustls clients, with the
 //! connections served by more than one reactor.
 
 mod util;
@@ -8,7 +9,7 @@ mod util;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 
-use mio_reactor::{Config, ReactorThreads, Stats};
+use mio_reactor::{Config, ListenOptions, ReactorThreads, Spread, Stats};
 use util::tls::{
     close_notify_and_fin, handshake, read_to_close_notify, tls_client, Pki, TlsClient,
 };
@@ -47,8 +48,9 @@ fn every_client_gets_its_own_bytes_back(pki: &Pki, addr: SocketAddr) {
 
 /// Echoes through a group of reactors (see [`every_client_gets_its_own_bytes_back`]), then
 /// shuts it down; their stats, after checking that every connection closed cleanly.
-fn echo_through(pki: &Pki, started: io::Result<(ReactorThreads, SocketAddr)>) -> Vec<Stats> {
-    let (threads, addr) = started.expect("the reactors started");
+fn echo_through(pki: &Pki, started: io::Result<ReactorThreads>) -> Vec<Stats> {
+    let threads = started.expect("the reactors started");
+    let addr = threads.local_addr().expect("a TCP address");
     every_client_gets_its_own_bytes_back(pki, addr);
     threads.shutdown_handle().shutdown();
     let stats = threads.join().unwrap();
@@ -62,9 +64,14 @@ fn serve_tls_echoes_byte_exact_over_connections_spread_on_every_reactor() {
     init_logging();
     let pki = Pki::localhost();
     let config = Config::default();
-    let started = ReactorThreads::serve_tls(2, config, loopback(), pki.server_config(), |_| {
-        |_: &_| Some(Echo)
-    });
+    let started = ReactorThreads::serve(
+        2,
+        config,
+        loopback(),
+        ListenOptions::default().tls(pki.server_config()),
+        Spread::ReusePort,
+        |_| |_: &_| Some(Echo),
+    );
     let stats = echo_through(&pki, started);
     let accepted: Vec<u64> = stats.iter().map(|s| s.accepted).collect();
     assert_eq!(accepted.iter().sum::<u64>(), CONNECTIONS, "{accepted:?}");
@@ -79,10 +86,14 @@ fn serve_balanced_tls_runs_each_handshake_on_the_reactor_it_hands_the_socket_to(
     init_logging();
     let pki = Pki::localhost();
     let config = Config::default();
-    let started =
-        ReactorThreads::serve_balanced_tls(2, config, loopback(), pki.server_config(), |_| {
-            |_: &_| Some(Echo)
-        });
+    let started = ReactorThreads::serve(
+        2,
+        config,
+        loopback(),
+        ListenOptions::default().tls(pki.server_config()),
+        Spread::LeastLoaded,
+        |_| |_: &_| Some(Echo),
+    );
     let stats = echo_through(&pki, started);
     let adopted: Vec<u64> = stats.iter().map(|s| s.adopted).collect();
     let half = CONNECTIONS / 2;

@@ -9,7 +9,7 @@ use std::net::Shutdown;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use mio_reactor::{CloseReason, Input, Reactor, Record, State};
+use mio_reactor::{CloseReason, Input, ListenOptions, Reactor, Record, State};
 use util::{client, init_logging, loopback, Echo, WAIT};
 
 /// Runs one echo exchange (send, half-close, read to EOF) through a reactor driven here,
@@ -20,7 +20,11 @@ fn observed_echo_session() -> Vec<Record> {
     let sink = records.clone();
     let mut reactor = Reactor::new().unwrap();
     reactor.set_observer(move |_: Instant, record: &Record| sink.borrow_mut().push(record.clone()));
-    let addr = reactor.listen(loopback(), |_| Some(Echo)).unwrap();
+    let addr = reactor
+        .listen(loopback(), ListenOptions::default(), |_| Some(Echo))
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let peer = std::thread::spawn(move || {
         let mut stream = client(addr);
         stream.write_all(b"hello").unwrap();
@@ -105,7 +109,9 @@ fn no_record_reaches_a_cleared_observer() {
     let counter = count.clone();
     let mut reactor = Reactor::new().unwrap();
     reactor.set_observer(move |_: Instant, _: &Record| *counter.borrow_mut() += 1);
-    reactor.listen(loopback(), |_| Some(Echo)).unwrap(); // something to turn for
+    reactor
+        .listen(loopback(), ListenOptions::default(), |_| Some(Echo))
+        .unwrap(); // something to turn for
     reactor.turn(Some(Duration::ZERO)).unwrap();
     let seen = *count.borrow();
     assert!(seen >= 2, "turn start and end");

@@ -11,8 +11,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use mio_reactor::{
-    Config, DatagramContext, DatagramHandler, Reactor, Record, SendOutcome, Stats, TimerId,
-    TimerKind, TimerTarget, UdpId,
+    Config, DatagramContext, DatagramHandler, Endpoint, Reactor, Record, SendOutcome, Stats,
+    TimerId, TimerKind, TimerTarget, UdpId,
 };
 use util::{init_logging, random_bytes, WAIT};
 
@@ -43,7 +43,7 @@ fn serve_udp<H: DatagramHandler + Send>(
     let (done_tx, done) = mpsc::channel();
     std::thread::spawn(move || {
         let mut reactor = Reactor::with_config(config).unwrap();
-        let bound = reactor.bind_udp(addr, handler).unwrap();
+        let bound = reactor.bind_udp(Endpoint::Udp(addr), handler).unwrap();
         ready_tx.send((bound, reactor.shutdown_handle())).unwrap();
         reactor.run().unwrap();
         done_tx.send(reactor.stats()).unwrap();
@@ -178,9 +178,7 @@ fn turn_until(reactor: &mut Reactor, done: impl Fn(&Stats) -> bool) {
 fn datagram_payload_counts_in_bytes_in_and_bytes_out() {
     init_logging();
     let mut reactor = Reactor::new().unwrap();
-    let addr = reactor
-        .bind_udp("127.0.0.1:0".parse().unwrap(), UdpEcho)
-        .unwrap();
+    let addr = reactor.bind_udp("udp:127.0.0.1:0", UdpEcho).unwrap();
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();
     client.send_to(&[7; 100], addr).unwrap();
     client.send_to(&[8; 23], addr).unwrap();
@@ -228,9 +226,7 @@ fn a_udp_sockets_timers_and_datagrams_are_traced_under_its_udp_id() {
         to: receiver.local_addr().unwrap(),
         id: id.clone(),
     };
-    reactor
-        .bind_udp("127.0.0.1:0".parse().unwrap(), handler)
-        .unwrap();
+    reactor.bind_udp("udp:127.0.0.1:0", handler).unwrap();
     turn_until(&mut reactor, |stats| stats.datagrams_out == 1);
 
     let id = id.get().expect("on_open ran");

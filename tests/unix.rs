@@ -7,7 +7,7 @@ use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-use mio_reactor::{Config, PeerAddr, Reactor};
+use mio_reactor::{Config, Endpoint, ListenOptions, PeerAddr, Reactor};
 use util::{loopback, random_bytes, Echo, Server, WAIT};
 
 /// A socket path unique to this test, in a fresh temporary directory.
@@ -29,8 +29,10 @@ fn unix_client(path: &Path) -> UnixStream {
 fn unix_echo(path: &Path) -> Server {
     let path = path.to_path_buf();
     Server::start(Config::default(), move |reactor| {
-        reactor.listen_unix(&path, |_| Some(Echo))?;
-        reactor.listen(loopback(), |_| Some(Echo))
+        reactor.listen(Endpoint::Unix(path), ListenOptions::default(), |_| {
+            Some(Echo)
+        })?;
+        reactor.listen(loopback(), ListenOptions::default(), |_| Some(Echo))
     })
 }
 
@@ -111,7 +113,13 @@ fn a_live_servers_socket_is_never_stolen() {
     let path = socket_path("live");
     let live = StdUnixListener::bind(&path).unwrap();
     let mut reactor = Reactor::new().unwrap();
-    let err = reactor.listen_unix(&path, |_| Some(Echo)).unwrap_err();
+    let err = reactor
+        .listen(
+            Endpoint::Unix(path.clone()),
+            ListenOptions::default(),
+            |_| Some(Echo),
+        )
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AddrInUse);
     // The live server still owns its socket.
     let _client = UnixStream::connect(&path).unwrap();
@@ -123,7 +131,13 @@ fn a_regular_file_at_the_path_is_never_removed() {
     let path = socket_path("regular-file");
     std::fs::write(&path, b"someone's data").unwrap();
     let mut reactor = Reactor::new().unwrap();
-    let err = reactor.listen_unix(&path, |_: &_| Some(Echo)).unwrap_err();
+    let err = reactor
+        .listen(
+            Endpoint::Unix(path.clone()),
+            ListenOptions::default(),
+            |_: &_| Some(Echo),
+        )
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AddrInUse);
     assert!(err.to_string().contains("not a socket"), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), b"someone's data");
@@ -135,11 +149,15 @@ fn handlers_see_a_unix_peer_address() {
     let (tx, rx) = mpsc::channel();
     let listen_path = path.clone();
     let server = Server::start(Config::default(), move |reactor| {
-        reactor.listen_unix(&listen_path, move |peer: &PeerAddr| {
-            tx.send(peer.clone()).unwrap();
-            Some(Echo)
-        })?;
-        reactor.listen(loopback(), |_| Some(Echo))
+        reactor.listen(
+            Endpoint::Unix(listen_path),
+            ListenOptions::default(),
+            move |peer: &PeerAddr| {
+                tx.send(peer.clone()).unwrap();
+                Some(Echo)
+            },
+        )?;
+        reactor.listen(loopback(), ListenOptions::default(), |_| Some(Echo))
     });
     let stream = unix_client(&path);
     assert_eq!(

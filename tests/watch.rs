@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use mio::unix::pipe;
 use mio::Interest;
-use mio_reactor::{FdSource, Reactor, Readiness, Record, WatchContext};
+use mio_reactor::{FdSource, ListenOptions, Reactor, Readiness, Record, WatchContext};
 use util::{loopback, Server, WAIT};
 
 /// Turns `reactor` until `done`, at most [`WAIT`].
@@ -146,7 +146,9 @@ fn watches_do_not_keep_a_shut_down_reactor_running() {
             Interest::READABLE,
             |_: &mut pipe::Receiver, _: Readiness, _: &mut WatchContext<'_>| {},
         )?;
-        reactor.listen(loopback(), |_: &_| Some(util::Echo))
+        reactor.listen(loopback(), ListenOptions::default(), |_: &_| {
+            Some(util::Echo)
+        })
     });
     server.stop(); // panics unless run() returns in time
     drop(sender);

@@ -14,7 +14,10 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use mio_reactor::{CloseReason, Config, ConnId, Context, Handler, Reactor, ShutdownHandle, Stats};
+use mio_reactor::{
+    CloseReason, Config, ConnId, Context, Handler, ListenOptions, Listening, Reactor,
+    ShutdownHandle, Stats,
+};
 
 /// How long any single wait in a test may take before the test fails. Generous, because the
 /// machine is small and shared; a healthy run never comes close.
@@ -35,17 +38,21 @@ pub struct Server {
 
 impl Server {
     /// Starts a reactor with `config`; `setup` registers its listeners (handlers are not
-    /// `Send`, so they are made on the reactor's thread) and returns the address to use.
-    pub fn start<F>(config: Config, setup: F) -> Server
+    /// `Send`, so they are made on the reactor's thread) and returns the address to use: a
+    /// [`SocketAddr`], or the [`Listening`] of a TCP listen (its first TCP address).
+    pub fn start<F, A>(config: Config, setup: F) -> Server
     where
-        F: FnOnce(&mut Reactor) -> io::Result<SocketAddr> + Send + 'static,
+        F: FnOnce(&mut Reactor) -> io::Result<A> + Send + 'static,
+        A: ServerAddr,
     {
         init_logging();
         let (ready_tx, ready_rx) = mpsc::channel();
         let (done_tx, done) = mpsc::channel();
         let thread = std::thread::spawn(move || {
             let mut reactor = Reactor::with_config(config).expect("reactor");
-            let addr = setup(&mut reactor).expect("listen");
+            let addr = setup(&mut reactor)
+                .and_then(ServerAddr::server_addr)
+                .expect("listen");
             ready_tx
                 .send((addr, reactor.shutdown_handle()))
                 .expect("test alive");
@@ -63,14 +70,16 @@ impl Server {
 
     /// An echo server on 127.0.0.1 with `config`.
     pub fn echo(config: Config) -> Server {
-        Server::start(config, |reactor| reactor.listen(loopback(), |_| Some(Echo)))
+        Server::start(config, |reactor| {
+            reactor.listen(loopback(), ListenOptions::default(), |_| Some(Echo))
+        })
     }
 
     /// An echo server whose connections report their open and close on the receiver.
     pub fn reporting_echo(config: Config) -> (Server, Receiver<Seen>) {
         let (events, seen) = mpsc::channel();
         let server = Server::start(config, move |reactor| {
-            reactor.listen(loopback(), move |_| {
+            reactor.listen(loopback(), ListenOptions::default(), move |_| {
                 Some(Reporting {
                     inner: Echo,
                     events: events.clone(),
@@ -105,6 +114,23 @@ impl Drop for Server {
             self.shutdown.shutdown();
             self.shutdown.shutdown();
         }
+    }
+}
+
+/// What a [`Server::start`] setup returns: the address clients connect to.
+pub trait ServerAddr {
+    fn server_addr(self) -> io::Result<SocketAddr>;
+}
+
+impl ServerAddr for SocketAddr {
+    fn server_addr(self) -> io::Result<SocketAddr> {
+        Ok(self)
+    }
+}
+
+impl ServerAddr for Listening {
+    fn server_addr(self) -> io::Result<SocketAddr> {
+        self.local_addr()
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use mio_reactor::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use mio_reactor::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
-use mio_reactor::Config;
+use mio_reactor::{Config, ListenOptions};
 
 // A test that includes the stress suite too (`connection_properties`) loads these files
 // twice, once here and once there: two copies of the same plain functions, harmless.
@@ -90,12 +90,16 @@ pub fn tls_echo_server(config: Config, tls: Arc<ServerConfig>) -> (Server, Recei
     init_logging();
     let (events, seen) = mpsc::channel();
     let server = Server::start(config, move |reactor| {
-        reactor.listen_tls(loopback(), tls, move |_: &_| {
-            Some(Reporting {
-                inner: Echo,
-                events: events.clone(),
-            })
-        })
+        reactor.listen(
+            loopback(),
+            ListenOptions::default().tls(tls),
+            move |_: &_| {
+                Some(Reporting {
+                    inner: Echo,
+                    events: events.clone(),
+                })
+            },
+        )
     });
     (server, seen)
 }

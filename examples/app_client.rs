@@ -290,7 +290,7 @@ fn exchange(
         .map(|(config, name)| (config, name.as_str()));
     tls::connect(
         &mut reactor,
-        &[addr],
+        addr,
         tls,
         Exchange {
             addr,

@@ -6,6 +6,7 @@
 //! cargo run --release --example app_server -- 127.0.0.1 65432
 //! cargo run --release --example app_client -- 127.0.0.1 65432 search morpheus
 //! cargo run --release --example app_server -- localhost 0 --max-content 65536
+//! cargo run --release --example app_server -- --listen tcp:[::1]:7000 --listen unix:/tmp/app.sock
 //! RUST_LOG=debug cargo run --release --example app_server -- 127.0.0.1 65432
 //! ```
 //! A `text/json` request `{"action": "search", "value": V}` is looked up in the tutorial's
@@ -38,12 +39,13 @@ mod cli;
 #[path = "support/tls.rs"]
 mod tls;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
 use mio_reactor::protocol::{encode_binary, encode_error, encode_json, Content, Decoder, Limits};
-use mio_reactor::{CloseReason, Config, Context, Handler, PeerAddr, Reactor};
+use mio_reactor::{
+    CloseReason, Config, Context, Endpoint, Handler, IntoListener, Listening, PeerAddr, Reactor,
+};
 use serde_json::{json, Value};
 
 /// The content type of the server's binary replies, as in the tutorial.
@@ -209,6 +211,8 @@ impl Handler for Exchange {
 /// Serves the Python sockets tutorial's application protocol: one request per connection
 /// (a search in a small table, or a binary message), one reply, then a graceful close.
 /// HOST may be a name (localhost listens on all its addresses); PORT 0 picks a free port.
+/// HOST PORT is the tutorial's way of saying --listen tcp:HOST:PORT, and is announced without
+/// the `tcp:`.
 #[derive(Parser)]
 #[command(name = "app_server", version, allow_negative_numbers = true, after_help = cli::SERVER_SIGNALS_HELP)]
 struct Args {
@@ -223,15 +227,21 @@ struct Args {
     stop_on_stdin_eof: bool,
     #[command(flatten)]
     tls: tls::ServerTlsArgs,
-    /// The host name or address to listen on
-    host: String,
+    #[command(flatten)]
+    listen: cli::ListenArgs,
+    /// The host name or address to listen on (with PORT; not needed with --listen)
+    #[arg(required_unless_present = "listen")]
+    host: Option<String>,
     /// The port to listen on (0: any free port)
-    port: u16,
+    #[arg(required_unless_present = "listen")]
+    port: Option<u16>,
 }
 
 struct Options {
-    host: String,
-    port: u16,
+    /// `--listen`: announced in the endpoint grammar.
+    listens: Vec<Endpoint>,
+    /// HOST PORT: announced as before, `127.0.0.1:65432`.
+    host_port: Option<(String, u16)>,
     limits: Limits,
     idle_timeout: Duration,
     stop_on_stdin_eof: bool,
@@ -244,9 +254,14 @@ fn parse_options() -> Options {
         .tls
         .config()
         .unwrap_or_else(|err| cli::usage_error::<Args>(err));
+    let host_port = match (args.host, args.port) {
+        (Some(host), Some(port)) => Some((host, port)),
+        (None, None) => None,
+        _ => cli::usage_error::<Args>("HOST and PORT go together"),
+    };
     Options {
-        host: args.host,
-        port: args.port,
+        listens: args.listen.streams::<Args>(),
+        host_port,
         limits: Limits {
             max_content: args.max_content,
             ..Limits::default()
@@ -277,14 +292,19 @@ fn serve(options: Options) -> std::io::Result<()> {
     // SIGTERM or SIGINT: the first drains gracefully, the second aborts.
     reactor.shutdown_on_signals()?;
 
-    let mut port = options.port;
-    for mut addr in cli::resolve_host(&options.host, options.port)? {
-        // With port 0, every address of the name gets the port the first one was given.
-        addr.set_port(port);
-        let bound = listen(&mut reactor, addr, limits, options.tls.as_ref())?;
-        port = bound.port();
-        let scheme = if options.tls.is_some() { "tls:" } else { "" };
-        println!("app server listening on {scheme}{bound}");
+    for endpoint in &options.listens {
+        let listening = listen(&mut reactor, endpoint, limits, options.tls.as_ref())?;
+        cli::announce("app server", listening.bound(), options.tls.is_some());
+    }
+    if let Some((host, mut port)) = options.host_port {
+        for mut addr in cli::resolve_host(&host, port)? {
+            // With port 0, every address of the name gets the port the first one was given.
+            addr.set_port(port);
+            let bound = listen(&mut reactor, addr, limits, options.tls.as_ref())?.local_addr()?;
+            port = bound.port();
+            let scheme = if options.tls.is_some() { "tls:" } else { "" };
+            println!("app server listening on {scheme}{bound}");
+        }
     }
 
     if options.stop_on_stdin_eof {
@@ -304,14 +324,14 @@ fn serve(options: Options) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Listens on `addr`, over TLS with `tls`: the same handler either way.
+/// Listens on `on`, over TLS with `tls`: the same handler either way.
 fn listen(
     reactor: &mut Reactor,
-    addr: SocketAddr,
+    on: impl IntoListener,
     limits: Limits,
     tls: Option<&tls::ServerTls>,
-) -> std::io::Result<SocketAddr> {
-    tls::listen(reactor, addr, tls, move |peer| {
+) -> std::io::Result<Listening> {
+    tls::listen(reactor, on, tls, move |peer| {
         Some(Exchange {
             decoder: Decoder::new(limits),
             peer: peer.clone(),

@@ -1,7 +1,7 @@
 //! A tiny chat room: every line a client sends goes to all the other clients.
 //!
 //! ```text
-//! cargo run --release --example chat_server -- --addr 127.0.0.1:7000 --unix /tmp/chat.sock
+//! cargo run --release --example chat_server -- --listen tcp:127.0.0.1:7000 --listen unix:/tmp/chat.sock
 //! nc 127.0.0.1 7000            # in one terminal
 //! nc -U /tmp/chat.sock          # in another: TCP and Unix clients share one room
 //! ```
@@ -33,8 +33,8 @@ use std::sync::{Arc, Mutex};
 
 use clap::Parser;
 use mio_reactor::{
-    CloseReason, Config, ConnId, Context, Handler, LoopHandle, PeerAddr, Reactor, ReactorThreads,
-    WriteError,
+    CloseReason, Config, ConnId, Context, Endpoint, Handler, ListenOptions, LoopHandle, PeerAddr,
+    Reactor, ReactorThreads, Spread, WriteError,
 };
 
 /// Everyone in the chat on this reactor's thread, by connection id, with their names.
@@ -176,10 +176,13 @@ impl Handler for Member {
 #[derive(Parser)]
 #[command(name = "chat_server", version, after_help = cli::SERVER_SIGNALS_HELP)]
 struct Args {
-    /// Listen for TCP clients (repeatable) [default: 127.0.0.1:7000 unless --unix is given]
+    #[command(flatten)]
+    listen: cli::ListenArgs,
+    /// Alias of --listen tcp:HOST:PORT, announced without the `tcp:` (repeatable)
+    /// [default: 127.0.0.1:7000 unless --unix or --listen is given]
     #[arg(long, value_name = "HOST:PORT")]
     addr: Vec<String>,
-    /// Listen for Unix-domain clients (repeatable)
+    /// Alias of --listen unix:PATH (repeatable)
     #[arg(long, value_name = "PATH")]
     unix: Vec<String>,
     /// Unread output a client may accumulate before it is dropped (at least 1024)
@@ -188,7 +191,8 @@ struct Args {
     /// Longest line accepted
     #[arg(long, value_name = "BYTES", default_value = "4096")]
     max_line: usize,
-    /// Serve the room from N reactor threads behind one acceptor (one TCP --addr only)
+    /// Serve the room from N reactor threads behind one acceptor (one --addr or one
+    /// --listen only)
     #[arg(long, value_name = "N", default_value = "1", value_parser = cli::at_least_one)]
     threads: usize,
     /// Shut down gracefully when standard input closes
@@ -206,6 +210,9 @@ fn at_least_1024(text: &str) -> Result<usize, String> {
 }
 
 struct Options {
+    /// `--listen`: announced in the endpoint grammar.
+    listens: Vec<Endpoint>,
+    /// `--addr` (or the default): announced as before, `127.0.0.1:7000`.
     addrs: Vec<String>,
     unix_paths: Vec<String>,
     max_backlog: usize,
@@ -216,14 +223,17 @@ struct Options {
 
 fn parse_options() -> Options {
     let args: Args = cli::parse();
+    let listens = args.listen.streams::<Args>();
     let mut addrs = args.addr;
-    if addrs.is_empty() && args.unix.is_empty() {
+    if addrs.is_empty() && args.unix.is_empty() && listens.is_empty() {
         addrs.push("127.0.0.1:7000".to_string());
     }
-    if args.threads > 1 && (addrs.len() != 1 || !args.unix.is_empty()) {
-        cli::usage_error::<Args>("--threads serves one TCP --addr (and no --unix)");
+    let one = addrs.len() + listens.len() == 1;
+    if args.threads > 1 && (!one || !args.unix.is_empty()) {
+        cli::usage_error::<Args>("--threads serves one TCP --addr or one --listen (and no --unix)");
     }
     Options {
+        listens,
         addrs,
         unix_paths: args.unix,
         max_backlog: args.max_backlog,
@@ -268,14 +278,23 @@ fn serve(options: Options) -> std::io::Result<()> {
     // SIGTERM or SIGINT: the first drains gracefully, the second aborts.
     reactor.shutdown_on_signals()?;
     let room = Rc::new(RefCell::new(Room::default()));
+    for endpoint in &options.listens {
+        let listening =
+            reactor.listen(endpoint, ListenOptions::default(), factory(room.clone()))?;
+        cli::announce("chat server", listening.bound(), false);
+    }
+    // The older flags, announced as they always were.
     for addr in &options.addrs {
         for resolved in cli::resolve(addr)? {
-            let bound = reactor.listen(resolved, factory(room.clone()))?;
+            let bound = reactor
+                .listen(resolved, ListenOptions::default(), factory(room.clone()))?
+                .local_addr()?;
             println!("chat server listening on {bound}");
         }
     }
     for path in &options.unix_paths {
-        reactor.listen_unix(path, factory(room.clone()))?;
+        let unix = Endpoint::Unix(path.into());
+        reactor.listen(unix, ListenOptions::default(), factory(room.clone()))?;
         println!("chat server listening on unix:{path}");
     }
     if options.stop_on_stdin_eof {
@@ -295,30 +314,49 @@ where
     F: Fn(Rc<RefCell<Room>>) -> H + Send + Sync + 'static,
     H: FnMut(&PeerAddr) -> Option<Member> + 'static,
 {
-    let addr = cli::resolve(&options.addrs[0])?[0];
+    let endpoint = match options.listens.first() {
+        Some(endpoint) => endpoint.clone(),
+        None => Endpoint::Tcp(cli::resolve(&options.addrs[0])?[0]),
+    };
     let across = Arc::new(Across {
         threads: Mutex::new(vec![None; options.threads]),
         joined: AtomicU64::new(0),
     });
     let shared = across.clone();
-    let (threads, bound) =
-        ReactorThreads::serve_balanced(options.threads, config, addr, move |index| {
+    let threads = ReactorThreads::serve(
+        options.threads,
+        config,
+        endpoint,
+        ListenOptions::default(),
+        Spread::LeastLoaded,
+        move |index| {
             let room = Rc::new(RefCell::new(Room {
                 across: Some((index, shared.clone())),
                 ..Room::default()
             }));
             THREAD_ROOM.with(|slot| *slot.borrow_mut() = Some(room.clone()));
             factory(room)
-        })?;
+        },
+    )?;
     // Signals are watched before the address is announced: none can be missed.
     cli::forward_signals(threads.shutdown_handle())?;
     if options.stop_on_stdin_eof {
         cli::stop_on_stdin_eof(threads.shutdown_handle());
     }
-    println!(
-        "chat server listening on {bound} ({} threads)",
-        options.threads
-    );
+    if options.listens.is_empty() {
+        println!(
+            "chat server listening on {} ({} threads)",
+            threads.local_addr()?,
+            options.threads
+        );
+    } else {
+        for bound in threads.bound() {
+            println!(
+                "chat server listening on {bound} ({} threads)",
+                options.threads
+            );
+        }
+    }
     threads.join()?;
     println!(
         "chat server stopped: {} members joined",

@@ -2,12 +2,16 @@
 //!
 //! ```text
 //! cargo run --release --example echo_server                      # 127.0.0.1:65432
-//! cargo run --release --example echo_server -- --addr localhost:9000 --addr '[::1]:9000'
+//! cargo run --release --example echo_server -- --listen tcp:localhost:9000 --listen unix:/tmp/echo.sock
+//! cargo run --release --example echo_server -- --listen udp:127.0.0.1:9000   # datagrams
 //! RUST_LOG=debug cargo run --release --example echo_server      # see each connection
 //! ```
-//! Try it with `nc 127.0.0.1 65432`, or with the `echo_client` example. `--udp` echoes
-//! datagrams on the same addresses too (`nc -u 127.0.0.1 65432`), and `--unix PATH` listens on
-//! a Unix-domain socket (`nc -U PATH`); all of it in one reactor, on one thread. SIGTERM or
+//! Try it with `nc 127.0.0.1 65432`, or with the `echo_client` example. Each `--listen
+//! ENDPOINT` names a socket in the library's grammar ([`mio_reactor::Endpoint`]): `tcp:` (an
+//! address or a name), `unix:PATH` (`nc -U PATH`), `udp:` (datagrams, `nc -u`), or `fd:N` /
+//! `systemd:NAME` under systemd socket activation; all of it in one reactor, on one thread.
+//! The older `--addr HOST:PORT`, `--unix PATH` and `--udp` (datagrams on each `--addr` too)
+//! remain as aliases. SIGTERM or
 //! Ctrl-C (SIGINT) stops it gracefully (connections finish, up to 5 s); a second one aborts at
 //! once. With
 //! `--stop-on-stdin-eof` it also stops when its standard input closes, which is how scripts
@@ -30,7 +34,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use mio_reactor::{Config, Context, DatagramContext, DatagramHandler, Handler, Reactor};
+use mio_reactor::{
+    Config, Context, DatagramContext, DatagramHandler, Endpoint, Handler, Reactor, Spread,
+};
 
 /// The protocol: write back whatever arrives, and consume all of it.
 struct Echo;
@@ -60,18 +66,20 @@ impl DatagramHandler for UdpEcho {
 #[derive(Parser)]
 #[command(name = "echo_server", version, allow_negative_numbers = true, after_help = cli::SERVER_SIGNALS_HELP)]
 struct Args {
-    /// Listen here (repeatable; a name listens on all its addresses) [default:
-    /// 127.0.0.1:65432]
+    #[command(flatten)]
+    listen: cli::ListenArgs,
+    /// Alias of --listen tcp:HOST:PORT, announced without the `tcp:` (repeatable; a name
+    /// listens on all its addresses) [default without --listen: 127.0.0.1:65432]
     #[arg(long, value_name = "HOST:PORT")]
     addr: Vec<String>,
-    /// Also listen on a Unix-domain socket (repeatable)
+    /// Alias of --listen unix:PATH (repeatable)
     #[arg(long, value_name = "PATH")]
     unix: Vec<String>,
-    /// Also echo UDP datagrams on each --addr
+    /// Also echo UDP datagrams on each --addr (as --listen udp:HOST:PORT does)
     #[arg(long)]
     udp: bool,
-    /// Run N reactors on N threads sharing one --addr through SO_REUSEPORT (TCP on one
-    /// address only)
+    /// Run N reactors on N threads sharing one TCP endpoint through SO_REUSEPORT (one
+    /// --addr or one tcp: --listen only)
     #[arg(long, value_name = "N", default_value = "1", value_parser = cli::at_least_one)]
     threads: usize,
     /// Connections served at once
@@ -90,6 +98,9 @@ struct Args {
 struct Options {
     threads: usize,
     udp: bool,
+    /// `--listen`: announced in the endpoint grammar.
+    listens: Vec<Endpoint>,
+    /// `--addr` (or the default): announced as before, `127.0.0.1:65432`.
     addrs: Vec<String>,
     unix_paths: Vec<String>,
     config: Config,
@@ -99,14 +110,20 @@ struct Options {
 
 fn parse_options() -> Options {
     let args: Args = cli::parse();
+    let listens = args.listen.listen;
     let mut addrs = args.addr;
-    if addrs.is_empty() && args.unix.is_empty() {
+    if addrs.is_empty() && args.unix.is_empty() && listens.is_empty() {
         addrs.push("127.0.0.1:65432".to_string());
     }
-    if args.threads > 1 && (addrs.len() != 1 || args.udp || !args.unix.is_empty()) {
-        cli::usage_error::<Args>(
-            "--threads > 1 serves TCP on exactly one --addr (no --udp, no --unix)",
-        );
+    if args.threads > 1 {
+        let one_addr = addrs.len() == 1 && listens.is_empty();
+        let one_listen = addrs.is_empty() && listens.len() == 1 && cli::is_tcp(&listens[0]);
+        if !(one_addr || one_listen) || args.udp || !args.unix.is_empty() {
+            cli::usage_error::<Args>(
+                "--threads > 1 serves TCP on exactly one --addr or tcp: --listen (no --udp, \
+                 no --unix, no other --listen)",
+            );
+        }
     }
     let tls = args
         .tls
@@ -115,6 +132,7 @@ fn parse_options() -> Options {
     Options {
         threads: args.threads,
         udp: args.udp,
+        listens,
         addrs,
         unix_paths: args.unix,
         config: Config::default()
@@ -134,7 +152,7 @@ fn main() {
     }
 }
 
-/// How the announced address starts: `tls:` when the listeners speak TLS.
+/// How the announced address of an --addr starts: `tls:` when the listeners speak TLS.
 fn scheme(tls: Option<&tls::ServerTls>) -> &'static str {
     if tls.is_some() {
         "tls:"
@@ -146,23 +164,32 @@ fn scheme(tls: Option<&tls::ServerTls>) -> &'static str {
 /// One reactor per thread, all accepting on one port (`SO_REUSEPORT`), each with its own
 /// TLS sessions when --tls-cert is given.
 fn serve_threads(options: Options) -> std::io::Result<()> {
-    let addr = cli::resolve(&options.addrs[0])?[0];
-    let (threads, bound) = tls::serve_threads(
+    let endpoint = match options.listens.first() {
+        Some(endpoint) => endpoint.clone(),
+        None => Endpoint::Tcp(cli::resolve(&options.addrs[0])?[0]),
+    };
+    let threads = tls::serve_threads(
         options.threads,
         options.config,
-        addr,
+        endpoint,
         options.tls.as_ref(),
-        |_| |_| Some(Echo),
+        Spread::ReusePort,
+        |_| |_: &_| Some(Echo),
     )?;
     // Signals are watched before the address is announced: none can be missed.
     cli::forward_signals(threads.shutdown_handle())?;
     if options.stop_on_stdin_eof {
         cli::stop_on_stdin_eof(threads.shutdown_handle());
     }
-    println!(
-        "echo server listening on {}{bound}",
-        scheme(options.tls.as_ref())
-    );
+    if options.listens.is_empty() {
+        println!(
+            "echo server listening on {}{}",
+            scheme(options.tls.as_ref()),
+            threads.local_addr()?
+        );
+    } else {
+        cli::announce("echo server", threads.bound(), options.tls.is_some());
+    }
     println!("({} reactor threads share the port)", options.threads);
     let stats = threads.join()?;
     let per_thread: Vec<u64> = stats.iter().map(|s| s.accepted).collect();
@@ -183,21 +210,31 @@ fn serve(options: Options) -> std::io::Result<()> {
     // SIGTERM or SIGINT: the first drains gracefully, the second aborts. Watched before the
     // address is announced, so that none can be missed.
     reactor.shutdown_on_signals()?;
+    let tls = options.tls.as_ref();
+    // --listen: streams for every endpoint but udp:, which echoes datagrams.
+    for endpoint in &options.listens {
+        if cli::is_udp(endpoint) {
+            let bound = reactor.bind_udp(endpoint, UdpEcho)?;
+            cli::announce("echo server", &[Endpoint::Udp(bound)], false);
+        } else {
+            let listening = tls::listen(&mut reactor, endpoint, tls, |_| Some(Echo))?;
+            cli::announce("echo server", listening.bound(), tls.is_some());
+        }
+    }
+    // The older flags, announced as they always were.
     for addr in &options.addrs {
         for resolved in cli::resolve(addr)? {
-            let bound = tls::listen(&mut reactor, resolved, options.tls.as_ref(), |_| Some(Echo))?;
-            println!(
-                "echo server listening on {}{bound}",
-                scheme(options.tls.as_ref())
-            );
+            let bound = tls::listen(&mut reactor, resolved, tls, |_| Some(Echo))?.local_addr()?;
+            println!("echo server listening on {}{bound}", scheme(tls));
             if options.udp {
-                let bound = reactor.bind_udp(resolved, UdpEcho)?;
+                let bound = reactor.bind_udp(Endpoint::Udp(resolved), UdpEcho)?;
                 println!("echo server listening on udp:{bound}");
             }
         }
     }
     for path in &options.unix_paths {
-        tls::listen_unix(&mut reactor, path, options.tls.as_ref(), |_| Some(Echo))?;
+        let unix = Endpoint::Unix(path.into());
+        tls::listen(&mut reactor, unix, tls, |_| Some(Echo))?;
         println!("echo server listening on unix:{path}");
     }
 

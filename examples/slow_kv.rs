@@ -5,7 +5,8 @@
 //! cargo run --release --example slow_kv -- --addr 127.0.0.1:7100
 //! printf 'SET a 1\nSLOW hello\nGET a\nPING\n' | nc 127.0.0.1 7100
 //! cargo run --release --example slow_kv -- --bench     # ping p99 with 200 slow jobs in flight
-//! systemd-socket-activate -l 127.0.0.1:7100 target/release/examples/slow_kv --listen-fd
+//! systemd-socket-activate -l 127.0.0.1:7100 target/release/examples/slow_kv --listen fd:3
+//! cargo run --release --example slow_kv -- --listen unix:/tmp/kv.sock --listen tcp:[::1]:7100
 //! ```
 //! Commands, one per line: `PING` → `PONG`; `SET key value` → `OK`; `GET key` → `VALUE v`
 //! or `NONE`; `SLOW text` → `SLOW <digest>` after `--slow-ms` of blocking work (a stand-in
@@ -45,20 +46,23 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use mio_reactor::{
-    CloseReason, Config, ConnId, Context, Handler, LoopHandle, PeerAddr, PostError, Reactor,
-    ShutdownHandle,
+    CloseReason, Config, ConnId, Context, Endpoint, Handler, ListenOptions, LoopHandle, PeerAddr,
+    PostError, Reactor, ShutdownHandle,
 };
 
 /// A key-value server whose SLOW command does blocking work on worker threads.
 #[derive(Parser)]
 #[command(name = "slow_kv", version)]
 struct Args {
-    /// Listen here
-    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7100")]
-    addr: String,
+    #[command(flatten)]
+    listen: cli::ListenArgs,
+    /// Alias of --listen tcp:HOST:PORT (its first address), announced without the `tcp:`
+    /// [default without --listen: 127.0.0.1:7100]
+    #[arg(long, value_name = "HOST:PORT")]
+    addr: Option<String>,
     /// Serve the TCP listener inherited through systemd socket activation (LISTEN_FDS)
-    /// instead of binding --addr
-    #[arg(long)]
+    /// instead of binding --addr (alias of --listen fd:3, announced without the `tcp:`)
+    #[arg(long, conflicts_with = "listen")]
     listen_fd: bool,
     /// Worker threads for slow commands
     #[arg(long, value_name = "N", default_value = "64", value_parser = cli::at_least_one)]
@@ -279,7 +283,9 @@ impl Handler for Client {
 }
 
 struct Options {
-    addr: String,
+    /// `--listen`: announced in the endpoint grammar.
+    listens: Vec<Endpoint>,
+    addr: Option<String>,
     workers: usize,
     slow: Duration,
     on_loop: bool,
@@ -291,6 +297,7 @@ struct Options {
 fn parse_options() -> Options {
     let args: Args = cli::parse();
     Options {
+        listens: args.listen.streams::<Args>(),
         addr: args.addr,
         workers: args.workers,
         slow: Duration::from_millis(args.slow_ms),
@@ -315,19 +322,21 @@ fn main() {
     }
 }
 
-/// Where the server's listener comes from.
+/// Where the server's listeners come from.
 enum Listen {
+    /// Listen on these endpoints (--listen), with or without the address below.
+    Endpoints(Vec<Endpoint>, Option<SocketAddr>),
     /// Bind this address.
     Bind(SocketAddr),
     /// A listener made elsewhere (inherited from systemd).
     Adopt(std::net::TcpListener),
 }
 
-/// Builds the reactor and its listener; `ready` hears the address and the handles.
+/// Builds the reactor and its listeners; `ready` hears what they bound and the handles.
 fn server(
     listen: Listen,
     slow: SlowWork,
-    ready: mpsc::Sender<(SocketAddr, ShutdownHandle)>,
+    ready: mpsc::Sender<(Vec<Endpoint>, ShutdownHandle)>,
 ) -> std::io::Result<Reactor> {
     let mut reactor = Reactor::with_config(Config::default().max_input(MAX_LINE + 1))?;
     let store = Rc::new(RefCell::new(HashMap::new()));
@@ -341,14 +350,27 @@ fn server(
             cancelled: Arc::new(AtomicBool::new(false)),
         })
     };
-    let bound = match listen {
-        Listen::Bind(addr) => reactor.listen(addr, factory)?,
-        Listen::Adopt(listener) => {
-            let bound = listener.local_addr()?;
-            reactor.adopt_listener(listener, factory)?;
-            bound
-        }
+    let mut bound = Vec::new();
+    let mut listen_on = |reactor: &mut Reactor, on: Endpoint| -> std::io::Result<()> {
+        let listening = reactor.listen(on, ListenOptions::default(), factory.clone())?;
+        bound.extend_from_slice(listening.bound());
+        Ok(())
     };
+    match listen {
+        Listen::Endpoints(endpoints, addr) => {
+            for endpoint in endpoints {
+                listen_on(&mut reactor, endpoint)?;
+            }
+            if let Some(addr) = addr {
+                listen_on(&mut reactor, Endpoint::Tcp(addr))?;
+            }
+        }
+        Listen::Bind(addr) => listen_on(&mut reactor, Endpoint::Tcp(addr))?,
+        Listen::Adopt(listener) => {
+            let listening = reactor.listen(listener, ListenOptions::default(), factory.clone())?;
+            bound.extend_from_slice(listening.bound());
+        }
+    }
     let _ = ready.send((bound, reactor.shutdown_handle()));
     Ok(reactor)
 }
@@ -361,17 +383,21 @@ fn serve(options: &Options) -> std::io::Result<()> {
         SlowWork::Workers(start_workers(options.workers, options.slow, counts.clone()))
     };
     let (ready, bound) = mpsc::channel();
-    let listen = if options.listen_fd {
+    let resolve = |addr: &str| -> std::io::Result<SocketAddr> {
+        Ok(*cli::resolve(addr)?.first().expect("resolve gives one"))
+    };
+    let listen = if !options.listens.is_empty() {
+        let addr = options.addr.as_deref().map(resolve).transpose()?;
+        Listen::Endpoints(options.listens.clone(), addr)
+    } else if options.listen_fd {
         let inherited = listenfd::ListenFd::from_env().take_tcp_listener(0)?;
         Listen::Adopt(inherited.ok_or_else(|| {
             std::io::Error::other("--listen-fd: no TCP listener inherited (LISTEN_FDS)")
         })?)
     } else {
-        Listen::Bind(
-            *cli::resolve(&options.addr)?
-                .first()
-                .expect("resolve gives one"),
-        )
+        Listen::Bind(resolve(
+            options.addr.as_deref().unwrap_or("127.0.0.1:7100"),
+        )?)
     };
     let mut reactor = server(listen, slow, ready)?;
     let (bound, _) = bound.recv().expect("sent by server()");
@@ -381,7 +407,11 @@ fn serve(options: &Options) -> std::io::Result<()> {
     if options.stop_on_stdin_eof {
         cli::stop_on_stdin_eof(reactor.shutdown_handle());
     }
-    println!("slow_kv listening on {bound}");
+    if options.listens.is_empty() {
+        println!("slow_kv listening on {}", first_tcp(&bound)?);
+    } else {
+        cli::announce("slow_kv", &bound, false);
+    }
     reactor.run()?;
     let stats = reactor.stats();
     println!(
@@ -394,6 +424,14 @@ fn serve(options: &Options) -> std::io::Result<()> {
         stats.wakes
     );
     Ok(())
+}
+
+/// The first TCP address among `bound`: what the older flags announce.
+fn first_tcp(bound: &[Endpoint]) -> std::io::Result<SocketAddr> {
+    bound
+        .iter()
+        .find_map(Endpoint::socket_addr)
+        .ok_or_else(|| std::io::Error::other("no TCP listener"))
 }
 
 /// Slow commands in flight during the benchmark, spread over this many connections.
@@ -426,7 +464,8 @@ fn bench(options: &Options) -> std::io::Result<()> {
                 Err(err) => eprintln!("slow_kv: {err}"),
             }
         });
-        let (addr, shutdown) = bound.recv().expect("the server started");
+        let (bound, shutdown) = bound.recv().expect("the server started");
+        let addr = first_tcp(&bound)?;
         let mut rtts = ping_during_slow_work(addr)?;
         rtts.sort_unstable();
         let at = |q: f64| rtts[((rtts.len() - 1) as f64 * q) as usize];

@@ -331,7 +331,9 @@ fn serve_reactor(
     let mut reactor = mio_reactor::Reactor::with_config(config)?;
     let factory = move |_: &_| Some(Echo { reply_pieces });
     let bound = match tls {
-        None => reactor.listen(addr, factory)?,
+        None => reactor
+            .listen(addr, mio_reactor::ListenOptions::default(), factory)?
+            .local_addr()?,
         Some(tls) => listen_tls(&mut reactor, addr, tls, factory)?,
     };
     announce(bound)?;
@@ -346,7 +348,8 @@ fn listen_tls(
     tls: Arc<ServerConfig>,
     factory: impl FnMut(&mio_reactor::PeerAddr) -> Option<Echo> + 'static,
 ) -> Fallible<SocketAddr> {
-    Ok(reactor.listen_tls(addr, tls, factory)?)
+    let options = mio_reactor::ListenOptions::default().tls(tls);
+    Ok(reactor.listen(addr, options, factory)?.local_addr()?)
 }
 
 #[cfg(not(feature = "tls"))]

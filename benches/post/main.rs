@@ -26,7 +26,10 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use mio_reactor::{Config, Context, Handler, LoopContext, PostError, Reactor, ReactorThreads};
+use mio_reactor::{
+    Config, Context, Handler, ListenOptions, LoopContext, PostError, Reactor, ReactorThreads,
+    Spread,
+};
 
 type Fallible<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -267,13 +270,16 @@ impl Handler for Echo {
 /// Opens 8 connections (each served before the next opens) to 2 reactor threads; returns
 /// how many the busier thread got.
 fn spread(balanced: bool) -> Fallible<u64> {
-    let addr = "127.0.0.1:0".parse()?;
+    let addr = "tcp:127.0.0.1:0";
     let config = Config::default();
-    let (threads, addr) = if balanced {
-        ReactorThreads::serve_balanced(2, config, addr, |_| |_: &_| Some(Echo))?
+    let spread = if balanced {
+        Spread::LeastLoaded
     } else {
-        ReactorThreads::serve(2, config, addr, |_| |_: &_| Some(Echo))?
+        Spread::ReusePort
     };
+    let options = ListenOptions::default();
+    let threads = ReactorThreads::serve(2, config, addr, options, spread, |_| |_: &_| Some(Echo))?;
+    let addr = threads.local_addr()?;
     let mut clients = Vec::new();
     for i in 0..8u8 {
         let mut client = TcpStream::connect(addr)?;

@@ -37,7 +37,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use mio_reactor::{CloseReason, Config, Context, Handler, Reactor};
+use mio_reactor::{CloseReason, Config, Context, Endpoint, Handler, Reactor};
 
 use errors::ErrorTally;
 use latency::Latency;
@@ -81,8 +81,8 @@ struct Args {
 }
 
 enum Target {
-    /// Every address the name resolved to: connects try them in order.
-    Tcp(Vec<SocketAddr>),
+    /// The address, or the name when it resolved to several: connects try them in order.
+    Tcp(Endpoint),
     Unix(String),
     Udp(SocketAddr),
 }
@@ -125,7 +125,10 @@ fn parse_options() -> Options {
         (Some(path), _) => (Target::Unix(path.clone()), format!("unix:{path}")),
         (None, udp) => match cli::resolve(&args.addr) {
             Ok(addrs) if udp => (Target::Udp(addrs[0]), format!("udp:{}", args.addr)),
-            Ok(addrs) => (Target::Tcp(addrs), args.addr),
+            Ok(addrs) => (
+                Target::Tcp(cli::tcp_endpoint(&addrs, &args.addr)),
+                args.addr,
+            ),
             Err(err) => cli::usage_error::<Args>(format!("cannot resolve {}: {err}", args.addr)),
         },
     };
@@ -415,17 +418,20 @@ fn run(options: &Options) -> io::Result<(Results, Duration)> {
             done: false,
         };
         match &options.target {
-            Target::Tcp(addrs) => tls::connect(&mut reactor, addrs, tls(options), handler)?,
-            Target::Unix(path) => tls::connect_unix(&mut reactor, path, tls(options), handler)?,
+            Target::Tcp(endpoint) => tls::connect(&mut reactor, endpoint, tls(options), handler)?,
+            Target::Unix(path) => {
+                let unix = Endpoint::Unix(path.into());
+                tls::connect(&mut reactor, unix, tls(options), handler)?
+            }
             Target::Udp(server) => {
                 let check =
                     udp::DatagramCheck::new(index, *server, options.size, quota, results.clone());
                 let local = if server.is_ipv6() {
-                    "[::1]:0"
+                    "udp:[::1]:0"
                 } else {
-                    "127.0.0.1:0"
+                    "udp:127.0.0.1:0"
                 };
-                reactor.bind_udp(local.parse().unwrap(), check)?;
+                reactor.bind_udp(local, check)?;
                 continue;
             }
         };

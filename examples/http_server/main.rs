@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release --example http_server                        # http://127.0.0.1:8080
 //! cargo run --release --example http_server -- --threads 2 --addr 127.0.0.1:8081
+//! cargo run --release --example http_server -- --listen tcp:[::1]:8080 --listen unix:/tmp/http.sock
 //! curl -v http://127.0.0.1:8080/plaintext
 //! ```
 //! Open <http://127.0.0.1:8080/> in a browser to watch the loop live: open connections,
@@ -33,14 +34,13 @@ mod stats_board;
 mod stats_json;
 
 use std::io;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use clap::Parser;
-use mio_reactor::{Config, Reactor, ShutdownHandle, Stats};
+use mio_reactor::{Config, Endpoint, ListenOptions, Reactor, ShutdownHandle, Stats};
 
 use connection::{HttpConnection, Shared};
 use date::DateCache;
@@ -52,10 +52,14 @@ use stats_board::StatsBoard;
 #[derive(Parser)]
 #[command(name = "http_server", version, after_help = cli::SERVER_SIGNALS_HELP)]
 struct Args {
-    /// Listen here
-    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
-    addr: String,
-    /// Run N reactors on N threads sharing the port through SO_REUSEPORT
+    #[command(flatten)]
+    listen: cli::ListenArgs,
+    /// Alias of --listen tcp:HOST:PORT (its first address), announced as http://HOST:PORT
+    /// [default without --listen: 127.0.0.1:8080]
+    #[arg(long, value_name = "HOST:PORT")]
+    addr: Option<String>,
+    /// Run N reactors on N threads sharing the port through SO_REUSEPORT (tcp: endpoints
+    /// only)
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = cli::at_least_one)]
     threads: usize,
     /// Largest request body accepted (413 above)
@@ -82,7 +86,9 @@ struct Args {
 const MAX_HEAD: usize = 8 * 1024;
 
 struct Options {
-    addr: String,
+    /// `--listen`: announced in the endpoint grammar.
+    listens: Vec<Endpoint>,
+    addr: Option<String>,
     threads: usize,
     limits: Limits,
     request_timeout: Duration,
@@ -102,7 +108,14 @@ fn parse_options() -> Options {
         .max_connections(args.max_connections)
         .socket_send_buffer(args.send_buffer)
         .max_input(limits.max_head + limits.max_body);
+    let listens = args.listen.streams::<Args>();
+    if args.threads > 1 && !listens.iter().all(cli::is_tcp) {
+        cli::usage_error::<Args>(
+            "--threads > 1 shares tcp: endpoints only (SO_REUSEPORT): no unix:, fd: or systemd:",
+        );
+    }
     Options {
+        listens,
         addr: args.addr,
         threads: args.threads,
         limits,
@@ -124,7 +137,7 @@ fn main() {
 /// What one reactor thread needs to start.
 struct ThreadSetup {
     index: usize,
-    addr: SocketAddr,
+    endpoints: Vec<Endpoint>,
     reuseport: bool,
     config: Config,
     limits: Limits,
@@ -133,16 +146,22 @@ struct ThreadSetup {
 }
 
 /// Starts the reactor threads one by one (the first picks the port when asked for port 0,
-/// the others share it), then waits for them to finish.
+/// the others share it: they listen where the first one bound), then waits for them to
+/// finish.
 fn serve(options: Options) -> io::Result<()> {
-    let mut addr = cli::resolve(&options.addr)?[0];
+    let mut endpoints = options.listens.clone();
+    if let Some(addr) = &options.addr {
+        endpoints.push(Endpoint::Tcp(cli::resolve(addr)?[0]));
+    } else if endpoints.is_empty() {
+        endpoints.push(Endpoint::Tcp(cli::resolve("127.0.0.1:8080")?[0]));
+    }
     let board = StatsBoard::new(options.threads);
     let mut threads = Vec::new();
     let mut handles = Vec::new();
     for index in 0..options.threads {
         let setup = ThreadSetup {
             index,
-            addr,
+            endpoints: endpoints.clone(),
             reuseport: options.threads > 1,
             config: options.config.clone(),
             limits: options.limits,
@@ -161,7 +180,7 @@ fn serve(options: Options) -> io::Result<()> {
         match started {
             Ok((handle, bound)) => {
                 handles.push(handle);
-                addr = bound;
+                endpoints = bound;
             }
             Err(err) => {
                 ShutdownHandle::all(handles).shutdown();
@@ -177,7 +196,21 @@ fn serve(options: Options) -> io::Result<()> {
     if options.stop_on_stdin_eof {
         cli::stop_on_stdin_eof(all);
     }
-    println!("http server listening on http://{addr}");
+    // --listen's endpoints come first, announced in the grammar; --addr's (or the default)
+    // last, as always.
+    let listened: usize = options.listens.len();
+    if listened > 0 {
+        // What each --listen bound: a name may have bound several addresses.
+        let grammar = &endpoints[..endpoints.len() - usize::from(options.addr.is_some())];
+        cli::announce("http server", grammar, false);
+    }
+    if options.addr.is_some() || listened == 0 {
+        let addr = endpoints
+            .last()
+            .and_then(Endpoint::socket_addr)
+            .expect("--addr binds a TCP address");
+        println!("http server listening on http://{addr}");
+    }
     let stats = join(threads)?;
     println!(
         "http server stopped: {} connections accepted, {} B in, {} B out, {} turns",
@@ -200,7 +233,7 @@ fn join(threads: Vec<JoinHandle<io::Result<Stats>>>) -> io::Result<Vec<Stats>> {
         .collect()
 }
 
-type Ready = mpsc::Sender<io::Result<(ShutdownHandle, SocketAddr)>>;
+type Ready = mpsc::Sender<io::Result<(ShutdownHandle, Vec<Endpoint>)>>;
 
 /// One reactor thread: listen, report, then turn the loop and publish its stats after every
 /// turn. (`ReactorThreads` would run the loop itself, with no place to publish them.)
@@ -223,7 +256,7 @@ fn run_reactor(setup: ThreadSetup, ready: Ready) -> io::Result<Stats> {
     Ok(reactor.stats())
 }
 
-fn listen(setup: &ThreadSetup) -> io::Result<(Reactor, SocketAddr)> {
+fn listen(setup: &ThreadSetup) -> io::Result<(Reactor, Vec<Endpoint>)> {
     let mut reactor = Reactor::with_config(setup.config.clone())?;
     let shared = Rc::new(Shared {
         date: DateCache::new(),
@@ -232,10 +265,11 @@ fn listen(setup: &ThreadSetup) -> io::Result<(Reactor, SocketAddr)> {
         request_timeout: setup.request_timeout,
     });
     let factory = move |_: &_| Some(HttpConnection::new(shared.clone()));
-    let bound = if setup.reuseport {
-        reactor.listen_reuseport(setup.addr, factory)?
-    } else {
-        reactor.listen(setup.addr, factory)?
-    };
+    let options = ListenOptions::default().reuse_port(setup.reuseport);
+    let mut bound = Vec::new();
+    for endpoint in &setup.endpoints {
+        let listening = reactor.listen(endpoint, options.clone(), factory.clone())?;
+        bound.extend_from_slice(listening.bound());
+    }
     Ok((reactor, bound))
 }

@@ -1,5 +1,6 @@
 //! What every example needs and is not the point of the example: option parsing (with
-//! `clap`), name resolution and logging set-up. Included with `#[path = "support/cli.rs"] mod cli;`.
+//! `clap`), `--listen ENDPOINT` for every server, name resolution and logging set-up.
+//! Included with `#[path = "support/cli.rs"] mod cli;`.
 #![allow(dead_code)] // each example uses a different part
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -8,6 +9,85 @@ use std::time::Duration;
 
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
+use mio_reactor::Endpoint;
+
+/// What `--listen` takes, as every server's `--help` shows it: the library's endpoint
+/// grammar ([`Endpoint`]), the same in code, on the command line and in the logs.
+pub const LISTEN_HELP: &str = "\
+Listen on ENDPOINT (repeatable): tcp:HOST:PORT (tcp:127.0.0.1:7000, tcp:[::1]:7000), a bare \
+IP with a port (127.0.0.1:7000, [::1]:PORT), tcp:NAME:PORT (every address of a host name, \
+tcp:localhost:7000), udp:HOST:PORT (echo_server only), unix:PATH, fd:N or systemd:NAME (a \
+socket inherited through systemd socket activation, LISTEN_FDS/LISTEN_FDNAMES). Port 0 picks \
+a free port. The TLS options apply to every listen";
+
+/// `--listen ENDPOINT`, repeatable: how every server is told where to listen
+/// (`#[command(flatten)]` into its `Args`). The older flags each server kept (`--addr`,
+/// `--unix`, `--udp`, `--listen-fd`, app_server's HOST PORT) are aliases, announced in
+/// their old form; a `--listen` is announced in the grammar (`tcp:127.0.0.1:7000`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ListenArgs {
+    #[arg(
+        long = "listen",
+        value_name = "ENDPOINT",
+        value_parser = endpoint,
+        help = LISTEN_HELP
+    )]
+    pub listen: Vec<Endpoint>,
+}
+
+impl ListenArgs {
+    /// The endpoints of a server that serves streams only (every one but echo_server): a
+    /// `udp:` endpoint is a usage error that names it.
+    pub fn streams<T: CommandFactory>(&self) -> Vec<Endpoint> {
+        for endpoint in &self.listen {
+            if is_udp(endpoint) {
+                usage_error::<T>(format!(
+                    "--listen {endpoint}: {} serves streams (tcp:, unix:, fd:, systemd:), not udp:",
+                    T::command().get_name()
+                ));
+            }
+        }
+        self.listen.clone()
+    }
+
+    /// Whether no `--listen` was given.
+    pub fn is_empty(&self) -> bool {
+        self.listen.is_empty()
+    }
+}
+
+/// Whether `endpoint` names a datagram socket (`udp:`).
+pub fn is_udp(endpoint: &Endpoint) -> bool {
+    matches!(endpoint, Endpoint::Udp(_) | Endpoint::UdpName { .. })
+}
+
+/// Whether `endpoint` is TCP on an address or a name (what `SO_REUSEPORT` can share).
+pub fn is_tcp(endpoint: &Endpoint) -> bool {
+    matches!(endpoint, Endpoint::Tcp(_) | Endpoint::TcpName { .. })
+}
+
+/// Parses an [`Endpoint`] for `value_parser`: the library's own message ("bad endpoint
+/// `tpc:1`: unknown scheme `tpc` ..."), and `handover:`, which no command line can serve,
+/// refused the same way.
+pub fn endpoint(text: &str) -> Result<Endpoint, String> {
+    match text.parse::<Endpoint>() {
+        Ok(Endpoint::Handover) => Err(format!(
+            "bad endpoint `{text}`: handover: is for streams other threads hand over \
+             in-process, not for a command line"
+        )),
+        Ok(endpoint) => Ok(endpoint),
+        Err(err) => Err(err.to_string()),
+    }
+}
+
+/// How a server announces a listen: `{what} listening on {bound}`, one line per socket
+/// bound, in the endpoint grammar; ` (TLS)` after it for a TLS listen.
+pub fn announce(what: &str, bound: &[Endpoint], tls: bool) {
+    let suffix = if tls { " (TLS)" } else { "" };
+    for endpoint in bound {
+        println!("{what} listening on {endpoint}{suffix}");
+    }
+}
 
 /// The process's command line as `T` (a `clap` derive), the same way in every example:
 /// `--help` and `--version` print to standard output and exit 0; bad usage exits with code 2
@@ -89,6 +169,18 @@ pub fn resolve(addr: &str) -> std::io::Result<Vec<SocketAddr>> {
         ));
     }
     Ok(addrs)
+}
+
+/// The endpoint a client connects to, given the addresses `named` (`HOST:PORT`) resolved
+/// to: the one address (no lookup at each connect), or the name again when it has several,
+/// so that each connect tries them in order.
+pub fn tcp_endpoint(addrs: &[SocketAddr], named: &str) -> Endpoint {
+    match addrs {
+        [addr] => Endpoint::Tcp(*addr),
+        _ => format!("tcp:{named}")
+            .parse()
+            .unwrap_or(Endpoint::Tcp(addrs[0])),
+    }
 }
 
 /// The `--help` paragraph of every server that runs a reactor: what the signals do.

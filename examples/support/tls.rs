@@ -7,10 +7,12 @@
 #![allow(dead_code)] // each example uses a different part
 
 use std::io;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use mio_reactor::{Config, ConnId, Handler, PeerAddr, Reactor, ReactorThreads};
+use mio_reactor::{
+    Config, ConnId, ConnectOptions, Handler, IntoEndpoint, IntoListener, ListenOptions, Listening,
+    PeerAddr, Reactor, ReactorThreads, Spread,
+};
 
 /// `--tls-cert FILE --tls-key FILE`: how every server example is asked to serve TLS
 /// (`#[command(flatten)]` into its `Args`).
@@ -309,98 +311,78 @@ pub fn client_config(_ca: &Path) -> io::Result<ClientTls> {
     without_tls()
 }
 
-/// Listens on `addr`, over TLS if `tls` is given.
-pub fn listen<F, H>(
-    reactor: &mut Reactor,
-    addr: SocketAddr,
-    tls: Option<&ServerTls>,
-    factory: F,
-) -> io::Result<SocketAddr>
-where
-    F: FnMut(&PeerAddr) -> Option<H> + 'static,
-    H: Handler,
-{
+/// The listen options for `tls`: TLS with that server config, plaintext without.
+pub fn listen_options(tls: Option<&ServerTls>) -> io::Result<ListenOptions> {
     match tls {
-        None => reactor.listen(addr, factory),
+        None => Ok(ListenOptions::default()),
         #[cfg(feature = "tls")]
-        Some(config) => reactor.listen_tls(addr, config.clone(), factory),
+        Some(config) => Ok(ListenOptions::default().tls(config.clone())),
         #[cfg(not(feature = "tls"))]
         Some(_) => without_tls(),
     }
 }
 
-/// Starts `count` reactor threads sharing `addr` through `SO_REUSEPORT`, over TLS if `tls`
-/// is given (every thread with the same config).
+/// The connect options for `tls`: TLS with that client config, verifying the server's
+/// certificate for the name, plaintext without.
+pub fn connect_options(tls: Option<(&ClientTls, &str)>) -> io::Result<ConnectOptions> {
+    match tls {
+        None => Ok(ConnectOptions::default()),
+        #[cfg(feature = "tls")]
+        Some((config, name)) => ConnectOptions::default().tls(config.clone(), name),
+        #[cfg(not(feature = "tls"))]
+        Some(_) => without_tls(),
+    }
+}
+
+/// Listens on `on` (an endpoint, its text, an address, or a `std` listener), over TLS if
+/// `tls` is given; what it bound.
+pub fn listen<L, F, H>(
+    reactor: &mut Reactor,
+    on: L,
+    tls: Option<&ServerTls>,
+    factory: F,
+) -> io::Result<Listening>
+where
+    L: IntoListener,
+    F: FnMut(&PeerAddr) -> Option<H> + 'static,
+    H: Handler,
+{
+    reactor.listen(on, listen_options(tls)?, factory)
+}
+
+/// Starts `count` reactor threads serving `endpoint` (sharing it through `SO_REUSEPORT`, or
+/// behind one acceptor, as `spread` says), over TLS if `tls` is given (every thread with the
+/// same config).
 pub fn serve_threads<M, F, H>(
     count: usize,
     config: Config,
-    addr: SocketAddr,
+    endpoint: impl IntoEndpoint,
     tls: Option<&ServerTls>,
+    spread: Spread,
     make_factory: M,
-) -> io::Result<(ReactorThreads, SocketAddr)>
+) -> io::Result<ReactorThreads>
 where
     M: Fn(usize) -> F + Send + Sync + 'static,
     F: FnMut(&PeerAddr) -> Option<H> + 'static,
     H: Handler,
 {
-    match tls {
-        None => ReactorThreads::serve(count, config, addr, make_factory),
-        #[cfg(feature = "tls")]
-        Some(tls) => ReactorThreads::serve_tls(count, config, addr, tls.clone(), make_factory),
-        #[cfg(not(feature = "tls"))]
-        Some(_) => without_tls(),
-    }
+    ReactorThreads::serve(
+        count,
+        config,
+        endpoint,
+        listen_options(tls)?,
+        spread,
+        make_factory,
+    )
 }
 
-/// Listens on the Unix-domain socket `path`, over TLS if `tls` is given.
-pub fn listen_unix<F, H>(
-    reactor: &mut Reactor,
-    path: &str,
-    tls: Option<&ServerTls>,
-    factory: F,
-) -> io::Result<()>
-where
-    F: FnMut(&PeerAddr) -> Option<H> + 'static,
-    H: Handler,
-{
-    match tls {
-        None => reactor.listen_unix(path, factory),
-        #[cfg(feature = "tls")]
-        Some(config) => reactor.listen_unix_tls(path, config.clone(), factory),
-        #[cfg(not(feature = "tls"))]
-        Some(_) => without_tls(),
-    }
-}
-
-/// Connects to the first of `addrs` that answers, over TLS (verifying `server_name`) if
-/// `tls` is given.
+/// Connects to `endpoint` (a name's addresses tried in order until one answers), over TLS
+/// (verifying `server_name`) if `tls` is given.
 pub fn connect(
     reactor: &mut Reactor,
-    addrs: &[SocketAddr],
+    endpoint: impl IntoEndpoint,
     tls: Option<(&ClientTls, &str)>,
     handler: impl Handler,
 ) -> io::Result<ConnId> {
-    match tls {
-        None => reactor.connect(addrs, handler),
-        #[cfg(feature = "tls")]
-        Some((config, name)) => reactor.connect_tls(addrs, name, config.clone(), handler),
-        #[cfg(not(feature = "tls"))]
-        Some(_) => without_tls(),
-    }
-}
-
-/// Connects to the Unix-domain socket `path`, over TLS if `tls` is given.
-pub fn connect_unix(
-    reactor: &mut Reactor,
-    path: &str,
-    tls: Option<(&ClientTls, &str)>,
-    handler: impl Handler,
-) -> io::Result<ConnId> {
-    match tls {
-        None => reactor.connect_unix(path, handler),
-        #[cfg(feature = "tls")]
-        Some((config, name)) => reactor.connect_unix_tls(path, name, config.clone(), handler),
-        #[cfg(not(feature = "tls"))]
-        Some(_) => without_tls(),
-    }
+    reactor.connect(endpoint, connect_options(tls)?, handler)
 }

@@ -38,7 +38,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use mio_reactor::{Context, Handler, Reactor, Record};
+use mio_reactor::{Context, Handler, ListenOptions, Reactor, Record};
 
 use lanes::Timeline;
 use noticeboard::{Noticeboard, Watcher};
@@ -123,7 +123,9 @@ fn record_session() -> io::Result<Session> {
         sink.borrow_mut().push((at, record.clone()));
     });
 
-    let addr = reactor.listen("127.0.0.1:0".parse().unwrap(), |_| Some(Echo))?;
+    let addr = reactor
+        .listen("127.0.0.1:0", ListenOptions::default(), |_| Some(Echo))?
+        .local_addr()?;
     let start = Instant::now();
     let script = Script::start(addr, board, reactor.shutdown_handle());
 

@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use mio_reactor::{Config, Context, Handler, LoopHandle, PostError, Reactor, ShutdownHandle};
+use mio_reactor::{
+    Config, Context, Handler, ListenOptions, LoopHandle, PostError, Reactor, ShutdownHandle,
+};
 
 use super::probe::{self, Probe};
 use super::process_figures::rss_kib;
@@ -117,9 +119,8 @@ fn start() -> io::Result<Started> {
         let config = Config::default().post_queue_capacity(CAPACITY);
         let mut reactor = Reactor::with_config(config).expect("reactor");
         let addr = reactor
-            .listen("127.0.0.1:0".parse().expect("an address"), |_: &_| {
-                Some(Echo)
-            })
+            .listen("127.0.0.1:0", ListenOptions::default(), |_: &_| Some(Echo))
+            .and_then(|listening| listening.local_addr())
             .expect("listen");
         let _ = tx.send((addr, reactor.handle(), reactor.shutdown_handle()));
         let started = Instant::now();

@@ -322,7 +322,8 @@ fn serve(spec: ServerSpec) -> io::Result<()> {
             counters: shared.clone(),
             panic_byte,
         })
-    })?;
+    })?
+    .local_addr()?;
     // SIGTERM or SIGINT drains (a second one aborts), as in the example servers; so does
     // standard input closing, which also takes the server with a parent that dies. Both are
     // watched by the reactor itself, and the watches end with it. Set up before the address

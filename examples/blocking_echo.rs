@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --example blocking_echo                                  # 127.0.0.1:65432
 //! cargo run --example blocking_echo -- --addr 127.0.0.1:9001
+//! cargo run --example blocking_echo -- --listen tcp:[::1]:9001
 //! ```
 //! Try it with two `nc 127.0.0.1 65432` in two terminals: the first is echoed, the second
 //! connects at once but hears nothing until the first one leaves. Chapter 1 of the guide
@@ -31,6 +32,7 @@ use std::net::{TcpListener, TcpStream};
 use std::time::Instant;
 
 use clap::Parser;
+use mio_reactor::Endpoint;
 
 /// Echoes every byte back to its sender, one client at a time, with blocking calls.
 #[derive(Parser)]
@@ -42,6 +44,10 @@ use clap::Parser;
                   reactor examples drain)."
 )]
 struct Args {
+    /// Listen on one tcp:HOST:PORT ENDPOINT (a blocking accept waits on one socket), as
+    /// --addr does, announced with the `tcp:`
+    #[arg(long, value_name = "ENDPOINT", value_parser = cli::endpoint, conflicts_with = "addr")]
+    listen: Option<Endpoint>,
     /// Listen here
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:65432")]
     addr: String,
@@ -52,13 +58,24 @@ struct Args {
 
 fn main() {
     let args: Args = cli::parse();
-    if let Err(err) = serve(&args.addr, args.stop_on_stdin_eof) {
+    // A tcp: endpoint is HOST:PORT after its scheme: the --addr this program always took.
+    let (addr, scheme) = match &args.listen {
+        None => (args.addr.clone(), ""),
+        Some(endpoint) if cli::is_tcp(endpoint) => {
+            let text = endpoint.to_string();
+            (text.trim_start_matches("tcp:").to_string(), "tcp:")
+        }
+        Some(other) => cli::usage_error::<Args>(format!(
+            "--listen {other}: blocking_echo serves one tcp: endpoint"
+        )),
+    };
+    if let Err(err) = serve(&addr, scheme, args.stop_on_stdin_eof) {
         eprintln!("blocking_echo: {err}");
         std::process::exit(1);
     }
 }
 
-fn serve(addr: &str, stop_on_stdin_eof: bool) -> io::Result<()> {
+fn serve(addr: &str, scheme: &str, stop_on_stdin_eof: bool) -> io::Result<()> {
     let started = Instant::now();
     // Each line is stamped with the seconds since start, so waiting shows in the output.
     let say = |what: String| println!("{:6.2}s  {what}", started.elapsed().as_secs_f64());
@@ -66,7 +83,7 @@ fn serve(addr: &str, stop_on_stdin_eof: bool) -> io::Result<()> {
     // socket() + bind() + listen(): from now on the kernel accepts connections for us and
     // queues them, whether or not we call accept().
     let listener = TcpListener::bind(&cli::resolve(addr)?[..])?;
-    say(format!("listening on {}", listener.local_addr()?));
+    say(format!("listening on {scheme}{}", listener.local_addr()?));
 
     if stop_on_stdin_eof {
         std::thread::spawn(move || {

@@ -81,7 +81,7 @@ fn a_server_whose_address_is_taken_says_which_and_exits_1() {
         let err = stderr(&output);
         assert!(
             err.starts_with(&format!(
-                "echo_server: listen on {addr}: Address already in use"
+                "echo_server: listen on tcp:{addr}: Address already in use"
             )),
             "{args:?}: {err}"
         );

@@ -146,7 +146,8 @@ fn a_client_that_closes_before_its_results_costs_nothing() {
 
 /// systemd socket activation: `systemd-socket-activate` binds the port, and on the first
 /// connection starts the server with the listener as descriptor 3 (`LISTEN_FDS=1`). The
-/// server adopts it (`Reactor::adopt_listener`) and answers that very first connection.
+/// server listens on it (`Reactor::listen` with the inherited listener) and answers that very
+/// first connection.
 #[test]
 fn a_listener_inherited_from_systemd_socket_activation_is_served() {
     let activate = "systemd-socket-activate";

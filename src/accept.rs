@@ -96,7 +96,7 @@ impl Core {
     }
 
     /// No handler for `peer`: its socket is closed as it is dropped.
-    fn refuse(&mut self, peer: PeerAddr) {
+    pub(crate) fn refuse(&mut self, peer: PeerAddr) {
         self.stats.refused += 1;
         trace_record!(self, Record::Refused { peer });
     }

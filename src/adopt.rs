@@ -153,8 +153,9 @@ impl Core {
     /// `handover:` listen, secured as its options say.
     pub(crate) fn adopt_handed_over(&mut self, stream: Stream, peer: PeerAddr) {
         let Some(handover) = &self.handover else {
-            log::warn!("a connection was handed over, but this reactor has no handover: listen");
-            return;
+            // Refused like a peer no factory wants: counted, traced, its socket closed.
+            log::warn!("{peer} was handed over, but this reactor has no handover: listen");
+            return self.refuse(peer);
         };
         // Clones (an `Rc` and an `Arc`): `adopt` borrows the core whole.
         let (destination, security) = (

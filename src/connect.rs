@@ -6,10 +6,11 @@
 //! pending error (`SO_ERROR`), then whether it has a peer, say which it was.
 
 use std::io;
+use std::net::SocketAddr;
 
 use crate::close_reason::CloseReason;
 use crate::core::{Core, TimerTask};
-use crate::endpoint::Endpoint;
+use crate::endpoint::{Endpoint, IntoEndpoint};
 use crate::handler::Handler;
 use crate::id::{ConnId, Slot};
 use crate::net::{PeerAddr, Stream};
@@ -19,8 +20,10 @@ use crate::transport::Security;
 
 /// Whether a connect may look a host name up. Only outside the loop's callbacks: the
 /// lookup (`getaddrinfo`) blocks, and while it waits no other connection is served.
+///
+/// (`pub` only for the sealed [`IntoConnectTarget`]: this module is private.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Lookup {
+pub enum Lookup {
     /// A [`Reactor`](crate::Reactor) method, called before or between turns.
     Allowed,
     /// A [`Context`](crate::Context) or [`LoopContext`](crate::LoopContext): inside a turn.
@@ -57,6 +60,65 @@ pub(crate) fn peers(endpoint: &Endpoint, lookup: Lookup) -> io::Result<Vec<PeerA
         }
     }
 }
+
+/// What the `connect` doors ([`Reactor::connect`](crate::Reactor::connect),
+/// [`Context::connect`](crate::Context::connect),
+/// [`LoopContext::connect`](crate::LoopContext::connect)) accept: everything
+/// [`IntoEndpoint`] does (one endpoint; a name's addresses are tried in order), or an
+/// ordered list of endpoints or addresses (`&[SocketAddr]`, `Vec<SocketAddr>`,
+/// `&[Endpoint]`, `Vec<Endpoint>`) tried in order until one connects: replicas of a
+/// service, or addresses a caller resolved itself.
+///
+/// Sealed: implemented here only.
+pub trait IntoConnectTarget: private::Sealed {}
+
+pub(crate) mod private {
+    use std::io;
+
+    use super::Lookup;
+    use crate::net::PeerAddr;
+
+    /// The peers a connect tries, in order.
+    pub trait Sealed {
+        fn into_peers(self, lookup: Lookup) -> io::Result<Vec<PeerAddr>>;
+    }
+}
+
+macro_rules! connect_to_one {
+    ($($ty:ty),*) => {$(
+        impl private::Sealed for $ty {
+            fn into_peers(self, lookup: Lookup) -> io::Result<Vec<PeerAddr>> {
+                peers(&self.into_endpoint()?, lookup)
+            }
+        }
+        impl IntoConnectTarget for $ty {}
+    )*};
+}
+
+connect_to_one!(Endpoint, &Endpoint, &str, String, &String, SocketAddr);
+
+macro_rules! connect_to_each {
+    ($($ty:ty),*) => {$(
+        impl private::Sealed for $ty {
+            fn into_peers(self, lookup: Lookup) -> io::Result<Vec<PeerAddr>> {
+                let mut all = Vec::new();
+                for one in self {
+                    all.extend(peers(&one.clone().into_endpoint()?, lookup)?);
+                }
+                if all.is_empty() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "connect to an empty list of endpoints",
+                    ));
+                }
+                Ok(all)
+            }
+        }
+        impl IntoConnectTarget for $ty {}
+    )*};
+}
+
+connect_to_each!(&[SocketAddr], Vec<SocketAddr>, &[Endpoint], Vec<Endpoint>);
 
 impl Core {
     /// Starts an outbound connect to the first of `addrs` that accepts a connect attempt;

@@ -6,9 +6,8 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use crate::close_reason::CloseReason;
-use crate::connect::{peers, Lookup};
+use crate::connect::{IntoConnectTarget, Lookup};
 use crate::core::Core;
-use crate::endpoint::IntoEndpoint;
 use crate::handler::Handler;
 use crate::id::{ConnId, Slot, TimerId};
 use crate::net::PeerAddr;
@@ -670,12 +669,11 @@ impl<'a> Context<'a> {
     /// ```
     pub fn connect(
         &mut self,
-        endpoint: impl IntoEndpoint,
+        target: impl IntoConnectTarget,
         options: ConnectOptions,
         handler: impl Handler,
     ) -> io::Result<ConnId> {
-        let endpoint = endpoint.into_endpoint()?;
-        let peers = peers(&endpoint, Lookup::Refused)?;
+        let peers = target.into_peers(Lookup::Refused)?;
         self.core
             .connect(peers, Box::new(handler), options.security)
             .map_err(|(err, _)| err)

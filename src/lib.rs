@@ -222,6 +222,7 @@ pub struct GuideWatchingTheLoop;
 pub use adopt::AdoptedStream;
 pub use close_reason::{CloseReason, Limit};
 pub use config::Config;
+pub use connect::IntoConnectTarget;
 pub use context::{Context, WriteError};
 pub use datagram::{DatagramContext, DatagramHandler, SendOutcome};
 pub use endpoint::{Endpoint, EndpointError, IntoEndpoint};

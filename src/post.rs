@@ -25,10 +25,9 @@ use std::time::{Duration, Instant};
 
 use mio::Waker;
 
-use crate::connect::{peers, Lookup};
+use crate::connect::{IntoConnectTarget, Lookup};
 use crate::context::WriteError;
 use crate::core::Core;
-use crate::endpoint::IntoEndpoint;
 use crate::handler::Handler;
 use crate::id::{ConnId, TimerId};
 use crate::options::ConnectOptions;
@@ -577,12 +576,11 @@ impl LoopContext<'_> {
     /// Those of [`Context::connect`](crate::Context::connect).
     pub fn connect(
         &mut self,
-        endpoint: impl IntoEndpoint,
+        target: impl IntoConnectTarget,
         options: ConnectOptions,
         handler: impl Handler,
     ) -> io::Result<ConnId> {
-        let endpoint = endpoint.into_endpoint()?;
-        let peers = peers(&endpoint, Lookup::Refused)?;
+        let peers = target.into_peers(Lookup::Refused)?;
         self.core
             .connect(peers, Box::new(handler), options.security)
             .map_err(|(err, _)| err)

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use mio::{Events, Poll, Token, Waker};
 
 use crate::config::Config;
-use crate::connect::Lookup;
+use crate::connect::{IntoConnectTarget, Lookup};
 use crate::core::{Core, Entry};
 use crate::datagram::DatagramHandler;
 use crate::endpoint::IntoEndpoint;
@@ -158,9 +158,10 @@ impl Reactor {
         self.core.add_udp(socket, Box::new(handler))
     }
 
-    /// Opens an outbound connection to `endpoint` with `options`, served by `handler` in
-    /// this loop: `tcp:IP:PORT` (or a bare IP literal, or a [`SocketAddr`]),
-    /// `tcp:NAME:PORT`, or `unix:PATH`. With TLS in `options`
+    /// Opens an outbound connection to `target` with `options`, served by `handler` in
+    /// this loop: an endpoint, `tcp:IP:PORT` (or a bare IP literal, or a [`SocketAddr`]),
+    /// `tcp:NAME:PORT` or `unix:PATH`, or a list of them tried in order
+    /// ([`IntoConnectTarget`](crate::IntoConnectTarget)). With TLS in `options`
     /// (`ConnectOptions::tls`, the `tls` feature), the handler hears plaintext.
     ///
     /// The connect completes (or fails) in a later turn: the handler's `on_open` runs once
@@ -250,12 +251,11 @@ impl Reactor {
     /// ```
     pub fn connect(
         &mut self,
-        endpoint: impl IntoEndpoint,
+        target: impl IntoConnectTarget,
         options: ConnectOptions,
         handler: impl Handler,
     ) -> io::Result<ConnId> {
-        let endpoint = endpoint.into_endpoint()?;
-        let addrs = crate::connect::peers(&endpoint, Lookup::Allowed)?;
+        let addrs = target.into_peers(Lookup::Allowed)?;
         self.core.now = Instant::now();
         self.core
             .connect(addrs, Box::new(handler), options.security)

@@ -63,18 +63,9 @@ fn connect_and_see(addrs: &[SocketAddr]) -> Result<SocketAddr, CloseReason> {
     init_logging();
     let (tx, rx) = mpsc::channel();
     let mut reactor = Reactor::new().unwrap();
-    // The one `connect` takes an endpoint, and tries several addresses in order only for a
-    // host name that resolves to them: a list of addresses of the test's own making (with
-    // ports of its choosing) has no endpoint yet. Asked of the library; until then these
-    // tests fail here rather than test less.
-    let [addr] = addrs else {
-        panic!(
-            "Reactor::connect cannot take the addresses {addrs:?}: \
-             it has no endpoint for a list of addresses"
-        );
-    };
+    // A list is tried in order until one address connects, as a name's addresses are.
     reactor
-        .connect(*addr, ConnectOptions::default(), Probe(tx))
+        .connect(addrs, ConnectOptions::default(), Probe(tx))
         .unwrap();
     let deadline = Instant::now() + WAIT;
     while !reactor.is_finished() {

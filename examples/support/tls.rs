@@ -10,8 +10,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use mio_reactor::{
-    Config, ConnId, ConnectOptions, Handler, IntoEndpoint, IntoListener, ListenOptions, Listening,
-    PeerAddr, Reactor, ReactorThreads, Spread,
+    Config, ConnId, ConnectOptions, Handler, IntoConnectTarget, IntoEndpoint, IntoListener,
+    ListenOptions, Listening, PeerAddr, Reactor, ReactorThreads, Spread,
 };
 
 /// `--tls-cert FILE --tls-key FILE`: how every server example is asked to serve TLS
@@ -376,11 +376,11 @@ where
     )
 }
 
-/// Connects to `endpoint` (a name's addresses tried in order until one answers), over TLS
+/// Connects to `endpoint` (a name's addresses, or a list, tried in order until one answers), over TLS
 /// (verifying `server_name`) if `tls` is given.
 pub fn connect(
     reactor: &mut Reactor,
-    endpoint: impl IntoEndpoint,
+    endpoint: impl IntoConnectTarget,
     tls: Option<(&ClientTls, &str)>,
     handler: impl Handler,
 ) -> io::Result<ConnId> {

@@ -81,8 +81,8 @@ struct Args {
 }
 
 enum Target {
-    /// The address, or the name when it resolved to several: connects try them in order.
-    Tcp(Endpoint),
+    /// Every address the name resolved to: connects try them in order.
+    Tcp(Vec<SocketAddr>),
     Unix(String),
     Udp(SocketAddr),
 }
@@ -125,10 +125,7 @@ fn parse_options() -> Options {
         (Some(path), _) => (Target::Unix(path.clone()), format!("unix:{path}")),
         (None, udp) => match cli::resolve(&args.addr) {
             Ok(addrs) if udp => (Target::Udp(addrs[0]), format!("udp:{}", args.addr)),
-            Ok(addrs) => (
-                Target::Tcp(cli::tcp_endpoint(&addrs, &args.addr)),
-                args.addr,
-            ),
+            Ok(addrs) => (Target::Tcp(addrs), args.addr),
             Err(err) => cli::usage_error::<Args>(format!("cannot resolve {}: {err}", args.addr)),
         },
     };
@@ -418,7 +415,7 @@ fn run(options: &Options) -> io::Result<(Results, Duration)> {
             done: false,
         };
         match &options.target {
-            Target::Tcp(endpoint) => tls::connect(&mut reactor, endpoint, tls(options), handler)?,
+            Target::Tcp(addrs) => tls::connect(&mut reactor, &addrs[..], tls(options), handler)?,
             Target::Unix(path) => {
                 let unix = Endpoint::Unix(path.into());
                 tls::connect(&mut reactor, unix, tls(options), handler)?

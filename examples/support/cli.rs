@@ -171,18 +171,6 @@ pub fn resolve(addr: &str) -> std::io::Result<Vec<SocketAddr>> {
     Ok(addrs)
 }
 
-/// The endpoint a client connects to, given the addresses `named` (`HOST:PORT`) resolved
-/// to: the one address (no lookup at each connect), or the name again when it has several,
-/// so that each connect tries them in order.
-pub fn tcp_endpoint(addrs: &[SocketAddr], named: &str) -> Endpoint {
-    match addrs {
-        [addr] => Endpoint::Tcp(*addr),
-        _ => format!("tcp:{named}")
-            .parse()
-            .unwrap_or(Endpoint::Tcp(addrs[0])),
-    }
-}
-
 /// The `--help` paragraph of every server that runs a reactor: what the signals do.
 pub const SERVER_SIGNALS_HELP: &str = "\
 Signals: SIGTERM (docker stop, systemctl stop, Kubernetes) or SIGINT (Ctrl-C) shuts

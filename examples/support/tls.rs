@@ -376,8 +376,8 @@ where
     )
 }
 
-/// Connects to `endpoint` (a name's addresses, or a list, tried in order until one answers), over TLS
-/// (verifying `server_name`) if `tls` is given.
+/// Connects to `endpoint` (a name's addresses, or a list, tried in order until one
+/// answers), over TLS (verifying `server_name`) if `tls` is given.
 pub fn connect(
     reactor: &mut Reactor,
     endpoint: impl IntoConnectTarget,

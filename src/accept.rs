@@ -76,7 +76,7 @@ impl Core {
             Err(err) => return log::error!("a session for {peer}: {err}"),
         };
         self.configure_socket(transport.stream(), &peer);
-        let traced_peer = self.tracing.then(|| peer.clone());
+        let traced_peer = self.trace.is_on().then(|| peer.clone());
         match self.insert_conn(transport, peer, handler, State::Open) {
             Ok(slot) => {
                 self.stats.accepted += 1;

@@ -30,7 +30,7 @@ use crate::post::Inbox;
 use crate::state::State;
 use crate::stats::Stats;
 use crate::timer::Timers;
-use crate::trace::{trace_record, Observer, Record, TimerKind, TimerTarget, TARGET};
+use crate::trace::{trace_record, Record, TimerKind, TimerTarget, Trace};
 use crate::transport::Security;
 use crate::transport::Transport;
 use crate::udp::Udp;
@@ -123,10 +123,8 @@ pub(crate) struct Core {
     pub(crate) now: Instant,
     pub(crate) phase: Phase,
     pub(crate) shutdown_requests: Arc<AtomicUsize>,
-    /// Whether anyone listens to trace records (an observer, or `log` at trace level for
-    /// `mio_reactor::trace`); refreshed every turn so that records cost nothing otherwise.
-    pub(crate) tracing: bool,
-    pub(crate) observer: Option<Box<dyn Observer>>,
+    /// Who listens to trace records (`trace.rs`).
+    pub(crate) trace: Trace,
     /// Work and messages posted from other threads (`post.rs`).
     pub(crate) inbox: Inbox,
     /// The `handover:` listen, which serves streams other threads hand over (`adopt.rs`).
@@ -154,26 +152,11 @@ impl Core {
             now: Instant::now(),
             phase: Phase::Running,
             shutdown_requests,
-            tracing: false,
-            observer: None,
+            trace: Trace::default(),
             inbox,
             handover: None,
             listener_ids: 0,
             next_generation: 0,
-        }
-    }
-
-    /// Re-reads whether trace records are wanted.
-    pub(crate) fn refresh_tracing(&mut self) {
-        self.tracing =
-            self.observer.is_some() || log::log_enabled!(target: TARGET, log::Level::Trace);
-    }
-
-    /// Hands a record to the log and the observer. Call through `trace_record!`.
-    pub(crate) fn emit(&mut self, record: Record) {
-        log::trace!(target: TARGET, "{record}");
-        if let Some(observer) = &mut self.observer {
-            observer.record(self.now, &record);
         }
     }
 

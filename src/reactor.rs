@@ -95,7 +95,7 @@ impl Reactor {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let mut core = Core::new(poll.registry().try_clone()?, config.clone(), waker.clone());
-        core.refresh_tracing();
+        core.trace.refresh();
         Ok(Reactor {
             events: Events::with_capacity(config.events_capacity),
             poll,
@@ -468,7 +468,7 @@ impl Reactor {
     pub fn turn(&mut self, max_wait: Option<Duration>) -> io::Result<()> {
         let core = &mut self.core;
         core.now = Instant::now();
-        core.refresh_tracing();
+        core.trace.refresh();
         core.check_shutdown();
         core.fire_timers();
         // What timer and shutdown callbacks wrote leaves before the poll.
@@ -521,14 +521,12 @@ impl Reactor {
     /// Off by default; while no observer is set and `log` is not at trace level for
     /// `mio_reactor::trace`, no record is even built.
     pub fn set_observer(&mut self, observer: impl Observer) {
-        self.core.observer = Some(Box::new(observer));
-        self.core.refresh_tracing();
+        self.core.trace.set_observer(Some(Box::new(observer)));
     }
 
     /// Removes the observer.
     pub fn clear_observer(&mut self) {
-        self.core.observer = None;
-        self.core.refresh_tracing();
+        self.core.trace.set_observer(None);
     }
 
     /// A snapshot of the counters.

@@ -274,7 +274,7 @@ impl Core {
             _ => return,
         };
         let stats = &mut self.stats;
-        let tracing = self.tracing;
+        let tracing = self.trace.is_on();
         let mut sent = Vec::new(); // (bytes, to), for trace records once the borrows end
         while udp.writable {
             let Some((data, to)) = udp.send_queue.front() else {

@@ -19,7 +19,7 @@ impl Core {
             if self.stats.open_connections >= self.config.max_connections {
                 return self.pause_listener(slot);
             }
-            let Some(listener) = self.listener(slot) else {
+            let Some(listener) = self.entries.listener(slot) else {
                 return;
             };
             match listener.socket.accept() {
@@ -43,7 +43,7 @@ impl Core {
 
     fn open_accepted(&mut self, listener: Slot, stream: Stream, peer: PeerAddr) {
         let catch = self.config.catch_panics;
-        let Some(l) = self.listener(listener) else {
+        let Some(l) = self.entries.listener(listener) else {
             return;
         };
         let factory = match &mut l.destination {
@@ -112,7 +112,7 @@ impl Core {
             self.stats.open_connections,
             self.stats.accept_backoffs.is_power_of_two(),
         );
-        let Some(listener) = self.listener(slot) else {
+        let Some(listener) = self.entries.listener(slot) else {
             return;
         };
         if first_ones {
@@ -133,7 +133,7 @@ impl Core {
     /// At the connection cap: stop accepting until a connection closes.
     fn pause_listener(&mut self, slot: Slot) {
         let open = self.stats.open_connections;
-        let Some(listener) = self.listener(slot) else {
+        let Some(listener) = self.entries.listener(slot) else {
             return;
         };
         if !listener.paused {
@@ -155,7 +155,7 @@ impl Core {
             return;
         }
         for slot in std::mem::take(&mut self.paused_listeners) {
-            if let Some(listener) = self.listener(slot) {
+            if let Some(listener) = self.entries.listener(slot) {
                 listener.paused = false;
                 self.queue(slot);
             }

@@ -148,6 +148,7 @@ impl<'a> Context<'a> {
     /// This connection's peer.
     pub fn peer_addr(&self) -> &PeerAddr {
         self.core
+            .entries
             .conn_ref(self.slot)
             .map_or(&NO_PEER, |conn| conn.peer())
     }
@@ -534,6 +535,7 @@ impl<'a> Context<'a> {
     /// [`Handler::on_drain`](crate::Handler::on_drain).
     pub fn buffered_output(&self) -> usize {
         self.core
+            .entries
             .conn_ref(self.slot)
             .map_or(0, |conn| conn.buffered_output())
     }
@@ -569,6 +571,7 @@ impl<'a> Context<'a> {
     /// ```
     pub fn buffered_input(&self) -> usize {
         self.core
+            .entries
             .conn_ref(self.slot)
             .map_or(0, |conn| conn.input.len())
     }

@@ -11,42 +11,24 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::{Interest, Registry, Token};
-use slab::Slab;
+use mio::{Interest, Registry};
 
-use crate::adopt::Destination;
 use crate::close_reason::CloseReason;
 use crate::config::Config;
 use crate::connection::Connection;
 use crate::context::Context;
-use crate::endpoint::Endpoint;
+use crate::entries::{Entries, Entry};
 use crate::handler::Handler;
-use crate::id::{ConnId, ListenerId, Slot, TimerId, UdpId};
+use crate::id::{ConnId, Slot, TimerId, UdpId};
 use crate::listen::Handover;
-use crate::listener::Listener;
-use crate::net::{ListenerSocket, PeerAddr, Stream};
+use crate::net::{PeerAddr, Stream};
 use crate::panics::call_user;
 use crate::post::Inbox;
 use crate::state::State;
 use crate::stats::Stats;
 use crate::timer::Timers;
 use crate::trace::{trace_record, Record, TimerKind, TimerTarget, Trace};
-use crate::transport::Security;
 use crate::transport::Transport;
-use crate::udp::Udp;
-use crate::watch::Watch;
-
-/// What the slab holds: the key of an entry is its `mio::Token`.
-// Connections are nearly every entry, so they stay inline: boxing them would cost an
-// allocation per connection and a pointer chase per event to shrink the rare listener,
-// UDP socket and watch entries.
-#[allow(clippy::large_enum_variant)]
-pub(crate) enum Entry {
-    Listener(Listener),
-    Conn(Connection),
-    Udp(Udp),
-    Watch(Watch),
-}
 
 /// What a timer does when it fires.
 #[derive(Debug, Clone, Copy)]
@@ -103,8 +85,8 @@ pub(crate) enum Phase {
 }
 
 pub(crate) struct Core {
-    pub(crate) registry: Registry,
-    pub(crate) slab: Slab<Entry>,
+    /// The slab and the registry (`entries.rs`).
+    pub(crate) entries: Entries,
     pub(crate) timers: Timers<TimerTask>,
     /// Entries to dispatch this turn, each at most once (see the `queued` flags).
     pub(crate) ready: VecDeque<Slot>,
@@ -131,7 +113,6 @@ pub(crate) struct Core {
     pub(crate) handover: Option<Handover>,
     /// The last [`ListenerId`] given out.
     pub(crate) listener_ids: u64,
-    next_generation: u32,
 }
 
 impl Core {
@@ -139,8 +120,7 @@ impl Core {
         let shutdown_requests = Arc::new(AtomicUsize::new(0));
         let inbox = Inbox::new(waker, shutdown_requests.clone(), config.post_queue_capacity);
         Core {
-            registry,
-            slab: Slab::new(),
+            entries: Entries::new(registry),
             timers: Timers::default(),
             ready: VecDeque::new(),
             unflushed: Vec::new(),
@@ -156,90 +136,14 @@ impl Core {
             inbox,
             handover: None,
             listener_ids: 0,
-            next_generation: 0,
-        }
-    }
-
-    /// The connection `slot` names, if it is still the one living there.
-    pub(crate) fn conn(&mut self, slot: Slot) -> Option<&mut Connection> {
-        match self.slab.get_mut(slot.key) {
-            Some(Entry::Conn(conn)) if conn.slot() == slot => Some(conn),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn conn_ref(&self, slot: Slot) -> Option<&Connection> {
-        match self.slab.get(slot.key) {
-            Some(Entry::Conn(conn)) if conn.slot() == slot => Some(conn),
-            _ => None,
-        }
-    }
-
-    /// Takes a closed connection out of the slab.
-    pub(crate) fn take_conn(&mut self, slot: Slot) -> Option<Connection> {
-        self.conn(slot)?;
-        match self.slab.remove(slot.key) {
-            Entry::Conn(conn) => Some(conn),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn listener(&mut self, slot: Slot) -> Option<&mut Listener> {
-        match self.slab.get_mut(slot.key) {
-            Some(Entry::Listener(l)) if l.slot.generation == slot.generation => Some(l),
-            _ => None,
-        }
-    }
-
-    /// The slot a new entry will get.
-    pub(crate) fn next_slot(&mut self) -> Slot {
-        self.next_generation = self.next_generation.wrapping_add(1);
-        Slot {
-            key: self.slab.vacant_key(),
-            generation: self.next_generation,
         }
     }
 
     /// Puts an entry in the ready queue unless it is there already.
+    #[inline]
     pub(crate) fn queue(&mut self, slot: Slot) {
-        let newly_queued = match self.slab.get_mut(slot.key) {
-            Some(Entry::Conn(c)) if c.slot() == slot => c.enqueue(),
-            Some(Entry::Listener(l)) if l.slot == slot => !std::mem::replace(&mut l.queued, true),
-            Some(Entry::Udp(u)) if u.slot == slot => !std::mem::replace(&mut u.queued, true),
-            Some(Entry::Watch(w)) if w.slot == slot => !std::mem::replace(&mut w.queued, true),
-            _ => return,
-        };
-        if newly_queued {
+        if self.entries.mark_queued(slot) {
             self.ready.push_back(slot);
-        }
-    }
-
-    /// Registers a listening socket of the listen `id` and puts it in the slab.
-    pub(crate) fn insert_listener(
-        &mut self,
-        mut socket: ListenerSocket,
-        id: ListenerId,
-        endpoint: Endpoint,
-        destination: Destination,
-        security: Security,
-    ) -> io::Result<()> {
-        let slot = self.next_slot();
-        self.registry
-            .register(&mut socket, Token(slot.key), Interest::READABLE)?;
-        log::info!("listening on {}", socket.local_endpoint());
-        let listener = Listener::new(slot, (id, endpoint), socket, destination, security);
-        self.slab.insert(Entry::Listener(listener));
-        Ok(())
-    }
-
-    /// Deregisters and closes the listening socket at `key` (a Unix socket's file is
-    /// removed as it drops).
-    pub(crate) fn remove_listener(&mut self, key: usize) {
-        if let Entry::Listener(mut listener) = self.slab.remove(key) {
-            log::info!("stopped listening on {}", listener.socket.local_endpoint());
-            if let Err(err) = self.registry.deregister(&mut listener.socket) {
-                log::debug!("deregistering a listener: {err}");
-            }
         }
     }
 
@@ -252,18 +156,15 @@ impl Core {
         handler: Box<dyn Handler>,
         state: State,
     ) -> Result<Slot, (io::Error, Box<dyn Handler>)> {
-        let slot = self.next_slot();
+        let slot = self.entries.next_slot();
         // Both interests, once: toggling interest per message costs a syscall each time and
         // risks losing an edge. Readiness flags in the transport decide what to do.
         let interest = Interest::READABLE | Interest::WRITABLE;
-        if let Err(err) = self
-            .registry
-            .register(&mut transport, Token(slot.key), interest)
-        {
+        if let Err(err) = self.entries.register(&mut transport, slot, interest) {
             return Err((err, handler));
         }
         let conn = Connection::new(slot, transport, peer, handler, state, self.now);
-        self.slab.insert(Entry::Conn(conn));
+        self.entries.insert(Entry::Conn(conn));
         self.stats.open_connections += 1;
         Ok(slot)
     }
@@ -292,13 +193,13 @@ impl Core {
         slot: Slot,
         f: impl FnOnce(&mut dyn Handler, &mut Context<'_>) -> R,
     ) -> Option<R> {
-        let mut handler = self.conn(slot)?.handler.take()?;
+        let mut handler = self.entries.conn(slot)?.handler.take()?;
         let called = call_user(self.config.catch_panics, || {
             f(handler.as_mut(), &mut Context::new(self, slot))
         });
         match called {
             Ok(result) => {
-                if let Some(conn) = self.conn(slot) {
+                if let Some(conn) = self.entries.conn(slot) {
                     conn.handler = Some(handler);
                 }
                 Some(result)
@@ -325,7 +226,7 @@ impl Core {
     /// The connection is established: start its idle clock and tell the handler.
     pub(crate) fn open(&mut self, slot: Slot) {
         let idle = self.config.idle_timeout;
-        if let Some(conn) = self.conn(slot) {
+        if let Some(conn) = self.entries.conn(slot) {
             log::debug!("{} open, peer {}", conn.id(), conn.peer());
         }
         self.set_idle_timeout(slot, idle);
@@ -359,7 +260,7 @@ impl Core {
     /// connection cancels it.
     pub(crate) fn set_timer(&mut self, slot: Slot, delay: Duration) -> TimerId {
         let id = self.timers.insert(self.now + delay, TimerTask::User(slot));
-        if let Some(conn) = self.conn(slot) {
+        if let Some(conn) = self.entries.conn(slot) {
             conn.user_timers.push(id);
         }
         TimerId(id)
@@ -367,14 +268,16 @@ impl Core {
 
     /// A connection's timer fired or was cancelled: it no longer needs cancelling on removal.
     fn forget_user_timer(&mut self, slot: Slot, id: u64) {
-        if let Some(conn) = self.conn(slot) {
+        if let Some(conn) = self.entries.conn(slot) {
             conn.user_timers.retain(|pending| *pending != id);
         }
     }
 
     /// Sets (or clears) the idle timeout and re-arms its timer from the last activity.
     pub(crate) fn set_idle_timeout(&mut self, slot: Slot, timeout: Option<Duration>) {
-        let Some(conn) = self.conn(slot) else { return };
+        let Some(conn) = self.entries.conn(slot) else {
+            return;
+        };
         conn.idle_timeout = timeout;
         let old = conn.idle_timer.take();
         let deadline = timeout.map(|t| conn.last_active + t);
@@ -383,7 +286,7 @@ impl Core {
         }
         if let Some(deadline) = deadline {
             let timer = self.timers.insert(deadline, TimerTask::Idle(slot));
-            if let Some(conn) = self.conn(slot) {
+            if let Some(conn) = self.entries.conn(slot) {
                 conn.idle_timer = Some(timer);
             }
         }
@@ -403,7 +306,7 @@ impl Core {
                 TimerTask::ConnectDeadline(slot) => self.connect_deadline_passed(slot),
                 TimerTask::CloseDeadline(slot) => self.close_deadline_passed(slot),
                 TimerTask::AcceptBackoff(slot) => {
-                    if let Some(listener) = self.listener(slot) {
+                    if let Some(listener) = self.entries.listener(slot) {
                         listener.backing_off = false;
                         self.queue(slot);
                     }
@@ -416,38 +319,10 @@ impl Core {
     }
 
     fn fire_user_timer(&mut self, slot: Slot, timer: TimerId) {
-        if matches!(self.conn(slot), Some(c) if c.state().is_active()) {
+        if matches!(self.entries.conn(slot), Some(c) if c.state().is_active()) {
             self.with_handler(slot, |h, ctx| h.on_timer(ctx, timer));
             self.queue(slot);
         }
-    }
-
-    pub(crate) fn keys(&self, keep: impl Fn(&Entry) -> bool) -> Vec<usize> {
-        self.slab
-            .iter()
-            .filter(|(_, e)| keep(e))
-            .map(|(k, _)| k)
-            .collect()
-    }
-
-    pub(crate) fn udp_slots(&self) -> Vec<Slot> {
-        self.slab
-            .iter()
-            .filter_map(|(_, e)| match e {
-                Entry::Udp(u) if !u.finished => Some(u.slot),
-                _ => None,
-            })
-            .collect()
-    }
-
-    pub(crate) fn conn_slots(&self) -> Vec<Slot> {
-        self.slab
-            .iter()
-            .filter_map(|(_, e)| match e {
-                Entry::Conn(c) if c.state() != State::Closed => Some(c.slot()),
-                _ => None,
-            })
-            .collect()
     }
 
     /// Removes the entries that finished this turn: `on_close`, deregister, drop; and the
@@ -457,7 +332,7 @@ impl Core {
     /// reach a new entry that reused the key.
     pub(crate) fn remove_finished(&mut self) {
         while let Some(slot) = self.closed.pop() {
-            match self.slab.get(slot.key) {
+            match self.entries.get(slot.key) {
                 Some(Entry::Udp(_)) => self.remove_udp(slot),
                 Some(Entry::Watch(_)) => self.remove_watch(slot),
                 _ => self.remove_conn(slot),
@@ -487,6 +362,6 @@ impl Core {
     /// Nothing is left that could ever produce an event, no posted item waits, and none
     /// can come (no [`LoopHandle`](crate::LoopHandle) left, or a shutdown begun).
     pub(crate) fn is_finished(&self) -> bool {
-        self.slab.is_empty() && self.inbox.is_done(self.is_shutting_down())
+        self.entries.is_empty() && self.inbox.is_done(self.is_shutting_down())
     }
 }

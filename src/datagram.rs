@@ -193,7 +193,10 @@ impl<'a> DatagramContext<'a> {
 
     /// The address this socket is bound to.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.core.udp_ref(self.slot).map(|udp| udp.local_addr)
+        self.core
+            .entries
+            .udp_ref(self.slot)
+            .map(|udp| udp.local_addr)
     }
 
     /// The time at the start of this reactor turn.

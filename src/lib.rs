@@ -150,6 +150,7 @@ mod datagram;
 mod decisions;
 mod dispatch;
 mod endpoint;
+mod entries;
 mod handler;
 mod id;
 mod inherited;

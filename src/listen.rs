@@ -16,17 +16,22 @@ use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::time::Instant;
 
+use mio::Interest;
+
 use crate::adopt::{AdoptedListener, Destination};
-use crate::core::{Core, Entry};
+use crate::core::Core;
 use crate::endpoint::{Endpoint, EndpointError, IntoEndpoint};
+use crate::entries::{Entries, Entry};
 use crate::handler::{Factory, Handler};
 use crate::id::ListenerId;
 use crate::inherited::{self, InheritedSocket};
+use crate::listener::Listener;
 use crate::net::{self, ListenerSocket, PeerAddr};
 use crate::options::ListenOptions;
 use crate::post::LoopContext;
 use crate::reactor::Reactor;
 use crate::threads::first_tcp_addr;
+use crate::transport::Security;
 use crate::unix_path::bind_unix;
 use crate::watch_handler::WatchContext;
 
@@ -360,7 +365,8 @@ impl Core {
         let id = self.next_listener_id();
         let bound: Vec<Endpoint> = sockets.iter().map(ListenerSocket::local_endpoint).collect();
         for socket in sockets {
-            let registered = self.insert_listener(
+            let registered = insert_listener(
+                &mut self.entries,
                 socket,
                 id,
                 endpoint.clone(),
@@ -415,9 +421,8 @@ impl Core {
             self.handover = None;
             stopped = true;
         }
-        let keys: Vec<usize> = self.keys(|e| matches!(e, Entry::Listener(l) if l.id == id));
-        for key in keys {
-            self.remove_listener(key);
+        for key in self.entries.listener_keys(|l| l.id == id) {
+            remove_listener(&mut self.entries, key);
             stopped = true;
         }
         stopped
@@ -425,10 +430,10 @@ impl Core {
 
     pub(crate) fn listener_infos(&self) -> Vec<ListenerInfo> {
         let mut infos: Vec<(ListenerId, ListenerInfo)> = self
-            .slab
-            .iter()
-            .filter_map(|(_, entry)| match entry {
-                Entry::Listener(l) => Some((
+            .entries
+            .listeners()
+            .map(|l| {
+                (
                     l.id,
                     ListenerInfo {
                         id: l.id,
@@ -436,8 +441,7 @@ impl Core {
                         local: l.socket.local_endpoint(),
                         fd: Some(l.socket.raw_fd()),
                     },
-                )),
-                _ => None,
+                )
             })
             .collect();
         if let Some(handover) = &self.handover {
@@ -454,6 +458,34 @@ impl Core {
         // Slab order is key order, and keys are reused: the ids say what came first.
         infos.sort_by_key(|(id, _)| *id);
         infos.into_iter().map(|(_, info)| info).collect()
+    }
+}
+
+/// Registers a listening socket of the listen `id` and puts it in the slab.
+pub(crate) fn insert_listener(
+    entries: &mut Entries,
+    mut socket: ListenerSocket,
+    id: ListenerId,
+    endpoint: Endpoint,
+    destination: Destination,
+    security: Security,
+) -> io::Result<()> {
+    let slot = entries.next_slot();
+    entries.register(&mut socket, slot, Interest::READABLE)?;
+    log::info!("listening on {}", socket.local_endpoint());
+    let listener = Listener::new(slot, (id, endpoint), socket, destination, security);
+    entries.insert(Entry::Listener(listener));
+    Ok(())
+}
+
+/// Deregisters and closes the listening socket at `key` (a Unix socket's file is removed as
+/// it drops).
+pub(crate) fn remove_listener(entries: &mut Entries, key: usize) {
+    if let Some(mut listener) = entries.take_listener(key) {
+        log::info!("stopped listening on {}", listener.socket.local_endpoint());
+        if let Err(err) = entries.deregister(&mut listener.socket) {
+            log::debug!("deregistering a listener: {err}");
+        }
     }
 }
 

@@ -488,7 +488,7 @@ impl Core {
     fn deliver_message(&mut self, id: ConnId, message: Box<dyn Any + Send>) {
         // Open, not closing and past its connect: the handler has had `on_open`, and will
         // hear more than `on_close`.
-        let active = self.conn_ref(id.0).is_some_and(|c| {
+        let active = self.entries.conn_ref(id.0).is_some_and(|c| {
             matches!(
                 c.state(),
                 State::Open | State::PeerHalfClosed | State::WriteShutdown
@@ -563,6 +563,7 @@ impl LoopContext<'_> {
     pub fn set_timer(&mut self, id: ConnId, delay: Duration) -> Option<TimerId> {
         let open = self
             .core
+            .entries
             .conn_ref(id.0)
             .is_some_and(|c| c.state().is_active());
         self.count_miss(open)

@@ -10,9 +10,10 @@ use mio::{Events, Poll, Token, Waker};
 
 use crate::config::Config;
 use crate::connect::Lookup;
-use crate::core::{Core, Entry};
+use crate::core::Core;
 use crate::datagram::DatagramHandler;
 use crate::endpoint::IntoEndpoint;
+use crate::entries::Entry;
 use crate::handler::Handler;
 use crate::id::{ConnId, WatchId};
 use crate::options::ConnectOptions;
@@ -562,7 +563,7 @@ impl Core {
             // the events (`run_posted`): the event itself carries nothing.
             return;
         }
-        let slot = match self.slab.get_mut(key) {
+        let slot = match self.entries.get_mut(key) {
             Some(Entry::Conn(conn)) => {
                 conn.on_event(event);
                 conn.slot()
@@ -593,7 +594,7 @@ impl Core {
             let Some(slot) = self.ready.pop_front() else {
                 break;
             };
-            match self.slab.get_mut(slot.key) {
+            match self.entries.get_mut(slot.key) {
                 Some(Entry::Conn(conn)) if conn.slot() == slot => {
                     conn.dequeue();
                     self.drive(slot);
@@ -624,7 +625,7 @@ impl Core {
 impl fmt::Debug for Reactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Reactor")
-            .field("entries", &self.core.slab.len())
+            .field("entries", &self.core.entries.len())
             .field("timers", &self.core.timers.len())
             .field("stats", &self.core.stats)
             .finish()

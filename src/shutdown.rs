@@ -10,7 +10,8 @@ use std::sync::Arc;
 use mio::Waker;
 
 use crate::close_reason::CloseReason;
-use crate::core::{Core, Entry, Phase, TimerTask};
+use crate::core::{Core, Phase, TimerTask};
+use crate::listen::remove_listener;
 
 /// A `Send + Clone` handle that asks a [`Reactor`](crate::Reactor) to shut down.
 ///
@@ -140,23 +141,22 @@ impl Core {
 
     fn begin_shutdown(&mut self) {
         self.phase = Phase::Draining;
-        let listeners: Vec<usize> = self.keys(|e| matches!(e, Entry::Listener(_)));
-        for key in listeners {
-            self.remove_listener(key);
+        for key in self.entries.listener_keys(|_| true) {
+            remove_listener(&mut self.entries, key);
         }
-        let conns = self.conn_slots();
+        let conns = self.entries.conn_slots();
         log::info!(
             "shutting down: {} connections to finish within {:?}",
             conns.len(),
             self.config.shutdown_timeout
         );
         for slot in conns {
-            if matches!(self.conn(slot), Some(c) if c.state().is_active()) {
+            if matches!(self.entries.conn(slot), Some(c) if c.state().is_active()) {
                 self.with_handler(slot, |h, ctx| h.on_shutdown(ctx));
                 self.queue(slot);
             }
         }
-        for slot in self.udp_slots() {
+        for slot in self.entries.udp_slots() {
             self.with_datagram_handler(slot, |h, ctx| h.on_shutdown(ctx));
         }
         let deadline = self.now + self.config.shutdown_timeout;
@@ -168,12 +168,12 @@ impl Core {
             return;
         }
         self.phase = Phase::Aborted;
-        let conns = self.conn_slots();
+        let conns = self.entries.conn_slots();
         log::info!("aborting {} connections", conns.len());
         for slot in conns {
             self.close_now(slot, CloseReason::ShutdownAborted);
         }
-        for slot in self.udp_slots() {
+        for slot in self.entries.udp_slots() {
             self.finish_udp(slot, CloseReason::ShutdownAborted);
         }
     }

@@ -142,19 +142,19 @@ impl Core {
                 listener.socket.local_endpoint()
             );
             listener.paused = true;
-            self.paused_listeners.push(slot);
+            self.queues.pause_listener(slot);
         }
     }
 
     /// A connection slot freed up: paused listeners accept again. They stayed readable (we
     /// never drained their queue), so they are queued by hand.
     pub(crate) fn resume_listeners(&mut self) {
-        if self.paused_listeners.is_empty()
+        if !self.queues.has_paused_listeners()
             || self.stats.open_connections >= self.config.max_connections
         {
             return;
         }
-        for slot in std::mem::take(&mut self.paused_listeners) {
+        for slot in self.queues.take_paused_listeners() {
             if let Some(listener) = self.entries.listener(slot) {
                 listener.paused = false;
                 self.queue(slot);

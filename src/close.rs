@@ -137,7 +137,7 @@ impl Core {
         conn.transport().discard(resets(&reason));
         conn.input = Vec::new();
         conn.set_close_reason(reason, true);
-        self.closed.push(slot);
+        self.queues.list_closed(slot);
     }
 
     /// The close deadline fired.

@@ -5,7 +5,6 @@
 //! duration of the call. This file holds the bookkeeping; what happens to a ready connection is
 //! in `dispatch.rs`, what happens to a ready listener in `accept.rs`.
 
-use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -24,6 +23,7 @@ use crate::listen::Handover;
 use crate::net::{PeerAddr, Stream};
 use crate::panics::call_user;
 use crate::post::Inbox;
+use crate::queues::Queues;
 use crate::state::State;
 use crate::stats::Stats;
 use crate::timer::Timers;
@@ -88,15 +88,8 @@ pub(crate) struct Core {
     /// The slab and the registry (`entries.rs`).
     pub(crate) entries: Entries,
     pub(crate) timers: Timers<TimerTask>,
-    /// Entries to dispatch this turn, each at most once (see the `queued` flags).
-    pub(crate) ready: VecDeque<Slot>,
-    /// Connections holding output that handlers wrote during the current callback or
-    /// dispatch, to send before it ends (`Core::flush_gathered`), each listed once.
-    pub(crate) unflushed: Vec<Slot>,
-    /// Entries that closed this turn, to remove at its end.
-    pub(crate) closed: Vec<Slot>,
-    /// Listeners waiting for a connection slot (`max_connections`).
-    pub(crate) paused_listeners: Vec<Slot>,
+    /// The ready, unflushed, closed and paused lists (`queues.rs`).
+    pub(crate) queues: Queues,
     /// The one read buffer every connection reads into.
     pub(crate) read_buf: Vec<u8>,
     pub(crate) config: Config,
@@ -122,10 +115,7 @@ impl Core {
         Core {
             entries: Entries::new(registry),
             timers: Timers::default(),
-            ready: VecDeque::new(),
-            unflushed: Vec::new(),
-            closed: Vec::new(),
-            paused_listeners: Vec::new(),
+            queues: Queues::default(),
             read_buf: vec![0; config.read_buffer_size],
             config,
             stats: Stats::default(),
@@ -143,7 +133,7 @@ impl Core {
     #[inline]
     pub(crate) fn queue(&mut self, slot: Slot) {
         if self.entries.mark_queued(slot) {
-            self.ready.push_back(slot);
+            self.queues.push_ready(slot);
         }
     }
 
@@ -331,7 +321,7 @@ impl Core {
     /// Deferred to the end of the turn so that an event later in the same batch can never
     /// reach a new entry that reused the key.
     pub(crate) fn remove_finished(&mut self) {
-        while let Some(slot) = self.closed.pop() {
+        while let Some(slot) = self.queues.pop_closed() {
             match self.entries.get(slot.key) {
                 Some(Entry::Udp(_)) => self.remove_udp(slot),
                 Some(Entry::Watch(_)) => self.remove_watch(slot),
@@ -346,7 +336,7 @@ impl Core {
     /// connections a timer just closed, to be removed after the poll, or posted items beyond
     /// the last turn's budget), else until the next timer.
     pub(crate) fn poll_timeout(&mut self, max_wait: Option<Duration>) -> Option<Duration> {
-        if !self.ready.is_empty() || !self.closed.is_empty() || self.inbox.has_more() {
+        if self.queues.has_work() || self.inbox.has_more() {
             return Some(Duration::ZERO);
         }
         let until_timer = self

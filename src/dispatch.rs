@@ -262,7 +262,7 @@ impl Core {
     /// ready entry, after timers and shutdown callbacks, after the removals' `on_close`), so
     /// that no write waits past the dispatch that made it.
     pub(crate) fn flush_gathered(&mut self) {
-        while let Some(slot) = self.unflushed.pop() {
+        while let Some(slot) = self.queues.pop_unflushed() {
             if let Some(conn) = self.entries.conn(slot) {
                 conn.unlist_for_flush();
                 self.flush_output(slot);
@@ -360,7 +360,7 @@ impl Core {
             Sent::Written(written) => self.count_written(slot, Some(written)),
             Sent::Held { gathered } => {
                 if gathered && conn.list_for_flush() {
-                    self.unflushed.push(slot);
+                    self.queues.list_unflushed(slot);
                 }
                 let (conn, bytes) = (ConnId(slot), data.len());
                 trace_record!(

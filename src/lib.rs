@@ -162,6 +162,7 @@ mod output;
 mod panics;
 mod post;
 pub mod protocol;
+mod queues;
 mod reactor;
 mod shutdown;
 mod signals;

@@ -590,8 +590,8 @@ impl Core {
     /// Dispatches every entry queued before this call, once each. Entries queued again
     /// meanwhile (a spent budget) wait for the next turn, whose poll will not block.
     fn run_ready(&mut self) {
-        for _ in 0..self.ready.len() {
-            let Some(slot) = self.ready.pop_front() else {
+        for _ in 0..self.queues.ready_len() {
+            let Some(slot) = self.queues.pop_ready() else {
                 break;
             };
             match self.entries.get_mut(slot.key) {

@@ -330,7 +330,7 @@ impl Core {
         udp.send_queue.clear();
         udp.close_reason = Some(reason);
         self.stats.datagrams_dropped += dropped;
-        self.closed.push(slot);
+        self.queues.list_closed(slot);
     }
 
     /// `on_close`, deregister, drop.

@@ -117,7 +117,7 @@ impl Core {
         if std::mem::replace(&mut watch.ended, true) {
             return false;
         }
-        self.closed.push(slot);
+        self.queues.list_closed(slot);
         true
     }
 

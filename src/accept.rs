@@ -2,7 +2,7 @@
 //! descriptor exhaustion and the connection cap without spinning or stalling.
 
 use crate::adopt::Destination;
-use crate::core::{Core, Phase, TimerTask};
+use crate::core::{Core, TimerTask};
 use crate::id::{ConnId, Slot};
 use crate::net::{classify_accept_error, AcceptFailure, PeerAddr, Stream};
 use crate::panics::call_user;
@@ -13,7 +13,7 @@ impl Core {
     /// Accepts pending connections until the queue is drained or a limit stops us.
     pub(crate) fn accept(&mut self, slot: Slot) {
         for _ in 0..self.config.accept_budget {
-            if self.phase != Phase::Running {
+            if self.lifecycle.is_shutting_down() {
                 return;
             }
             if self.stats.open_connections >= self.config.max_connections {

@@ -723,12 +723,12 @@ impl<'a> Context<'a> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn shutdown_reactor(&mut self) {
-        self.core.request_shutdown();
+        self.core.lifecycle.request_shutdown();
     }
 
     /// Whether the reactor is shutting down.
     pub fn is_shutting_down(&self) -> bool {
-        self.core.is_shutting_down()
+        self.core.lifecycle.is_shutting_down()
     }
 
     /// A handle to this reactor for other threads: a worker given it (and

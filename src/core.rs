@@ -6,7 +6,6 @@
 //! in `dispatch.rs`, what happens to a ready listener in `accept.rs`.
 
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,6 +23,7 @@ use crate::net::{PeerAddr, Stream};
 use crate::panics::call_user;
 use crate::post::Inbox;
 use crate::queues::Queues;
+use crate::shutdown::Lifecycle;
 use crate::state::State;
 use crate::stats::Stats;
 use crate::timer::Timers;
@@ -74,16 +74,6 @@ impl TimerTask {
     }
 }
 
-/// Where the reactor is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Phase {
-    Running,
-    /// Listeners are gone; connections are finishing.
-    Draining,
-    /// Every connection was aborted.
-    Aborted,
-}
-
 pub(crate) struct Core {
     /// The slab and the registry (`entries.rs`).
     pub(crate) entries: Entries,
@@ -96,8 +86,8 @@ pub(crate) struct Core {
     pub(crate) stats: Stats,
     /// The clock, read once per turn.
     pub(crate) now: Instant,
-    pub(crate) phase: Phase,
-    pub(crate) shutdown_requests: Arc<AtomicUsize>,
+    /// Running, draining or aborted, and the shutdown requests (`shutdown.rs`).
+    pub(crate) lifecycle: Lifecycle,
     /// Who listens to trace records (`trace.rs`).
     pub(crate) trace: Trace,
     /// Work and messages posted from other threads (`post.rs`).
@@ -110,8 +100,8 @@ pub(crate) struct Core {
 
 impl Core {
     pub(crate) fn new(registry: Registry, config: Config, waker: Arc<mio::Waker>) -> Core {
-        let shutdown_requests = Arc::new(AtomicUsize::new(0));
-        let inbox = Inbox::new(waker, shutdown_requests.clone(), config.post_queue_capacity);
+        let lifecycle = Lifecycle::new();
+        let inbox = Inbox::new(waker, lifecycle.requests(), config.post_queue_capacity);
         Core {
             entries: Entries::new(registry),
             timers: Timers::default(),
@@ -120,8 +110,7 @@ impl Core {
             config,
             stats: Stats::default(),
             now: Instant::now(),
-            phase: Phase::Running,
-            shutdown_requests,
+            lifecycle,
             trace: Trace::default(),
             inbox,
             handover: None,
@@ -224,15 +213,6 @@ impl Core {
         self.arm_handshake_deadline(slot);
         self.with_handler(slot, |h, ctx| h.on_open(ctx));
         self.queue(slot);
-    }
-
-    /// Asks for a shutdown from inside the loop; seen at the start of the next turn.
-    pub(crate) fn request_shutdown(&mut self) {
-        self.shutdown_requests.fetch_add(1, Ordering::SeqCst);
-    }
-
-    pub(crate) fn is_shutting_down(&self) -> bool {
-        self.phase != Phase::Running
     }
 
     /// Cancels a handler's timer; a timer of another connection is left alone.
@@ -352,6 +332,6 @@ impl Core {
     /// Nothing is left that could ever produce an event, no posted item waits, and none
     /// can come (no [`LoopHandle`](crate::LoopHandle) left, or a shutdown begun).
     pub(crate) fn is_finished(&self) -> bool {
-        self.entries.is_empty() && self.inbox.is_done(self.is_shutting_down())
+        self.entries.is_empty() && self.inbox.is_done(self.lifecycle.is_shutting_down())
     }
 }

@@ -591,12 +591,12 @@ impl LoopContext<'_> {
 
     /// Asks the reactor to shut down, as a [`ShutdownHandle`](crate::ShutdownHandle) would.
     pub fn shutdown_reactor(&mut self) {
-        self.core.request_shutdown();
+        self.core.lifecycle.request_shutdown();
     }
 
     /// Whether the reactor is shutting down.
     pub fn is_shutting_down(&self) -> bool {
-        self.core.is_shutting_down()
+        self.core.lifecycle.is_shutting_down()
     }
 
     /// How many connections are open.

@@ -392,7 +392,7 @@ impl Reactor {
 
     /// A handle that shuts this reactor down from any thread.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle::new(self.core.shutdown_requests.clone(), self.waker.clone())
+        ShutdownHandle::new(self.core.lifecycle.requests(), self.waker.clone())
     }
 
     /// Turns the loop until shutdown completes, or until nothing is left to serve (no

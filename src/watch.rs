@@ -143,7 +143,7 @@ impl Core {
 
     /// A shutdown has nothing left to drain but watches: end them, so that `run` returns.
     pub(crate) fn end_watches_if_alone(&mut self) {
-        if !self.is_shutting_down() {
+        if !self.lifecycle.is_shutting_down() {
             return;
         }
         if !self.entries.only_watches() {

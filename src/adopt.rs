@@ -152,7 +152,7 @@ impl Core {
     /// A stream handed over with [`LoopHandle::hand_over`]: served by the factory of the
     /// `handover:` listen, secured as its options say.
     pub(crate) fn adopt_handed_over(&mut self, stream: Stream, peer: PeerAddr) {
-        let Some(handover) = &self.handover else {
+        let Some(handover) = self.listens.handover() else {
             log::warn!("a connection was handed over, but this reactor has no handover: listen");
             return;
         };

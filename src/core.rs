@@ -18,7 +18,7 @@ use crate::context::Context;
 use crate::entries::{Entries, Entry};
 use crate::handler::Handler;
 use crate::id::{ConnId, Slot, TimerId, UdpId};
-use crate::listen::Handover;
+use crate::listen::Listens;
 use crate::net::{PeerAddr, Stream};
 use crate::panics::call_user;
 use crate::post::Inbox;
@@ -92,10 +92,8 @@ pub(crate) struct Core {
     pub(crate) trace: Trace,
     /// Work and messages posted from other threads (`post.rs`).
     pub(crate) inbox: Inbox,
-    /// The `handover:` listen, which serves streams other threads hand over (`adopt.rs`).
-    pub(crate) handover: Option<Handover>,
-    /// The last [`ListenerId`] given out.
-    pub(crate) listener_ids: u64,
+    /// The listen ids given out and the `handover:` listen (`listen.rs`).
+    pub(crate) listens: Listens,
 }
 
 impl Core {
@@ -113,8 +111,7 @@ impl Core {
             lifecycle,
             trace: Trace::default(),
             inbox,
-            handover: None,
-            listener_ids: 0,
+            listens: Listens::default(),
         }
     }
 

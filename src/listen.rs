@@ -333,6 +333,28 @@ pub(crate) struct Handover {
     pub(crate) options: ListenOptions,
 }
 
+/// The loop's part that keeps what a listen is beyond its sockets: the ids given out, and
+/// the `handover:` listen, which has no socket and so no slab entry.
+#[derive(Default)]
+pub(crate) struct Listens {
+    /// The last [`ListenerId`] given out.
+    last_id: u64,
+    /// The `handover:` listen, which serves streams other threads hand over (`adopt.rs`).
+    handover: Option<Handover>,
+}
+
+impl Listens {
+    /// The `handover:` listen, if there is one.
+    pub(crate) fn handover(&self) -> Option<&Handover> {
+        self.handover.as_ref()
+    }
+
+    fn next_id(&mut self) -> ListenerId {
+        self.last_id += 1;
+        ListenerId(self.last_id)
+    }
+}
+
 impl fmt::Debug for Handover {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handover").field("id", &self.id).finish()
@@ -362,7 +384,7 @@ impl Core {
                 (socket.local_endpoint(), vec![socket])
             }
         };
-        let id = self.next_listener_id();
+        let id = self.listens.next_id();
         let bound: Vec<Endpoint> = sockets.iter().map(ListenerSocket::local_endpoint).collect();
         for socket in sockets {
             let registered = insert_listener(
@@ -390,14 +412,14 @@ impl Core {
         options: ListenOptions,
         destination: Destination,
     ) -> io::Result<Listening> {
-        if self.handover.is_some() {
+        if self.listens.handover.is_some() {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
                 "listen on handover:: this reactor takes handovers already",
             ));
         }
-        let id = self.next_listener_id();
-        self.handover = Some(Handover {
+        let id = self.listens.next_id();
+        self.listens.handover = Some(Handover {
             id,
             destination,
             options,
@@ -409,16 +431,11 @@ impl Core {
         })
     }
 
-    fn next_listener_id(&mut self) -> ListenerId {
-        self.listener_ids += 1;
-        ListenerId(self.listener_ids)
-    }
-
     /// Closes every socket of the listen `id`; `false` if it had none.
     pub(crate) fn stop_listening(&mut self, id: ListenerId) -> bool {
         let mut stopped = false;
-        if self.handover.as_ref().is_some_and(|h| h.id == id) {
-            self.handover = None;
+        if self.listens.handover.as_ref().is_some_and(|h| h.id == id) {
+            self.listens.handover = None;
             stopped = true;
         }
         for key in self.entries.listener_keys(|l| l.id == id) {
@@ -444,7 +461,7 @@ impl Core {
                 )
             })
             .collect();
-        if let Some(handover) = &self.handover {
+        if let Some(handover) = self.listens.handover() {
             infos.push((
                 handover.id,
                 ListenerInfo {

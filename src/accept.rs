@@ -12,11 +12,11 @@ use crate::trace::{trace_record, Record};
 impl Core {
     /// Accepts pending connections until the queue is drained or a limit stops us.
     pub(crate) fn accept(&mut self, slot: Slot) {
-        for _ in 0..self.config.accept_budget {
+        for _ in 0..self.config().accept_budget {
             if self.lifecycle.is_shutting_down() {
                 return;
             }
-            if self.stats.open_connections >= self.config.max_connections {
+            if self.stats.open_connections >= self.config().max_connections {
                 return self.pause_listener(slot);
             }
             let Some(listener) = self.entries.listener(slot) else {
@@ -42,7 +42,7 @@ impl Core {
     }
 
     fn open_accepted(&mut self, listener: Slot, stream: Stream, peer: PeerAddr) {
-        let catch = self.config.catch_panics;
+        let catch = self.config().catch_panics;
         let Some(l) = self.entries.listener(listener) else {
             return;
         };
@@ -107,7 +107,7 @@ impl Core {
     fn back_off(&mut self, slot: Slot, err: &std::io::Error) {
         self.stats.accept_errors += 1;
         self.stats.accept_backoffs += 1;
-        let backoff = self.config.accept_backoff;
+        let backoff = self.config().accept_backoff;
         let (open, first_ones) = (
             self.stats.open_connections,
             self.stats.accept_backoffs.is_power_of_two(),
@@ -127,7 +127,7 @@ impl Core {
         let (token, error) = (slot.key, err.kind());
         trace_record!(self, Record::AcceptBackoff { token, error });
         self.timers
-            .insert(self.now + backoff, TimerTask::AcceptBackoff(slot));
+            .insert(self.now() + backoff, TimerTask::AcceptBackoff(slot));
     }
 
     /// At the connection cap: stop accepting until a connection closes.
@@ -150,7 +150,7 @@ impl Core {
     /// never drained their queue), so they are queued by hand.
     pub(crate) fn resume_listeners(&mut self) {
         if !self.queues.has_paused_listeners()
-            || self.stats.open_connections >= self.config.max_connections
+            || self.stats.open_connections >= self.config().max_connections
         {
             return;
         }

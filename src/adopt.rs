@@ -15,7 +15,6 @@ use std::net::TcpListener as StdTcpListener;
 use std::net::TcpStream as StdTcpStream;
 use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream as StdUnixStream};
 use std::rc::Rc;
-use std::time::Instant;
 
 use crate::core::Core;
 use crate::handler::{Factory, Handler};
@@ -220,7 +219,7 @@ impl Reactor {
         options: impl StreamOptions,
         handler: impl Handler,
     ) -> io::Result<ConnId> {
-        self.core.now = Instant::now();
+        self.core.read_clock();
         self.core
             .adopt_stream(stream.into(), &options, Box::new(handler))
     }

@@ -117,7 +117,7 @@ impl Core {
 
     /// Entering `Closing`: the close must finish before a deadline.
     fn arm_close_deadline(&mut self, slot: Slot) {
-        let deadline = self.now + self.config.close_timeout;
+        let deadline = self.now() + self.config().close_timeout;
         let timer = self.timers.insert(deadline, TimerTask::CloseDeadline(slot));
         if let Some(conn) = self.entries.conn(slot) {
             // A close the peer began (its EOF, then ours) has no reason of our own.
@@ -159,7 +159,7 @@ impl Core {
 
     /// The idle timer fired.
     pub(crate) fn idle_timer_fired(&mut self, slot: Slot) {
-        let now = self.now;
+        let now = self.now();
         let Some(conn) = self.entries.conn(slot) else {
             return;
         };
@@ -221,7 +221,7 @@ impl Core {
             conn.peer(),
             conn.bytes_in,
             conn.bytes_out,
-            self.now.saturating_duration_since(conn.opened_at)
+            self.now().saturating_duration_since(conn.opened_at)
         );
     }
 }

@@ -97,7 +97,7 @@ impl Core {
                     peer
                 }
             );
-            let deadline = self.now + self.config.connect_timeout;
+            let deadline = self.now() + self.config().connect_timeout;
             let timer = self
                 .timers
                 .insert(deadline, TimerTask::ConnectDeadline(slot));

@@ -155,7 +155,7 @@ impl<'a> Context<'a> {
 
     /// The time at the start of this reactor turn (the clock is read once per turn).
     pub fn now(&self) -> Instant {
-        self.core.now
+        self.core.now()
     }
 
     /// Sends `data` to the peer.
@@ -526,7 +526,7 @@ impl<'a> Context<'a> {
 
     /// The reactor's configuration: water marks, limits, timeouts.
     pub fn config(&self) -> &crate::Config {
-        &self.core.config
+        self.core.config()
     }
 
     /// Bytes written but not yet taken by the kernel.

@@ -74,18 +74,20 @@ impl TimerTask {
     }
 }
 
+/// The loop's state, as parts: each owns its state behind private fields and is changed
+/// only through its methods, so a function's signature says which part it may change.
+///
+/// Eight parts are visible to the other files of the crate; the clock, the configuration and
+/// the read buffer are not: they are read through [`now`](Core::now) and
+/// [`config`](Core::config), the clock is set only by [`read_clock`](Core::read_clock), and
+/// the buffer is lent by [`take_read_buf`](Core::take_read_buf).
 pub(crate) struct Core {
-    /// The slab and the registry (`entries.rs`).
+    /// The slab of entries, their generations and the registry (`entries.rs`).
     pub(crate) entries: Entries,
+    /// Connection, socket and loop timers (`timer.rs`; what they do: [`TimerTask`]).
     pub(crate) timers: Timers<TimerTask>,
     /// The ready, unflushed, closed and paused lists (`queues.rs`).
     pub(crate) queues: Queues,
-    /// The one read buffer every connection reads into.
-    pub(crate) read_buf: Vec<u8>,
-    pub(crate) config: Config,
-    pub(crate) stats: Stats,
-    /// The clock, read once per turn.
-    pub(crate) now: Instant,
     /// Running, draining or aborted, and the shutdown requests (`shutdown.rs`).
     pub(crate) lifecycle: Lifecycle,
     /// Who listens to trace records (`trace.rs`).
@@ -94,6 +96,16 @@ pub(crate) struct Core {
     pub(crate) inbox: Inbox,
     /// The listen ids given out and the `handover:` listen (`listen.rs`).
     pub(crate) listens: Listens,
+    /// Counters only: each is added to where its event happens, and no decision reads them
+    /// but `open_connections` (the connection cap), which only `insert_conn` and
+    /// `remove_conn` change. Behind methods they would read no better.
+    pub(crate) stats: Stats,
+    /// The clock, read once per turn.
+    now: Instant,
+    /// Set when the reactor is made; never changed.
+    config: Config,
+    /// The one read buffer every connection and UDP socket reads into.
+    read_buf: Vec<u8>,
 }
 
 impl Core {
@@ -104,14 +116,53 @@ impl Core {
             entries: Entries::new(registry),
             timers: Timers::default(),
             queues: Queues::default(),
-            read_buf: vec![0; config.read_buffer_size],
-            config,
-            stats: Stats::default(),
-            now: Instant::now(),
             lifecycle,
             trace: Trace::default(),
             inbox,
             listens: Listens::default(),
+            stats: Stats::default(),
+            now: Instant::now(),
+            read_buf: vec![0; config.read_buffer_size],
+            config,
+        }
+    }
+
+    /// The time at the start of this turn (or of the call into the reactor).
+    #[inline]
+    pub(crate) fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Reads the clock, once per turn (and once per call into the reactor from outside a
+    /// turn), and returns what it read.
+    pub(crate) fn read_clock(&mut self) -> Instant {
+        self.now = Instant::now();
+        self.now
+    }
+
+    /// The configuration the reactor was made with.
+    #[inline]
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Lends the one read buffer; give it back with [`return_read_buf`](Core::return_read_buf).
+    /// (Taken rather than borrowed, because what is read is handed to a callback that
+    /// borrows the whole core.)
+    #[inline]
+    pub(crate) fn take_read_buf(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.read_buf)
+    }
+
+    #[inline]
+    pub(crate) fn return_read_buf(&mut self, buf: Vec<u8>) {
+        self.read_buf = buf;
+    }
+
+    /// Makes the read buffer at least `len` bytes long.
+    pub(crate) fn grow_read_buf(&mut self, len: usize) {
+        if self.read_buf.len() < len {
+            self.read_buf.resize(len, 0);
         }
     }
 
@@ -139,7 +190,7 @@ impl Core {
         if let Err(err) = self.entries.register(&mut transport, slot, interest) {
             return Err((err, handler));
         }
-        let conn = Connection::new(slot, transport, peer, handler, state, self.now);
+        let conn = Connection::new(slot, transport, peer, handler, state, self.now());
         self.entries.insert(Entry::Conn(conn));
         self.stats.open_connections += 1;
         Ok(slot)
@@ -170,7 +221,7 @@ impl Core {
         f: impl FnOnce(&mut dyn Handler, &mut Context<'_>) -> R,
     ) -> Option<R> {
         let mut handler = self.entries.conn(slot)?.handler.take()?;
-        let called = call_user(self.config.catch_panics, || {
+        let called = call_user(self.config().catch_panics, || {
             f(handler.as_mut(), &mut Context::new(self, slot))
         });
         match called {
@@ -201,7 +252,7 @@ impl Core {
 
     /// The connection is established: start its idle clock and tell the handler.
     pub(crate) fn open(&mut self, slot: Slot) {
-        let idle = self.config.idle_timeout;
+        let idle = self.config().idle_timeout;
         if let Some(conn) = self.entries.conn(slot) {
             log::debug!("{} open, peer {}", conn.id(), conn.peer());
         }
@@ -226,7 +277,9 @@ impl Core {
     /// Arms a connection handler's timer; the connection keeps its id so that removing the
     /// connection cancels it.
     pub(crate) fn set_timer(&mut self, slot: Slot, delay: Duration) -> TimerId {
-        let id = self.timers.insert(self.now + delay, TimerTask::User(slot));
+        let id = self
+            .timers
+            .insert(self.now() + delay, TimerTask::User(slot));
         if let Some(conn) = self.entries.conn(slot) {
             conn.user_timers.push(id);
         }
@@ -261,7 +314,7 @@ impl Core {
 
     /// Fires every timer that is due.
     pub(crate) fn fire_timers(&mut self) {
-        while let Some((id, task)) = self.timers.pop_due(self.now) {
+        while let Some((id, task)) = self.timers.pop_due(self.now()) {
             trace_record!(self, task.record());
             match task {
                 TimerTask::User(slot) => {
@@ -319,7 +372,7 @@ impl Core {
         let until_timer = self
             .timers
             .next_deadline()
-            .map(|deadline| deadline.saturating_duration_since(self.now));
+            .map(|deadline| deadline.saturating_duration_since(self.now()));
         match (until_timer, max_wait) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

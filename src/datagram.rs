@@ -201,7 +201,7 @@ impl<'a> DatagramContext<'a> {
 
     /// The time at the start of this reactor turn.
     pub fn now(&self) -> Instant {
-        self.core.now
+        self.core.now()
     }
 
     /// Sends one datagram to `to`.

@@ -45,8 +45,8 @@ impl Core {
 
     /// Reads until the socket is drained, the budget is spent, or reading should stop.
     fn read(&mut self, slot: Slot) {
-        let (mut budget, now) = (self.config.read_budget, self.now);
-        let mut buf = mem::take(&mut self.read_buf);
+        let (mut budget, now) = (self.config().read_budget, self.now());
+        let mut buf = self.take_read_buf();
         while let Some(conn) = self.entries.conn(slot) {
             let state = conn.state();
             let outcome = match next_read(
@@ -110,7 +110,7 @@ impl Core {
                 }
             }
         }
-        self.read_buf = buf;
+        self.return_read_buf(buf);
     }
 
     /// Offers the handler all unconsumed input: kept bytes first, then `fresh`.
@@ -147,7 +147,7 @@ impl Core {
         if kept.is_empty() {
             kept = Vec::new(); // an idle connection holds no buffer
         }
-        let max_input = self.config.max_input;
+        let max_input = self.config().max_input;
         let Some(conn) = self.entries.conn(slot) else {
             return;
         };
@@ -175,7 +175,7 @@ impl Core {
         data: &[u8],
     ) -> Result<usize, String> {
         let mut consumed = 0;
-        let catch = self.config.catch_panics;
+        let catch = self.config().catch_panics;
         loop {
             let rest = &data[consumed..];
             let took = call_user(catch, || {
@@ -294,7 +294,7 @@ impl Core {
     /// Counts one write system call that handed `written` bytes to the kernel (`None`: no
     /// call was made).
     fn count_written(&mut self, slot: Slot, written: Option<usize>) {
-        let now = self.now;
+        let now = self.now();
         let Some(written) = written else { return };
         let Some(conn) = self.entries.conn(slot) else {
             return;
@@ -317,7 +317,7 @@ impl Core {
 
     /// Output fell to the low water mark: read again, and tell the handler.
     fn lift_backpressure(&mut self, slot: Slot) {
-        let marks = self.config.water_marks();
+        let marks = self.config().water_marks();
         let Some(conn) = self.entries.conn(slot) else {
             return;
         };
@@ -338,7 +338,7 @@ impl Core {
     /// Writes for a handler: held until the callback returns (or sent at once with what is
     /// held, past the gather limit), with the limits applied to everything buffered.
     pub(crate) fn write_conn(&mut self, slot: Slot, data: &[u8]) -> Result<(), WriteError> {
-        let marks = self.config.water_marks();
+        let marks = self.config().water_marks();
         let limit = gather_limit(GATHER_CAP, marks);
         let conn = self
             .entries

@@ -12,7 +12,7 @@ use crate::id::Slot;
 impl Core {
     /// A TLS connection was established: its handshake must finish before the deadline.
     pub(crate) fn arm_handshake_deadline(&mut self, slot: Slot) {
-        let deadline = self.now + self.config.tls_handshake_timeout;
+        let deadline = self.now() + self.config().tls_handshake_timeout;
         let Some(conn) = self.entries.conn(slot) else {
             return;
         };
@@ -29,7 +29,7 @@ impl Core {
 
     /// The handshake deadline fired: close the connection if its handshake is still going.
     pub(crate) fn handshake_deadline_passed(&mut self, slot: Slot) {
-        let timeout = self.config.tls_handshake_timeout;
+        let timeout = self.config().tls_handshake_timeout;
         let Some(conn) = self.entries.conn(slot) else {
             return;
         };

@@ -14,7 +14,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::rc::Rc;
-use std::time::Instant;
 
 use mio::Interest;
 
@@ -246,7 +245,7 @@ impl Reactor {
         H: Handler,
     {
         let source = on.into_source()?;
-        self.core.now = Instant::now();
+        self.core.read_clock();
         self.core
             .listen(source, options, Destination::here(Box::new(factory)))
     }

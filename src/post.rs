@@ -457,7 +457,7 @@ impl Core {
         let mut batch = std::mem::take(&mut self.inbox.batch);
         {
             let mut queue = shared.lock();
-            let take = queue.items.len().min(self.config.post_budget);
+            let take = queue.items.len().min(self.config().post_budget);
             batch.extend(queue.items.drain(..take));
             self.inbox.more = !queue.items.is_empty();
         }
@@ -478,7 +478,7 @@ impl Core {
     /// [`Stats::handler_panics`](crate::Stats::handler_panics), and the loop goes on with the
     /// next item; what the closure did before it panicked stands.
     fn run_work(&mut self, work: Work) {
-        let catch = self.config.catch_panics;
+        let catch = self.config().catch_panics;
         if let Err(message) = call_user(catch, || work(&mut LoopContext { core: self })) {
             log::error!("posted work panicked: {message}");
             self.stats.handler_panics += 1;
@@ -520,7 +520,7 @@ pub struct LoopContext<'a> {
 impl LoopContext<'_> {
     /// The time at the start of this reactor turn.
     pub fn now(&self) -> Instant {
-        self.core.now
+        self.core.now()
     }
 
     /// A handle to this reactor, to post more work or hand to another thread.

@@ -155,7 +155,7 @@ impl Reactor {
         let endpoint = endpoint.into_endpoint()?;
         let socket =
             crate::udp::bind(&endpoint).map_err(|err| crate::net::listen_error(&endpoint, err))?;
-        self.core.now = Instant::now();
+        self.core.read_clock();
         self.core.add_udp(socket, Box::new(handler))
     }
 
@@ -257,7 +257,7 @@ impl Reactor {
     ) -> io::Result<ConnId> {
         let endpoint = endpoint.into_endpoint()?;
         let addrs = crate::connect::peers(&endpoint, Lookup::Allowed)?;
-        self.core.now = Instant::now();
+        self.core.read_clock();
         self.core
             .connect(addrs, Box::new(handler), options.security)
             .map_err(|(err, _)| err)
@@ -322,7 +322,7 @@ impl Reactor {
         interest: mio::Interest,
         handler: impl WatchHandler<S>,
     ) -> io::Result<WatchId> {
-        self.core.now = Instant::now();
+        self.core.read_clock();
         self.core.add_watch(source, interest, handler)
     }
 
@@ -368,7 +368,7 @@ impl Reactor {
         signals: &[std::os::raw::c_int],
         handler: impl FnMut(std::os::raw::c_int, &mut WatchContext<'_>) + 'static,
     ) -> io::Result<WatchId> {
-        self.core.now = Instant::now();
+        self.core.read_clock();
         self.core.watch_signals(signals, handler)
     }
 
@@ -468,7 +468,7 @@ impl Reactor {
     /// ```
     pub fn turn(&mut self, max_wait: Option<Duration>) -> io::Result<()> {
         let core = &mut self.core;
-        core.now = Instant::now();
+        core.read_clock();
         core.trace.refresh();
         core.check_shutdown();
         core.fire_timers();
@@ -483,10 +483,9 @@ impl Reactor {
         trace_record!(core, Record::TurnStart { turn, timeout });
         let before = Instant::now();
         let polled = self.poll.poll(&mut self.events, timeout);
-        let after = Instant::now();
+        let after = core.read_clock();
         let blocked = after.saturating_duration_since(before);
         core.stats.time_blocked += blocked;
-        core.now = after;
         match polled {
             Ok(()) => {}
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
@@ -540,7 +539,7 @@ impl Reactor {
 
     /// The configuration this reactor runs with.
     pub fn config(&self) -> &Config {
-        &self.core.config
+        self.core.config()
     }
 }
 

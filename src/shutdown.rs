@@ -192,7 +192,7 @@ impl Core {
         log::info!(
             "shutting down: {} connections to finish within {:?}",
             conns.len(),
-            self.config.shutdown_timeout
+            self.config().shutdown_timeout
         );
         for slot in conns {
             if matches!(self.entries.conn(slot), Some(c) if c.state().is_active()) {
@@ -203,7 +203,7 @@ impl Core {
         for slot in self.entries.udp_slots() {
             self.with_datagram_handler(slot, |h, ctx| h.on_shutdown(ctx));
         }
-        let deadline = self.now + self.config.shutdown_timeout;
+        let deadline = self.now() + self.config().shutdown_timeout;
         self.timers.insert(deadline, TimerTask::ShutdownDeadline);
     }
 

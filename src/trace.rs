@@ -535,7 +535,7 @@ macro_rules! trace_record {
     ($core:expr, $record:expr) => {
         if $core.trace.is_on() {
             let record = $record;
-            let now = $core.now;
+            let now = $core.now();
             $core.trace.emit(now, record);
         }
     };

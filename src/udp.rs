@@ -106,7 +106,7 @@ impl Core {
         f: impl FnOnce(&mut dyn DatagramHandler, &mut DatagramContext<'_>) -> R,
     ) -> Option<R> {
         let mut handler = self.entries.udp(slot)?.handler.take()?;
-        let called = call_user(self.config.catch_panics, || {
+        let called = call_user(self.config().catch_panics, || {
             f(handler.as_mut(), &mut DatagramContext::new(self, slot))
         });
         match called {
@@ -136,10 +136,8 @@ impl Core {
         handler: Box<dyn DatagramHandler>,
     ) -> io::Result<SocketAddr> {
         let local_addr = socket.local_addr()?;
-        if self.read_buf.len() < MAX_DATAGRAM {
-            // A smaller buffer would silently truncate large datagrams.
-            self.read_buf.resize(MAX_DATAGRAM, 0);
-        }
+        // A smaller buffer would silently truncate large datagrams.
+        self.grow_read_buf(MAX_DATAGRAM);
         let slot = self.entries.next_slot();
         self.entries.register(
             &mut socket,
@@ -171,7 +169,7 @@ impl Core {
     }
 
     fn receive_datagrams(&mut self, slot: Slot) {
-        let mut buf = std::mem::take(&mut self.read_buf);
+        let mut buf = self.take_read_buf();
         for _ in 0..RECV_BUDGET {
             let Some(udp) = self.entries.udp(slot) else {
                 break;
@@ -206,14 +204,14 @@ impl Core {
         if matches!(self.entries.udp(slot), Some(u) if u.readable && u.closing.is_none()) {
             self.queue(slot);
         }
-        self.read_buf = buf;
+        self.return_read_buf(buf);
     }
 
     /// Sets a datagram handler's own timer.
     pub(crate) fn set_udp_timer(&mut self, slot: Slot, delay: Duration) -> TimerId {
         TimerId(
             self.timers
-                .insert(self.now + delay, TimerTask::UdpUser(slot)),
+                .insert(self.now() + delay, TimerTask::UdpUser(slot)),
         )
     }
 
@@ -232,7 +230,7 @@ impl Core {
         data: &[u8],
         to: SocketAddr,
     ) -> io::Result<SendOutcome> {
-        let max_queued = self.config.max_queued_datagrams;
+        let max_queued = self.config().max_queued_datagrams;
         let udp = self
             .entries
             .udp(slot)

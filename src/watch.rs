@@ -76,7 +76,7 @@ impl Core {
 
     /// Calls the handler with what the events said.
     pub(crate) fn drive_watch(&mut self, slot: Slot) {
-        let catch = self.config.catch_panics;
+        let catch = self.config().catch_panics;
         let Some(watch) = self.entries.watch(slot) else {
             return;
         };

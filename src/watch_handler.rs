@@ -123,7 +123,7 @@ impl<'a> WatchContext<'a> {
 
     /// The time this turn began.
     pub fn now(&self) -> Instant {
-        self.core.now
+        self.core.now()
     }
 
     /// Ends this watch: at the end of the turn the source is deregistered and dropped (which

@@ -75,7 +75,7 @@ impl Core {
             Ok(transport) => transport,
             Err(err) => return log::error!("a session for {peer}: {err}"),
         };
-        self.configure_socket(transport.stream(), &peer);
+        transport.stream().configure(self.config(), &peer);
         let traced_peer = self.trace.is_on().then(|| peer.clone());
         match self.insert_conn(transport, peer, handler, State::Open) {
             Ok(slot) => {

@@ -122,7 +122,7 @@ impl Core {
             self.stats.refused += 1;
             return Ok(None);
         };
-        self.configure_socket(&stream, &peer);
+        stream.configure(self.config(), &peer);
         log::debug!("adopted a connection from {peer}");
         // An adopted stream is connected, its send buffer empty: writable at once. Over TLS
         // it is the server's side: the handshake starts with the client's first bytes.

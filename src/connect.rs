@@ -82,7 +82,7 @@ impl Core {
             };
             log::debug!("connecting to {addr}");
             // Before the handshake completes, so that the receive window is the capped one.
-            self.configure_socket(&stream, &addr);
+            stream.configure(self.config(), &addr);
             let peer = addr.clone();
             // Not writable until the connect completes.
             let transport = match security.transport(stream, false) {

@@ -19,7 +19,7 @@ use crate::entries::{Entries, Entry};
 use crate::handler::Handler;
 use crate::id::{ConnId, Slot, TimerId, UdpId};
 use crate::listen::Listens;
-use crate::net::{PeerAddr, Stream};
+use crate::net::PeerAddr;
 use crate::panics::call_user;
 use crate::post::Inbox;
 use crate::queues::Queues;
@@ -194,20 +194,6 @@ impl Core {
         self.entries.insert(Entry::Conn(conn));
         self.stats.open_connections += 1;
         Ok(slot)
-    }
-
-    /// Applies the per-socket options of the config: `TCP_NODELAY` and the kernel buffer
-    /// sizes. A failure is logged, not fatal: the connection works without them.
-    pub(crate) fn configure_socket(&self, stream: &Stream, peer: &PeerAddr) {
-        let config = &self.config;
-        if let Err(err) = stream.set_nodelay(config.nodelay) {
-            log::debug!("TCP_NODELAY for {peer}: {err}");
-        }
-        if let Err(err) =
-            stream.set_buffer_sizes(config.socket_send_buffer, config.socket_recv_buffer)
-        {
-            log::debug!("socket buffer sizes for {peer}: {err}");
-        }
     }
 
     /// Runs `f` with the connection's handler and a context for it.

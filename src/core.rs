@@ -1,9 +1,19 @@
-//! The reactor's state apart from `mio::Poll` itself: the slab, the timers, the ready queue.
+//! The reactor's state apart from `mio::Poll` itself, composed of parts.
 //!
 //! It is split from [`Reactor`](crate::Reactor) so that a [`Context`] can borrow all of it
 //! mutably while a handler runs; the handler itself is taken out of its slab entry for the
-//! duration of the call. This file holds the bookkeeping; what happens to a ready connection is
-//! in `dispatch.rs`, what happens to a ready listener in `accept.rs`.
+//! duration of the call. Each part owns its state behind private fields, in its own file:
+//! the slab and the registry ([`Entries`], `entries.rs`), the ready, unflushed, closed and
+//! paused lists ([`Queues`], `queues.rs`), the timers (`timer.rs`), the phase and shutdown
+//! requests ([`Lifecycle`], `shutdown.rs`), the trace ([`Trace`], `trace.rs`), the posted work
+//! ([`Inbox`], `post.rs`), the listens ([`Listens`], `listen.rs`), and the counters
+//! ([`Stats`]). This file composes them, and keeps the clock, the configuration and the one
+//! read buffer private.
+//!
+//! Here too: queueing an entry, running a handler (`with_handler`), a connection's timers and
+//! their dispatch, and the end-of-turn removals. What happens to a ready connection is in
+//! `dispatch.rs`, to a ready listener in `accept.rs`; `docs/architecture.md` ("Parts, and what
+//! is left of the circle") says why those files still extend `Core`.
 
 use std::io;
 use std::sync::Arc;

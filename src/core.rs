@@ -201,7 +201,7 @@ impl Core {
             return Err((err, handler));
         }
         let conn = Connection::new(slot, transport, peer, handler, state, self.now());
-        self.entries.insert(Entry::Conn(conn));
+        self.entries.insert(slot, Entry::Conn(conn));
         self.stats.open_connections += 1;
         Ok(slot)
     }

@@ -75,10 +75,11 @@ impl Entries {
         self.registry.deregister(source)
     }
 
-    /// Puts an entry in the slab, at the key [`next_slot`](Entries::next_slot) gave.
-    pub(crate) fn insert(&mut self, entry: Entry) {
+    /// Puts the entry of `slot` in the slab, at the key [`next_slot`](Entries::next_slot)
+    /// gave it.
+    pub(crate) fn insert(&mut self, slot: Slot, entry: Entry) {
         let key = self.slab.insert(entry);
-        debug_assert!(self.slab.get(key).is_some());
+        debug_assert_eq!(key, slot.key, "an entry was inserted after next_slot");
     }
 
     /// The entry at `key`, whoever it is (a readiness event knows only the key).
@@ -251,5 +252,54 @@ impl Entries {
                 _ => None,
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mio::net::UdpSocket;
+
+    fn udp_entry(entries: &mut Entries) -> Slot {
+        let mut socket = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let local = socket.local_addr().unwrap();
+        let slot = entries.next_slot();
+        entries
+            .register(&mut socket, slot, Interest::READABLE)
+            .unwrap();
+        entries.insert(slot, Entry::Udp(Udp::new(slot, socket, local)));
+        slot
+    }
+
+    #[test]
+    fn a_slot_that_outlived_its_entry_misses_the_entry_that_reused_its_key() {
+        let poll = mio::Poll::new().unwrap();
+        let mut entries = Entries::new(poll.registry().try_clone().unwrap());
+        let old = udp_entry(&mut entries);
+        let mut taken = entries.take_udp(old).expect("the entry is there");
+        entries.deregister(&mut taken.socket).unwrap();
+        assert!(entries.is_empty());
+
+        let new = udp_entry(&mut entries);
+        assert_eq!(new.key, old.key, "the slab reuses the key");
+        assert_ne!(new.generation, old.generation);
+        assert!(entries.udp_ref(old).is_none());
+        assert!(entries.take_udp(old).is_none());
+        assert!(!entries.mark_queued(old));
+        assert!(entries.udp_ref(new).is_some());
+    }
+
+    #[test]
+    fn an_entry_is_marked_queued_once() {
+        let poll = mio::Poll::new().unwrap();
+        let mut entries = Entries::new(poll.registry().try_clone().unwrap());
+        let slot = udp_entry(&mut entries);
+        assert!(entries.mark_queued(slot));
+        assert!(!entries.mark_queued(slot));
+        assert_eq!(entries.udp_slots(), vec![slot]);
+        assert!(
+            entries.conn_ref(slot).is_none(),
+            "a UDP slot names no connection"
+        );
     }
 }

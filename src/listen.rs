@@ -490,7 +490,7 @@ pub(crate) fn insert_listener(
     entries.register(&mut socket, slot, Interest::READABLE)?;
     log::info!("listening on {}", socket.local_endpoint());
     let listener = Listener::new(slot, (id, endpoint), socket, destination, security);
-    entries.insert(Entry::Listener(listener));
+    entries.insert(slot, Entry::Listener(listener));
     Ok(())
 }
 

@@ -82,3 +82,45 @@ impl Queues {
         !self.ready.is_empty() || !self.closed.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot(key: usize) -> Slot {
+        Slot { key, generation: 1 }
+    }
+
+    #[test]
+    fn ready_entries_are_dispatched_first_listed_first() {
+        let mut queues = Queues::default();
+        assert!(!queues.has_work());
+        queues.push_ready(slot(2));
+        queues.push_ready(slot(1));
+        assert!(queues.has_work());
+        assert_eq!(queues.ready_len(), 2);
+        assert_eq!(queues.pop_ready(), Some(slot(2)));
+        assert_eq!(queues.pop_ready(), Some(slot(1)));
+        assert_eq!(queues.pop_ready(), None);
+        assert!(!queues.has_work());
+    }
+
+    #[test]
+    fn a_closed_entry_keeps_the_next_poll_from_blocking() {
+        let mut queues = Queues::default();
+        queues.list_closed(slot(4));
+        assert!(queues.has_work());
+        assert_eq!(queues.pop_closed(), Some(slot(4)));
+        assert!(!queues.has_work());
+    }
+
+    #[test]
+    fn paused_listeners_are_taken_all_at_once() {
+        let mut queues = Queues::default();
+        queues.pause_listener(slot(0));
+        queues.pause_listener(slot(1));
+        assert!(queues.has_paused_listeners());
+        assert_eq!(queues.take_paused_listeners(), vec![slot(0), slot(1)]);
+        assert!(!queues.has_paused_listeners());
+    }
+}

@@ -149,7 +149,7 @@ impl Core {
         // bound observable in tests (a UDP send on loopback never blocks otherwise).
         let mut udp = Udp::new(slot, socket, local_addr);
         udp.handler = Some(handler);
-        self.entries.insert(Entry::Udp(udp));
+        self.entries.insert(slot, Entry::Udp(udp));
         log::debug!("udp socket bound on {local_addr}");
         self.with_datagram_handler(slot, |h, ctx| h.on_open(ctx));
         Ok(local_addr)

@@ -69,7 +69,7 @@ impl Core {
             queued: false,
             ended: false,
         };
-        self.entries.insert(Entry::Watch(watch));
+        self.entries.insert(slot, Entry::Watch(watch));
         log::debug!("{} watched", WatchId(slot));
         Ok(WatchId(slot))
     }

@@ -2,7 +2,7 @@
 //! descriptor exhaustion and the connection cap without spinning or stalling.
 
 use crate::adopt::Destination;
-use crate::core::{Core, Phase, TimerTask};
+use crate::core::{Core, TimerTask};
 use crate::id::{ConnId, Slot};
 use crate::net::{classify_accept_error, AcceptFailure, PeerAddr, Stream};
 use crate::panics::call_user;
@@ -12,14 +12,14 @@ use crate::trace::{trace_record, Record};
 impl Core {
     /// Accepts pending connections until the queue is drained or a limit stops us.
     pub(crate) fn accept(&mut self, slot: Slot) {
-        for _ in 0..self.config.accept_budget {
-            if self.phase != Phase::Running {
+        for _ in 0..self.config().accept_budget {
+            if self.lifecycle.is_shutting_down() {
                 return;
             }
-            if self.stats.open_connections >= self.config.max_connections {
+            if self.stats.open_connections >= self.config().max_connections {
                 return self.pause_listener(slot);
             }
-            let Some(listener) = self.listener(slot) else {
+            let Some(listener) = self.entries.listener(slot) else {
                 return;
             };
             match listener.socket.accept() {
@@ -42,8 +42,8 @@ impl Core {
     }
 
     fn open_accepted(&mut self, listener: Slot, stream: Stream, peer: PeerAddr) {
-        let catch = self.config.catch_panics;
-        let Some(l) = self.listener(listener) else {
+        let catch = self.config().catch_panics;
+        let Some(l) = self.entries.listener(listener) else {
             return;
         };
         let factory = match &mut l.destination {
@@ -75,8 +75,8 @@ impl Core {
             Ok(transport) => transport,
             Err(err) => return log::error!("a session for {peer}: {err}"),
         };
-        self.configure_socket(transport.stream(), &peer);
-        let traced_peer = self.tracing.then(|| peer.clone());
+        transport.stream().configure(self.config(), &peer);
+        let traced_peer = self.trace.is_on().then(|| peer.clone());
         match self.insert_conn(transport, peer, handler, State::Open) {
             Ok(slot) => {
                 self.stats.accepted += 1;
@@ -107,12 +107,12 @@ impl Core {
     fn back_off(&mut self, slot: Slot, err: &std::io::Error) {
         self.stats.accept_errors += 1;
         self.stats.accept_backoffs += 1;
-        let backoff = self.config.accept_backoff;
+        let backoff = self.config().accept_backoff;
         let (open, first_ones) = (
             self.stats.open_connections,
             self.stats.accept_backoffs.is_power_of_two(),
         );
-        let Some(listener) = self.listener(slot) else {
+        let Some(listener) = self.entries.listener(slot) else {
             return;
         };
         if first_ones {
@@ -127,13 +127,13 @@ impl Core {
         let (token, error) = (slot.key, err.kind());
         trace_record!(self, Record::AcceptBackoff { token, error });
         self.timers
-            .insert(self.now + backoff, TimerTask::AcceptBackoff(slot));
+            .insert(self.now() + backoff, TimerTask::AcceptBackoff(slot));
     }
 
     /// At the connection cap: stop accepting until a connection closes.
     fn pause_listener(&mut self, slot: Slot) {
         let open = self.stats.open_connections;
-        let Some(listener) = self.listener(slot) else {
+        let Some(listener) = self.entries.listener(slot) else {
             return;
         };
         if !listener.paused {
@@ -142,20 +142,20 @@ impl Core {
                 listener.socket.local_endpoint()
             );
             listener.paused = true;
-            self.paused_listeners.push(slot);
+            self.queues.pause_listener(slot);
         }
     }
 
     /// A connection slot freed up: paused listeners accept again. They stayed readable (we
     /// never drained their queue), so they are queued by hand.
     pub(crate) fn resume_listeners(&mut self) {
-        if self.paused_listeners.is_empty()
-            || self.stats.open_connections >= self.config.max_connections
+        if !self.queues.has_paused_listeners()
+            || self.stats.open_connections >= self.config().max_connections
         {
             return;
         }
-        for slot in std::mem::take(&mut self.paused_listeners) {
-            if let Some(listener) = self.listener(slot) {
+        for slot in self.queues.take_paused_listeners() {
+            if let Some(listener) = self.entries.listener(slot) {
                 listener.paused = false;
                 self.queue(slot);
             }

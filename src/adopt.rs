@@ -15,7 +15,6 @@ use std::net::TcpListener as StdTcpListener;
 use std::net::TcpStream as StdTcpStream;
 use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream as StdUnixStream};
 use std::rc::Rc;
-use std::time::Instant;
 
 use crate::core::Core;
 use crate::handler::{Factory, Handler};
@@ -123,7 +122,7 @@ impl Core {
             self.stats.refused += 1;
             return Ok(None);
         };
-        self.configure_socket(&stream, &peer);
+        stream.configure(self.config(), &peer);
         log::debug!("adopted a connection from {peer}");
         // An adopted stream is connected, its send buffer empty: writable at once. Over TLS
         // it is the server's side: the handshake starts with the client's first bytes.
@@ -152,7 +151,7 @@ impl Core {
     /// A stream handed over with [`LoopHandle::hand_over`]: served by the factory of the
     /// `handover:` listen, secured as its options say.
     pub(crate) fn adopt_handed_over(&mut self, stream: Stream, peer: PeerAddr) {
-        let Some(handover) = &self.handover else {
+        let Some(handover) = self.listens.handover() else {
             // Refused like a peer no factory wants: counted, traced, its socket closed.
             log::warn!("{peer} was handed over, but this reactor has no handover: listen");
             return self.refuse(peer);
@@ -221,7 +220,7 @@ impl Reactor {
         options: impl StreamOptions,
         handler: impl Handler,
     ) -> io::Result<ConnId> {
-        self.core.now = Instant::now();
+        self.core.read_clock();
         self.core
             .adopt_stream(stream.into(), &options, Box::new(handler))
     }

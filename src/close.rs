@@ -17,7 +17,9 @@ use crate::trace::{trace_record, Record};
 impl Core {
     /// Applies a state machine input and what the change means for the reactor.
     pub(crate) fn transition(&mut self, slot: Slot, input: Input) {
-        let Some(conn) = self.conn(slot) else { return };
+        let Some(conn) = self.entries.conn(slot) else {
+            return;
+        };
         let Some(change) = conn.step(input) else {
             return;
         };
@@ -43,7 +45,9 @@ impl Core {
 
     /// Starts a graceful close: flush, FIN, wait for EOF, all before a deadline.
     pub(crate) fn request_close(&mut self, slot: Slot, reason: CloseReason) {
-        let Some(conn) = self.conn(slot) else { return };
+        let Some(conn) = self.entries.conn(slot) else {
+            return;
+        };
         match close_request(conn.state(), reason) {
             CloseStep::EndNow(reason) => self.close_now(slot, reason),
             CloseStep::Graceful(reason) => {
@@ -57,7 +61,7 @@ impl Core {
 
     /// Shuts down our write side once the output is flushed.
     pub(crate) fn shutdown_write(&mut self, slot: Slot) {
-        if matches!(self.conn(slot), Some(c) if c.state().may_write()) {
+        if matches!(self.entries.conn(slot), Some(c) if c.state().may_write()) {
             self.transition(slot, Input::ShutdownWrite);
             self.queue(slot);
         }
@@ -66,7 +70,9 @@ impl Core {
     /// Ends the connection now with `reason` (an error, an abort, a deadline); it is removed
     /// at the end of the turn.
     pub(crate) fn close_now(&mut self, slot: Slot, reason: CloseReason) {
-        let Some(conn) = self.conn(slot) else { return };
+        let Some(conn) = self.entries.conn(slot) else {
+            return;
+        };
         if conn.state() != State::Closed {
             conn.set_close_reason(reason, true);
             self.transition(slot, Input::Fail);
@@ -76,7 +82,10 @@ impl Core {
     /// Closes the connection `slot` names gracefully, if it is open (not closing or closed):
     /// another connection's handler or posted work asking. Returns whether it was.
     pub(crate) fn close_conn(&mut self, slot: Slot) -> bool {
-        let open = self.conn_ref(slot).is_some_and(|c| c.state().is_active());
+        let open = self
+            .entries
+            .conn_ref(slot)
+            .is_some_and(|c| c.state().is_active());
         if open {
             self.request_close(slot, CloseReason::Local);
         }
@@ -101,15 +110,16 @@ impl Core {
 
     /// Whether the connection `slot` names is still there and not closed.
     pub(crate) fn is_live(&self, slot: Slot) -> bool {
-        self.conn_ref(slot)
+        self.entries
+            .conn_ref(slot)
             .is_some_and(|c| c.state() != State::Closed)
     }
 
     /// Entering `Closing`: the close must finish before a deadline.
     fn arm_close_deadline(&mut self, slot: Slot) {
-        let deadline = self.now + self.config.close_timeout;
+        let deadline = self.now() + self.config().close_timeout;
         let timer = self.timers.insert(deadline, TimerTask::CloseDeadline(slot));
-        if let Some(conn) = self.conn(slot) {
+        if let Some(conn) = self.entries.conn(slot) {
             // A close the peer began (its EOF, then ours) has no reason of our own.
             conn.set_close_reason(CloseReason::PeerClosed, false);
             conn.deadline_timer = Some(timer);
@@ -118,19 +128,23 @@ impl Core {
 
     /// Reaching `Closed`: drop the buffers and list the connection for removal.
     fn list_closed(&mut self, slot: Slot) {
-        let Some(conn) = self.conn(slot) else { return };
+        let Some(conn) = self.entries.conn(slot) else {
+            return;
+        };
         let reason = conn.close_reason().cloned().unwrap_or(CloseReason::Local);
         // Whatever is still buffered is discarded: say so with a reset, not a FIN the peer
         // would take for a complete stream.
         conn.transport().discard(resets(&reason));
         conn.input = Vec::new();
         conn.set_close_reason(reason, true);
-        self.closed.push(slot);
+        self.queues.list_closed(slot);
     }
 
     /// The close deadline fired.
     pub(crate) fn close_deadline_passed(&mut self, slot: Slot) {
-        let Some(conn) = self.conn(slot) else { return };
+        let Some(conn) = self.entries.conn(slot) else {
+            return;
+        };
         conn.deadline_timer = None;
         let reason = close_deadline(
             conn.state(),
@@ -145,8 +159,10 @@ impl Core {
 
     /// The idle timer fired.
     pub(crate) fn idle_timer_fired(&mut self, slot: Slot) {
-        let now = self.now;
-        let Some(conn) = self.conn(slot) else { return };
+        let now = self.now();
+        let Some(conn) = self.entries.conn(slot) else {
+            return;
+        };
         conn.idle_timer = None;
         match idle_check(conn.state(), conn.idle_timeout, conn.last_active, now) {
             IdleStep::Close => {
@@ -155,7 +171,7 @@ impl Core {
             }
             IdleStep::Rearm(deadline) => {
                 let timer = self.timers.insert(deadline, TimerTask::Idle(slot));
-                if let Some(conn) = self.conn(slot) {
+                if let Some(conn) = self.entries.conn(slot) {
                     conn.idle_timer = Some(timer);
                 }
             }
@@ -165,7 +181,9 @@ impl Core {
 
     /// Removes a closed connection: its timers, `on_close`, deregister, drop.
     pub(crate) fn remove_conn(&mut self, slot: Slot) {
-        let Some(conn) = self.conn(slot) else { return };
+        let Some(conn) = self.entries.conn(slot) else {
+            return;
+        };
         let reason = conn.close_reason().cloned().unwrap_or(CloseReason::Local);
         let timers = [
             conn.idle_timer.take(),
@@ -176,14 +194,14 @@ impl Core {
             self.timers.cancel(timer);
         }
         self.with_handler(slot, |h, ctx| h.on_close(ctx, &reason));
-        let Some(mut conn) = self.take_conn(slot) else {
+        let Some(mut conn) = self.entries.take_conn(slot) else {
             return;
         };
         // After on_close, which may still have armed one.
         for timer in conn.user_timers.drain(..) {
             self.timers.cancel(timer);
         }
-        if let Err(err) = self.registry.deregister(conn.transport()) {
+        if let Err(err) = self.entries.deregister(conn.transport()) {
             log::debug!("{} deregister: {err}", conn.id());
         }
         self.stats.open_connections -= 1;
@@ -203,7 +221,7 @@ impl Core {
             conn.peer(),
             conn.bytes_in,
             conn.bytes_out,
-            self.now.saturating_duration_since(conn.opened_at)
+            self.now().saturating_duration_since(conn.opened_at)
         );
     }
 }

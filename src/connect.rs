@@ -144,7 +144,7 @@ impl Core {
             };
             log::debug!("connecting to {addr}");
             // Before the handshake completes, so that the receive window is the capped one.
-            self.configure_socket(&stream, &addr);
+            stream.configure(self.config(), &addr);
             let peer = addr.clone();
             // Not writable until the connect completes.
             let transport = match security.transport(stream, false) {
@@ -159,11 +159,11 @@ impl Core {
                     peer
                 }
             );
-            let deadline = self.now + self.config.connect_timeout;
+            let deadline = self.now() + self.config().connect_timeout;
             let timer = self
                 .timers
                 .insert(deadline, TimerTask::ConnectDeadline(slot));
-            if let Some(conn) = self.conn(slot) {
+            if let Some(conn) = self.entries.conn(slot) {
                 conn.deadline_timer = Some(timer);
                 conn.fallbacks = addrs.collect();
                 conn.security = security;
@@ -175,7 +175,9 @@ impl Core {
 
     /// An event woke a pending connect: see whether it completed, failed, or neither.
     pub(crate) fn check_connect(&mut self, slot: Slot) {
-        let Some(conn) = self.conn(slot) else { return };
+        let Some(conn) = self.entries.conn(slot) else {
+            return;
+        };
         let transport = conn.transport();
         if !transport.is_writable() && !transport.is_readable() {
             return;
@@ -202,14 +204,16 @@ impl Core {
 
     /// The connect deadline fired.
     pub(crate) fn connect_deadline_passed(&mut self, slot: Slot) {
-        if matches!(self.conn(slot), Some(c) if c.state() == State::Connecting) {
+        if matches!(self.entries.conn(slot), Some(c) if c.state() == State::Connecting) {
             self.connect_failed(slot, CloseReason::ConnectTimeout);
         }
     }
 
     /// A connect failed or timed out: try the next address with the same handler, or close.
     fn connect_failed(&mut self, slot: Slot, reason: CloseReason) {
-        let Some(conn) = self.conn(slot) else { return };
+        let Some(conn) = self.entries.conn(slot) else {
+            return;
+        };
         let fallbacks = std::mem::take(&mut conn.fallbacks);
         if !fallbacks.is_empty() {
             if let Some(handler) = conn.handler.take() {
@@ -236,7 +240,7 @@ impl Core {
             Ok(next) => log::debug!("connect to {failed}: {reason}; trying again as {next}"),
             Err((err, handler)) => {
                 log::debug!("no address left to try: {err}");
-                if let Some(conn) = self.conn(slot) {
+                if let Some(conn) = self.entries.conn(slot) {
                     conn.handler = Some(handler);
                 }
             }

@@ -147,13 +147,14 @@ impl<'a> Context<'a> {
     /// This connection's peer.
     pub fn peer_addr(&self) -> &PeerAddr {
         self.core
+            .entries
             .conn_ref(self.slot)
             .map_or(&NO_PEER, |conn| conn.peer())
     }
 
     /// The time at the start of this reactor turn (the clock is read once per turn).
     pub fn now(&self) -> Instant {
-        self.core.now
+        self.core.now()
     }
 
     /// Sends `data` to the peer.
@@ -524,7 +525,7 @@ impl<'a> Context<'a> {
 
     /// The reactor's configuration: water marks, limits, timeouts.
     pub fn config(&self) -> &crate::Config {
-        &self.core.config
+        self.core.config()
     }
 
     /// Bytes written but not yet taken by the kernel.
@@ -533,6 +534,7 @@ impl<'a> Context<'a> {
     /// [`Handler::on_drain`](crate::Handler::on_drain).
     pub fn buffered_output(&self) -> usize {
         self.core
+            .entries
             .conn_ref(self.slot)
             .map_or(0, |conn| conn.buffered_output())
     }
@@ -568,6 +570,7 @@ impl<'a> Context<'a> {
     /// ```
     pub fn buffered_input(&self) -> usize {
         self.core
+            .entries
             .conn_ref(self.slot)
             .map_or(0, |conn| conn.input.len())
     }
@@ -718,12 +721,12 @@ impl<'a> Context<'a> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn shutdown_reactor(&mut self) {
-        self.core.request_shutdown();
+        self.core.lifecycle.request_shutdown();
     }
 
     /// Whether the reactor is shutting down.
     pub fn is_shutting_down(&self) -> bool {
-        self.core.is_shutting_down()
+        self.core.lifecycle.is_shutting_down()
     }
 
     /// A handle to this reactor for other threads: a worker given it (and

@@ -1,52 +1,44 @@
-//! The reactor's state apart from `mio::Poll` itself: the slab, the timers, the ready queue.
+//! The reactor's state apart from `mio::Poll` itself, composed of parts.
 //!
 //! It is split from [`Reactor`](crate::Reactor) so that a [`Context`] can borrow all of it
 //! mutably while a handler runs; the handler itself is taken out of its slab entry for the
-//! duration of the call. This file holds the bookkeeping; what happens to a ready connection is
-//! in `dispatch.rs`, what happens to a ready listener in `accept.rs`.
+//! duration of the call. Each part owns its state behind private fields, in its own file:
+//! the slab and the registry ([`Entries`], `entries.rs`), the ready, unflushed, closed and
+//! paused lists ([`Queues`], `queues.rs`), the timers (`timer.rs`), the phase and shutdown
+//! requests ([`Lifecycle`], `shutdown.rs`), the trace ([`Trace`], `trace.rs`), the posted work
+//! ([`Inbox`], `post.rs`), the listens ([`Listens`], `listen.rs`), and the counters
+//! ([`Stats`]). This file composes them, and keeps the clock, the configuration and the one
+//! read buffer private.
+//!
+//! Here too: queueing an entry, running a handler (`with_handler`), a connection's timers and
+//! their dispatch, and the end-of-turn removals. What happens to a ready connection is in
+//! `dispatch.rs`, to a ready listener in `accept.rs`; `docs/architecture.md` ("Parts, and what
+//! is left of the circle") says why those files still extend `Core`.
 
-use std::collections::VecDeque;
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::{Interest, Registry, Token};
-use slab::Slab;
+use mio::{Interest, Registry};
 
-use crate::adopt::Destination;
 use crate::close_reason::CloseReason;
 use crate::config::Config;
 use crate::connection::Connection;
 use crate::context::Context;
-use crate::endpoint::Endpoint;
+use crate::entries::{Entries, Entry};
 use crate::handler::Handler;
-use crate::id::{ConnId, ListenerId, Slot, TimerId, UdpId};
-use crate::listen::Handover;
-use crate::listener::Listener;
-use crate::net::{ListenerSocket, PeerAddr, Stream};
+use crate::id::{ConnId, Slot, TimerId, UdpId};
+use crate::listen::Listens;
+use crate::net::PeerAddr;
 use crate::panics::call_user;
 use crate::post::Inbox;
+use crate::queues::Queues;
+use crate::shutdown::Lifecycle;
 use crate::state::State;
 use crate::stats::Stats;
 use crate::timer::Timers;
-use crate::trace::{trace_record, Observer, Record, TimerKind, TimerTarget, TARGET};
-use crate::transport::Security;
+use crate::trace::{trace_record, Record, TimerKind, TimerTarget, Trace};
 use crate::transport::Transport;
-use crate::udp::Udp;
-use crate::watch::Watch;
-
-/// What the slab holds: the key of an entry is its `mio::Token`.
-// Connections are nearly every entry, so they stay inline: boxing them would cost an
-// allocation per connection and a pointer chase per event to shrink the rare listener,
-// UDP socket and watch entries.
-#[allow(clippy::large_enum_variant)]
-pub(crate) enum Entry {
-    Listener(Listener),
-    Conn(Connection),
-    Udp(Udp),
-    Watch(Watch),
-}
 
 /// What a timer does when it fires.
 #[derive(Debug, Clone, Copy)]
@@ -92,171 +84,103 @@ impl TimerTask {
     }
 }
 
-/// Where the reactor is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Phase {
-    Running,
-    /// Listeners are gone; connections are finishing.
-    Draining,
-    /// Every connection was aborted.
-    Aborted,
-}
-
+/// The loop's state, as parts: each owns its state behind private fields and is changed
+/// only through its methods, so a function's signature says which part it may change.
+///
+/// Eight parts are visible to the other files of the crate; the clock, the configuration and
+/// the read buffer are not: they are read through [`now`](Core::now) and
+/// [`config`](Core::config), the clock is set only by [`read_clock`](Core::read_clock), and
+/// the buffer is lent by [`take_read_buf`](Core::take_read_buf).
 pub(crate) struct Core {
-    pub(crate) registry: Registry,
-    pub(crate) slab: Slab<Entry>,
+    /// The slab of entries, their generations and the registry (`entries.rs`).
+    pub(crate) entries: Entries,
+    /// Connection, socket and loop timers (`timer.rs`; what they do: [`TimerTask`]).
     pub(crate) timers: Timers<TimerTask>,
-    /// Entries to dispatch this turn, each at most once (see the `queued` flags).
-    pub(crate) ready: VecDeque<Slot>,
-    /// Connections holding output that handlers wrote during the current callback or
-    /// dispatch, to send before it ends (`Core::flush_gathered`), each listed once.
-    pub(crate) unflushed: Vec<Slot>,
-    /// Entries that closed this turn, to remove at its end.
-    pub(crate) closed: Vec<Slot>,
-    /// Listeners waiting for a connection slot (`max_connections`).
-    pub(crate) paused_listeners: Vec<Slot>,
-    /// The one read buffer every connection reads into.
-    pub(crate) read_buf: Vec<u8>,
-    pub(crate) config: Config,
-    pub(crate) stats: Stats,
-    /// The clock, read once per turn.
-    pub(crate) now: Instant,
-    pub(crate) phase: Phase,
-    pub(crate) shutdown_requests: Arc<AtomicUsize>,
-    /// Whether anyone listens to trace records (an observer, or `log` at trace level for
-    /// `mio_reactor::trace`); refreshed every turn so that records cost nothing otherwise.
-    pub(crate) tracing: bool,
-    pub(crate) observer: Option<Box<dyn Observer>>,
+    /// The ready, unflushed, closed and paused lists (`queues.rs`).
+    pub(crate) queues: Queues,
+    /// Running, draining or aborted, and the shutdown requests (`shutdown.rs`).
+    pub(crate) lifecycle: Lifecycle,
+    /// Who listens to trace records (`trace.rs`).
+    pub(crate) trace: Trace,
     /// Work and messages posted from other threads (`post.rs`).
     pub(crate) inbox: Inbox,
-    /// The `handover:` listen, which serves streams other threads hand over (`adopt.rs`).
-    pub(crate) handover: Option<Handover>,
-    /// The last [`ListenerId`] given out.
-    pub(crate) listener_ids: u64,
-    next_generation: u32,
+    /// The listen ids given out and the `handover:` listen (`listen.rs`).
+    pub(crate) listens: Listens,
+    /// Counters only: each is added to where its event happens, and no decision reads them
+    /// but `open_connections` (the connection cap), which only `insert_conn` and
+    /// `remove_conn` change. Behind methods they would read no better.
+    pub(crate) stats: Stats,
+    /// The clock, read once per turn.
+    now: Instant,
+    /// Set when the reactor is made; never changed.
+    config: Config,
+    /// The one read buffer every connection and UDP socket reads into.
+    read_buf: Vec<u8>,
 }
 
 impl Core {
     pub(crate) fn new(registry: Registry, config: Config, waker: Arc<mio::Waker>) -> Core {
-        let shutdown_requests = Arc::new(AtomicUsize::new(0));
-        let inbox = Inbox::new(waker, shutdown_requests.clone(), config.post_queue_capacity);
+        let lifecycle = Lifecycle::new();
+        let inbox = Inbox::new(waker, lifecycle.requests(), config.post_queue_capacity);
         Core {
-            registry,
-            slab: Slab::new(),
+            entries: Entries::new(registry),
             timers: Timers::default(),
-            ready: VecDeque::new(),
-            unflushed: Vec::new(),
-            closed: Vec::new(),
-            paused_listeners: Vec::new(),
-            read_buf: vec![0; config.read_buffer_size],
-            config,
+            queues: Queues::default(),
+            lifecycle,
+            trace: Trace::default(),
+            inbox,
+            listens: Listens::default(),
             stats: Stats::default(),
             now: Instant::now(),
-            phase: Phase::Running,
-            shutdown_requests,
-            tracing: false,
-            observer: None,
-            inbox,
-            handover: None,
-            listener_ids: 0,
-            next_generation: 0,
+            read_buf: vec![0; config.read_buffer_size],
+            config,
         }
     }
 
-    /// Re-reads whether trace records are wanted.
-    pub(crate) fn refresh_tracing(&mut self) {
-        self.tracing =
-            self.observer.is_some() || log::log_enabled!(target: TARGET, log::Level::Trace);
+    /// The time at the start of this turn (or of the call into the reactor).
+    #[inline]
+    pub(crate) fn now(&self) -> Instant {
+        self.now
     }
 
-    /// Hands a record to the log and the observer. Call through `trace_record!`.
-    pub(crate) fn emit(&mut self, record: Record) {
-        log::trace!(target: TARGET, "{record}");
-        if let Some(observer) = &mut self.observer {
-            observer.record(self.now, &record);
-        }
+    /// Reads the clock, once per turn (and once per call into the reactor from outside a
+    /// turn), and returns what it read.
+    pub(crate) fn read_clock(&mut self) -> Instant {
+        self.now = Instant::now();
+        self.now
     }
 
-    /// The connection `slot` names, if it is still the one living there.
-    pub(crate) fn conn(&mut self, slot: Slot) -> Option<&mut Connection> {
-        match self.slab.get_mut(slot.key) {
-            Some(Entry::Conn(conn)) if conn.slot() == slot => Some(conn),
-            _ => None,
-        }
+    /// The configuration the reactor was made with.
+    #[inline]
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
     }
 
-    pub(crate) fn conn_ref(&self, slot: Slot) -> Option<&Connection> {
-        match self.slab.get(slot.key) {
-            Some(Entry::Conn(conn)) if conn.slot() == slot => Some(conn),
-            _ => None,
-        }
+    /// Lends the one read buffer; give it back with [`return_read_buf`](Core::return_read_buf).
+    /// (Taken rather than borrowed, because what is read is handed to a callback that
+    /// borrows the whole core.)
+    #[inline]
+    pub(crate) fn take_read_buf(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.read_buf)
     }
 
-    /// Takes a closed connection out of the slab.
-    pub(crate) fn take_conn(&mut self, slot: Slot) -> Option<Connection> {
-        self.conn(slot)?;
-        match self.slab.remove(slot.key) {
-            Entry::Conn(conn) => Some(conn),
-            _ => None,
-        }
+    #[inline]
+    pub(crate) fn return_read_buf(&mut self, buf: Vec<u8>) {
+        self.read_buf = buf;
     }
 
-    pub(crate) fn listener(&mut self, slot: Slot) -> Option<&mut Listener> {
-        match self.slab.get_mut(slot.key) {
-            Some(Entry::Listener(l)) if l.slot.generation == slot.generation => Some(l),
-            _ => None,
-        }
-    }
-
-    /// The slot a new entry will get.
-    pub(crate) fn next_slot(&mut self) -> Slot {
-        self.next_generation = self.next_generation.wrapping_add(1);
-        Slot {
-            key: self.slab.vacant_key(),
-            generation: self.next_generation,
+    /// Makes the read buffer at least `len` bytes long.
+    pub(crate) fn grow_read_buf(&mut self, len: usize) {
+        if self.read_buf.len() < len {
+            self.read_buf.resize(len, 0);
         }
     }
 
     /// Puts an entry in the ready queue unless it is there already.
+    #[inline]
     pub(crate) fn queue(&mut self, slot: Slot) {
-        let newly_queued = match self.slab.get_mut(slot.key) {
-            Some(Entry::Conn(c)) if c.slot() == slot => c.enqueue(),
-            Some(Entry::Listener(l)) if l.slot == slot => !std::mem::replace(&mut l.queued, true),
-            Some(Entry::Udp(u)) if u.slot == slot => !std::mem::replace(&mut u.queued, true),
-            Some(Entry::Watch(w)) if w.slot == slot => !std::mem::replace(&mut w.queued, true),
-            _ => return,
-        };
-        if newly_queued {
-            self.ready.push_back(slot);
-        }
-    }
-
-    /// Registers a listening socket of the listen `id` and puts it in the slab.
-    pub(crate) fn insert_listener(
-        &mut self,
-        mut socket: ListenerSocket,
-        id: ListenerId,
-        endpoint: Endpoint,
-        destination: Destination,
-        security: Security,
-    ) -> io::Result<()> {
-        let slot = self.next_slot();
-        self.registry
-            .register(&mut socket, Token(slot.key), Interest::READABLE)?;
-        log::info!("listening on {}", socket.local_endpoint());
-        let listener = Listener::new(slot, (id, endpoint), socket, destination, security);
-        self.slab.insert(Entry::Listener(listener));
-        Ok(())
-    }
-
-    /// Deregisters and closes the listening socket at `key` (a Unix socket's file is
-    /// removed as it drops).
-    pub(crate) fn remove_listener(&mut self, key: usize) {
-        if let Entry::Listener(mut listener) = self.slab.remove(key) {
-            log::info!("stopped listening on {}", listener.socket.local_endpoint());
-            if let Err(err) = self.registry.deregister(&mut listener.socket) {
-                log::debug!("deregistering a listener: {err}");
-            }
+        if self.entries.mark_queued(slot) {
+            self.queues.push_ready(slot);
         }
     }
 
@@ -269,34 +193,17 @@ impl Core {
         handler: Box<dyn Handler>,
         state: State,
     ) -> Result<Slot, (io::Error, Box<dyn Handler>)> {
-        let slot = self.next_slot();
+        let slot = self.entries.next_slot();
         // Both interests, once: toggling interest per message costs a syscall each time and
         // risks losing an edge. Readiness flags in the transport decide what to do.
         let interest = Interest::READABLE | Interest::WRITABLE;
-        if let Err(err) = self
-            .registry
-            .register(&mut transport, Token(slot.key), interest)
-        {
+        if let Err(err) = self.entries.register(&mut transport, slot, interest) {
             return Err((err, handler));
         }
-        let conn = Connection::new(slot, transport, peer, handler, state, self.now);
-        self.slab.insert(Entry::Conn(conn));
+        let conn = Connection::new(slot, transport, peer, handler, state, self.now());
+        self.entries.insert(slot, Entry::Conn(conn));
         self.stats.open_connections += 1;
         Ok(slot)
-    }
-
-    /// Applies the per-socket options of the config: `TCP_NODELAY` and the kernel buffer
-    /// sizes. A failure is logged, not fatal: the connection works without them.
-    pub(crate) fn configure_socket(&self, stream: &Stream, peer: &PeerAddr) {
-        let config = &self.config;
-        if let Err(err) = stream.set_nodelay(config.nodelay) {
-            log::debug!("TCP_NODELAY for {peer}: {err}");
-        }
-        if let Err(err) =
-            stream.set_buffer_sizes(config.socket_send_buffer, config.socket_recv_buffer)
-        {
-            log::debug!("socket buffer sizes for {peer}: {err}");
-        }
     }
 
     /// Runs `f` with the connection's handler and a context for it.
@@ -309,13 +216,13 @@ impl Core {
         slot: Slot,
         f: impl FnOnce(&mut dyn Handler, &mut Context<'_>) -> R,
     ) -> Option<R> {
-        let mut handler = self.conn(slot)?.handler.take()?;
-        let called = call_user(self.config.catch_panics, || {
+        let mut handler = self.entries.conn(slot)?.handler.take()?;
+        let called = call_user(self.config().catch_panics, || {
             f(handler.as_mut(), &mut Context::new(self, slot))
         });
         match called {
             Ok(result) => {
-                if let Some(conn) = self.conn(slot) {
+                if let Some(conn) = self.entries.conn(slot) {
                     conn.handler = Some(handler);
                 }
                 Some(result)
@@ -341,8 +248,8 @@ impl Core {
 
     /// The connection is established: start its idle clock and tell the handler.
     pub(crate) fn open(&mut self, slot: Slot) {
-        let idle = self.config.idle_timeout;
-        if let Some(conn) = self.conn(slot) {
+        let idle = self.config().idle_timeout;
+        if let Some(conn) = self.entries.conn(slot) {
             log::debug!("{} open, peer {}", conn.id(), conn.peer());
         }
         self.set_idle_timeout(slot, idle);
@@ -350,15 +257,6 @@ impl Core {
         self.arm_handshake_deadline(slot);
         self.with_handler(slot, |h, ctx| h.on_open(ctx));
         self.queue(slot);
-    }
-
-    /// Asks for a shutdown from inside the loop; seen at the start of the next turn.
-    pub(crate) fn request_shutdown(&mut self) {
-        self.shutdown_requests.fetch_add(1, Ordering::SeqCst);
-    }
-
-    pub(crate) fn is_shutting_down(&self) -> bool {
-        self.phase != Phase::Running
     }
 
     /// Cancels a handler's timer; a timer of another connection is left alone.
@@ -375,8 +273,10 @@ impl Core {
     /// Arms a connection handler's timer; the connection keeps its id so that removing the
     /// connection cancels it.
     pub(crate) fn set_timer(&mut self, slot: Slot, delay: Duration) -> TimerId {
-        let id = self.timers.insert(self.now + delay, TimerTask::User(slot));
-        if let Some(conn) = self.conn(slot) {
+        let id = self
+            .timers
+            .insert(self.now() + delay, TimerTask::User(slot));
+        if let Some(conn) = self.entries.conn(slot) {
             conn.user_timers.push(id);
         }
         TimerId(id)
@@ -384,14 +284,16 @@ impl Core {
 
     /// A connection's timer fired or was cancelled: it no longer needs cancelling on removal.
     fn forget_user_timer(&mut self, slot: Slot, id: u64) {
-        if let Some(conn) = self.conn(slot) {
+        if let Some(conn) = self.entries.conn(slot) {
             conn.user_timers.retain(|pending| *pending != id);
         }
     }
 
     /// Sets (or clears) the idle timeout and re-arms its timer from the last activity.
     pub(crate) fn set_idle_timeout(&mut self, slot: Slot, timeout: Option<Duration>) {
-        let Some(conn) = self.conn(slot) else { return };
+        let Some(conn) = self.entries.conn(slot) else {
+            return;
+        };
         conn.idle_timeout = timeout;
         let old = conn.idle_timer.take();
         let deadline = timeout.map(|t| conn.last_active + t);
@@ -400,7 +302,7 @@ impl Core {
         }
         if let Some(deadline) = deadline {
             let timer = self.timers.insert(deadline, TimerTask::Idle(slot));
-            if let Some(conn) = self.conn(slot) {
+            if let Some(conn) = self.entries.conn(slot) {
                 conn.idle_timer = Some(timer);
             }
         }
@@ -408,7 +310,7 @@ impl Core {
 
     /// Fires every timer that is due.
     pub(crate) fn fire_timers(&mut self) {
-        while let Some((id, task)) = self.timers.pop_due(self.now) {
+        while let Some((id, task)) = self.timers.pop_due(self.now()) {
             trace_record!(self, task.record());
             match task {
                 TimerTask::User(slot) => {
@@ -420,7 +322,7 @@ impl Core {
                 TimerTask::ConnectDeadline(slot) => self.connect_deadline_passed(slot),
                 TimerTask::CloseDeadline(slot) => self.close_deadline_passed(slot),
                 TimerTask::AcceptBackoff(slot) => {
-                    if let Some(listener) = self.listener(slot) {
+                    if let Some(listener) = self.entries.listener(slot) {
                         listener.backing_off = false;
                         self.queue(slot);
                     }
@@ -433,38 +335,10 @@ impl Core {
     }
 
     fn fire_user_timer(&mut self, slot: Slot, timer: TimerId) {
-        if matches!(self.conn(slot), Some(c) if c.state().is_active()) {
+        if matches!(self.entries.conn(slot), Some(c) if c.state().is_active()) {
             self.with_handler(slot, |h, ctx| h.on_timer(ctx, timer));
             self.queue(slot);
         }
-    }
-
-    pub(crate) fn keys(&self, keep: impl Fn(&Entry) -> bool) -> Vec<usize> {
-        self.slab
-            .iter()
-            .filter(|(_, e)| keep(e))
-            .map(|(k, _)| k)
-            .collect()
-    }
-
-    pub(crate) fn udp_slots(&self) -> Vec<Slot> {
-        self.slab
-            .iter()
-            .filter_map(|(_, e)| match e {
-                Entry::Udp(u) if !u.finished => Some(u.slot),
-                _ => None,
-            })
-            .collect()
-    }
-
-    pub(crate) fn conn_slots(&self) -> Vec<Slot> {
-        self.slab
-            .iter()
-            .filter_map(|(_, e)| match e {
-                Entry::Conn(c) if c.state() != State::Closed => Some(c.slot()),
-                _ => None,
-            })
-            .collect()
     }
 
     /// Removes the entries that finished this turn: `on_close`, deregister, drop; and the
@@ -473,8 +347,8 @@ impl Core {
     /// Deferred to the end of the turn so that an event later in the same batch can never
     /// reach a new entry that reused the key.
     pub(crate) fn remove_finished(&mut self) {
-        while let Some(slot) = self.closed.pop() {
-            match self.slab.get(slot.key) {
+        while let Some(slot) = self.queues.pop_closed() {
+            match self.entries.get(slot.key) {
                 Some(Entry::Udp(_)) => self.remove_udp(slot),
                 Some(Entry::Watch(_)) => self.remove_watch(slot),
                 _ => self.remove_conn(slot),
@@ -488,13 +362,13 @@ impl Core {
     /// connections a timer just closed, to be removed after the poll, or posted items beyond
     /// the last turn's budget), else until the next timer.
     pub(crate) fn poll_timeout(&mut self, max_wait: Option<Duration>) -> Option<Duration> {
-        if !self.ready.is_empty() || !self.closed.is_empty() || self.inbox.has_more() {
+        if self.queues.has_work() || self.inbox.has_more() {
             return Some(Duration::ZERO);
         }
         let until_timer = self
             .timers
             .next_deadline()
-            .map(|deadline| deadline.saturating_duration_since(self.now));
+            .map(|deadline| deadline.saturating_duration_since(self.now()));
         match (until_timer, max_wait) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -504,6 +378,6 @@ impl Core {
     /// Nothing is left that could ever produce an event, no posted item waits, and none
     /// can come (no [`LoopHandle`](crate::LoopHandle) left, or a shutdown begun).
     pub(crate) fn is_finished(&self) -> bool {
-        self.slab.is_empty() && self.inbox.is_done(self.is_shutting_down())
+        self.entries.is_empty() && self.inbox.is_done(self.lifecycle.is_shutting_down())
     }
 }

@@ -193,12 +193,15 @@ impl<'a> DatagramContext<'a> {
 
     /// The address this socket is bound to.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.core.udp_ref(self.slot).map(|udp| udp.local_addr)
+        self.core
+            .entries
+            .udp_ref(self.slot)
+            .map(|udp| udp.local_addr)
     }
 
     /// The time at the start of this reactor turn.
     pub fn now(&self) -> Instant {
-        self.core.now
+        self.core.now()
     }
 
     /// Sends one datagram to `to`.
@@ -241,12 +244,12 @@ impl<'a> DatagramContext<'a> {
 
     /// Asks the reactor to shut down.
     pub fn shutdown_reactor(&mut self) {
-        self.core.request_shutdown();
+        self.core.lifecycle.request_shutdown();
     }
 
     /// Whether the reactor is shutting down.
     pub fn is_shutting_down(&self) -> bool {
-        self.core.is_shutting_down()
+        self.core.lifecycle.is_shutting_down()
     }
 }
 

@@ -24,12 +24,14 @@ use crate::transport::{ReadOutcome, Sent, GATHER_CAP};
 impl Core {
     /// Dispatches one ready connection.
     pub(crate) fn drive(&mut self, slot: Slot) {
-        let Some(conn) = self.conn(slot) else { return };
+        let Some(conn) = self.entries.conn(slot) else {
+            return;
+        };
         match conn.state() {
             State::Closed => return,
             State::Connecting => {
                 self.check_connect(slot);
-                if !matches!(self.conn(slot), Some(c) if c.state() == State::Open) {
+                if !matches!(self.entries.conn(slot), Some(c) if c.state() == State::Open) {
                     return;
                 }
             }
@@ -43,9 +45,9 @@ impl Core {
 
     /// Reads until the socket is drained, the budget is spent, or reading should stop.
     fn read(&mut self, slot: Slot) {
-        let (mut budget, now) = (self.config.read_budget, self.now);
-        let mut buf = mem::take(&mut self.read_buf);
-        while let Some(conn) = self.conn(slot) {
+        let (mut budget, now) = (self.config().read_budget, self.now());
+        let mut buf = self.take_read_buf();
+        while let Some(conn) = self.entries.conn(slot) {
             let state = conn.state();
             let outcome = match next_read(
                 conn.transport().is_readable(),
@@ -108,7 +110,7 @@ impl Core {
                 }
             }
         }
-        self.read_buf = buf;
+        self.return_read_buf(buf);
     }
 
     /// Offers the handler all unconsumed input: kept bytes first, then `fresh`.
@@ -116,7 +118,9 @@ impl Core {
     /// In the common case nothing is kept and `fresh` (a slice of the shared read buffer) is
     /// offered without a copy; only what the handler leaves is copied into the connection.
     fn deliver(&mut self, slot: Slot, fresh: &[u8]) {
-        let Some(conn) = self.conn(slot) else { return };
+        let Some(conn) = self.entries.conn(slot) else {
+            return;
+        };
         let mut kept = mem::take(&mut conn.input);
         let Some(mut handler) = conn.handler.take() else {
             conn.input = kept;
@@ -143,8 +147,10 @@ impl Core {
         if kept.is_empty() {
             kept = Vec::new(); // an idle connection holds no buffer
         }
-        let max_input = self.config.max_input;
-        let Some(conn) = self.conn(slot) else { return };
+        let max_input = self.config().max_input;
+        let Some(conn) = self.entries.conn(slot) else {
+            return;
+        };
         conn.handler = Some(handler);
         conn.input = kept;
         if conn.input.len() > max_input {
@@ -169,7 +175,7 @@ impl Core {
         data: &[u8],
     ) -> Result<usize, String> {
         let mut consumed = 0;
-        let catch = self.config.catch_panics;
+        let catch = self.config().catch_panics;
         loop {
             let rest = &data[consumed..];
             let took = call_user(catch, || {
@@ -177,7 +183,7 @@ impl Core {
             })?
             .min(rest.len());
             consumed += took;
-            let more = self.conn_ref(slot).is_some_and(|c| {
+            let more = self.entries.conn_ref(slot).is_some_and(|c| {
                 offer_again(took, consumed, data.len(), c.state(), c.reading_paused())
             });
             if !more {
@@ -188,7 +194,9 @@ impl Core {
 
     /// After reading resumed, offer input kept while paused: no new bytes may ever come.
     fn reoffer_input(&mut self, slot: Slot) {
-        let Some(conn) = self.conn(slot) else { return };
+        let Some(conn) = self.entries.conn(slot) else {
+            return;
+        };
         if conn.take_reoffer() && !conn.input.is_empty() {
             self.deliver(slot, &[]);
         }
@@ -196,7 +204,9 @@ impl Core {
 
     /// The peer sent its FIN.
     fn peer_eof(&mut self, slot: Slot) {
-        let Some(conn) = self.conn(slot) else { return };
+        let Some(conn) = self.entries.conn(slot) else {
+            return;
+        };
         let was = conn.state();
         let conn = ConnId(slot);
         trace_record!(
@@ -220,7 +230,9 @@ impl Core {
             return;
         }
         self.lift_backpressure(slot);
-        let Some(conn) = self.conn(slot) else { return };
+        let Some(conn) = self.entries.conn(slot) else {
+            return;
+        };
         match after_flush(conn.state(), conn.buffered_output(), conn.fin_sent()) {
             FinStep::Wait => {}
             FinStep::SendFin => {
@@ -231,7 +243,11 @@ impl Core {
                 trace_record!(self, Record::FinSent { conn: ConnId(slot) });
                 // Over TLS the FIN waits for `close_notify` to be written: until then
                 // the output is not flushed, and a later settle says so.
-                if self.conn(slot).is_some_and(|c| c.buffered_output() == 0) {
+                if self
+                    .entries
+                    .conn(slot)
+                    .is_some_and(|c| c.buffered_output() == 0)
+                {
                     self.transition(slot, Input::Flushed);
                 }
             }
@@ -246,8 +262,8 @@ impl Core {
     /// ready entry, after timers and shutdown callbacks, after the removals' `on_close`), so
     /// that no write waits past the dispatch that made it.
     pub(crate) fn flush_gathered(&mut self) {
-        while let Some(slot) = self.unflushed.pop() {
-            if let Some(conn) = self.conn(slot) {
+        while let Some(slot) = self.queues.pop_unflushed() {
+            if let Some(conn) = self.entries.conn(slot) {
                 conn.unlist_for_flush();
                 self.flush_output(slot);
             }
@@ -257,7 +273,7 @@ impl Core {
     /// One flush of the connection's buffered output, counted. Returns whether the
     /// connection still takes output (it is open, and the write did not fail).
     fn flush_output(&mut self, slot: Slot) -> bool {
-        let Some(conn) = self.conn(slot) else {
+        let Some(conn) = self.entries.conn(slot) else {
             return false;
         };
         if matches!(conn.state(), State::Closed | State::Connecting) {
@@ -278,9 +294,11 @@ impl Core {
     /// Counts one write system call that handed `written` bytes to the kernel (`None`: no
     /// call was made).
     fn count_written(&mut self, slot: Slot, written: Option<usize>) {
-        let now = self.now;
+        let now = self.now();
         let Some(written) = written else { return };
-        let Some(conn) = self.conn(slot) else { return };
+        let Some(conn) = self.entries.conn(slot) else {
+            return;
+        };
         conn.bytes_out += written as u64;
         conn.last_active = now;
         let buffered = conn.buffered_output();
@@ -299,8 +317,10 @@ impl Core {
 
     /// Output fell to the low water mark: read again, and tell the handler.
     fn lift_backpressure(&mut self, slot: Slot) {
-        let marks = self.config.water_marks();
-        let Some(conn) = self.conn(slot) else { return };
+        let marks = self.config().water_marks();
+        let Some(conn) = self.entries.conn(slot) else {
+            return;
+        };
         if !backpressure_lifts(conn.buffered_output(), conn.paused_by_backpressure(), marks) {
             return;
         }
@@ -318,9 +338,12 @@ impl Core {
     /// Writes for a handler: held until the callback returns (or sent at once with what is
     /// held, past the gather limit), with the limits applied to everything buffered.
     pub(crate) fn write_conn(&mut self, slot: Slot, data: &[u8]) -> Result<(), WriteError> {
-        let marks = self.config.water_marks();
+        let marks = self.config().water_marks();
         let limit = gather_limit(GATHER_CAP, marks);
-        let conn = self.conn(slot).ok_or(WriteError::NoSuchConnection)?;
+        let conn = self
+            .entries
+            .conn(slot)
+            .ok_or(WriteError::NoSuchConnection)?;
         if !conn.state().may_write() {
             return Err(WriteError::Closed);
         }
@@ -337,7 +360,7 @@ impl Core {
             Sent::Written(written) => self.count_written(slot, Some(written)),
             Sent::Held { gathered } => {
                 if gathered && conn.list_for_flush() {
-                    self.unflushed.push(slot);
+                    self.queues.list_unflushed(slot);
                 }
                 let (conn, bytes) = (ConnId(slot), data.len());
                 trace_record!(
@@ -354,7 +377,7 @@ impl Core {
         // Held bytes count against the marks at once, as if the kernel had refused them.
         match after_write(buffered, paused, marks) {
             WriteStep::OverLimit => {
-                if let Some(conn) = self.conn_ref(slot) {
+                if let Some(conn) = self.entries.conn_ref(slot) {
                     log::warn!(
                         "{} to {}: {buffered} B of output exceed the limit of {} B",
                         conn.id(),
@@ -366,7 +389,7 @@ impl Core {
                 return Err(WriteError::LimitExceeded);
             }
             WriteStep::PauseReading => {
-                if let Some(conn) = self.conn(slot) {
+                if let Some(conn) = self.entries.conn(slot) {
                     conn.backpressure_started();
                 }
                 self.stats.read_pauses += 1;
@@ -380,7 +403,9 @@ impl Core {
 
     /// Pauses or resumes delivering input at the handler's request.
     pub(crate) fn set_reading(&mut self, slot: Slot, paused: bool) {
-        let Some(conn) = self.conn(slot) else { return };
+        let Some(conn) = self.entries.conn(slot) else {
+            return;
+        };
         if conn.handler_paused(paused) && !paused {
             self.queue(slot);
         }

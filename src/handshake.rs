@@ -12,23 +12,27 @@ use crate::id::Slot;
 impl Core {
     /// A TLS connection was established: its handshake must finish before the deadline.
     pub(crate) fn arm_handshake_deadline(&mut self, slot: Slot) {
-        let deadline = self.now + self.config.tls_handshake_timeout;
-        let Some(conn) = self.conn(slot) else { return };
+        let deadline = self.now() + self.config().tls_handshake_timeout;
+        let Some(conn) = self.entries.conn(slot) else {
+            return;
+        };
         if conn.transport_ref().tls().is_none() {
             return;
         }
         let timer = self
             .timers
             .insert(deadline, TimerTask::HandshakeDeadline(slot));
-        if let Some(conn) = self.conn(slot) {
+        if let Some(conn) = self.entries.conn(slot) {
             conn.handshake_timer = Some(timer);
         }
     }
 
     /// The handshake deadline fired: close the connection if its handshake is still going.
     pub(crate) fn handshake_deadline_passed(&mut self, slot: Slot) {
-        let timeout = self.config.tls_handshake_timeout;
-        let Some(conn) = self.conn(slot) else { return };
+        let timeout = self.config().tls_handshake_timeout;
+        let Some(conn) = self.entries.conn(slot) else {
+            return;
+        };
         conn.handshake_timer = None;
         let handshaking = conn
             .transport_ref()

@@ -14,19 +14,23 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::rc::Rc;
-use std::time::Instant;
+
+use mio::Interest;
 
 use crate::adopt::{AdoptedListener, Destination};
-use crate::core::{Core, Entry};
+use crate::core::Core;
 use crate::endpoint::{Endpoint, EndpointError, IntoEndpoint};
+use crate::entries::{Entries, Entry};
 use crate::handler::{Factory, Handler};
 use crate::id::ListenerId;
 use crate::inherited::{self, InheritedSocket};
+use crate::listener::Listener;
 use crate::net::{self, ListenerSocket, PeerAddr};
 use crate::options::ListenOptions;
 use crate::post::LoopContext;
 use crate::reactor::Reactor;
 use crate::threads::first_tcp_addr;
+use crate::transport::Security;
 use crate::unix_path::bind_unix;
 use crate::watch_handler::WatchContext;
 
@@ -241,7 +245,7 @@ impl Reactor {
         H: Handler,
     {
         let source = on.into_source()?;
-        self.core.now = Instant::now();
+        self.core.read_clock();
         self.core
             .listen(source, options, Destination::here(Box::new(factory)))
     }
@@ -328,6 +332,28 @@ pub(crate) struct Handover {
     pub(crate) options: ListenOptions,
 }
 
+/// The loop's part that keeps what a listen is beyond its sockets: the ids given out, and
+/// the `handover:` listen, which has no socket and so no slab entry.
+#[derive(Default)]
+pub(crate) struct Listens {
+    /// The last [`ListenerId`] given out.
+    last_id: u64,
+    /// The `handover:` listen, which serves streams other threads hand over (`adopt.rs`).
+    handover: Option<Handover>,
+}
+
+impl Listens {
+    /// The `handover:` listen, if there is one.
+    pub(crate) fn handover(&self) -> Option<&Handover> {
+        self.handover.as_ref()
+    }
+
+    fn next_id(&mut self) -> ListenerId {
+        self.last_id += 1;
+        ListenerId(self.last_id)
+    }
+}
+
 impl fmt::Debug for Handover {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handover").field("id", &self.id).finish()
@@ -357,10 +383,11 @@ impl Core {
                 (socket.local_endpoint(), vec![socket])
             }
         };
-        let id = self.next_listener_id();
+        let id = self.listens.next_id();
         let bound: Vec<Endpoint> = sockets.iter().map(ListenerSocket::local_endpoint).collect();
         for socket in sockets {
-            let registered = self.insert_listener(
+            let registered = insert_listener(
+                &mut self.entries,
                 socket,
                 id,
                 endpoint.clone(),
@@ -384,14 +411,14 @@ impl Core {
         options: ListenOptions,
         destination: Destination,
     ) -> io::Result<Listening> {
-        if self.handover.is_some() {
+        if self.listens.handover.is_some() {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
                 "listen on handover:: this reactor takes handovers already",
             ));
         }
-        let id = self.next_listener_id();
-        self.handover = Some(Handover {
+        let id = self.listens.next_id();
+        self.listens.handover = Some(Handover {
             id,
             destination,
             options,
@@ -403,21 +430,15 @@ impl Core {
         })
     }
 
-    fn next_listener_id(&mut self) -> ListenerId {
-        self.listener_ids += 1;
-        ListenerId(self.listener_ids)
-    }
-
     /// Closes every socket of the listen `id`; `false` if it had none.
     pub(crate) fn stop_listening(&mut self, id: ListenerId) -> bool {
         let mut stopped = false;
-        if self.handover.as_ref().is_some_and(|h| h.id == id) {
-            self.handover = None;
+        if self.listens.handover.as_ref().is_some_and(|h| h.id == id) {
+            self.listens.handover = None;
             stopped = true;
         }
-        let keys: Vec<usize> = self.keys(|e| matches!(e, Entry::Listener(l) if l.id == id));
-        for key in keys {
-            self.remove_listener(key);
+        for key in self.entries.listener_keys(|l| l.id == id) {
+            remove_listener(&mut self.entries, key);
             stopped = true;
         }
         stopped
@@ -425,10 +446,10 @@ impl Core {
 
     pub(crate) fn listener_infos(&self) -> Vec<ListenerInfo> {
         let mut infos: Vec<(ListenerId, ListenerInfo)> = self
-            .slab
-            .iter()
-            .filter_map(|(_, entry)| match entry {
-                Entry::Listener(l) => Some((
+            .entries
+            .listeners()
+            .map(|l| {
+                (
                     l.id,
                     ListenerInfo {
                         id: l.id,
@@ -436,11 +457,10 @@ impl Core {
                         local: l.socket.local_endpoint(),
                         fd: Some(l.socket.raw_fd()),
                     },
-                )),
-                _ => None,
+                )
             })
             .collect();
-        if let Some(handover) = &self.handover {
+        if let Some(handover) = self.listens.handover() {
             infos.push((
                 handover.id,
                 ListenerInfo {
@@ -454,6 +474,34 @@ impl Core {
         // Slab order is key order, and keys are reused: the ids say what came first.
         infos.sort_by_key(|(id, _)| *id);
         infos.into_iter().map(|(_, info)| info).collect()
+    }
+}
+
+/// Registers a listening socket of the listen `id` and puts it in the slab.
+pub(crate) fn insert_listener(
+    entries: &mut Entries,
+    mut socket: ListenerSocket,
+    id: ListenerId,
+    endpoint: Endpoint,
+    destination: Destination,
+    security: Security,
+) -> io::Result<()> {
+    let slot = entries.next_slot();
+    entries.register(&mut socket, slot, Interest::READABLE)?;
+    log::info!("listening on {}", socket.local_endpoint());
+    let listener = Listener::new(slot, (id, endpoint), socket, destination, security);
+    entries.insert(slot, Entry::Listener(listener));
+    Ok(())
+}
+
+/// Deregisters and closes the listening socket at `key` (a Unix socket's file is removed as
+/// it drops).
+pub(crate) fn remove_listener(entries: &mut Entries, key: usize) {
+    if let Some(mut listener) = entries.take_listener(key) {
+        log::info!("stopped listening on {}", listener.socket.local_endpoint());
+        if let Err(err) = entries.deregister(&mut listener.socket) {
+            log::debug!("deregistering a listener: {err}");
+        }
     }
 }
 

@@ -14,6 +14,7 @@ use mio::event::Source;
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 
+use crate::config::Config;
 use crate::endpoint::Endpoint;
 use crate::options::ListenOptions;
 
@@ -103,7 +104,20 @@ impl Stream {
         }
     }
 
-    pub(crate) fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+    /// Applies the per-socket options of `config`: `TCP_NODELAY` and the kernel buffer sizes.
+    /// A failure is logged, not fatal: the connection works without them.
+    pub(crate) fn configure(&self, config: &Config, peer: &PeerAddr) {
+        if let Err(err) = self.set_nodelay(config.nodelay) {
+            log::debug!("TCP_NODELAY for {peer}: {err}");
+        }
+        if let Err(err) =
+            self.set_buffer_sizes(config.socket_send_buffer, config.socket_recv_buffer)
+        {
+            log::debug!("socket buffer sizes for {peer}: {err}");
+        }
+    }
+
+    fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.set_nodelay(nodelay),
             Stream::Unix(_) => Ok(()),
@@ -111,11 +125,7 @@ impl Stream {
     }
 
     /// Caps the kernel's send and receive buffers for this socket (`SO_SNDBUF`, `SO_RCVBUF`).
-    pub(crate) fn set_buffer_sizes(
-        &self,
-        send: Option<usize>,
-        recv: Option<usize>,
-    ) -> io::Result<()> {
+    fn set_buffer_sizes(&self, send: Option<usize>, recv: Option<usize>) -> io::Result<()> {
         let socket = match self {
             Stream::Tcp(s) => socket2::SockRef::from(s),
             Stream::Unix(s) => socket2::SockRef::from(s),

@@ -456,7 +456,7 @@ impl Core {
         let mut batch = std::mem::take(&mut self.inbox.batch);
         {
             let mut queue = shared.lock();
-            let take = queue.items.len().min(self.config.post_budget);
+            let take = queue.items.len().min(self.config().post_budget);
             batch.extend(queue.items.drain(..take));
             self.inbox.more = !queue.items.is_empty();
         }
@@ -477,7 +477,7 @@ impl Core {
     /// [`Stats::handler_panics`](crate::Stats::handler_panics), and the loop goes on with the
     /// next item; what the closure did before it panicked stands.
     fn run_work(&mut self, work: Work) {
-        let catch = self.config.catch_panics;
+        let catch = self.config().catch_panics;
         if let Err(message) = call_user(catch, || work(&mut LoopContext { core: self })) {
             log::error!("posted work panicked: {message}");
             self.stats.handler_panics += 1;
@@ -487,7 +487,7 @@ impl Core {
     fn deliver_message(&mut self, id: ConnId, message: Box<dyn Any + Send>) {
         // Open, not closing and past its connect: the handler has had `on_open`, and will
         // hear more than `on_close`.
-        let active = self.conn_ref(id.0).is_some_and(|c| {
+        let active = self.entries.conn_ref(id.0).is_some_and(|c| {
             matches!(
                 c.state(),
                 State::Open | State::PeerHalfClosed | State::WriteShutdown
@@ -519,7 +519,7 @@ pub struct LoopContext<'a> {
 impl LoopContext<'_> {
     /// The time at the start of this reactor turn.
     pub fn now(&self) -> Instant {
-        self.core.now
+        self.core.now()
     }
 
     /// A handle to this reactor, to post more work or hand to another thread.
@@ -562,6 +562,7 @@ impl LoopContext<'_> {
     pub fn set_timer(&mut self, id: ConnId, delay: Duration) -> Option<TimerId> {
         let open = self
             .core
+            .entries
             .conn_ref(id.0)
             .is_some_and(|c| c.state().is_active());
         self.count_miss(open)
@@ -588,12 +589,12 @@ impl LoopContext<'_> {
 
     /// Asks the reactor to shut down, as a [`ShutdownHandle`](crate::ShutdownHandle) would.
     pub fn shutdown_reactor(&mut self) {
-        self.core.request_shutdown();
+        self.core.lifecycle.request_shutdown();
     }
 
     /// Whether the reactor is shutting down.
     pub fn is_shutting_down(&self) -> bool {
-        self.core.is_shutting_down()
+        self.core.lifecycle.is_shutting_down()
     }
 
     /// How many connections are open.

@@ -10,9 +10,10 @@ use mio::{Events, Poll, Token, Waker};
 
 use crate::config::Config;
 use crate::connect::{IntoConnectTarget, Lookup};
-use crate::core::{Core, Entry};
+use crate::core::Core;
 use crate::datagram::DatagramHandler;
 use crate::endpoint::IntoEndpoint;
+use crate::entries::Entry;
 use crate::handler::Handler;
 use crate::id::{ConnId, WatchId};
 use crate::options::ConnectOptions;
@@ -95,7 +96,7 @@ impl Reactor {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let mut core = Core::new(poll.registry().try_clone()?, config.clone(), waker.clone());
-        core.refresh_tracing();
+        core.trace.refresh();
         Ok(Reactor {
             events: Events::with_capacity(config.events_capacity),
             poll,
@@ -154,7 +155,7 @@ impl Reactor {
         let endpoint = endpoint.into_endpoint()?;
         let socket =
             crate::udp::bind(&endpoint).map_err(|err| crate::net::listen_error(&endpoint, err))?;
-        self.core.now = Instant::now();
+        self.core.read_clock();
         self.core.add_udp(socket, Box::new(handler))
     }
 
@@ -256,7 +257,7 @@ impl Reactor {
         handler: impl Handler,
     ) -> io::Result<ConnId> {
         let addrs = target.into_peers(Lookup::Allowed)?;
-        self.core.now = Instant::now();
+        self.core.read_clock();
         self.core
             .connect(addrs, Box::new(handler), options.security)
             .map_err(|(err, _)| err)
@@ -321,7 +322,7 @@ impl Reactor {
         interest: mio::Interest,
         handler: impl WatchHandler<S>,
     ) -> io::Result<WatchId> {
-        self.core.now = Instant::now();
+        self.core.read_clock();
         self.core.add_watch(source, interest, handler)
     }
 
@@ -367,7 +368,7 @@ impl Reactor {
         signals: &[std::os::raw::c_int],
         handler: impl FnMut(std::os::raw::c_int, &mut WatchContext<'_>) + 'static,
     ) -> io::Result<WatchId> {
-        self.core.now = Instant::now();
+        self.core.read_clock();
         self.core.watch_signals(signals, handler)
     }
 
@@ -391,7 +392,7 @@ impl Reactor {
 
     /// A handle that shuts this reactor down from any thread.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle::new(self.core.shutdown_requests.clone(), self.waker.clone())
+        ShutdownHandle::new(self.core.lifecycle.requests(), self.waker.clone())
     }
 
     /// Turns the loop until shutdown completes, or until nothing is left to serve (no
@@ -467,8 +468,8 @@ impl Reactor {
     /// ```
     pub fn turn(&mut self, max_wait: Option<Duration>) -> io::Result<()> {
         let core = &mut self.core;
-        core.now = Instant::now();
-        core.refresh_tracing();
+        core.read_clock();
+        core.trace.refresh();
         core.check_shutdown();
         core.fire_timers();
         // What timer and shutdown callbacks wrote leaves before the poll.
@@ -482,10 +483,9 @@ impl Reactor {
         trace_record!(core, Record::TurnStart { turn, timeout });
         let before = Instant::now();
         let polled = self.poll.poll(&mut self.events, timeout);
-        let after = Instant::now();
+        let after = core.read_clock();
         let blocked = after.saturating_duration_since(before);
         core.stats.time_blocked += blocked;
-        core.now = after;
         match polled {
             Ok(()) => {}
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
@@ -521,14 +521,12 @@ impl Reactor {
     /// Off by default; while no observer is set and `log` is not at trace level for
     /// `mio_reactor::trace`, no record is even built.
     pub fn set_observer(&mut self, observer: impl Observer) {
-        self.core.observer = Some(Box::new(observer));
-        self.core.refresh_tracing();
+        self.core.trace.set_observer(Some(Box::new(observer)));
     }
 
     /// Removes the observer.
     pub fn clear_observer(&mut self) {
-        self.core.observer = None;
-        self.core.refresh_tracing();
+        self.core.trace.set_observer(None);
     }
 
     /// A snapshot of the counters.
@@ -541,7 +539,7 @@ impl Reactor {
 
     /// The configuration this reactor runs with.
     pub fn config(&self) -> &Config {
-        &self.core.config
+        self.core.config()
     }
 }
 
@@ -564,7 +562,7 @@ impl Core {
             // the events (`run_posted`): the event itself carries nothing.
             return;
         }
-        let slot = match self.slab.get_mut(key) {
+        let slot = match self.entries.get_mut(key) {
             Some(Entry::Conn(conn)) => {
                 conn.on_event(event);
                 conn.slot()
@@ -591,11 +589,11 @@ impl Core {
     /// Dispatches every entry queued before this call, once each. Entries queued again
     /// meanwhile (a spent budget) wait for the next turn, whose poll will not block.
     fn run_ready(&mut self) {
-        for _ in 0..self.ready.len() {
-            let Some(slot) = self.ready.pop_front() else {
+        for _ in 0..self.queues.ready_len() {
+            let Some(slot) = self.queues.pop_ready() else {
                 break;
             };
-            match self.slab.get_mut(slot.key) {
+            match self.entries.get_mut(slot.key) {
                 Some(Entry::Conn(conn)) if conn.slot() == slot => {
                     conn.dequeue();
                     self.drive(slot);
@@ -626,7 +624,7 @@ impl Core {
 impl fmt::Debug for Reactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Reactor")
-            .field("entries", &self.core.slab.len())
+            .field("entries", &self.core.entries.len())
             .field("timers", &self.core.timers.len())
             .field("stats", &self.core.stats)
             .finish()

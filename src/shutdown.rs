@@ -10,7 +10,8 @@ use std::sync::Arc;
 use mio::Waker;
 
 use crate::close_reason::CloseReason;
-use crate::core::{Core, Entry, Phase, TimerTask};
+use crate::core::{Core, TimerTask};
+use crate::listen::remove_listener;
 
 /// A `Send + Clone` handle that asks a [`Reactor`](crate::Reactor) to shut down.
 ///
@@ -121,17 +122,61 @@ fn wake(waker: &Waker) {
     }
 }
 
+/// Where the reactor is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Running,
+    /// Listeners are gone; connections are finishing.
+    Draining,
+    /// Every connection was aborted.
+    Aborted,
+}
+
+/// The loop's part that knows where the reactor is in its life: its phase, and the counter
+/// of shutdown requests that [`ShutdownHandle`]s, contexts and the inbox share.
+///
+/// Only the shutdown sequence below moves the phase, and only forward.
+pub(crate) struct Lifecycle {
+    phase: Phase,
+    requests: Arc<AtomicUsize>,
+}
+
+impl Lifecycle {
+    pub(crate) fn new() -> Lifecycle {
+        Lifecycle {
+            phase: Phase::Running,
+            requests: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// The shared request counter, for a [`ShutdownHandle`] or the inbox.
+    pub(crate) fn requests(&self) -> Arc<AtomicUsize> {
+        self.requests.clone()
+    }
+
+    /// Asks for a shutdown from inside the loop; seen at the start of the next turn.
+    pub(crate) fn request_shutdown(&self) {
+        self.requests.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Whether a shutdown has begun (draining or aborted).
+    #[inline]
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.phase != Phase::Running
+    }
+}
+
 /// The shutdown sequence, as the loop carries it out: the first request stops the listeners
 /// and asks every handler to finish ([`Handler::on_shutdown`](crate::Handler::on_shutdown))
 /// before a deadline; the second request, or the deadline, aborts what is left.
 impl Core {
     /// Reads the shutdown counter: the first request drains, the second aborts.
     pub(crate) fn check_shutdown(&mut self) {
-        let requests = self.shutdown_requests.load(Ordering::SeqCst);
-        if requests >= 1 && self.phase == Phase::Running {
+        let requests = self.lifecycle.requests.load(Ordering::SeqCst);
+        if requests >= 1 && self.lifecycle.phase == Phase::Running {
             self.begin_shutdown();
         }
-        if requests >= 2 && self.phase == Phase::Draining {
+        if requests >= 2 && self.lifecycle.phase == Phase::Draining {
             self.abort_all();
         }
         // Nothing to drain but watches (a signal watch, say): `run` may return now.
@@ -139,41 +184,40 @@ impl Core {
     }
 
     fn begin_shutdown(&mut self) {
-        self.phase = Phase::Draining;
-        let listeners: Vec<usize> = self.keys(|e| matches!(e, Entry::Listener(_)));
-        for key in listeners {
-            self.remove_listener(key);
+        self.lifecycle.phase = Phase::Draining;
+        for key in self.entries.listener_keys(|_| true) {
+            remove_listener(&mut self.entries, key);
         }
-        let conns = self.conn_slots();
+        let conns = self.entries.conn_slots();
         log::info!(
             "shutting down: {} connections to finish within {:?}",
             conns.len(),
-            self.config.shutdown_timeout
+            self.config().shutdown_timeout
         );
         for slot in conns {
-            if matches!(self.conn(slot), Some(c) if c.state().is_active()) {
+            if matches!(self.entries.conn(slot), Some(c) if c.state().is_active()) {
                 self.with_handler(slot, |h, ctx| h.on_shutdown(ctx));
                 self.queue(slot);
             }
         }
-        for slot in self.udp_slots() {
+        for slot in self.entries.udp_slots() {
             self.with_datagram_handler(slot, |h, ctx| h.on_shutdown(ctx));
         }
-        let deadline = self.now + self.config.shutdown_timeout;
+        let deadline = self.now() + self.config().shutdown_timeout;
         self.timers.insert(deadline, TimerTask::ShutdownDeadline);
     }
 
     pub(crate) fn abort_all(&mut self) {
-        if self.phase == Phase::Aborted {
+        if self.lifecycle.phase == Phase::Aborted {
             return;
         }
-        self.phase = Phase::Aborted;
-        let conns = self.conn_slots();
+        self.lifecycle.phase = Phase::Aborted;
+        let conns = self.entries.conn_slots();
         log::info!("aborting {} connections", conns.len());
         for slot in conns {
             self.close_now(slot, CloseReason::ShutdownAborted);
         }
-        for slot in self.udp_slots() {
+        for slot in self.entries.udp_slots() {
             self.finish_udp(slot, CloseReason::ShutdownAborted);
         }
     }

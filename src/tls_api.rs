@@ -34,7 +34,7 @@ pub(crate) fn client_security(config: Arc<ClientConfig>, name: &str) -> io::Resu
 impl Context<'_> {
     /// What this connection's TLS session negotiated; `None` for a plaintext connection.
     pub fn tls(&self) -> Option<TlsInfo<'_>> {
-        let conn = self.core.conn_ref(self.slot)?;
+        let conn = self.core.entries.conn_ref(self.slot)?;
         conn.transport_ref().tls().map(|tls| tls.info())
     }
 }

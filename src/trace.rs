@@ -490,13 +490,53 @@ impl<F: FnMut(Instant, &Record) + 'static> Observer for F {
     }
 }
 
+/// Who listens to trace records: the loop's part that owns the observer.
+///
+/// Whether anyone listens (an observer, or `log` at trace level for `mio_reactor::trace`) is
+/// re-read every turn ([`refresh`](Trace::refresh)), so that a record costs one test of a
+/// flag when nobody does.
+#[derive(Default)]
+pub(crate) struct Trace {
+    on: bool,
+    observer: Option<Box<dyn Observer>>,
+}
+
+impl Trace {
+    /// Whether records are wanted this turn.
+    #[inline]
+    pub(crate) fn is_on(&self) -> bool {
+        self.on
+    }
+
+    /// Re-reads whether records are wanted.
+    pub(crate) fn refresh(&mut self) {
+        self.on = self.observer.is_some() || log::log_enabled!(target: TARGET, log::Level::Trace);
+    }
+
+    /// Replaces the observer (`None` removes it).
+    pub(crate) fn set_observer(&mut self, observer: Option<Box<dyn Observer>>) {
+        self.observer = observer;
+        self.refresh();
+    }
+
+    /// Hands a record, stamped `now`, to the log and the observer. Call through
+    /// `trace_record!`.
+    pub(crate) fn emit(&mut self, now: Instant, record: Record) {
+        log::trace!(target: TARGET, "{record}");
+        if let Some(observer) = &mut self.observer {
+            observer.record(now, &record);
+        }
+    }
+}
+
 /// Builds and emits a record only when someone listens: the record expression is not
-/// evaluated otherwise.
+/// evaluated otherwise. `$core` is the `Core`, whose clock stamps the record.
 macro_rules! trace_record {
     ($core:expr, $record:expr) => {
-        if $core.tracing {
+        if $core.trace.is_on() {
             let record = $record;
-            $core.emit(record);
+            let now = $core.now();
+            $core.trace.emit(now, record);
         }
     };
 }

@@ -9,9 +9,10 @@ use std::time::Duration;
 use mio::net::UdpSocket;
 
 use crate::close_reason::CloseReason;
-use crate::core::{Core, Entry, TimerTask};
+use crate::core::{Core, TimerTask};
 use crate::datagram::{DatagramContext, DatagramHandler, SendOutcome};
 use crate::endpoint::Endpoint;
+use crate::entries::Entry;
 use crate::id::{Slot, TimerId, UdpId};
 use crate::inherited::{self, InheritedSocket};
 use crate::panics::call_user;
@@ -96,20 +97,6 @@ impl Udp {
 }
 
 impl Core {
-    pub(crate) fn udp(&mut self, slot: Slot) -> Option<&mut Udp> {
-        match self.slab.get_mut(slot.key) {
-            Some(Entry::Udp(udp)) if udp.slot == slot => Some(udp),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn udp_ref(&self, slot: Slot) -> Option<&Udp> {
-        match self.slab.get(slot.key) {
-            Some(Entry::Udp(udp)) if udp.slot == slot => Some(udp),
-            _ => None,
-        }
-    }
-
     /// Runs `f` with the socket's handler and a context for it; `None` if the socket is gone,
     /// or if the handler panicked (caught here: the handler is dropped, the socket closed and
     /// its queue discarded).
@@ -118,13 +105,13 @@ impl Core {
         slot: Slot,
         f: impl FnOnce(&mut dyn DatagramHandler, &mut DatagramContext<'_>) -> R,
     ) -> Option<R> {
-        let mut handler = self.udp(slot)?.handler.take()?;
-        let called = call_user(self.config.catch_panics, || {
+        let mut handler = self.entries.udp(slot)?.handler.take()?;
+        let called = call_user(self.config().catch_panics, || {
             f(handler.as_mut(), &mut DatagramContext::new(self, slot))
         });
         match called {
             Ok(result) => {
-                if let Some(udp) = self.udp(slot) {
+                if let Some(udp) = self.entries.udp(slot) {
                     udp.handler = Some(handler);
                 }
                 Some(result)
@@ -149,14 +136,12 @@ impl Core {
         handler: Box<dyn DatagramHandler>,
     ) -> io::Result<SocketAddr> {
         let local_addr = socket.local_addr()?;
-        if self.read_buf.len() < MAX_DATAGRAM {
-            // A smaller buffer would silently truncate large datagrams.
-            self.read_buf.resize(MAX_DATAGRAM, 0);
-        }
-        let slot = self.next_slot();
-        self.registry.register(
+        // A smaller buffer would silently truncate large datagrams.
+        self.grow_read_buf(MAX_DATAGRAM);
+        let slot = self.entries.next_slot();
+        self.entries.register(
             &mut socket,
-            mio::Token(slot.key),
+            slot,
             mio::Interest::READABLE | mio::Interest::WRITABLE,
         )?;
         // Not marked writable until its first writable edge (in the first turn): sends from
@@ -164,7 +149,7 @@ impl Core {
         // bound observable in tests (a UDP send on loopback never blocks otherwise).
         let mut udp = Udp::new(slot, socket, local_addr);
         udp.handler = Some(handler);
-        self.slab.insert(Entry::Udp(udp));
+        self.entries.insert(slot, Entry::Udp(udp));
         log::debug!("udp socket bound on {local_addr}");
         self.with_datagram_handler(slot, |h, ctx| h.on_open(ctx));
         Ok(local_addr)
@@ -175,16 +160,20 @@ impl Core {
         self.flush_udp(slot);
         self.receive_datagrams(slot);
         self.flush_udp(slot);
-        let Some(udp) = self.udp(slot) else { return };
+        let Some(udp) = self.entries.udp(slot) else {
+            return;
+        };
         if let (Some(reason), true) = (udp.closing.clone(), udp.send_queue.is_empty()) {
             self.finish_udp(slot, reason);
         }
     }
 
     fn receive_datagrams(&mut self, slot: Slot) {
-        let mut buf = std::mem::take(&mut self.read_buf);
+        let mut buf = self.take_read_buf();
         for _ in 0..RECV_BUDGET {
-            let Some(udp) = self.udp(slot) else { break };
+            let Some(udp) = self.entries.udp(slot) else {
+                break;
+            };
             if !udp.readable || udp.closing.is_some() {
                 break;
             }
@@ -212,23 +201,23 @@ impl Core {
                 Err(err) => log::debug!("{} recv: {err}", UdpId(slot)),
             }
         }
-        if matches!(self.udp(slot), Some(u) if u.readable && u.closing.is_none()) {
+        if matches!(self.entries.udp(slot), Some(u) if u.readable && u.closing.is_none()) {
             self.queue(slot);
         }
-        self.read_buf = buf;
+        self.return_read_buf(buf);
     }
 
     /// Sets a datagram handler's own timer.
     pub(crate) fn set_udp_timer(&mut self, slot: Slot, delay: Duration) -> TimerId {
         TimerId(
             self.timers
-                .insert(self.now + delay, TimerTask::UdpUser(slot)),
+                .insert(self.now() + delay, TimerTask::UdpUser(slot)),
         )
     }
 
     /// Calls the handler's `on_timer`, unless the socket is closing or gone.
     pub(crate) fn fire_udp_timer(&mut self, slot: Slot, timer: TimerId) {
-        if matches!(self.udp(slot), Some(u) if u.closing.is_none()) {
+        if matches!(self.entries.udp(slot), Some(u) if u.closing.is_none()) {
             self.with_datagram_handler(slot, |h, ctx| h.on_timer(ctx, timer));
             self.queue(slot);
         }
@@ -241,8 +230,9 @@ impl Core {
         data: &[u8],
         to: SocketAddr,
     ) -> io::Result<SendOutcome> {
-        let max_queued = self.config.max_queued_datagrams;
+        let max_queued = self.config().max_queued_datagrams;
         let udp = self
+            .entries
             .udp(slot)
             .filter(|udp| udp.closing.is_none() && !udp.finished)
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "socket closed"))?;
@@ -268,13 +258,12 @@ impl Core {
 
     /// Sends queued datagrams while the socket takes them.
     fn flush_udp(&mut self, slot: Slot) {
-        // Borrow the entry and the counters separately (not through `self.udp`).
-        let udp = match self.slab.get_mut(slot.key) {
-            Some(Entry::Udp(udp)) if udp.slot == slot => udp,
-            _ => return,
+        // Borrow the entry and the counters separately: two parts of the core.
+        let Some(udp) = self.entries.udp(slot) else {
+            return;
         };
         let stats = &mut self.stats;
-        let tracing = self.tracing;
+        let tracing = self.trace.is_on();
         let mut sent = Vec::new(); // (bytes, to), for trace records once the borrows end
         while udp.writable {
             let Some((data, to)) = udp.send_queue.front() else {
@@ -320,7 +309,7 @@ impl Core {
 
     /// Closes once the send queue is flushed.
     pub(crate) fn udp_close(&mut self, slot: Slot, reason: CloseReason) {
-        if let Some(udp) = self.udp(slot) {
+        if let Some(udp) = self.entries.udp(slot) {
             udp.closing.get_or_insert(reason);
             self.queue(slot);
         }
@@ -328,7 +317,9 @@ impl Core {
 
     /// Ends the socket now; it is removed at the end of the turn.
     pub(crate) fn finish_udp(&mut self, slot: Slot, reason: CloseReason) {
-        let Some(udp) = self.udp(slot) else { return };
+        let Some(udp) = self.entries.udp(slot) else {
+            return;
+        };
         if udp.finished {
             return;
         }
@@ -337,16 +328,18 @@ impl Core {
         udp.send_queue.clear();
         udp.close_reason = Some(reason);
         self.stats.datagrams_dropped += dropped;
-        self.closed.push(slot);
+        self.queues.list_closed(slot);
     }
 
     /// `on_close`, deregister, drop.
     pub(crate) fn remove_udp(&mut self, slot: Slot) {
-        let Some(udp) = self.udp(slot) else { return };
+        let Some(udp) = self.entries.udp(slot) else {
+            return;
+        };
         let reason = udp.close_reason.clone().unwrap_or(CloseReason::Local);
         self.with_datagram_handler(slot, |h, ctx| h.on_close(ctx, &reason));
-        if let Entry::Udp(mut udp) = self.slab.remove(slot.key) {
-            if let Err(err) = self.registry.deregister(&mut udp.socket) {
+        if let Some(mut udp) = self.entries.take_udp(slot) {
+            if let Err(err) = self.entries.deregister(&mut udp.socket) {
                 log::debug!("{} deregister: {err}", UdpId(slot));
             }
             log::debug!("udp {} closed: {reason}", udp.local_addr);

@@ -8,9 +8,10 @@
 use std::io;
 
 use mio::event::Source;
-use mio::{Interest, Token};
+use mio::Interest;
 
-use crate::core::{Core, Entry};
+use crate::core::Core;
+use crate::entries::Entry;
 use crate::id::{Slot, WatchId};
 use crate::panics::call_user;
 use crate::trace::{trace_record, Record};
@@ -50,13 +51,6 @@ pub(crate) struct Watch {
 }
 
 impl Core {
-    fn watch_entry(&mut self, slot: Slot) -> Option<&mut Watch> {
-        match self.slab.get_mut(slot.key) {
-            Some(Entry::Watch(watch)) if watch.slot == slot => Some(watch),
-            _ => None,
-        }
-    }
-
     /// Registers `source` with `interest` and puts it in the slab.
     pub(crate) fn add_watch<S: Source + 'static>(
         &mut self,
@@ -64,11 +58,8 @@ impl Core {
         interest: Interest,
         handler: impl WatchHandler<S>,
     ) -> io::Result<WatchId> {
-        let slot = self.next_slot();
-        if let Err(err) = self
-            .registry
-            .register(&mut source, Token(slot.key), interest)
-        {
+        let slot = self.entries.next_slot();
+        if let Err(err) = self.entries.register(&mut source, slot, interest) {
             return Err(unpollable(err));
         }
         let watch = Watch {
@@ -78,15 +69,15 @@ impl Core {
             queued: false,
             ended: false,
         };
-        self.slab.insert(Entry::Watch(watch));
+        self.entries.insert(slot, Entry::Watch(watch));
         log::debug!("{} watched", WatchId(slot));
         Ok(WatchId(slot))
     }
 
     /// Calls the handler with what the events said.
     pub(crate) fn drive_watch(&mut self, slot: Slot) {
-        let catch = self.config.catch_panics;
-        let Some(watch) = self.watch_entry(slot) else {
+        let catch = self.config().catch_panics;
+        let Some(watch) = self.entries.watch(slot) else {
             return;
         };
         if watch.ended {
@@ -113,33 +104,30 @@ impl Core {
             self.unwatch(slot);
         }
         // Put back even after a panic: removal deregisters the source it holds.
-        if let Some(watch) = self.watch_entry(slot) {
+        if let Some(watch) = self.entries.watch(slot) {
             watch.watched = Some(watched);
         }
     }
 
     /// Ends a watch; it is removed at the end of the turn. Returns whether it was watched.
     pub(crate) fn unwatch(&mut self, slot: Slot) -> bool {
-        let Some(watch) = self.watch_entry(slot) else {
+        let Some(watch) = self.entries.watch(slot) else {
             return false;
         };
         if std::mem::replace(&mut watch.ended, true) {
             return false;
         }
-        self.closed.push(slot);
+        self.queues.list_closed(slot);
         true
     }
 
     /// Deregisters and drops the source and its handler.
     pub(crate) fn remove_watch(&mut self, slot: Slot) {
-        if self.watch_entry(slot).is_none() {
-            return;
-        }
-        let Entry::Watch(mut watch) = self.slab.remove(slot.key) else {
+        let Some(mut watch) = self.entries.take_watch(slot) else {
             return;
         };
         if let Some(watched) = watch.watched.as_mut() {
-            if let Err(err) = self.registry.deregister(watched.source()) {
+            if let Err(err) = self.entries.deregister(watched.source()) {
                 log::debug!("{} deregister: {err}", WatchId(slot));
             }
         }
@@ -155,22 +143,13 @@ impl Core {
 
     /// A shutdown has nothing left to drain but watches: end them, so that `run` returns.
     pub(crate) fn end_watches_if_alone(&mut self) {
-        if !self.is_shutting_down() {
+        if !self.lifecycle.is_shutting_down() {
             return;
         }
-        let alone = self.slab.iter().all(|(_, e)| matches!(e, Entry::Watch(_)));
-        if !alone || self.slab.is_empty() {
+        if !self.entries.only_watches() {
             return;
         }
-        let slots: Vec<Slot> = self
-            .slab
-            .iter()
-            .filter_map(|(_, e)| match e {
-                Entry::Watch(watch) => Some(watch.slot),
-                _ => None,
-            })
-            .collect();
-        for slot in slots {
+        for slot in self.entries.watch_slots() {
             self.remove_watch(slot);
         }
     }

@@ -123,7 +123,7 @@ impl<'a> WatchContext<'a> {
 
     /// The time this turn began.
     pub fn now(&self) -> Instant {
-        self.core.now
+        self.core.now()
     }
 
     /// Ends this watch: at the end of the turn the source is deregistered and dropped (which
@@ -150,12 +150,12 @@ impl<'a> WatchContext<'a> {
     /// the first request drains gracefully, the second aborts what is left. Seen at the start
     /// of the next turn.
     pub fn shutdown_reactor(&mut self) {
-        self.core.request_shutdown();
+        self.core.lifecycle.request_shutdown();
     }
 
     /// Whether the reactor is shutting down.
     pub fn is_shutting_down(&self) -> bool {
-        self.core.is_shutting_down()
+        self.core.lifecycle.is_shutting_down()
     }
 }
 

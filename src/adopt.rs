@@ -91,7 +91,32 @@ impl From<StdUnixListener> for AdoptedListener {
 }
 
 impl AdoptedListener {
+    /// Its descriptor, to name it in errors (`fd:N`).
+    pub(crate) fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match self {
+            AdoptedListener::Tcp(l) => l.as_raw_fd(),
+            AdoptedListener::Unix(l) => l.as_raw_fd(),
+        }
+    }
+
+    /// The non-blocking listener the reactor drives.
+    ///
+    /// # Errors
+    /// `InvalidInput` for a socket that does not listen (`SO_ACCEPTCONN` unset: a connected
+    /// or merely bound socket, which `accept` would fail on forever); the operating system's
+    /// error setting it non-blocking.
     pub(crate) fn into_socket(self) -> io::Result<ListenerSocket> {
+        let listening = match &self {
+            AdoptedListener::Tcp(l) => socket2::SockRef::from(l).is_listener(),
+            AdoptedListener::Unix(l) => socket2::SockRef::from(l).is_listener(),
+        };
+        if !listening? {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a listening socket (it was never given to listen(2))",
+            ));
+        }
         Ok(match self {
             AdoptedListener::Tcp(l) => {
                 l.set_nonblocking(true)?;

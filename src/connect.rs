@@ -138,7 +138,8 @@ impl Core {
                 Ok(stream) => stream,
                 Err(err) => {
                     log::debug!("connect to {addr}: {err}");
-                    last_error = err;
+                    // Named, since the caller may have asked for several addresses.
+                    last_error = io::Error::new(err.kind(), format!("connect to {addr}: {err}"));
                     continue;
                 }
             };

@@ -210,34 +210,43 @@ impl FromStr for Endpoint {
                 "empty (expected SCHEME:ADDRESS, e.g. tcp:127.0.0.1:7000)".into(),
             ));
         }
-        // A bare IP literal with a port means TCP. Tried first: an IPv6 literal starts with
-        // `[`, an IPv4 one with a digit, so neither can be a scheme.
-        if let Ok(addr) = text.parse::<SocketAddr>() {
-            return Ok(Endpoint::Tcp(addr));
+        if text.parse::<IpAddr>().is_ok() {
+            return Err(fail(
+                "an address without a port (write 127.0.0.1:PORT or [::1]:PORT)".into(),
+            ));
         }
         let Some((scheme, rest)) = text.split_once(':') else {
             return Err(fail(format!(
                 "no scheme (expected SCHEME:ADDRESS with a scheme of {SCHEMES})"
             )));
         };
+        // A bare IP literal with a port means TCP: an IPv6 literal starts with `[`, an IPv4
+        // one with a digit, so neither can be a scheme.
+        if text.starts_with('[') || scheme.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            return tcp_or_udp(text, Endpoint::Tcp, |host, port| Endpoint::TcpName {
+                host,
+                port,
+            })
+            .map_err(|problem| fail(format!("{problem} (expected IP:PORT or [IPv6]:PORT)")));
+        }
         match scheme {
-            "tcp" => host_port(rest)
-                .map(|(host, port)| match host {
-                    Host::Ip(ip) => Endpoint::Tcp(SocketAddr::new(ip, port)),
-                    Host::Name(host) => Endpoint::TcpName { host, port },
-                })
-                .map_err(|problem| fail(format!("{problem} (expected tcp:HOST:PORT)"))),
-            "udp" => host_port(rest)
-                .map(|(host, port)| match host {
-                    Host::Ip(ip) => Endpoint::Udp(SocketAddr::new(ip, port)),
-                    Host::Name(host) => Endpoint::UdpName { host, port },
-                })
-                .map_err(|problem| fail(format!("{problem} (expected udp:HOST:PORT)"))),
-            "unix" if rest.is_empty() => Err(fail("no path (expected unix:PATH)".into())),
-            "unix" => Ok(Endpoint::Unix(PathBuf::from(rest))),
-            "fd" => match rest.parse::<i32>() {
-                Ok(fd) if fd >= 0 => Ok(Endpoint::Fd(fd)),
-                _ => Err(fail(format!(
+            "tcp" => tcp_or_udp(rest, Endpoint::Tcp, |host, port| Endpoint::TcpName {
+                host,
+                port,
+            })
+            .map_err(|problem| fail(format!("{problem} (expected tcp:HOST:PORT)"))),
+            "udp" => tcp_or_udp(rest, Endpoint::Udp, |host, port| Endpoint::UdpName {
+                host,
+                port,
+            })
+            .map_err(|problem| fail(format!("{problem} (expected udp:HOST:PORT)"))),
+            "unix" => unix_path_problem(rest).map_or_else(
+                || Ok(Endpoint::Unix(PathBuf::from(rest))),
+                |p| Err(fail(p.into())),
+            ),
+            "fd" => match decimal(rest).and_then(|n| i32::try_from(n).ok()) {
+                Some(fd) => Ok(Endpoint::Fd(fd)),
+                None => Err(fail(format!(
                     "`{rest}` is not a descriptor number (expected fd:N, e.g. fd:3)"
                 ))),
             },
@@ -247,12 +256,10 @@ impl FromStr for Endpoint {
             },
             "handover" if rest.is_empty() => Ok(Endpoint::Handover),
             "handover" => Err(fail("`handover:` takes no address".into())),
-            _ if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()) => {
-                Err(fail(format!(
-                    "unknown scheme `{scheme}`; a host name with a port needs one: \
-                     tcp:{scheme}:{rest}"
-                )))
-            }
+            _ if decimal(rest).is_some() => Err(fail(format!(
+                "unknown scheme `{scheme}`; a host name with a port needs one: \
+                 tcp:{scheme}:{rest}"
+            ))),
             _ => Err(fail(format!(
                 "unknown scheme `{scheme}` (expected {SCHEMES})"
             ))),
@@ -260,45 +267,95 @@ impl FromStr for Endpoint {
     }
 }
 
-enum Host {
-    Ip(IpAddr),
-    Name(String),
+/// The number `text` writes in decimal digits only (no sign, no spaces), if it is one.
+fn decimal(text: &str) -> Option<u64> {
+    if text.is_empty() || text.len() > 19 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
 }
 
-/// `HOST:PORT` where HOST is an IPv4 literal, `[IPv6]` or a DNS name.
-fn host_port(text: &str) -> Result<(Host, u16), String> {
-    let Some((host, port)) = text.rsplit_once(':') else {
-        return Err(if text.is_empty() {
-            "no address".to_string()
-        } else {
-            format!("no port after `{text}`")
-        });
-    };
-    let port = port
-        .parse::<u16>()
-        .map_err(|_| format!("`{port}` is not a port (0 to 65535)"))?;
-    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        return inner
-            .parse::<std::net::Ipv6Addr>()
-            .map(|ip| (Host::Ip(IpAddr::V6(ip)), port))
+/// `HOST:PORT`, where HOST is an IPv4 literal, an IPv6 literal in brackets (with a numeric
+/// scope id, `[fe80::1%2]`, as `SocketAddr` prints it) or a DNS name: an address made by
+/// `addr`, or a name made by `name`.
+fn tcp_or_udp(
+    text: &str,
+    addr: fn(SocketAddr) -> Endpoint,
+    name: fn(String, u16) -> Endpoint,
+) -> Result<Endpoint, String> {
+    if text.is_empty() {
+        return Err("no address".to_string());
+    }
+    if let Some(bracketed) = text.strip_prefix('[') {
+        let Some((inner, after)) = bracketed.split_once(']') else {
+            return Err(format!("no `]` closes `[{bracketed}`"));
+        };
+        let Some(port) = after.strip_prefix(':') else {
+            return Err(format!("no port after `[{inner}]`"));
+        };
+        let port = parse_port(port)?;
+        return format!("[{inner}]:{port}")
+            .parse::<SocketAddr>()
+            .map(addr)
             .map_err(|_| format!("`{inner}` is not an IPv6 address"));
     }
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(format!("no port after `{text}`"));
+    };
     if host.contains(':') {
         return Err(format!("an IPv6 address needs brackets: [{host}]:{port}"));
     }
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok((Host::Ip(ip), port));
-    }
+    let port = parse_port(port)?;
     if host.is_empty() {
         return Err("no host (write 0.0.0.0 or [::] for every address)".to_string());
     }
-    let valid = host
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
-    if !valid || host.len() > 253 {
+    if let Ok(ip) = host.parse::<std::net::Ipv4Addr>() {
+        return Ok(addr(SocketAddr::new(IpAddr::V4(ip), port)));
+    }
+    if host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(format!("`{host}` is not an IPv4 address"));
+    }
+    if !is_host_name(host) {
         return Err(format!("`{host}` is neither an IP address nor a host name"));
     }
-    Ok((Host::Name(host.to_string()), port))
+    Ok(name(host.to_string(), port))
+}
+
+fn parse_port(text: &str) -> Result<u16, String> {
+    decimal(text)
+        .and_then(|n| u16::try_from(n).ok())
+        .ok_or_else(|| format!("`{text}` is not a port (0 to 65535)"))
+}
+
+/// A DNS name (RFC 1123): dot-separated labels of 1 to 63 letters, digits, `-` (not first
+/// or last) and `_` (which resolvers accept), 253 characters at most, an optional final dot.
+fn is_host_name(host: &str) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    host.len() <= 253
+        && host.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// What is wrong with a Unix socket path, if anything.
+fn unix_path_problem(path: &str) -> Option<&'static str> {
+    if path.is_empty() {
+        Some("no path (expected unix:PATH)")
+    } else if path.contains('\0') {
+        Some("a path cannot contain a NUL byte")
+    } else if path.starts_with('@') {
+        Some(
+            "abstract socket names (`@name`) are not supported; \
+             a file named so is written ./@name",
+        )
+    } else {
+        None
+    }
 }
 
 /// What is wrong with a `LISTEN_FDNAMES` name, if anything: systemd allows 1 to 255 printable
@@ -410,10 +467,22 @@ mod tests {
             "fd:3",
             "systemd:web",
             "handover:",
+            "tcp:[fe80::1%2]:80",
+            "tcp:example.com.:443",
         ] {
             assert_eq!(parse(text).to_string(), text);
             assert_eq!(parse(&parse(text).to_string()), parse(text));
         }
+    }
+
+    #[test]
+    fn an_ipv6_scope_id_is_kept() {
+        let parsed = parse("[fe80::1%2]:80");
+        let Endpoint::Tcp(std::net::SocketAddr::V6(addr)) = parsed else {
+            panic!("{parsed:?}")
+        };
+        assert_eq!(addr.scope_id(), 2);
+        assert_eq!(parse(&parsed.to_string()), parsed);
     }
 
     #[test]
@@ -481,6 +550,20 @@ mod tests {
             ("systemd:", "no name"),
             ("systemd:a:b", "without `:`"),
             ("handover:x", "takes no address"),
+            ("::1", "an address without a port"),
+            ("[::1]", "no port after `[::1]`"),
+            ("[::1]:99999", "`99999` is not a port"),
+            ("127.0.0.1:99999", "`99999` is not a port"),
+            ("tcp:[::1", "no `]` closes `[::1`"),
+            ("tcp:[::1]", "no port after `[::1]`"),
+            ("tcp:127.0.0.1:+80", "`+80` is not a port"),
+            ("fd:+3", "is not a descriptor number"),
+            ("tcp:127.1:80", "`127.1` is not an IPv4 address"),
+            ("tcp:-:80", "neither an IP address nor a host name"),
+            ("tcp:...:80", "`...` is not an IPv4 address"),
+            ("tcp:a..b:80", "neither an IP address nor a host name"),
+            ("unix:/tmp/a\0b", "NUL"),
+            ("unix:@name", "abstract socket names"),
         ];
         for (text, expected) in cases {
             let message = problem(text);

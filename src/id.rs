@@ -273,7 +273,7 @@ pub struct TimerId(pub(crate) u64);
 ///
 /// Hand it to [`Reactor::stop_listening`](crate::Reactor::stop_listening) to close them;
 /// [`Reactor::listeners`](crate::Reactor::listeners) lists the sockets with it. Ids are
-/// never reused within a reactor, and prints as `listener#N`.
+/// unique in the process (one reactor never matches another's), and it prints as `listener#N`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ListenerId(pub(crate) u64);
 

@@ -14,6 +14,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use mio::Interest;
 
@@ -191,6 +192,10 @@ impl Reactor {
     ///   without the privilege, or a path in a directory we may not write;
     /// - [`NotFound`](io::ErrorKind::NotFound): `fd:N` or `systemd:NAME` names nothing this
     ///   process inherited (the message lists what it did);
+    /// - [`InvalidInput`](io::ErrorKind::InvalidInput) too for a socket made elsewhere or
+    ///   inherited that does not listen (bound or connected, never given to `listen(2)`);
+    /// - [`Other`](io::ErrorKind::Other): the reactor is shutting down (its listeners are
+    ///   closed, and no new one is opened);
     /// - the operating system's errors registering with epoll (`ENOMEM`, `ENOSPC`).
     ///
     /// A name that resolves to several addresses listens on all or none: a failure closes
@@ -332,12 +337,10 @@ pub(crate) struct Handover {
     pub(crate) options: ListenOptions,
 }
 
-/// The loop's part that keeps what a listen is beyond its sockets: the ids given out, and
-/// the `handover:` listen, which has no socket and so no slab entry.
+/// The loop's part that keeps what a listen is beyond its sockets: the `handover:` listen,
+/// which has no socket and so no slab entry; and the ids it gives out.
 #[derive(Default)]
 pub(crate) struct Listens {
-    /// The last [`ListenerId`] given out.
-    last_id: u64,
     /// The `handover:` listen, which serves streams other threads hand over (`adopt.rs`).
     handover: Option<Handover>,
 }
@@ -348,9 +351,11 @@ impl Listens {
         self.handover.as_ref()
     }
 
+    /// A new id, unique in the process: an id of another reactor (another thread of a
+    /// `ReactorThreads`, say) never stops one of this reactor's listens.
     fn next_id(&mut self) -> ListenerId {
-        self.last_id += 1;
-        ListenerId(self.last_id)
+        static LAST: AtomicU64 = AtomicU64::new(0);
+        ListenerId(LAST.fetch_add(1, Ordering::Relaxed) + 1)
     }
 }
 
@@ -370,6 +375,11 @@ impl Core {
         options: ListenOptions,
         destination: Destination,
     ) -> io::Result<Listening> {
+        if self.lifecycle.is_shutting_down() {
+            // The shutdown closed the listeners it found; a new one would keep the loop
+            // waiting for connections it will never be allowed to serve.
+            return Err(io::Error::other("listen: the reactor is shutting down"));
+        }
         let (endpoint, sockets) = match source {
             Source::Named(Endpoint::Handover) => {
                 return self.listen_for_handovers(options, destination)
@@ -379,7 +389,10 @@ impl Core {
                 (endpoint, sockets)
             }
             Source::Made(listener) => {
-                let socket = listener.into_socket()?;
+                let fd = Endpoint::Fd(listener.raw_fd());
+                let socket = listener
+                    .into_socket()
+                    .map_err(|err| net::listen_error(fd, err))?;
                 (socket.local_endpoint(), vec![socket])
             }
         };

@@ -209,8 +209,8 @@ impl ReactorThreads {
     /// then, with [`Spread::LeastLoaded`], the acceptor's (its [`Stats::handed_over`]).
     ///
     /// # Errors
-    /// - [`InvalidInput`](io::ErrorKind::InvalidInput): text outside the endpoint grammar;
-    ///   [`Spread::ReusePort`] with an endpoint that is not `tcp:`;
+    /// - [`InvalidInput`](io::ErrorKind::InvalidInput): `count` is 0; text outside the
+    ///   endpoint grammar; [`Spread::ReusePort`] with an endpoint that is not `tcp:`;
     /// - for [`Spread::ReusePort`], binding the placeholder socket that holds the port
     ///   while the reactors bind it: the errors of [`Reactor::listen`]
     ///   ([`AddrInUse`](io::ErrorKind::AddrInUse) when a socket without `SO_REUSEPORT`, or
@@ -275,6 +275,12 @@ impl ReactorThreads {
         F: FnMut(&PeerAddr) -> Option<H> + 'static,
         H: Handler,
     {
+        if count == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "serve with 0 reactors: nothing would accept or serve a connection",
+            ));
+        }
         let endpoint = endpoint.into_endpoint()?;
         let make = move |index| Destination::here(Box::new(make_factory(index)));
         match spread {

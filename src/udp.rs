@@ -71,9 +71,13 @@ pub(crate) fn bind(endpoint: &Endpoint) -> io::Result<UdpSocket> {
                 "a stream socket: Reactor::listen takes it",
             )),
         },
+        Endpoint::Tcp(_) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a stream endpoint (a bare IP literal means TCP: write udp:HOST:PORT)",
+        )),
         _ => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            "not a datagram endpoint (a bare IP literal means TCP: write udp:HOST:PORT)",
+            "not a datagram endpoint (expected udp:HOST:PORT, fd:N or systemd:NAME)",
         )),
     }
 }
@@ -150,7 +154,7 @@ impl Core {
         let mut udp = Udp::new(slot, socket, local_addr);
         udp.handler = Some(handler);
         self.entries.insert(slot, Entry::Udp(udp));
-        log::debug!("udp socket bound on {local_addr}");
+        log::info!("listening on udp:{local_addr}");
         self.with_datagram_handler(slot, |h, ctx| h.on_open(ctx));
         Ok(local_addr)
     }

@@ -303,3 +303,78 @@ fn a_connect_from_inside_the_loop_refuses_a_name_that_needs_a_lookup() {
         "no outbound connection"
     );
 }
+
+#[test]
+fn an_id_of_another_reactor_stops_nothing_here() {
+    let mut ours = Reactor::new().unwrap();
+    let mut theirs = Reactor::new().unwrap();
+    let mine = ours
+        .listen("127.0.0.1:0", ListenOptions::default(), echo_factory())
+        .unwrap();
+    let other = theirs
+        .listen("127.0.0.1:0", ListenOptions::default(), echo_factory())
+        .unwrap();
+    assert_ne!(mine.id(), other.id());
+    assert!(!ours.stop_listening(other.id()));
+    assert_eq!(ours.listeners().len(), 1);
+    let mut client = TcpStream::connect(mine.local_addr().unwrap()).unwrap();
+    assert_eq!(echo_through(&mut ours, &mut client, b"mine"), b"mine");
+}
+
+#[test]
+fn a_socket_made_elsewhere_that_does_not_listen_is_refused() {
+    use socket2::{Domain, Socket, Type};
+    let bound = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    bound
+        .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    let not_listening: TcpListener = bound.into();
+    let mut reactor = Reactor::new().unwrap();
+    let err = reactor
+        .listen(not_listening, ListenOptions::default(), echo_factory())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("not a listening socket"), "{err}");
+    assert!(err.to_string().starts_with("listen on fd:"), "{err}");
+    assert!(reactor.listeners().is_empty());
+}
+
+#[test]
+fn a_listen_after_the_shutdown_began_is_refused_and_the_loop_still_ends() {
+    let mut reactor = Reactor::new().unwrap();
+    reactor
+        .listen("127.0.0.1:0", ListenOptions::default(), echo_factory())
+        .unwrap();
+    reactor.shutdown_handle().shutdown();
+    reactor.turn(Some(std::time::Duration::ZERO)).unwrap();
+    let err = reactor
+        .listen("127.0.0.1:0", ListenOptions::default(), echo_factory())
+        .unwrap_err();
+    assert!(err.to_string().contains("shutting down"), "{err}");
+    let deadline = Instant::now() + WAIT;
+    while !reactor.is_finished() {
+        assert!(Instant::now() < deadline, "the reactor did not finish");
+        reactor
+            .turn(Some(std::time::Duration::from_millis(10)))
+            .unwrap();
+    }
+}
+
+#[test]
+fn serving_with_no_reactor_is_an_error() {
+    for spread in [
+        mio_reactor::Spread::ReusePort,
+        mio_reactor::Spread::LeastLoaded,
+    ] {
+        let err = mio_reactor::ReactorThreads::serve(
+            0,
+            mio_reactor::Config::default(),
+            "127.0.0.1:0",
+            ListenOptions::default(),
+            spread,
+            |_| |_: &PeerAddr| Some(Echo),
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{spread:?}: {err}");
+    }
+}

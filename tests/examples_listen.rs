@@ -285,3 +285,21 @@ fn threads_share_one_tcp_listen() {
     );
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
 }
+
+/// An argument that is not UTF-8 (a Unix path may be any bytes) is a usage error, exit 2,
+/// in every server: never a panic.
+#[test]
+fn an_argument_that_is_not_utf8_is_a_usage_error_not_a_panic() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let bad = OsStr::from_bytes(b"unix:/tmp/zz\xff.sock");
+    for (name, _) in SERVERS {
+        let mut command = Command::new(example(name));
+        command.arg("--listen").arg(bad);
+        let output = output_within(command);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{name}: {err}");
+        assert!(!err.contains("panicked"), "{name}: {err}");
+        assert!(err.contains("UTF-8"), "{name}: {err}");
+    }
+}

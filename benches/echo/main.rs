@@ -4,7 +4,7 @@
 //! cargo bench --bench echo -- --quick                 # smoke test, about a minute
 //! cargo bench --bench echo                            # 5 alternating runs, ~15 minutes
 //! cargo bench --bench echo -- --runs 9 --scenario pingpong --server tokio --server reactor
-//! # Over TLS (issue 14): our listen_tls against tokio-rustls, same rustls and provider
+//! # Over TLS (issue 14): our TLS listen (ListenOptions::tls) against tokio-rustls, same rustls and provider
 //! cargo bench --bench echo --features tls -- --scenario tls-c50x512 --scenario tls-c1000x64 \
 //!     --scenario tls-handshakes --scenario tls-idle --server tokio --server reactor
 //! ```

@@ -208,7 +208,7 @@ impl Results {
             if self.scenarios.iter().any(|s| s.tls) {
                 let _ = writeln!(
                     out,
-                    "- TLS scenarios: `tokio` is tokio-rustls, `reactor` is `listen_tls`, both \
+                    "- TLS scenarios: `tokio` is tokio-rustls, `reactor` is a `listen` with `ListenOptions::tls`, both \
                      with one rustls `ServerConfig` (ring, no resumption); `mio` sits them out"
                 );
             }

@@ -12,7 +12,7 @@
 //! benchmark notices (`--server faulty` must fail, in the TLS scenarios too).
 //!
 //! In the TLS scenarios (`--tls-dir` given), `tokio` is tokio-rustls (`tokio_tls_server.rs`)
-//! and `reactor` is this crate's `listen_tls` (the `tls` feature), both with the same
+//! and `reactor` is this crate's `listen` with `ListenOptions::tls` (the `tls` feature), both with the same
 //! rustls `ServerConfig` (`tls.rs`); `mio` has no TLS server and sits those out.
 //!
 //! All three set `TCP_NODELAY` on accepted sockets, so none waits on Nagle. A server prints

@@ -93,11 +93,15 @@ pub fn announce(what: &str, bound: &[Endpoint], tls: bool) {
 /// `--help` and `--version` print to standard output and exit 0; bad usage exits with code 2
 /// and one line that names the option, as the tests (`tests/examples_cli.rs`) pin.
 pub fn parse<T: Parser>() -> T {
-    parse_from(std::env::args())
+    // `args_os`: an argument that is not UTF-8 is clap's usage error (exit 2), where
+    // `std::env::args` would panic before clap sees it.
+    parse_from(std::env::args_os())
 }
 
 /// [`parse`] from these arguments (the program's name first).
-pub fn parse_from<T: Parser>(args: impl IntoIterator<Item = String>) -> T {
+pub fn parse_from<T: Parser>(
+    args: impl IntoIterator<Item = impl Into<std::ffi::OsString> + Clone>,
+) -> T {
     T::try_parse_from(args).unwrap_or_else(|err| exit_on(T::command().get_name(), err))
 }
 

@@ -346,6 +346,10 @@ pub enum Spread {
     /// A listening socket per reactor, sharing the port through `SO_REUSEPORT`: the kernel
     /// picks a socket by a hash of the connection's addresses (`socket(7)`). No thread
     /// beyond the reactors', nothing crosses threads.
+    ///
+    /// The kernel lets any socket of the same user with `SO_REUSEPORT` join the group: a
+    /// second server started on the same port shares it instead of failing with
+    /// `AddrInUse` (which is also how a new process can take over from an old one).
     ReusePort,
     /// One acceptor thread hands each connection to the reactor with the fewest open
     /// connections (nginx's and Netty's boss/worker split).

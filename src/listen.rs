@@ -325,7 +325,11 @@ fn open_sockets(endpoint: &Endpoint, options: &ListenOptions) -> io::Result<Vec<
             io::ErrorKind::InvalidInput,
             "a datagram endpoint cannot listen: Reactor::bind_udp binds it",
         ))),
-        Endpoint::Handover => unreachable!("handover: has no socket to open"),
+        // `Core::listen` serves `handover:` without a socket; nothing else asks.
+        Endpoint::Handover => Err(named(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "handover: has no socket to open",
+        ))),
     }
 }
 

@@ -8,26 +8,13 @@ use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
 use mio_reactor::{
     AdoptedStream, Config, ConnectOptions, ListenOptions, LoopHandle, PostError, Reactor,
     ReactorThreads, ShutdownHandle, Spread, Stats,
 };
 use proptest::prelude::*;
-use util::{init_logging, loopback, round_trip, Echo, WAIT};
-
-/// Turns `reactor` until `done` holds, at most [`WAIT`].
-fn turn_until(reactor: &mut Reactor, mut done: impl FnMut(&Reactor) -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done(reactor) {
-        assert!(
-            Instant::now() < deadline,
-            "condition not reached in {WAIT:?}"
-        );
-        reactor.turn(Some(Duration::from_millis(10))).expect("turn");
-    }
-}
+use util::{init_logging, loopback, round_trip, turn_until, Echo, WAIT};
 
 /// A reactor on its own thread that echoes streams handed over to it.
 fn handover_target(config: Config) -> (LoopHandle, ShutdownHandle, JoinHandle<Stats>) {

@@ -8,13 +8,13 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mio_reactor::{
     CloseReason, Config, Context, DatagramContext, DatagramHandler, Endpoint, Handler,
     ListenOptions, Reactor, Record,
 };
-use util::{client, loopback, round_trip, Reporting, Seen, Server, WAIT};
+use util::{client, loopback, round_trip, turn_until, Reporting, Seen, Server, WAIT};
 
 /// Echoes, but panics on the byte `!`.
 struct Fragile;
@@ -211,13 +211,4 @@ fn a_panicking_datagram_handler_closes_only_its_socket() {
     turn_until(&mut reactor, |r| r.stats().datagrams_out == 1);
     let (len, from) = peer.recv_from(&mut reply).unwrap();
     assert_eq!((&reply[..len], from), (&b"still here?"[..], sturdy));
-}
-
-/// Turns `reactor` until `done`, at most [`WAIT`].
-fn turn_until(reactor: &mut Reactor, done: impl Fn(&Reactor) -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done(reactor) {
-        assert!(Instant::now() < deadline, "condition not reached in time");
-        reactor.turn(Some(Duration::from_millis(10))).unwrap();
-    }
 }

@@ -8,32 +8,15 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::time::Instant;
 
-use mio_reactor::{
-    ConnectOptions, Context, Endpoint, Handler, ListenOptions, PeerAddr, Reactor, Stats,
-};
-use util::{Echo, WAIT};
-
-/// Turns `reactor` until `done(stats)`, failing after [`WAIT`].
-fn turn_until(reactor: &mut Reactor, done: impl Fn(&Stats) -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done(&reactor.stats()) {
-        assert!(
-            Instant::now() < deadline,
-            "timed out: {:?}",
-            reactor.stats()
-        );
-        reactor
-            .turn(Some(std::time::Duration::from_millis(10)))
-            .unwrap();
-    }
-}
+use mio_reactor::{ConnectOptions, Context, Endpoint, Handler, ListenOptions, PeerAddr, Reactor};
+use util::{turn_until, Echo, WAIT};
 
 /// Sends `data` on `client` and reads its echo, turning `reactor` meanwhile.
 fn echo_through(reactor: &mut Reactor, client: &mut TcpStream, data: &[u8]) -> Vec<u8> {
     let before = reactor.stats().bytes_out;
     client.write_all(data).unwrap();
     let want = before + data.len() as u64;
-    turn_until(reactor, |stats| stats.bytes_out >= want);
+    turn_until(reactor, |r| r.stats().bytes_out >= want);
     let mut reply = vec![0; data.len()];
     client.set_read_timeout(Some(WAIT)).unwrap();
     client.read_exact(&mut reply).unwrap();
@@ -53,7 +36,7 @@ fn stopping_a_listener_closes_its_socket_and_keeps_its_connections() {
         .unwrap();
     let addr = listening.local_addr().unwrap();
     let mut client = TcpStream::connect(addr).unwrap();
-    turn_until(&mut reactor, |stats| stats.accepted == 1);
+    turn_until(&mut reactor, |r| r.stats().accepted == 1);
 
     assert!(reactor.stop_listening(listening.id()));
     assert!(reactor.listeners().is_empty());
@@ -290,7 +273,7 @@ fn a_connect_from_inside_the_loop_refuses_a_name_that_needs_a_lookup() {
         .local_addr()
         .unwrap();
     let _client = TcpStream::connect(addr).unwrap();
-    turn_until(&mut reactor, |stats| stats.accepted == 1);
+    turn_until(&mut reactor, |r| r.stats().accepted == 1);
     let err = outcome
         .borrow_mut()
         .take()

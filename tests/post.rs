@@ -16,19 +16,7 @@ use mio_reactor::{
     Config, ConnId, Context, Handler, ListenOptions, LoopHandle, PostError, Reactor, Record,
     TimerId,
 };
-use util::{init_logging, loopback, Echo, WAIT};
-
-/// Turns `reactor` until `done` holds, at most [`WAIT`].
-fn turn_until(reactor: &mut Reactor, mut done: impl FnMut(&Reactor) -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done(reactor) {
-        assert!(
-            Instant::now() < deadline,
-            "condition not reached in {WAIT:?}"
-        );
-        reactor.turn(Some(Duration::from_millis(10))).expect("turn");
-    }
-}
+use util::{init_logging, loopback, turn_until, Echo, WAIT};
 
 /// A reactor with an echo listener, so that `run` has something to serve.
 fn echo_reactor(config: Config) -> (Reactor, std::net::SocketAddr) {

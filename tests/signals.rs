@@ -7,20 +7,11 @@ use std::cell::RefCell;
 use std::io::{ErrorKind, Write};
 use std::rc::Rc;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mio_reactor::{CloseReason, Config, Context, Handler, ListenOptions, Reactor};
 use signal_hook::low_level::raise;
-use util::{client, loopback, round_trip, Server, WAIT};
-
-/// Turns `reactor` until `done`, at most [`WAIT`].
-fn turn_until(reactor: &mut Reactor, done: impl Fn(&Reactor) -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done(reactor) {
-        assert!(Instant::now() < deadline, "condition not reached in time");
-        reactor.turn(Some(Duration::from_millis(10))).unwrap();
-    }
-}
+use util::{client, loopback, round_trip, turn_until, Server, WAIT};
 
 #[test]
 fn a_watched_signal_reaches_its_handler_in_the_loop() {

@@ -14,7 +14,7 @@ use mio_reactor::{
     Config, DatagramContext, DatagramHandler, Endpoint, Reactor, Record, SendOutcome, Stats,
     TimerId, TimerKind, TimerTarget, UdpId,
 };
-use util::{init_logging, random_bytes, WAIT};
+use util::{init_logging, random_bytes, turn_until, WAIT};
 
 /// The largest UDP payload over IPv4.
 const MAX_PAYLOAD: usize = 65_507;
@@ -161,19 +161,6 @@ fn sends_beyond_the_queue_are_dropped_and_counted_and_the_queue_is_flushed() {
     );
 }
 
-/// Turns `reactor` until `done(stats)`, for at most `WAIT`.
-fn turn_until(reactor: &mut Reactor, done: impl Fn(&Stats) -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done(&reactor.stats()) {
-        assert!(
-            Instant::now() < deadline,
-            "timed out: {:?}",
-            reactor.stats()
-        );
-        reactor.turn(Some(Duration::from_millis(10))).unwrap();
-    }
-}
-
 #[test]
 fn datagram_payload_counts_in_bytes_in_and_bytes_out() {
     init_logging();
@@ -182,7 +169,7 @@ fn datagram_payload_counts_in_bytes_in_and_bytes_out() {
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();
     client.send_to(&[7; 100], addr).unwrap();
     client.send_to(&[8; 23], addr).unwrap();
-    turn_until(&mut reactor, |stats| stats.datagrams_out == 2);
+    turn_until(&mut reactor, |r| r.stats().datagrams_out == 2);
 
     let stats = reactor.stats();
     assert_eq!((stats.datagrams_in, stats.bytes_in), (2, 123));
@@ -227,7 +214,7 @@ fn a_udp_sockets_timers_and_datagrams_are_traced_under_its_udp_id() {
         id: id.clone(),
     };
     reactor.bind_udp("udp:127.0.0.1:0", handler).unwrap();
-    turn_until(&mut reactor, |stats| stats.datagrams_out == 1);
+    turn_until(&mut reactor, |r| r.stats().datagrams_out == 1);
 
     let id = id.get().expect("on_open ran");
     let records = records.borrow();

@@ -6,21 +6,12 @@ mod util;
 use std::cell::RefCell;
 use std::io::{ErrorKind, Read, Write};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mio::unix::pipe;
 use mio::Interest;
 use mio_reactor::{FdSource, ListenOptions, Reactor, Readiness, Record, WatchContext};
-use util::{loopback, Server, WAIT};
-
-/// Turns `reactor` until `done`, at most [`WAIT`].
-fn turn_until(reactor: &mut Reactor, mut done: impl FnMut(&Reactor) -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done(reactor) {
-        assert!(Instant::now() < deadline, "condition not reached in time");
-        reactor.turn(Some(Duration::from_millis(10))).unwrap();
-    }
-}
+use util::{loopback, turn_until, Server};
 
 /// Reads a pipe until it would block; `None` at EOF.
 fn drain(pipe: &mut pipe::Receiver, into: &mut Vec<u8>) -> Option<()> {

@@ -134,6 +134,20 @@ impl ServerAddr for Listening {
     }
 }
 
+/// Turns `reactor` (on this thread) until `done(reactor)`, failing after [`WAIT`] with the
+/// reactor's stats in the message.
+pub fn turn_until(reactor: &mut Reactor, mut done: impl FnMut(&Reactor) -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done(reactor) {
+        assert!(
+            Instant::now() < deadline,
+            "condition not reached in {WAIT:?}: {:?}",
+            reactor.stats()
+        );
+        reactor.turn(Some(Duration::from_millis(10))).expect("turn");
+    }
+}
+
 /// 127.0.0.1 with an ephemeral port.
 pub fn loopback() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()

@@ -9,7 +9,8 @@ use crate::close_reason::CloseReason;
 use crate::connect::{IntoConnectTarget, Lookup};
 use crate::core::Core;
 use crate::handler::Handler;
-use crate::id::{ConnId, Slot, TimerId};
+use crate::id::{ConnId, LoopTimerId, Slot, TimerId};
+use crate::loop_timers::Every;
 use crate::net::PeerAddr;
 use crate::options::ConnectOptions;
 use crate::post::LoopHandle;
@@ -514,6 +515,35 @@ impl<'a> Context<'a> {
     /// cancelled, cannot be cancelled again: `false`.
     pub fn cancel_timer(&mut self, timer: TimerId) -> bool {
         self.core.cancel_timer(self.slot, timer)
+    }
+
+    /// Sets a timer of the loop, which belongs to no connection: `callback` runs once after
+    /// `delay`, with a [`LoopContext`](crate::LoopContext), even if this connection has closed
+    /// meanwhile. As [`Reactor::set_loop_timer`](crate::Reactor::set_loop_timer).
+    pub fn set_loop_timer(
+        &mut self,
+        delay: Duration,
+        callback: impl FnMut(&mut crate::LoopContext<'_>, LoopTimerId) + 'static,
+    ) -> LoopTimerId {
+        self.core.set_loop_timer(delay, None, Box::new(callback))
+    }
+
+    /// Sets a periodic timer of the loop: `callback` runs every period as `every` says,
+    /// until cancelled. As [`Reactor::set_loop_interval`](crate::Reactor::set_loop_interval).
+    pub fn set_loop_interval(
+        &mut self,
+        every: Every,
+        callback: impl FnMut(&mut crate::LoopContext<'_>, LoopTimerId) + 'static,
+    ) -> LoopTimerId {
+        let period = every.period();
+        self.core
+            .set_loop_timer(period, Some(every), Box::new(callback))
+    }
+
+    /// Cancels a timer of the loop, whoever set it; returns whether it was pending. As
+    /// [`Reactor::cancel_loop_timer`](crate::Reactor::cancel_loop_timer).
+    pub fn cancel_loop_timer(&mut self, id: LoopTimerId) -> bool {
+        self.core.cancel_loop_timer(id)
     }
 
     /// Closes this connection gracefully ([`CloseReason::IdleTimeout`]) once it has read and

@@ -21,14 +21,16 @@ use std::time::{Duration, Instant};
 
 use mio::{Interest, Registry};
 
+use crate::before_sleep::BeforeSleep;
 use crate::close_reason::CloseReason;
 use crate::config::Config;
 use crate::connection::Connection;
 use crate::context::Context;
 use crate::entries::{Entries, Entry};
 use crate::handler::Handler;
-use crate::id::{ConnId, Slot, TimerId, UdpId};
+use crate::id::{ConnId, LoopTimerId, Slot, TimerId, UdpId};
 use crate::listen::Listens;
+use crate::loop_timers::LoopTimers;
 use crate::net::PeerAddr;
 use crate::panics::call_user;
 use crate::post::Inbox;
@@ -57,6 +59,8 @@ pub(crate) enum TimerTask {
     AcceptBackoff(Slot),
     /// Abort whatever is left of a graceful shutdown.
     ShutdownDeadline,
+    /// A timer of the loop (`loop_timers.rs`), which belongs to no connection.
+    Loop(LoopTimerId),
     /// Close a connection whose TLS handshake is taking too long.
     #[cfg(feature = "tls")]
     HandshakeDeadline(Slot),
@@ -77,6 +81,7 @@ impl TimerTask {
                 Some(TimerTarget::Listener(slot.key)),
             ),
             TimerTask::ShutdownDeadline => (TimerKind::ShutdownDeadline, None),
+            TimerTask::Loop(id) => (TimerKind::Loop, Some(TimerTarget::Loop(id))),
             #[cfg(feature = "tls")]
             TimerTask::HandshakeDeadline(slot) => (TimerKind::TlsHandshakeDeadline, conn(slot)),
         };
@@ -87,7 +92,7 @@ impl TimerTask {
 /// The loop's state, as parts: each owns its state behind private fields and is changed
 /// only through its methods, so a function's signature says which part it may change.
 ///
-/// Eight parts are visible to the other files of the crate; the clock, the configuration and
+/// Ten parts are visible to the other files of the crate; the clock, the configuration and
 /// the read buffer are not: they are read through [`now`](Core::now) and
 /// [`config`](Core::config), the clock is set only by [`read_clock`](Core::read_clock), and
 /// the buffer is lent by [`take_read_buf`](Core::take_read_buf).
@@ -110,6 +115,11 @@ pub(crate) struct Core {
     /// but `open_connections` (the connection cap), which only `insert_conn` and
     /// `remove_conn` change. Behind methods they would read no better.
     pub(crate) stats: Stats,
+    /// The callbacks of the loop's own timers (`loop_timers.rs`; their deadlines are in
+    /// `timers`).
+    pub(crate) loop_timers: LoopTimers,
+    /// The hook that runs once per turn before the poll (`before_sleep.rs`).
+    pub(crate) before_sleep: BeforeSleep,
     /// The clock, read once per turn.
     now: Instant,
     /// Set when the reactor is made; never changed.
@@ -131,6 +141,8 @@ impl Core {
             inbox,
             listens: Listens::default(),
             stats: Stats::default(),
+            loop_timers: LoopTimers::default(),
+            before_sleep: BeforeSleep::default(),
             now: Instant::now(),
             read_buf: vec![0; config.read_buffer_size],
             config,
@@ -328,6 +340,7 @@ impl Core {
                     }
                 }
                 TimerTask::ShutdownDeadline => self.abort_all(),
+                TimerTask::Loop(id) => self.fire_loop_timer(id),
                 #[cfg(feature = "tls")]
                 TimerTask::HandshakeDeadline(slot) => self.handshake_deadline_passed(slot),
             }
@@ -375,9 +388,14 @@ impl Core {
         }
     }
 
-    /// Nothing is left that could ever produce an event, no posted item waits, and none
-    /// can come (no [`LoopHandle`](crate::LoopHandle) left, or a shutdown begun).
+    /// Nothing is left that could ever produce an event, no loop timer is pending (or a
+    /// shutdown has begun: loop timers fire while it drains, but do not hold it), no posted
+    /// item waits, and none can come (no [`LoopHandle`](crate::LoopHandle) left, or a
+    /// shutdown begun).
     pub(crate) fn is_finished(&self) -> bool {
-        self.entries.is_empty() && self.inbox.is_done(self.lifecycle.is_shutting_down())
+        let shutting_down = self.lifecycle.is_shutting_down();
+        self.entries.is_empty()
+            && (shutting_down || self.loop_timers.is_empty())
+            && self.inbox.is_done(shutting_down)
     }
 }

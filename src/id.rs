@@ -268,6 +268,39 @@ impl fmt::Display for WatchId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TimerId(pub(crate) u64);
 
+/// Identifies one timer of the loop: set with
+/// [`Reactor::set_loop_timer`](crate::Reactor::set_loop_timer) or
+/// [`set_loop_interval`](crate::Reactor::set_loop_interval) (or the same methods of any
+/// context), handed to its callback each time it fires, and cancelled with
+/// `cancel_loop_timer`. It prints as `loop-timer#N`.
+///
+/// A type apart from [`TimerId`], because the two are cancelled by different owners: a
+/// [`TimerId`] belongs to one connection or socket, which alone may cancel it and whose
+/// closing cancels it, while a loop timer belongs to no connection and outlives the one that
+/// set it. Mixing them up is a type error rather than a cancel that silently misses. Ids are
+/// never reused within a reactor; a periodic timer keeps its id across its periods.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use mio_reactor::Reactor;
+///
+/// let mut reactor = Reactor::new()?;
+/// let id = reactor.set_loop_timer(Duration::from_secs(60), |_, _| println!("never"));
+/// assert_eq!(id.to_string(), "loop-timer#0");
+/// assert!(reactor.cancel_loop_timer(id));
+/// assert!(!reactor.cancel_loop_timer(id)); // gone already
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LoopTimerId(pub(crate) u64);
+
+impl fmt::Display for LoopTimerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "loop-timer#{}", self.0)
+    }
+}
+
 /// Identifies one listen ([`Reactor::listen`](crate::Reactor::listen)): every socket it
 /// opened (a host name that resolved to two addresses gives two), for as long as they listen.
 ///

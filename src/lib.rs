@@ -229,8 +229,9 @@ pub use context::{Context, WriteError};
 pub use datagram::{DatagramContext, DatagramHandler, SendOutcome};
 pub use endpoint::{Endpoint, EndpointError, IntoEndpoint};
 pub use handler::{Factory, Handler};
-pub use id::{ConnId, ListenerId, TimerId, UdpId, WatchId};
+pub use id::{ConnId, ListenerId, LoopTimerId, TimerId, UdpId, WatchId};
 pub use listen::{IntoListener, ListenerInfo, Listening};
+pub use loop_timers::Every;
 pub use net::PeerAddr;
 pub use options::{ConnectOptions, ListenOptions, StreamOptions};
 pub use post::{LoopContext, LoopHandle, PostError};
@@ -241,6 +242,10 @@ pub use stats::{ClosedCounts, Stats};
 pub use threads::{ReactorThreads, Spread};
 pub use trace::{Observer, Record, TimerKind, TimerTarget};
 pub use watch_handler::{FdSource, Readiness, WatchContext, WatchHandler};
+
+// Declared after the guide's doctests too, for the same reason as TLS below.
+mod before_sleep;
+mod loop_timers;
 
 // TLS (the `tls` feature). Declared here, after the guide's doctests above, so that the line
 // numbers `cargo test --doc Guide` reports (quoted in the guide) do not depend on features.

@@ -29,7 +29,8 @@ use crate::connect::{IntoConnectTarget, Lookup};
 use crate::context::WriteError;
 use crate::core::Core;
 use crate::handler::Handler;
-use crate::id::{ConnId, TimerId};
+use crate::id::{ConnId, LoopTimerId, TimerId};
+use crate::loop_timers::Every;
 use crate::options::ConnectOptions;
 use crate::panics::call_user;
 use crate::state::State;
@@ -567,6 +568,34 @@ impl LoopContext<'_> {
             .is_some_and(|c| c.state().is_active());
         self.count_miss(open)
             .then(|| self.core.set_timer(id.0, delay))
+    }
+
+    /// Sets a timer of the loop, which belongs to no connection: `callback` runs once after
+    /// `delay`, with a [`LoopContext`] of its own. As [`Reactor::set_loop_timer`](crate::Reactor::set_loop_timer).
+    pub fn set_loop_timer(
+        &mut self,
+        delay: Duration,
+        callback: impl FnMut(&mut LoopContext<'_>, LoopTimerId) + 'static,
+    ) -> LoopTimerId {
+        self.core.set_loop_timer(delay, None, Box::new(callback))
+    }
+
+    /// Sets a periodic timer of the loop: `callback` runs every period as `every` says,
+    /// until cancelled. As [`Reactor::set_loop_interval`](crate::Reactor::set_loop_interval).
+    pub fn set_loop_interval(
+        &mut self,
+        every: Every,
+        callback: impl FnMut(&mut LoopContext<'_>, LoopTimerId) + 'static,
+    ) -> LoopTimerId {
+        let period = every.period();
+        self.core
+            .set_loop_timer(period, Some(every), Box::new(callback))
+    }
+
+    /// Cancels a timer of the loop, whoever set it; returns whether it was pending. As
+    /// [`Reactor::cancel_loop_timer`](crate::Reactor::cancel_loop_timer).
+    pub fn cancel_loop_timer(&mut self, id: LoopTimerId) -> bool {
+        self.core.cancel_loop_timer(id)
     }
 
     /// Opens an outbound connection served by `handler`, as

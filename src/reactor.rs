@@ -15,9 +15,10 @@ use crate::datagram::DatagramHandler;
 use crate::endpoint::IntoEndpoint;
 use crate::entries::Entry;
 use crate::handler::Handler;
-use crate::id::{ConnId, WatchId};
+use crate::id::{ConnId, LoopTimerId, WatchId};
+use crate::loop_timers::Every;
 use crate::options::ConnectOptions;
-use crate::post::LoopHandle;
+use crate::post::{LoopContext, LoopHandle};
 use crate::shutdown::ShutdownHandle;
 use crate::signals::{shut_down_on, SHUTDOWN_SIGNALS};
 use crate::stats::Stats;
@@ -395,8 +396,162 @@ impl Reactor {
         ShutdownHandle::new(self.core.lifecycle.requests(), self.waker.clone())
     }
 
+    /// Runs `callback` on the loop's thread once, `delay` from now: a timer of the loop,
+    /// which belongs to no connection (asyncio's `call_later`, libuv's `uv_timer_t`). The
+    /// callback gets a [`LoopContext`], which reaches connections by [`ConnId`], and the
+    /// timer's id.
+    ///
+    /// A pending loop timer keeps [`run`](Reactor::run) going even with nothing else to
+    /// serve, as a watch does; once a shutdown has begun, loop timers still fire while the
+    /// connections drain but no longer hold the reactor: when the drain is over `run`
+    /// returns and the timers still pending are dropped, uncalled. A panic in the callback
+    /// is caught ([`Config::catch_panics`]), logged and counted in
+    /// [`Stats::handler_panics`]. Each call is counted in [`Stats::loop_timers_fired`] and
+    /// traced as [`Record::TimerFired`] with [`TimerKind::Loop`](crate::TimerKind::Loop).
+    ///
+    /// The same method is on [`Context`](crate::Context::set_loop_timer),
+    /// [`LoopContext`](LoopContext::set_loop_timer),
+    /// [`DatagramContext`](crate::DatagramContext::set_loop_timer) and
+    /// [`WatchContext`](WatchContext::set_loop_timer), for timers set from a callback.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// use std::time::Duration;
+    /// use mio_reactor::Reactor;
+    ///
+    /// let fired = Rc::new(Cell::new(false));
+    /// let flag = fired.clone();
+    /// let mut reactor = Reactor::new()?;
+    /// reactor.set_loop_timer(Duration::from_millis(10), move |lc, id| {
+    ///     println!("{id} fired with {} connections open", lc.open_connections());
+    ///     flag.set(true);
+    /// });
+    /// reactor.run()?; // nothing else to serve: returns once the timer has fired
+    /// assert!(fired.get());
+    /// assert_eq!(reactor.stats().loop_timers_fired, 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_loop_timer(
+        &mut self,
+        delay: Duration,
+        callback: impl FnMut(&mut LoopContext<'_>, LoopTimerId) + 'static,
+    ) -> LoopTimerId {
+        self.core.read_clock();
+        self.core.set_loop_timer(delay, None, Box::new(callback))
+    }
+
+    /// Runs `callback` on the loop's thread every period, first one period from now, until
+    /// it is cancelled ([`cancel_loop_timer`](Reactor::cancel_loop_timer), from anywhere,
+    /// the callback included) or panics (which cancels it). [`Every`] says whether the
+    /// period is a fixed rate or a fixed delay; either way a loop that was busy for several
+    /// periods gets one call, not one per missed period. Otherwise as
+    /// [`set_loop_timer`](Reactor::set_loop_timer).
+    ///
+    /// # Examples
+    /// Redis's `serverCron`: a tick ten times a second, here stopped after three.
+    /// ```
+    /// use std::time::Duration;
+    /// use mio_reactor::{Every, Reactor};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let mut ticks = 0;
+    /// reactor.set_loop_interval(Every::Rate(Duration::from_millis(100)), move |lc, id| {
+    ///     ticks += 1; // expire keys, sample stats...
+    ///     if ticks == 3 {
+    ///         lc.cancel_loop_timer(id);
+    ///     }
+    /// });
+    /// reactor.run()?; // returns once the last loop timer is cancelled
+    /// assert_eq!(reactor.stats().loop_timers_fired, 3);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_loop_interval(
+        &mut self,
+        every: Every,
+        callback: impl FnMut(&mut LoopContext<'_>, LoopTimerId) + 'static,
+    ) -> LoopTimerId {
+        self.core.read_clock();
+        let period = every.period();
+        self.core
+            .set_loop_timer(period, Some(every), Box::new(callback))
+    }
+
+    /// Cancels a loop timer, one-shot or periodic; returns whether it was pending (`false`
+    /// for one that fired, was cancelled, or panicked).
+    pub fn cancel_loop_timer(&mut self, id: LoopTimerId) -> bool {
+        self.core.cancel_loop_timer(id)
+    }
+
+    /// Runs `hook` once per turn, right before the loop polls (Redis's `beforeSleep`,
+    /// libuv's prepare handles): after the turn's timers, before it waits for events. For
+    /// work batched per turn: what handlers gathered during the last turn's events, written
+    /// out once; what the hook writes to connections leaves in the same turn, before the
+    /// poll. It replaces any hook set before; [`clear_before_sleep`](Reactor::clear_before_sleep)
+    /// removes it. Without one, a turn pays one `Option` test.
+    ///
+    /// The hook does not run in a turn that finds the reactor finished, and does not keep a
+    /// reactor running. A panic in it is caught ([`Config::catch_panics`]), logged, counted
+    /// in [`Stats::handler_panics`], and removes the hook.
+    ///
+    /// # Examples
+    /// Replies gathered by handlers in a shared list, written once per turn:
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::io::{Read, Write};
+    /// use std::rc::Rc;
+    /// use std::time::Duration;
+    /// use mio_reactor::{ConnId, Context, Handler, ListenOptions, Reactor};
+    ///
+    /// type Outbox = Rc<RefCell<Vec<ConnId>>>;
+    ///
+    /// struct Ask(Outbox);
+    /// impl Handler for Ask {
+    ///     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+    ///         self.0.borrow_mut().push(ctx.id()); // answered before the loop sleeps
+    ///         data.len()
+    ///     }
+    /// }
+    ///
+    /// let outbox: Outbox = Rc::default();
+    /// let mut reactor = Reactor::new()?;
+    /// let pending = outbox.clone();
+    /// reactor.before_sleep(move |lc| {
+    ///     for id in pending.borrow_mut().drain(..) {
+    ///         let _ = lc.write(id, b"batched\n");
+    ///     }
+    /// });
+    /// let asks = outbox.clone();
+    /// let addr = reactor.listen("127.0.0.1:0", ListenOptions::default(), move |_| {
+    ///     Some(Ask(asks.clone()))
+    /// })?.local_addr()?;
+    /// let client = std::thread::spawn(move || -> std::io::Result<Vec<u8>> {
+    ///     let mut stream = std::net::TcpStream::connect(addr)?;
+    /// #   stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    ///     stream.write_all(b"?")?;
+    ///     let mut reply = [0; 8];
+    ///     stream.read_exact(&mut reply)?;
+    ///     Ok(reply.to_vec())
+    /// });
+    /// while !client.is_finished() {
+    ///     reactor.turn(Some(Duration::from_millis(10)))?;
+    /// }
+    /// assert_eq!(client.join().unwrap()?, b"batched\n");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn before_sleep(&mut self, hook: impl FnMut(&mut LoopContext<'_>) + 'static) {
+        self.core.before_sleep.set(Some(Box::new(hook)));
+    }
+
+    /// Removes the hook set with [`before_sleep`](Reactor::before_sleep); returns whether
+    /// one was set.
+    pub fn clear_before_sleep(&mut self) -> bool {
+        self.core.before_sleep.set(None).is_some()
+    }
+
     /// Turns the loop until shutdown completes, or until nothing is left to serve (no
-    /// listener, no connection, no posted work) and nothing can arrive (no [`LoopHandle`]
+    /// listener, no connection, no loop timer, no posted work) and nothing can arrive (no [`LoopHandle`]
     /// left: while one exists, work or a stream may still be posted, so the loop waits).
     ///
     /// # Errors
@@ -420,8 +575,9 @@ impl Reactor {
     /// Runs one iteration of the loop, blocking in `poll` for at most `max_wait` (`None`:
     /// until an event or the next timer). A reactor with nothing to serve returns at once.
     ///
-    /// One turn: read the clock; act on a shutdown request; fire due timers; poll; mark the
-    /// ready entries; dispatch each once; remove connections that finished. An `EINTR` from
+    /// One turn: read the clock; act on a shutdown request; fire due timers; run the
+    /// [`before_sleep`](Reactor::before_sleep) hook; poll; mark the ready entries; run
+    /// posted work; dispatch each entry once; remove connections that finished. An `EINTR` from
     /// `poll` is an empty turn, not an error.
     ///
     /// # Notes
@@ -478,6 +634,9 @@ impl Reactor {
             // A shutdown just removed the last entry: nothing can happen any more.
             return Ok(());
         }
+        // Redis's `beforeSleep`: once per turn, right before the poll (and what it wrote
+        // leaves before it).
+        core.run_before_sleep();
         let timeout = core.poll_timeout(max_wait);
         let turn = core.stats.turns;
         trace_record!(core, Record::TurnStart { turn, timeout });

@@ -218,8 +218,9 @@ pub struct Stats {
     pub datagrams_dropped: u64,
     /// Panics caught in user code ([`Config::catch_panics`](crate::Config::catch_panics)): in
     /// connection and datagram handlers (each closing its connection or socket), factories
-    /// (each refusing its peer, also counted in [`refused`](Stats::refused)) and watch
-    /// handlers (each ending its watch).
+    /// (each refusing its peer, also counted in [`refused`](Stats::refused)), watch
+    /// handlers (each ending its watch), posted work, loop timers (each cancelling its
+    /// timer) and the before-sleep hook (removing it).
     pub handler_panics: u64,
     /// Connections made elsewhere and served here: [`Reactor::adopt`](crate::Reactor::adopt),
     /// [`LoopContext::adopt`](crate::LoopContext::adopt) and streams handed over with
@@ -240,8 +241,13 @@ pub struct Stats {
     /// coalesce: however many items are posted before the loop takes its next batch, one
     /// wake. Shutdown requests' wakes are not counted.
     pub wakes: u64,
+    /// Calls of loop timers ([`Reactor::set_loop_timer`](crate::Reactor::set_loop_timer),
+    /// [`Reactor::set_loop_interval`](crate::Reactor::set_loop_interval)): one per firing,
+    /// a periodic timer's each period, panicking calls included.
+    pub loop_timers_fired: u64,
     /// Timers pending now, a gauge like [`open_connections`](Stats::open_connections):
-    /// handlers' own ([`Context::set_timer`](crate::Context::set_timer)) and the reactor's
+    /// handlers' own ([`Context::set_timer`](crate::Context::set_timer)), the loop's own
+    /// ([`Reactor::set_loop_timer`](crate::Reactor::set_loop_timer)) and the reactor's
     /// (idle, connect, close and TLS handshake deadlines, accept back-off, shutdown). A
     /// connection's timers are cancelled when it is removed, so this stays proportional to
     /// what is open, however many connections came and went.

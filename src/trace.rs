@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::close_reason::CloseReason;
-use crate::id::{ConnId, UdpId, WatchId};
+use crate::id::{ConnId, LoopTimerId, UdpId, WatchId};
 use crate::net::PeerAddr;
 use crate::state::{Input, State};
 use crate::watch_handler::Readiness;
@@ -84,6 +84,10 @@ pub enum TimerKind {
     ShutdownDeadline,
     /// A TLS handshake's deadline.
     TlsHandshakeDeadline,
+    /// A timer of the loop, which belongs to no connection
+    /// ([`Reactor::set_loop_timer`](crate::Reactor::set_loop_timer)); its target is
+    /// [`TimerTarget::Loop`].
+    Loop,
 }
 
 /// What a timer that fired belongs to, in [`Record::TimerFired`].
@@ -97,6 +101,8 @@ pub enum TimerTarget {
     /// A listener backing off ([`TimerKind::AcceptBackoff`]); listeners have no public id,
     /// so this is its slab key (the `token` of [`Record::AcceptBackoff`]).
     Listener(usize),
+    /// A timer of the loop ([`TimerKind::Loop`]).
+    Loop(LoopTimerId),
 }
 
 impl fmt::Display for TimerTarget {
@@ -105,6 +111,7 @@ impl fmt::Display for TimerTarget {
             TimerTarget::Conn(conn) => write!(f, "{conn}"),
             TimerTarget::Udp(socket) => write!(f, "{socket}"),
             TimerTarget::Listener(token) => write!(f, "listener token={token}"),
+            TimerTarget::Loop(id) => write!(f, "{id}"),
         }
     }
 }
@@ -294,8 +301,8 @@ pub enum Record {
     TimerFired {
         /// What it was for.
         kind: TimerKind,
-        /// The connection, UDP socket or listener it belongs to; `None` for the reactor's
-        /// own (the shutdown deadline). The entry may be gone already: a handler's timer
+        /// The connection, UDP socket, listener or loop timer it belongs to; `None` for
+        /// the reactor's own (the shutdown deadline). The entry may be gone already: a handler's timer
         /// still fires (and is ignored) after its connection or socket closed.
         target: Option<TimerTarget>,
     },

@@ -11,7 +11,7 @@
 use std::fmt;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::event::{Event, Source};
 use mio::unix::SourceFd;
@@ -19,7 +19,8 @@ use mio::{Interest, Registry, Token};
 
 use crate::context::WriteError;
 use crate::core::Core;
-use crate::id::{ConnId, Slot, WatchId};
+use crate::id::{ConnId, LoopTimerId, Slot, WatchId};
+use crate::loop_timers::Every;
 
 /// What the readiness events of a watched source said since its handler last ran.
 ///
@@ -144,6 +145,35 @@ impl<'a> WatchContext<'a> {
     /// (the connection is then closed).
     pub fn write_to(&mut self, id: ConnId, data: &[u8]) -> Result<(), WriteError> {
         self.core.write_conn(id.0, data)
+    }
+
+    /// Sets a timer of the loop, which belongs to no connection: `callback` runs once after
+    /// `delay`, with a [`LoopContext`](crate::LoopContext), even if this watch has ended or its source closed
+    /// meanwhile. As [`Reactor::set_loop_timer`](crate::Reactor::set_loop_timer).
+    pub fn set_loop_timer(
+        &mut self,
+        delay: Duration,
+        callback: impl FnMut(&mut crate::LoopContext<'_>, LoopTimerId) + 'static,
+    ) -> LoopTimerId {
+        self.core.set_loop_timer(delay, None, Box::new(callback))
+    }
+
+    /// Sets a periodic timer of the loop: `callback` runs every period as `every` says,
+    /// until cancelled. As [`Reactor::set_loop_interval`](crate::Reactor::set_loop_interval).
+    pub fn set_loop_interval(
+        &mut self,
+        every: Every,
+        callback: impl FnMut(&mut crate::LoopContext<'_>, LoopTimerId) + 'static,
+    ) -> LoopTimerId {
+        let period = every.period();
+        self.core
+            .set_loop_timer(period, Some(every), Box::new(callback))
+    }
+
+    /// Cancels a timer of the loop, whoever set it; returns whether it was pending. As
+    /// [`Reactor::cancel_loop_timer`](crate::Reactor::cancel_loop_timer).
+    pub fn cancel_loop_timer(&mut self, id: LoopTimerId) -> bool {
+        self.core.cancel_loop_timer(id)
     }
 
     /// Asks the reactor to shut down, as a [`ShutdownHandle`](crate::ShutdownHandle) does:

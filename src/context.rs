@@ -520,6 +520,44 @@ impl<'a> Context<'a> {
     /// Sets a timer of the loop, which belongs to no connection: `callback` runs once after
     /// `delay`, with a [`LoopContext`](crate::LoopContext), even if this connection has closed
     /// meanwhile. As [`Reactor::set_loop_timer`](crate::Reactor::set_loop_timer).
+    ///
+    /// # Examples
+    /// A reply that the loop sends later, by id: it would miss, harmlessly, if the
+    /// connection had closed by then.
+    /// ```
+    /// use std::io::Read;
+    /// use std::time::Duration;
+    /// use mio_reactor::{Context, Handler, ListenOptions, Reactor};
+    ///
+    /// struct Later;
+    /// impl Handler for Later {
+    ///     fn on_open(&mut self, ctx: &mut Context<'_>) {
+    ///         let id = ctx.id();
+    ///         ctx.set_loop_timer(Duration::from_millis(10), move |lc, _| {
+    ///             let _ = lc.write(id, b"later");
+    ///             lc.close(id);
+    ///         });
+    ///     }
+    ///     fn on_data(&mut self, _: &mut Context<'_>, data: &[u8]) -> usize {
+    ///         data.len()
+    ///     }
+    /// }
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let addr = reactor.listen("127.0.0.1:0", ListenOptions::default(), |_| Some(Later))?.local_addr()?;
+    /// let client = std::thread::spawn(move || -> std::io::Result<String> {
+    ///     let mut stream = std::net::TcpStream::connect(addr)?;
+    /// #   stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    ///     let mut heard = String::new();
+    ///     stream.read_to_string(&mut heard)?;
+    ///     Ok(heard)
+    /// });
+    /// while !client.is_finished() {
+    ///     reactor.turn(Some(Duration::from_millis(10)))?;
+    /// }
+    /// assert_eq!(client.join().unwrap()?, "later");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_loop_timer(
         &mut self,
         delay: Duration,

@@ -373,9 +373,10 @@ impl Core {
 
     /// How long `poll` may block: not at all if work is queued (entries to dispatch,
     /// connections a timer just closed, to be removed after the poll, or posted items beyond
-    /// the last turn's budget), else until the next timer.
+    /// the last turn's budget, or a shutdown request from a timer or the before-sleep hook
+    /// that the next turn must act on), else until the next timer.
     pub(crate) fn poll_timeout(&mut self, max_wait: Option<Duration>) -> Option<Duration> {
-        if self.queues.has_work() || self.inbox.has_more() {
+        if self.queues.has_work() || self.inbox.has_more() || self.lifecycle.has_unseen_request() {
             return Some(Duration::ZERO);
         }
         let until_timer = self

@@ -240,6 +240,27 @@ impl<'a> DatagramContext<'a> {
     /// Sets a timer of the loop, which belongs to no connection: `callback` runs once after
     /// `delay`, with a [`LoopContext`](crate::LoopContext), even if this socket has closed
     /// meanwhile. As [`Reactor::set_loop_timer`](crate::Reactor::set_loop_timer).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::net::SocketAddr;
+    /// use std::time::Duration;
+    /// use mio_reactor::{DatagramContext, DatagramHandler, Reactor};
+    ///
+    /// struct Starter;
+    /// impl DatagramHandler for Starter {
+    ///     fn on_open(&mut self, ctx: &mut DatagramContext<'_>) {
+    ///         ctx.set_loop_timer(Duration::from_millis(5), |lc, _| lc.shutdown_reactor());
+    ///     }
+    ///     fn on_datagram(&mut self, _: &mut DatagramContext<'_>, _: &[u8], _: SocketAddr) {}
+    /// }
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// reactor.bind_udp("udp:127.0.0.1:0", Starter)?;
+    /// reactor.run()?; // until the loop timer asks for a shutdown
+    /// assert_eq!(reactor.stats().loop_timers_fired, 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_loop_timer(
         &mut self,
         delay: Duration,

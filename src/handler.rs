@@ -17,7 +17,8 @@ use crate::net::PeerAddr;
 ///   outbound connect completed). A failed connect skips straight to `on_close`.
 /// - [`on_data`](Handler::on_data) with **all unconsumed input**; return how many bytes you
 ///   consumed. If you consumed some, the rest is offered again at once (so handling one
-///   message per call is fine); otherwise it waits, kept, for more bytes. Framing needs no copy.
+///   message per call is fine); otherwise it waits, kept, for more bytes, or for reading to
+///   resume after a pause (after `on_drain`). Framing needs no copy.
 /// - [`on_eof`](Handler::on_eof) when the peer shuts down its write side. The connection is
 ///   now half-closed: you may still write (the default closes gracefully, after your output).
 /// - [`on_drain`](Handler::on_drain) when output that had passed the high water mark has
@@ -125,9 +126,65 @@ pub trait Handler: 'static {
     /// consumed (values above `data.len()` count as `data.len()`).
     ///
     /// While you consume something and input is left, `on_data` is called again at once with
-    /// the rest (unless you closed or paused reading): a handler may take one message per call.
-    /// Returning 0 means "not enough for a message": the input is kept, up to
-    /// [`Config::max_input`](crate::Config::max_input), and offered again with the next bytes.
+    /// the rest: a handler may take one message per call. That stops when you return 0, or
+    /// when reading is paused (your output passed the high water mark, or you called
+    /// [`Context::pause_reading`](crate::Context::pause_reading)), or when the connection
+    /// is closing. What is left is kept, up to
+    /// [`Config::max_input`](crate::Config::max_input), and **offered again**, from its
+    /// first unconsumed byte:
+    /// - **when more bytes arrive**, with them appended. After you returned 0 ("not
+    ///   enough for a message") this is the only way: no new bytes, no new call.
+    /// - **when reading resumes**, with or without new bytes: right after
+    ///   [`on_drain`](Handler::on_drain) (output that had passed the high water mark fell to
+    ///   the low one), or after [`Context::resume_reading`](crate::Context::resume_reading).
+    ///   So requests a client pipelined behind a large reply are answered once the reply
+    ///   has drained, even if the client sends nothing more.
+    ///
+    /// # Examples
+    /// Pipelining: a client sends many requests at once, each answered with 256 KiB. Each
+    /// call takes one request; when a reply passes the high water mark (64 KiB by default)
+    /// the calls stop, the rest of the requests wait in the connection's input, and they are
+    /// offered again after `on_drain`, as the client reads. Memory stays near the high water
+    /// mark plus one reply, however deep the client pipelines.
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::time::Duration;
+    /// use mio_reactor::{Context, Handler, ListenOptions, Reactor};
+    ///
+    /// const REPLY: usize = 256 * 1024;
+    ///
+    /// struct Big;
+    /// impl Handler for Big {
+    ///     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+    ///         let Some(end) = data.iter().position(|&b| b == b'\n') else {
+    ///             return 0; // half a request: offered again with the next bytes
+    ///         };
+    ///         ctx.write(&vec![b'x'; REPLY]); // may pause reading: no more calls until on_drain
+    ///         end + 1 // one request per call
+    ///     }
+    ///     fn on_drain(&mut self, _: &mut Context<'_>) {
+    ///         // Nothing to do: the loop offers the waiting requests again right after this.
+    ///     }
+    /// }
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let addr = reactor.listen("127.0.0.1:0", ListenOptions::default(), |_| Some(Big))?.local_addr()?;
+    /// let client = std::thread::spawn(move || -> std::io::Result<usize> {
+    ///     let mut stream = std::net::TcpStream::connect(addr)?;
+    /// #   stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    ///     stream.write_all(&b"get\n".repeat(40))?; // 40 requests, one write, nothing after
+    ///     let mut replies = vec![0; 40 * REPLY];
+    ///     stream.read_exact(&mut replies)?; // 10 MiB: far more than the socket buffers hold
+    ///     Ok(replies.len())
+    /// });
+    /// while !client.is_finished() {
+    ///     reactor.turn(Some(Duration::from_millis(10)))?;
+    /// }
+    /// assert_eq!(client.join().unwrap()?, 40 * REPLY);
+    /// // Reading paused at least once, and every request was still answered.
+    /// assert!(reactor.stats().read_pauses >= 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize;
 
     /// The peer will send nothing more. The default closes gracefully: output already written

@@ -35,7 +35,9 @@
 //! ```text
 //! now = Instant::now()            the clock, once per turn
 //! shutdown requested?             stop listening, ask handlers to finish, arm the deadline
-//! fire due timers                 user timers, idle checks, connect/close/shutdown deadlines
+//! fire due timers                 user timers, idle checks, connect/close/shutdown
+//!                                 deadlines, the loop's own timers
+//! before-sleep hook               if one is set: work batched per turn
 //! poll(timeout)                   0 if work is queued, else until the next timer
 //! for each event                  set the entry's readable/writable flags, queue it once
 //! run posted work                 from other threads, up to a budget, in order
@@ -133,6 +135,18 @@
 //! [`ReactorThreads::serve`] with [`Spread::LeastLoaded`] spreads connections from one
 //! acceptor over N reactors. The guide's chapter 9b (`docs/guide/09b-the-reactor-in-a-larger-program.md`)
 //! explains the whole model, and `examples/slow_kv.rs` runs it.
+//!
+//! # The loop's own work: loop timers and the before-sleep hook
+//! Besides each connection's timers ([`Context::set_timer`]), the loop has timers of its
+//! own, which belong to no connection (Redis's `serverCron`, libuv's `uv_timer_t`,
+//! asyncio's `call_later`, Netty's `EventLoop.schedule`): [`Reactor::set_loop_timer`] runs
+//! a callback once, [`Reactor::set_loop_interval`] every period, as a fixed rate or a fixed
+//! delay ([`Every`]), never piling calls up after a busy turn; both return a
+//! [`LoopTimerId`] to cancel with. They can be set from every context as well, and their
+//! callback gets a [`LoopContext`], which reaches connections by [`ConnId`].
+//! [`Reactor::before_sleep`] runs a hook once per turn right before the poll (Redis's
+//! `beforeSleep`, libuv's prepare handles). Both run on the loop's thread, and a panic in
+//! either is caught like a handler's.
 //!
 //! # Watching the loop
 //! Every step (turn, readiness event, accept, read, write, transition, timer, close) can be

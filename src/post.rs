@@ -572,6 +572,24 @@ impl LoopContext<'_> {
 
     /// Sets a timer of the loop, which belongs to no connection: `callback` runs once after
     /// `delay`, with a [`LoopContext`] of its own. As [`Reactor::set_loop_timer`](crate::Reactor::set_loop_timer).
+    ///
+    /// # Examples
+    /// Posted work that sets a timer: a worker thread's "retry in 10 ms".
+    /// ```
+    /// use std::time::Duration;
+    /// use mio_reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let handle = reactor.handle();
+    /// std::thread::spawn(move || {
+    ///     handle.post(|lc| {
+    ///         lc.set_loop_timer(Duration::from_millis(10), |lc, _| lc.shutdown_reactor());
+    ///     }).unwrap();
+    /// }).join().unwrap();
+    /// reactor.run()?;
+    /// assert_eq!(reactor.stats().loop_timers_fired, 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_loop_timer(
         &mut self,
         delay: Duration,

@@ -546,6 +546,17 @@ impl Reactor {
 
     /// Removes the hook set with [`before_sleep`](Reactor::before_sleep); returns whether
     /// one was set.
+    ///
+    /// # Examples
+    /// ```
+    /// use mio_reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// reactor.before_sleep(|_| {});
+    /// assert!(reactor.clear_before_sleep());
+    /// assert!(!reactor.clear_before_sleep()); // none left
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn clear_before_sleep(&mut self) -> bool {
         self.core.before_sleep.set(None).is_some()
     }

@@ -159,6 +159,18 @@ impl Lifecycle {
         self.requests.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// Whether a request came that the shutdown sequence has not acted on yet (one made
+    /// from a callback that ran before the poll: a timer's, the before-sleep hook's), so
+    /// that the poll does not block before the next turn acts on it.
+    pub(crate) fn has_unseen_request(&self) -> bool {
+        let requests = self.requests.load(Ordering::SeqCst);
+        match self.phase {
+            Phase::Running => requests >= 1,
+            Phase::Draining => requests >= 2,
+            Phase::Aborted => false,
+        }
+    }
+
     /// Whether a shutdown has begun (draining or aborted).
     #[inline]
     pub(crate) fn is_shutting_down(&self) -> bool {

@@ -150,6 +150,22 @@ impl<'a> WatchContext<'a> {
     /// Sets a timer of the loop, which belongs to no connection: `callback` runs once after
     /// `delay`, with a [`LoopContext`](crate::LoopContext), even if this watch has ended or its source closed
     /// meanwhile. As [`Reactor::set_loop_timer`](crate::Reactor::set_loop_timer).
+    ///
+    /// # Examples
+    /// A signal that arms a timer: SIGUSR1 asks for a shutdown 5 ms later.
+    /// ```
+    /// use std::time::Duration;
+    /// use mio_reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// reactor.on_signals(&[libc::SIGUSR1], |_, ctx| {
+    ///     ctx.set_loop_timer(Duration::from_millis(5), |lc, _| lc.shutdown_reactor());
+    /// })?;
+    /// signal_hook::low_level::raise(libc::SIGUSR1)?;
+    /// reactor.run()?;
+    /// assert_eq!(reactor.stats().loop_timers_fired, 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_loop_timer(
         &mut self,
         delay: Duration,

@@ -385,3 +385,34 @@ fn a_shutdown_does_not_wait_for_loop_timers_but_they_fire_while_it_drains() {
         "the hour-long timer did not hold it"
     );
 }
+
+#[test]
+fn a_shutdown_asked_by_a_loop_timer_is_acted_on_without_waiting_for_an_event() {
+    init_logging();
+    let mut reactor = Reactor::new().unwrap();
+    // A listener that nobody connects to: without the fix the poll blocks for ever.
+    reactor
+        .listen("127.0.0.1:0", ListenOptions::default(), |_| {
+            Some(util::Echo)
+        })
+        .unwrap();
+    reactor.set_loop_timer(5 * MS, |lc, _| lc.shutdown_reactor());
+    let (done, finished) = std::sync::mpsc::channel();
+    let shutdown = reactor.shutdown_handle();
+    let guard = std::thread::spawn(move || {
+        // Unblocks a hung loop so that the test fails instead of hanging.
+        if finished.recv_timeout(WAIT).is_err() {
+            shutdown.shutdown();
+            shutdown.shutdown();
+        }
+    });
+    let started = Instant::now();
+    reactor.run().unwrap();
+    let took = started.elapsed();
+    let _ = done.send(());
+    guard.join().unwrap();
+    assert!(
+        took < WAIT,
+        "run() returned only when the guard woke it: {took:?}"
+    );
+}

@@ -54,8 +54,16 @@ fn what_the_hook_writes_leaves_in_the_same_turn() {
     let queued = pending.clone();
     let hook_turns = Rc::new(RefCell::new(Vec::new()));
     let turns = hook_turns.clone();
+    let order = Rc::new(RefCell::new(Vec::new()));
+    let (seen, from_hook) = (order.clone(), order.clone());
+    reactor.set_observer(move |_: Instant, record: &Record| match record {
+        Record::Write { .. } => seen.borrow_mut().push("write"),
+        Record::TurnStart { .. } => seen.borrow_mut().push("poll"),
+        _ => {}
+    });
     reactor.before_sleep(move |lc| {
         for id in queued.borrow_mut().drain(..) {
+            from_hook.borrow_mut().push("hook");
             lc.write(id, b"answer").unwrap();
             turns.borrow_mut().push(id);
         }
@@ -74,6 +82,13 @@ fn what_the_hook_writes_leaves_in_the_same_turn() {
     turn_until(&mut reactor, |_| !hook_turns.borrow().is_empty());
     // Sent by the turn that ran the hook, before its poll: no further turn is needed.
     assert_eq!(reactor.stats().bytes_out, 6);
+    let order = order.borrow();
+    let hook = order.iter().position(|step| *step == "hook").unwrap();
+    assert_eq!(
+        order[hook..],
+        ["hook", "write", "poll"],
+        "the write left before the poll"
+    );
     let mut reply = [0; 6];
     client.read_exact(&mut reply).unwrap();
     assert_eq!(&reply, b"answer");

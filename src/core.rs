@@ -6,8 +6,9 @@
 //! the slab and the registry ([`Entries`], `entries.rs`), the ready, unflushed, closed and
 //! paused lists ([`Queues`], `queues.rs`), the timers (`timer.rs`), the phase and shutdown
 //! requests ([`Lifecycle`], `shutdown.rs`), the trace ([`Trace`], `trace.rs`), the posted work
-//! ([`Inbox`], `post.rs`), the listens ([`Listens`], `listen.rs`), and the counters
-//! ([`Stats`]). This file composes them, and keeps the clock, the configuration and the one
+//! ([`Inbox`], `post.rs`), the listens ([`Listens`], `listen.rs`), the callbacks of the
+//! loop's own timers ([`LoopTimers`], `loop_timers.rs`), the per-turn hook
+//! ([`BeforeSleep`], `before_sleep.rs`), and the counters ([`Stats`]). This file composes them, and keeps the clock, the configuration and the one
 //! read buffer private.
 //!
 //! Here too: queueing an entry, running a handler (`with_handler`), a connection's timers and

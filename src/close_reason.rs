@@ -53,8 +53,10 @@ use std::time::Duration;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Limit {
-    /// Buffered output passed [`Config::max_output`](crate::Config::max_output): the peer
-    /// does not read what it is sent.
+    /// Buffered output passed the connection's hard cap
+    /// ([`OutputLimits::max_output`](crate::OutputLimits::max_output), by default
+    /// [`Config::max_output`](crate::Config::max_output)): the peer does not read what it is
+    /// sent.
     Output,
     /// Unconsumed input passed [`Config::max_input`](crate::Config::max_input): the peer sent
     /// more than the largest message the handler accepts.

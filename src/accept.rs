@@ -46,6 +46,7 @@ impl Core {
         let Some(l) = self.entries.listener(listener) else {
             return;
         };
+        let limits = l.output_limits;
         let factory = match &mut l.destination {
             Destination::Here(factory) => factory,
             Destination::Elsewhere(balancer) => {
@@ -77,7 +78,7 @@ impl Core {
         };
         transport.stream().configure(self.config(), &peer);
         let traced_peer = self.trace.is_on().then(|| peer.clone());
-        match self.insert_conn(transport, peer, handler, State::Open) {
+        match self.insert_conn(transport, (peer, limits), handler, State::Open) {
             Ok(slot) => {
                 self.stats.accepted += 1;
                 if let Some(peer) = traced_peer {

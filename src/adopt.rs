@@ -21,6 +21,7 @@ use crate::handler::{Factory, Handler};
 use crate::id::ConnId;
 use crate::net::{ListenerSocket, PeerAddr, Stream};
 use crate::options::StreamOptions;
+use crate::output_limits::OutputLimits;
 use crate::post::{LoopContext, LoopHandle, PostError};
 use crate::reactor::Reactor;
 use crate::state::State;
@@ -139,9 +140,12 @@ impl Core {
         &mut self,
         stream: Stream,
         peer: PeerAddr,
-        security: &Security,
+        (security, limits): (&Security, Option<OutputLimits>),
         make: impl FnOnce(&mut Core, &PeerAddr) -> Option<Box<dyn Handler>>,
     ) -> io::Result<Option<ConnId>> {
+        if let Some(limits) = limits {
+            limits.validate()?;
+        }
         let Some(handler) = make(self, &peer) else {
             log::debug!("refused a handed-over connection from {peer}");
             self.stats.refused += 1;
@@ -153,7 +157,7 @@ impl Core {
         // it is the server's side: the handshake starts with the client's first bytes.
         let transport = security.transport(stream, true)?;
         let slot = self
-            .insert_conn(transport, peer, handler, State::Open)
+            .insert_conn(transport, (peer, limits), handler, State::Open)
             .map_err(|(err, _)| err)?;
         self.stats.adopted += 1;
         self.open(slot);
@@ -169,7 +173,8 @@ impl Core {
         handler: Box<dyn Handler>,
     ) -> io::Result<ConnId> {
         let (stream, peer) = stream.into_stream()?;
-        let adopted = self.adopt(stream, peer, options.security(), |_, _| Some(handler))?;
+        let connection = (options.security(), options.output_limits());
+        let adopted = self.adopt(stream, peer, connection, |_, _| Some(handler))?;
         Ok(adopted.expect("a handler was given"))
     }
 
@@ -182,11 +187,12 @@ impl Core {
             return self.refuse(peer);
         };
         // Clones (an `Rc` and an `Arc`): `adopt` borrows the core whole.
-        let (destination, security) = (
+        let (destination, security, limits) = (
             handover.destination.clone(),
             handover.options.security.clone(),
+            handover.options.get_output_limits(),
         );
-        let adopted = self.adopt(stream, peer, &security, |_, peer| {
+        let adopted = self.adopt(stream, peer, (&security, limits), |_, peer| {
             destination.new_handler(peer)
         });
         if let Err(err) = adopted {

@@ -189,6 +189,7 @@ impl Core {
             conn.idle_timer.take(),
             conn.deadline_timer.take(),
             conn.handshake_timer.take(),
+            conn.soft_timer.take(),
         ];
         for timer in timers.into_iter().flatten() {
             self.timers.cancel(timer);

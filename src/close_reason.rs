@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::io;
+use std::time::Duration;
 
 /// Which limit a peer ran into.
 ///
@@ -52,12 +53,33 @@ use std::io;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Limit {
-    /// Buffered output passed [`Config::max_output`](crate::Config::max_output): the peer
-    /// does not read what it is sent.
+    /// Buffered output passed the connection's hard cap
+    /// ([`OutputLimits::max_output`](crate::OutputLimits::max_output), by default
+    /// [`Config::max_output`](crate::Config::max_output)): the peer does not read what it is
+    /// sent.
     Output,
     /// Unconsumed input passed [`Config::max_input`](crate::Config::max_input): the peer sent
     /// more than the largest message the handler accepts.
     Input,
+    /// Buffered output stayed above the soft limit of
+    /// [`OutputLimits::soft_limit`](crate::OutputLimits::soft_limit) (`bytes`) for longer
+    /// than its `duration`: the peer reads, but too slowly for too long. The connection was
+    /// aborted (its output is stuck anyway).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mio_reactor::{CloseReason, Limit};
+    ///
+    /// let limit = Limit::SoftOutput { bytes: 8 << 20, duration: Duration::from_secs(60) };
+    /// let reason = CloseReason::LimitExceeded(limit);
+    /// assert_eq!(reason.to_string(), "buffered output above 8388608 B for 60 s");
+    /// ```
+    SoftOutput {
+        /// The soft limit, in bytes.
+        bytes: usize,
+        /// How long output may stay above it.
+        duration: Duration,
+    },
 }
 
 /// The reason handed to [`Handler::on_close`](crate::Handler::on_close), exactly once per
@@ -216,6 +238,14 @@ impl fmt::Display for CloseReason {
                 f.write_str("output limit exceeded (peer not reading)")
             }
             CloseReason::LimitExceeded(Limit::Input) => f.write_str("input limit exceeded"),
+            CloseReason::LimitExceeded(Limit::SoftOutput { bytes, duration }) => {
+                write!(f, "buffered output above {bytes} B for ")?;
+                if duration.subsec_nanos() == 0 {
+                    write!(f, "{} s", duration.as_secs())
+                } else {
+                    write!(f, "{duration:?}")
+                }
+            }
             CloseReason::Protocol(why) => write!(f, "protocol error: {why}"),
             CloseReason::Shutdown => f.write_str("reactor shutdown"),
             CloseReason::ShutdownAborted => f.write_str("aborted at reactor shutdown deadline"),

@@ -137,6 +137,8 @@ impl Config {
         /// Hard cap on one connection's buffered output (default 4 MiB). A write past it closes
         /// the connection with [`Limit::Output`](crate::Limit::Output). It matters for writes
         /// the water marks cannot stop, such as a broadcast to a peer that stopped reading.
+        /// The water marks and this cap are the reactor's defaults: a listen, a connect or the
+        /// handler may give a connection its own ([`OutputLimits`](crate::OutputLimits)).
         max_output, get_max_output: usize
     );
     knob!(

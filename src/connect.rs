@@ -14,6 +14,7 @@ use crate::endpoint::{Endpoint, IntoEndpoint};
 use crate::handler::Handler;
 use crate::id::{ConnId, Slot};
 use crate::net::{PeerAddr, Stream};
+use crate::output_limits::OutputLimits;
 use crate::state::{Input, State};
 use crate::trace::{trace_record, Record};
 use crate::transport::Security;
@@ -128,8 +129,11 @@ impl Core {
         &mut self,
         addrs: Vec<PeerAddr>,
         handler: Box<dyn Handler>,
-        security: Security,
+        (security, limits): (Security, Option<OutputLimits>),
     ) -> Result<ConnId, (io::Error, Box<dyn Handler>)> {
+        if let Some(Err(err)) = limits.map(|limits| limits.validate()) {
+            return Err((err, handler));
+        }
         let mut last_error =
             io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
         let mut addrs = addrs.into_iter();
@@ -152,7 +156,7 @@ impl Core {
                 Ok(transport) => transport,
                 Err(err) => return Err((err, handler)),
             };
-            let slot = self.insert_conn(transport, addr, handler, State::Connecting)?;
+            let slot = self.insert_conn(transport, (addr, limits), handler, State::Connecting)?;
             trace_record!(
                 self,
                 Record::Connecting {
@@ -219,8 +223,11 @@ impl Core {
         if !fallbacks.is_empty() {
             if let Some(handler) = conn.handler.take() {
                 let failed = conn.peer().clone();
-                let security = std::mem::take(&mut conn.security);
-                self.retry_connect(slot, failed, &reason, (fallbacks, security), handler);
+                let connection = (
+                    std::mem::take(&mut conn.security),
+                    Some(conn.output_limits()),
+                );
+                self.retry_connect(slot, failed, &reason, (fallbacks, connection), handler);
             }
         }
         // Without its handler (it moved on to the next address) no `on_close` is called.
@@ -234,10 +241,10 @@ impl Core {
         slot: Slot,
         failed: PeerAddr,
         reason: &CloseReason,
-        (fallbacks, security): (Vec<PeerAddr>, Security),
+        (fallbacks, connection): (Vec<PeerAddr>, (Security, Option<OutputLimits>)),
         handler: Box<dyn Handler>,
     ) {
-        match self.connect(fallbacks, handler, security) {
+        match self.connect(fallbacks, handler, connection) {
             Ok(next) => log::debug!("connect to {failed}: {reason}; trying again as {next}"),
             Err((err, handler)) => {
                 log::debug!("no address left to try: {err}");

@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 use mio::event::Event;
 
 use crate::close_reason::CloseReason;
-use crate::decisions::reoffer_due;
+use crate::decisions::{reoffer_due, WaterMarks};
 use crate::handler::Handler;
 use crate::id::{ConnId, Slot};
 use crate::net::PeerAddr;
+use crate::output_limits::{OutputLimits, SoftLimit};
 use crate::state::{Input, State};
 use crate::transport::{Security, Transport};
 
@@ -64,6 +65,13 @@ pub(crate) struct Connection {
     /// connection lets a peer that opens and closes connections grow the timer heap for an
     /// hour, and a timer that outlives its connection can only fire into nothing.
     pub(crate) user_timers: Vec<u64>,
+    /// Its output water marks and hard cap: copied once when it opens (from its listen's
+    /// or connect's options, or the reactor's `Config`), compared on every write and flush.
+    pub(crate) marks: WaterMarks,
+    /// Its soft output limit, if any: `None` costs the write path one comparison.
+    pub(crate) soft_limit: Option<SoftLimit>,
+    /// The soft limit's timer, armed while output is above the soft limit.
+    pub(crate) soft_timer: Option<u64>,
 }
 
 /// A state change: the state left and the state entered.
@@ -80,7 +88,7 @@ impl Connection {
         peer: PeerAddr,
         handler: Box<dyn Handler>,
         state: State,
-        now: Instant,
+        (limits, now): (OutputLimits, Instant),
     ) -> Connection {
         Connection {
             slot,
@@ -107,6 +115,9 @@ impl Connection {
             security: Security::default(),
             handshake_timer: None,
             user_timers: Vec::new(),
+            marks: limits.marks,
+            soft_limit: limits.soft,
+            soft_timer: None,
         }
     }
 
@@ -140,6 +151,14 @@ impl Connection {
     /// Bytes written by the handler that the kernel has not taken yet.
     pub(crate) fn buffered_output(&self) -> usize {
         self.transport.buffered()
+    }
+
+    /// Its output limits as they are now.
+    pub(crate) fn output_limits(&self) -> OutputLimits {
+        OutputLimits {
+            marks: self.marks,
+            soft: self.soft_limit,
+        }
     }
 
     /// A readiness event for this connection arrived.

@@ -607,6 +607,104 @@ impl<'a> Context<'a> {
             .map_or(0, |conn| conn.buffered_output())
     }
 
+    /// Bytes written to connection `id` but not yet taken by the kernel; `None` if no such
+    /// connection is open. `buffered_output_of(ctx.id())` is
+    /// [`buffered_output`](Context::buffered_output) of this one.
+    ///
+    /// A publisher uses it to drop a message for a slow subscriber rather than let the
+    /// subscriber's output run into its hard cap (which closes it).
+    ///
+    /// # Examples
+    /// ```
+    /// use mio_reactor::{ConnId, Context, Handler};
+    ///
+    /// struct Publisher {
+    ///     subscribers: Vec<ConnId>,
+    /// }
+    ///
+    /// impl Handler for Publisher {
+    ///     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+    ///         for &id in &self.subscribers {
+    ///             // A subscriber more than 1 MiB behind misses this message.
+    ///             if ctx.buffered_output_of(id).is_some_and(|behind| behind < 1 << 20) {
+    ///                 let _ = ctx.write_to(id, data);
+    ///             }
+    ///         }
+    ///         data.len()
+    ///     }
+    /// }
+    /// # let _ = Publisher { subscribers: Vec::new() };
+    /// ```
+    pub fn buffered_output_of(&self, id: ConnId) -> Option<usize> {
+        self.core
+            .entries
+            .conn_ref(id.0)
+            .filter(|conn| conn.state() != crate::State::Closed)
+            .map(|conn| conn.buffered_output())
+    }
+
+    /// This connection's output limits as they are now: its listen's or connect's, the
+    /// reactor's, or what [`set_output_limits`](Context::set_output_limits) set.
+    ///
+    /// ```
+    /// use mio_reactor::{Context, Handler};
+    ///
+    /// struct Producer;
+    /// impl Handler for Producer {
+    ///     fn on_drain(&mut self, ctx: &mut Context<'_>) {
+    ///         while ctx.buffered_output() <= ctx.output_limits().get_high_water() {
+    ///             ctx.write(&[0; 4096]);
+    ///         }
+    ///     }
+    ///     fn on_data(&mut self, _: &mut Context<'_>, data: &[u8]) -> usize {
+    ///         data.len()
+    ///     }
+    /// }
+    /// # let _ = Producer;
+    /// ```
+    pub fn output_limits(&self) -> crate::OutputLimits {
+        self.core.entries.conn_ref(self.slot).map_or_else(
+            || crate::OutputLimits::from(self.core.config()),
+            |conn| conn.output_limits(),
+        )
+    }
+
+    /// Gives this connection new output limits (see [`OutputLimits`](crate::OutputLimits)),
+    /// at any time: a client that asked for a large value gets a larger hard cap, a client
+    /// that subscribed gets a soft limit.
+    ///
+    /// They apply at once to what is buffered: above the new hard cap the connection is
+    /// aborted with [`Limit::Output`](crate::Limit::Output), above the new high water mark
+    /// its reading pauses, and the soft limit's clock starts afresh. Reading paused for
+    /// backpressure resumes at the next flush that finds output at the new low water mark.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](std::io::ErrorKind::InvalidInput) if the limits contradict each
+    /// other ([`OutputLimits::validate`](crate::OutputLimits::validate)); nothing changes.
+    ///
+    /// # Examples
+    /// ```
+    /// use mio_reactor::{Context, Handler, OutputLimits};
+    ///
+    /// /// Sends a large blob on request: up to 64 MiB may wait for a reading client.
+    /// struct Blobs {
+    ///     blob: Vec<u8>,
+    /// }
+    ///
+    /// impl Handler for Blobs {
+    ///     fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+    ///         let roomy = OutputLimits::default().max_output(64 << 20);
+    ///         ctx.set_output_limits(roomy).expect("valid limits");
+    ///         ctx.write(&self.blob);
+    ///         data.len()
+    ///     }
+    /// }
+    /// # let _ = Blobs { blob: Vec::new() };
+    /// ```
+    pub fn set_output_limits(&mut self, limits: crate::OutputLimits) -> std::io::Result<()> {
+        self.core.set_output_limits(self.slot, limits)
+    }
+
     /// Bytes kept from earlier [`on_data`](crate::Handler::on_data) calls that were not
     /// consumed. In [`on_eof`](crate::Handler::on_eof), non-zero means the peer stopped in
     /// the middle of a message.
@@ -746,7 +844,7 @@ impl<'a> Context<'a> {
     ) -> io::Result<ConnId> {
         let peers = target.into_peers(Lookup::Refused)?;
         self.core
-            .connect(peers, Box::new(handler), options.security)
+            .connect(peers, Box::new(handler), options.into_connection())
             .map_err(|(err, _)| err)
     }
 

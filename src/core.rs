@@ -33,6 +33,7 @@ use crate::id::{ConnId, LoopTimerId, Slot, TimerId, UdpId};
 use crate::listen::Listens;
 use crate::loop_timers::LoopTimers;
 use crate::net::PeerAddr;
+use crate::output_limits::OutputLimits;
 use crate::panics::call_user;
 use crate::post::Inbox;
 use crate::queues::Queues;
@@ -65,6 +66,9 @@ pub(crate) enum TimerTask {
     /// Close a connection whose TLS handshake is taking too long.
     #[cfg(feature = "tls")]
     HandshakeDeadline(Slot),
+    /// Close a connection whose output stayed above its soft limit for too long
+    /// (`output_limits.rs`).
+    SoftOutputLimit(Slot),
 }
 
 impl TimerTask {
@@ -85,6 +89,7 @@ impl TimerTask {
             TimerTask::Loop(id) => (TimerKind::Loop, Some(TimerTarget::Loop(id))),
             #[cfg(feature = "tls")]
             TimerTask::HandshakeDeadline(slot) => (TimerKind::TlsHandshakeDeadline, conn(slot)),
+            TimerTask::SoftOutputLimit(slot) => (TimerKind::SoftOutputLimit, conn(slot)),
         };
         Record::TimerFired { kind, target }
     }
@@ -197,12 +202,12 @@ impl Core {
         }
     }
 
-    /// Registers a new connection and puts it in the slab; on error the handler is handed
-    /// back.
+    /// Registers a new connection with its output `limits` (`None`: the reactor's) and puts
+    /// it in the slab; on error the handler is handed back.
     pub(crate) fn insert_conn(
         &mut self,
         mut transport: Transport,
-        peer: PeerAddr,
+        (peer, limits): (PeerAddr, Option<OutputLimits>),
         handler: Box<dyn Handler>,
         state: State,
     ) -> Result<Slot, (io::Error, Box<dyn Handler>)> {
@@ -213,7 +218,8 @@ impl Core {
         if let Err(err) = self.entries.register(&mut transport, slot, interest) {
             return Err((err, handler));
         }
-        let conn = Connection::new(slot, transport, peer, handler, state, self.now());
+        let limits = limits.unwrap_or_else(|| OutputLimits::from(self.config()));
+        let conn = Connection::new(slot, transport, peer, handler, state, (limits, self.now()));
         self.entries.insert(slot, Entry::Conn(conn));
         self.stats.open_connections += 1;
         Ok(slot)
@@ -344,6 +350,7 @@ impl Core {
                 TimerTask::Loop(id) => self.fire_loop_timer(id),
                 #[cfg(feature = "tls")]
                 TimerTask::HandshakeDeadline(slot) => self.handshake_deadline_passed(slot),
+                TimerTask::SoftOutputLimit(slot) => self.soft_limit_timer_fired(slot),
             }
         }
     }

@@ -167,7 +167,8 @@ pub(crate) fn idle_check(
     }
 }
 
-/// The output water marks and hard cap, in bytes (from the [`Config`](crate::Config)).
+/// The output water marks and hard cap, in bytes (a connection's own, from its
+/// [`OutputLimits`](crate::OutputLimits) or the [`Config`](crate::Config)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct WaterMarks {
     pub(crate) low: usize,
@@ -242,6 +243,37 @@ pub(crate) fn gather_limit(cap: usize, marks: WaterMarks) -> usize {
 /// high one, so that reading does not flap on and off around one mark (hysteresis).
 pub(crate) fn backpressure_lifts(buffered: usize, paused: bool, marks: WaterMarks) -> bool {
     paused && buffered <= marks.low
+}
+
+/// What the soft limit's clock does after buffered output changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SoftClock {
+    /// Output just passed the soft limit: start the clock (arm the timer).
+    Start,
+    /// Output is at or below the soft limit again (or there is no soft limit any more):
+    /// stop the clock, so that the next excursion starts from zero.
+    Stop,
+    /// Nothing changes: still above with the clock running, or still below without one.
+    Keep,
+}
+
+/// The soft limit's clock for `buffered` bytes of output, a soft limit of `soft` bytes (if
+/// any), and whether the clock is `running`. Only above the limit does time count, as in
+/// Redis's `client-output-buffer-limit`: dipping to the limit resets it.
+pub(crate) fn soft_clock(buffered: usize, soft: Option<usize>, running: bool) -> SoftClock {
+    let above = soft.is_some_and(|soft| buffered > soft);
+    match (above, running) {
+        (true, false) => SoftClock::Start,
+        (false, true) => SoftClock::Stop,
+        _ => SoftClock::Keep,
+    }
+}
+
+/// The soft limit's timer fired: is the connection to be closed? Only if its output is
+/// still above the limit (the clock is stopped whenever it falls, so this guards only
+/// against a missed stop), and it is not closed already.
+pub(crate) fn soft_limit_passed(state: State, buffered: usize, soft: Option<usize>) -> bool {
+    state != State::Closed && soft.is_some_and(|soft| buffered > soft)
 }
 
 /// After a flush: what the write side does next.
@@ -596,5 +628,24 @@ mod tests {
         for state in [State::Open, State::PeerHalfClosed, State::Connecting] {
             assert_eq!(after_flush(state, 0, false), FinStep::Wait, "{state:?}");
         }
+    }
+
+    #[test]
+    fn the_soft_clock_runs_only_above_the_soft_limit() {
+        assert_eq!(soft_clock(101, Some(100), false), SoftClock::Start);
+        assert_eq!(soft_clock(101, Some(100), true), SoftClock::Keep);
+        assert_eq!(soft_clock(100, Some(100), true), SoftClock::Stop);
+        assert_eq!(soft_clock(100, Some(100), false), SoftClock::Keep);
+        // No soft limit (any more): never started, and a running clock stops.
+        assert_eq!(soft_clock(1 << 30, None, false), SoftClock::Keep);
+        assert_eq!(soft_clock(1 << 30, None, true), SoftClock::Stop);
+    }
+
+    #[test]
+    fn the_soft_limit_closes_only_what_is_still_above_it() {
+        assert!(soft_limit_passed(State::Open, 101, Some(100)));
+        assert!(!soft_limit_passed(State::Open, 100, Some(100)));
+        assert!(!soft_limit_passed(State::Open, 101, None));
+        assert!(!soft_limit_passed(State::Closed, 101, Some(100)));
     }
 }

@@ -303,6 +303,9 @@ impl Core {
         conn.last_active = now;
         let buffered = conn.buffered_output();
         let would_block = !conn.transport().is_writable();
+        if conn.soft_limit.is_some() || conn.soft_timer.is_some() {
+            self.track_soft_limit(slot);
+        }
         self.stats.bytes_out += written as u64;
         trace_record!(
             self,
@@ -317,10 +320,10 @@ impl Core {
 
     /// Output fell to the low water mark: read again, and tell the handler.
     fn lift_backpressure(&mut self, slot: Slot) {
-        let marks = self.config().water_marks();
         let Some(conn) = self.entries.conn(slot) else {
             return;
         };
+        let marks = conn.marks;
         if !backpressure_lifts(conn.buffered_output(), conn.paused_by_backpressure(), marks) {
             return;
         }
@@ -338,8 +341,6 @@ impl Core {
     /// Writes for a handler: held until the callback returns (or sent at once with what is
     /// held, past the gather limit), with the limits applied to everything buffered.
     pub(crate) fn write_conn(&mut self, slot: Slot, data: &[u8]) -> Result<(), WriteError> {
-        let marks = self.config().water_marks();
-        let limit = gather_limit(GATHER_CAP, marks);
         let conn = self
             .entries
             .conn(slot)
@@ -347,6 +348,8 @@ impl Core {
         if !conn.state().may_write() {
             return Err(WriteError::Closed);
         }
+        let marks = conn.marks;
+        let limit = gather_limit(GATHER_CAP, marks);
         let sent = match conn.transport().send(data, limit) {
             Ok(sent) => sent,
             Err(err) => {
@@ -356,6 +359,7 @@ impl Core {
         };
         let buffered = conn.buffered_output();
         let paused = conn.paused_by_backpressure();
+        let soft = conn.soft_limit.is_some();
         match sent {
             Sent::Written(written) => self.count_written(slot, Some(written)),
             Sent::Held { gathered } => {
@@ -397,6 +401,9 @@ impl Core {
                 trace_record!(self, Record::ReadingPaused { conn, buffered });
             }
             WriteStep::Carry => {}
+        }
+        if soft {
+            self.track_soft_limit(slot);
         }
         Ok(())
     }

@@ -248,6 +248,7 @@ pub use listen::{IntoListener, ListenerInfo, Listening};
 pub use loop_timers::Every;
 pub use net::PeerAddr;
 pub use options::{ConnectOptions, ListenOptions, StreamOptions};
+pub use output_limits::OutputLimits;
 pub use post::{LoopContext, LoopHandle, PostError};
 pub use reactor::Reactor;
 pub use shutdown::ShutdownHandle;
@@ -260,6 +261,7 @@ pub use watch_handler::{FdSource, Readiness, WatchContext, WatchHandler};
 // Declared after the guide's doctests too, for the same reason as TLS below.
 mod before_sleep;
 mod loop_timers;
+mod output_limits;
 
 // TLS (the `tls` feature). Declared here, after the guide's doctests above, so that the line
 // numbers `cargo test --doc Guide` reports (quoted in the guide) do not depend on features.

@@ -31,7 +31,6 @@ use crate::options::ListenOptions;
 use crate::post::LoopContext;
 use crate::reactor::Reactor;
 use crate::threads::first_tcp_addr;
-use crate::transport::Security;
 use crate::unix_path::bind_unix;
 use crate::watch_handler::WatchContext;
 
@@ -384,6 +383,9 @@ impl Core {
             // waiting for connections it will never be allowed to serve.
             return Err(io::Error::other("listen: the reactor is shutting down"));
         }
+        if let Some(limits) = options.get_output_limits() {
+            limits.validate()?;
+        }
         let (endpoint, sockets) = match source {
             Source::Named(Endpoint::Handover) => {
                 return self.listen_for_handovers(options, destination)
@@ -409,7 +411,7 @@ impl Core {
                 id,
                 endpoint.clone(),
                 destination.clone(),
-                options.security.clone(),
+                &options,
             );
             if let Err(err) = registered {
                 self.stop_listening(id);
@@ -501,12 +503,13 @@ pub(crate) fn insert_listener(
     id: ListenerId,
     endpoint: Endpoint,
     destination: Destination,
-    security: Security,
+    options: &ListenOptions,
 ) -> io::Result<()> {
     let slot = entries.next_slot();
     entries.register(&mut socket, slot, Interest::READABLE)?;
     log::info!("listening on {}", socket.local_endpoint());
-    let listener = Listener::new(slot, (id, endpoint), socket, destination, security);
+    let connections = (options.security.clone(), options.get_output_limits());
+    let listener = Listener::new(slot, (id, endpoint), socket, destination, connections);
     entries.insert(slot, Entry::Listener(listener));
     Ok(())
 }

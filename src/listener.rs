@@ -4,6 +4,7 @@ use crate::adopt::Destination;
 use crate::endpoint::Endpoint;
 use crate::id::{ListenerId, Slot};
 use crate::net::ListenerSocket;
+use crate::output_limits::OutputLimits;
 use crate::transport::Security;
 
 /// A listener and its accept bookkeeping.
@@ -17,6 +18,8 @@ pub(crate) struct Listener {
     pub(crate) destination: Destination,
     /// What secures the accepted connections' transports (TLS, or nothing).
     pub(crate) security: Security,
+    /// The accepted connections' output limits (`None`: the reactor's).
+    pub(crate) output_limits: Option<OutputLimits>,
     /// Connections may be waiting (edge-triggered: cleared only by `WouldBlock`).
     pub(crate) readable: bool,
     pub(crate) queued: bool,
@@ -32,7 +35,7 @@ impl Listener {
         (id, endpoint): (ListenerId, Endpoint),
         socket: ListenerSocket,
         destination: Destination,
-        security: Security,
+        (security, output_limits): (Security, Option<OutputLimits>),
     ) -> Listener {
         Listener {
             slot,
@@ -41,6 +44,7 @@ impl Listener {
             socket,
             destination,
             security,
+            output_limits,
             readable: false,
             queued: false,
             backing_off: false,

@@ -10,6 +10,7 @@ use std::fmt;
 #[cfg(feature = "tls")]
 use std::sync::Arc;
 
+use crate::output_limits::OutputLimits;
 use crate::transport::Security;
 
 /// Connections the kernel completes and queues for a listener before we accept them: room
@@ -30,6 +31,7 @@ pub(crate) const DEFAULT_BACKLOG: u32 = 1024;
 /// | [`backlog`](ListenOptions::backlog) | 1024 | `tcp:` and `unix:` endpoints a listen binds |
 /// | [`unix_mode`](ListenOptions::unix_mode) | the umask's | `unix:` endpoints a listen binds |
 /// | `tls` (the `tls` feature) | plaintext | every connection of the listen |
+/// | [`output_limits`](ListenOptions::output_limits) | the reactor's [`Config`](crate::Config) | every connection of the listen |
 ///
 /// Options that do not apply to an endpoint are ignored: an inherited socket (`fd:N`)
 /// keeps the backlog and mode it was made with.
@@ -48,6 +50,7 @@ pub struct ListenOptions {
     backlog: Option<u32>,
     unix_mode: Option<u32>,
     pub(crate) security: Security,
+    output_limits: Option<OutputLimits>,
 }
 
 impl ListenOptions {
@@ -169,6 +172,34 @@ impl ListenOptions {
         self.security.is_tls()
     }
 
+    /// Gives every connection of the listen these output limits instead of the reactor's
+    /// (see [`OutputLimits`]): a class of clients, as Redis's `client-output-buffer-limit
+    /// pubsub`. The limits are checked by the listen, which fails with
+    /// [`InvalidInput`](std::io::ErrorKind::InvalidInput) if they contradict each other. A
+    /// handler may still change its own connection's later
+    /// ([`Context::set_output_limits`](crate::Context::set_output_limits)).
+    ///
+    /// # Examples
+    /// ```
+    /// use mio_reactor::{ListenOptions, OutputLimits};
+    ///
+    /// let bulk = OutputLimits::default().max_output(64 << 20);
+    /// let options = ListenOptions::default().output_limits(bulk);
+    /// assert_eq!(options.get_output_limits(), Some(bulk));
+    /// assert_eq!(ListenOptions::default().get_output_limits(), None); // the reactor's
+    /// ```
+    #[must_use]
+    pub fn output_limits(mut self, limits: OutputLimits) -> ListenOptions {
+        self.output_limits = Some(limits);
+        self
+    }
+
+    /// The limits [`output_limits`](ListenOptions::output_limits) set, if any (`None`: the
+    /// reactor's [`Config`](crate::Config)).
+    pub fn get_output_limits(&self) -> Option<OutputLimits> {
+        self.output_limits
+    }
+
     /// The same options without TLS: an acceptor that only moves sockets to the reactors
     /// that secure them.
     pub(crate) fn plaintext(self) -> ListenOptions {
@@ -186,6 +217,7 @@ impl fmt::Debug for ListenOptions {
             .field("backlog", &self.backlog_len())
             .field("unix_mode", &self.unix_mode.map(|m| format!("{m:o}")))
             .field("tls", &self.is_tls())
+            .field("output_limits", &self.output_limits)
             .finish()
     }
 }
@@ -198,6 +230,7 @@ impl fmt::Debug for ListenOptions {
 /// | option | default |
 /// |---|---|
 /// | `tls` (the `tls` feature): a client config and the server's name | plaintext |
+/// | [`output_limits`](ConnectOptions::output_limits) | the reactor's [`Config`](crate::Config) |
 ///
 /// # Examples
 /// ```
@@ -208,6 +241,7 @@ impl fmt::Debug for ListenOptions {
 #[derive(Clone, Default)]
 pub struct ConnectOptions {
     pub(crate) security: Security,
+    output_limits: Option<OutputLimits>,
 }
 
 impl ConnectOptions {
@@ -236,12 +270,42 @@ impl ConnectOptions {
     pub fn is_tls(&self) -> bool {
         self.security.is_tls()
     }
+
+    /// Gives the connection these output limits instead of the reactor's (see
+    /// [`OutputLimits`]). The connect checks them and fails with
+    /// [`InvalidInput`](std::io::ErrorKind::InvalidInput) if they contradict each other.
+    ///
+    /// # Examples
+    /// ```
+    /// use mio_reactor::{ConnectOptions, OutputLimits};
+    ///
+    /// let small = OutputLimits::default().low_water(1024).high_water(4096);
+    /// let options = ConnectOptions::default().output_limits(small);
+    /// assert_eq!(options.get_output_limits(), Some(small));
+    /// ```
+    #[must_use]
+    pub fn output_limits(mut self, limits: OutputLimits) -> ConnectOptions {
+        self.output_limits = Some(limits);
+        self
+    }
+
+    /// The limits [`output_limits`](ConnectOptions::output_limits) set, if any (`None`: the
+    /// reactor's [`Config`](crate::Config)).
+    pub fn get_output_limits(&self) -> Option<OutputLimits> {
+        self.output_limits
+    }
+
+    /// What the connection is made with: its security and output limits.
+    pub(crate) fn into_connection(self) -> (Security, Option<OutputLimits>) {
+        (self.security, self.output_limits)
+    }
 }
 
 impl fmt::Debug for ConnectOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ConnectOptions")
             .field("tls", &self.is_tls())
+            .field("output_limits", &self.output_limits)
             .finish()
     }
 }
@@ -249,28 +313,37 @@ impl fmt::Debug for ConnectOptions {
 /// The options [`adopt`](crate::Reactor::adopt) takes for a stream made elsewhere: a
 /// [`ListenOptions`] when this side is the server (the stream was accepted elsewhere), a
 /// [`ConnectOptions`] when it is the client (connected elsewhere). Only the options that
-/// concern a connection apply (TLS); those of a listening socket are ignored.
+/// concern a connection apply (TLS, output limits); those of a listening socket are ignored.
 ///
 /// Sealed: implemented for those two types only.
 pub trait StreamOptions: private::Sealed {}
 
 pub(crate) mod private {
+    use crate::output_limits::OutputLimits;
     use crate::transport::Security;
 
-    /// What a stream's options give the reactor: how to secure its transport.
+    /// What a stream's options give the reactor: how to secure its transport, and its
+    /// output limits (`None`: the reactor's).
     pub trait Sealed {
         fn security(&self) -> &Security;
+        fn output_limits(&self) -> Option<OutputLimits>;
     }
 
     impl Sealed for super::ListenOptions {
         fn security(&self) -> &Security {
             &self.security
         }
+        fn output_limits(&self) -> Option<OutputLimits> {
+            self.output_limits
+        }
     }
 
     impl Sealed for super::ConnectOptions {
         fn security(&self) -> &Security {
             &self.security
+        }
+        fn output_limits(&self) -> Option<OutputLimits> {
+            self.output_limits
         }
     }
 }

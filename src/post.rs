@@ -543,6 +543,73 @@ impl LoopContext<'_> {
         result
     }
 
+    /// Bytes written to connection `id` but not yet taken by the kernel, as
+    /// [`Context::buffered_output_of`](crate::Context::buffered_output_of) says; `None` if
+    /// no such connection is open (not counted as a miss: nothing was sent).
+    ///
+    /// ```
+    /// use mio_reactor::{ConnId, LoopContext};
+    ///
+    /// /// Posted work that publishes to the subscribers that keep up.
+    /// fn publish(loop_ctx: &mut LoopContext<'_>, subscribers: &[ConnId], message: &[u8]) {
+    ///     for &id in subscribers {
+    ///         if loop_ctx.buffered_output(id).is_some_and(|behind| behind < 1 << 20) {
+    ///             let _ = loop_ctx.write(id, message);
+    ///         }
+    ///     }
+    /// }
+    /// # let _ = publish;
+    /// ```
+    pub fn buffered_output(&self, id: ConnId) -> Option<usize> {
+        self.core
+            .entries
+            .conn_ref(id.0)
+            .filter(|conn| conn.state() != crate::State::Closed)
+            .map(|conn| conn.buffered_output())
+    }
+
+    /// Gives connection `id` new output limits, as its own
+    /// [`Context::set_output_limits`](crate::Context::set_output_limits) would.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](std::io::ErrorKind::InvalidInput) if the limits contradict each
+    /// other; [`NotFound`](std::io::ErrorKind::NotFound) (counted as a miss) if no such
+    /// connection is open.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use mio_reactor::{ConnId, LoopContext, OutputLimits};
+    ///
+    /// /// Posted work: the client `id` subscribed, so it gets Redis's pub/sub limits.
+    /// fn subscribed(loop_ctx: &mut LoopContext<'_>, id: ConnId) -> std::io::Result<()> {
+    ///     let pubsub = OutputLimits::default()
+    ///         .max_output(32 << 20)
+    ///         .soft_limit(8 << 20, Duration::from_secs(60));
+    ///     loop_ctx.set_output_limits(id, pubsub)
+    /// }
+    /// # let _ = subscribed;
+    /// ```
+    pub fn set_output_limits(
+        &mut self,
+        id: ConnId,
+        limits: crate::OutputLimits,
+    ) -> std::io::Result<()> {
+        limits.validate()?;
+        let open = self
+            .core
+            .entries
+            .conn_ref(id.0)
+            .is_some_and(|c| c.state() != crate::State::Closed);
+        if !self.count_miss(open) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{id} is not open"),
+            ));
+        }
+        self.core.set_output_limits(id.0, limits)
+    }
+
     /// Closes connection `id` gracefully, as [`Context::close_conn`](crate::Context::close_conn)
     /// does. Returns `false` (and counts a miss) if no such connection is open.
     pub fn close(&mut self, id: ConnId) -> bool {
@@ -630,7 +697,7 @@ impl LoopContext<'_> {
     ) -> io::Result<ConnId> {
         let peers = target.into_peers(Lookup::Refused)?;
         self.core
-            .connect(peers, Box::new(handler), options.security)
+            .connect(peers, Box::new(handler), options.into_connection())
             .map_err(|(err, _)| err)
     }
 

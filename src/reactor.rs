@@ -260,7 +260,7 @@ impl Reactor {
         let addrs = target.into_peers(Lookup::Allowed)?;
         self.core.read_clock();
         self.core
-            .connect(addrs, Box::new(handler), options.security)
+            .connect(addrs, Box::new(handler), options.into_connection())
             .map_err(|(err, _)| err)
     }
 

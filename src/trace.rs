@@ -88,6 +88,10 @@ pub enum TimerKind {
     /// ([`Reactor::set_loop_timer`](crate::Reactor::set_loop_timer)); its target is
     /// [`TimerTarget::Loop`].
     Loop,
+    /// A connection's output stayed above its soft limit
+    /// ([`OutputLimits::soft_limit`](crate::OutputLimits::soft_limit)) for the limit's
+    /// duration.
+    SoftOutputLimit,
 }
 
 /// What a timer that fired belongs to, in [`Record::TimerFired`].

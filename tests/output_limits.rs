@@ -271,7 +271,9 @@ fn read_while_turning(reactor: &mut Reactor, stream: &mut TcpStream, bytes: usiz
 }
 
 const SOFT: usize = 256 * 1024;
-const SOFT_FOR: Duration = Duration::from_millis(400);
+// Long enough that catching up (reading 1 MiB while turning) fits in the half of it that the
+// sparing test leaves, however loaded the machine.
+const SOFT_FOR: Duration = Duration::from_secs(1);
 
 /// A reactor on this thread whose one listen has a 256 KiB soft limit for 400 ms and
 /// floods 1 MiB per input.
@@ -313,7 +315,7 @@ fn the_soft_limit_closes_a_peer_that_stays_above_it_for_longer_than_its_duration
     assert_eq!(closed(&closes), [CloseReason::LimitExceeded(limit)]);
     assert_eq!(
         CloseReason::LimitExceeded(limit).to_string(),
-        "buffered output above 262144 B for 400ms"
+        "buffered output above 262144 B for 1 s"
     );
     assert_eq!(reactor.stats().closed.limit_exceeded, 1);
 }
@@ -324,12 +326,12 @@ fn the_soft_limit_spares_a_peer_that_dips_below_it_in_time() {
     let (mut reactor, addr) = soft_limited(&closes);
     let mut bursty = nonblocking(addr);
     let started = Instant::now();
-    // Three times: above the soft limit for 3/4 of its duration, then caught up. Above it
+    // Three times: above the soft limit for half its duration, then caught up. Above it
     // for longer than the duration in all, never for that long at once.
     for _ in 0..3 {
         bursty.write_all(b"go").unwrap();
         turn_until(&mut reactor, |r| r.stats().bytes_in > 0);
-        turn_for(&mut reactor, SOFT_FOR * 3 / 4);
+        turn_for(&mut reactor, SOFT_FOR / 2);
         read_while_turning(&mut reactor, &mut bursty, MIB);
     }
     assert!(started.elapsed() > SOFT_FOR);

@@ -124,6 +124,15 @@ impl Core {
         id
     }
 
+    /// Arms a periodic loop timer: its first call one period from now.
+    pub(crate) fn set_loop_interval(
+        &mut self,
+        every: Every,
+        callback: LoopCallback,
+    ) -> LoopTimerId {
+        self.set_loop_timer(every.period(), Some(every), callback)
+    }
+
     /// Cancels a loop timer (a periodic one for good); returns whether it was pending. A
     /// timer cancelled from its own callback is not called again.
     pub(crate) fn cancel_loop_timer(&mut self, id: LoopTimerId) -> bool {

@@ -473,9 +473,7 @@ impl Reactor {
         callback: impl FnMut(&mut LoopContext<'_>, LoopTimerId) + 'static,
     ) -> LoopTimerId {
         self.core.read_clock();
-        let period = every.period();
-        self.core
-            .set_loop_timer(period, Some(every), Box::new(callback))
+        self.core.set_loop_interval(every, Box::new(callback))
     }
 
     /// Cancels a loop timer, one-shot or periodic; returns whether it was pending (`false`

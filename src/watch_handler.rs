@@ -181,9 +181,7 @@ impl<'a> WatchContext<'a> {
         every: Every,
         callback: impl FnMut(&mut crate::LoopContext<'_>, LoopTimerId) + 'static,
     ) -> LoopTimerId {
-        let period = every.period();
-        self.core
-            .set_loop_timer(period, Some(every), Box::new(callback))
+        self.core.set_loop_interval(every, Box::new(callback))
     }
 
     /// Cancels a timer of the loop, whoever set it; returns whether it was pending. As

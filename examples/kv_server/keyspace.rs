@@ -85,6 +85,15 @@ impl Keyspace {
         self.entries.get(key).map(|entry| &entry.value)
     }
 
+    /// The value of `key` to change in place, unless it is missing or expired (then
+    /// removed). Its expiry stays.
+    pub fn get_mut(&mut self, key: &[u8], now: i64) -> Option<&mut Value> {
+        if !self.live(key, now) {
+            return None;
+        }
+        self.entries.get_mut(key).map(|entry| &mut entry.value)
+    }
+
     /// Whether `key` exists (and has not expired).
     pub fn contains(&mut self, key: &[u8], now: i64) -> bool {
         self.live(key, now)
@@ -115,17 +124,6 @@ impl Keyspace {
             self.volatile.insert(key.clone());
         }
         self.entries.insert(key, Entry { value, expires_at });
-    }
-
-    /// Replaces the value of an existing key, keeping its expiry (what `INCR` does).
-    pub fn replace(&mut self, key: &[u8], value: Value) -> bool {
-        match self.entries.get_mut(key) {
-            Some(entry) => {
-                entry.value = value;
-                true
-            }
-            None => false,
-        }
     }
 
     /// Gives an existing key an expiry (or none: `PERSIST`). Returns whether it exists.

@@ -9,7 +9,7 @@
 use bytes::Bytes;
 use mio_reactor::ConnId;
 
-use crate::keyspace::Value;
+use crate::keyspace::{Lookup, Value};
 use crate::pubsub::{Deliveries, Kind, Subscriptions};
 use crate::resp::{reply, string_to_i64, Args};
 use crate::server::{unix_millis, Server};
@@ -268,7 +268,7 @@ impl Call<'_> {
     /// A copy of `key`'s value (sharing the bytes), or `None`.
     fn lookup(&mut self, key: &[u8]) -> Option<Value> {
         let now = self.now_if_volatile();
-        self.server.keyspace.get(key, now).cloned()
+        self.server.keyspace.get(key, now)
     }
 
     /// The clock, read only if some key has an expiry (otherwise no key can have expired).
@@ -282,9 +282,16 @@ impl Call<'_> {
 }
 
 fn get(call: &mut Call<'_>) -> After {
+    let key = call.args.get(1);
     let now = call.now_if_volatile();
-    let value = call.server.keyspace.get(call.args.get(1), now);
-    reply_value(call.out, value)
+    match call.server.keyspace.peek(key, now) {
+        Lookup::Live(value, _) => reply_value(call.out, Some(value)),
+        Lookup::Expired => {
+            call.server.keyspace.remove(key);
+            reply_value(call.out, None)
+        }
+        Lookup::Missing => reply_value(call.out, None),
+    }
 }
 
 fn getdel(call: &mut Call<'_>) -> After {

@@ -366,6 +366,29 @@ fn a_64_mib_get_read_slowly_arrives_whole_in_bounded_memory() {
     server.stop();
 }
 
+#[test]
+fn a_large_value_asked_for_with_the_clients_fin_arrives_whole() {
+    const VALUE: usize = 8 << 20;
+    let server = KvServer::start(&[]);
+    let mut client = server.connect();
+    let mut set = format!("*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n${VALUE}\r\n").into_bytes();
+    set.extend(std::iter::repeat_n(b'v', VALUE));
+    set.extend_from_slice(b"\r\n");
+    exchange(&mut client, &set, b"+OK\r\n");
+    // The request, one behind it, and the end of the client's requests, all at once. The
+    // FIN is not acted on before the reply: reading, the FIN's included, waits while the
+    // value drains, and the request behind it is answered first.
+    client.write_all(b"GET big\r\nPING\r\n").unwrap();
+    client.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut received = Vec::new();
+    client.read_to_end(&mut received).unwrap();
+    let header = format!("${VALUE}\r\n");
+    assert_eq!(received.len(), header.len() + VALUE + 2 + 7, "then closed");
+    assert!(received.starts_with(header.as_bytes()));
+    assert!(received.ends_with(b"v\r\n+PONG\r\n"));
+    server.stop();
+}
+
 /// A connection whose receive buffer is small, so that what the server sends it piles up
 /// in the server once it stops reading.
 fn connect_small_window(addr: SocketAddr) -> TcpStream {

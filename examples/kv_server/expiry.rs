@@ -111,9 +111,9 @@ impl ActiveExpiry {
         swept
     }
 
-    /// A fast cycle, if the last cycle left work and none ran in the last 2 ms.
-    pub fn fast(&mut self, keys: &mut Keyspace, now: i64) -> Option<Swept> {
-        let started = Instant::now();
+    /// A fast cycle starting at `started`, if the last cycle left work and none started in
+    /// the 2 ms before.
+    pub fn fast(&mut self, keys: &mut Keyspace, now: i64, started: Instant) -> Option<Swept> {
         let recent = self
             .last_fast
             .is_some_and(|last| started.duration_since(last) < FAST_BUDGET * 2);
@@ -143,7 +143,11 @@ pub fn start(reactor: &mut Reactor, server: Rc<RefCell<Server>>, hz: u32) {
     reactor.before_sleep(move |_| {
         let mut fast = fast.borrow_mut();
         if fast.work_left {
-            fast.fast(&mut server.borrow_mut().keyspace, unix_millis());
+            fast.fast(
+                &mut server.borrow_mut().keyspace,
+                unix_millis(),
+                Instant::now(),
+            );
         }
     });
 }
@@ -205,23 +209,17 @@ mod tests {
     }
 
     #[test]
-    fn fast_cycles_run_only_after_a_cycle_that_left_work() {
+    fn fast_cycles_run_only_after_a_cycle_that_left_work_and_2_ms_apart() {
         let mut keys = keyspace(1000, 0);
         let mut expiry = ActiveExpiry::default();
-        assert_eq!(
-            expiry.fast(&mut keys, 20),
-            None,
-            "nothing left by a slow cycle"
-        );
+        // Started long ago: each fast cycle has spent its 1 ms after one sample.
+        let start = Instant::now() - Duration::from_secs(10);
+        assert_eq!(expiry.fast(&mut keys, 20, start), None, "no work left yet");
         expiry.slow(&mut keys, 20, Duration::ZERO);
-        let fast = expiry
-            .fast(&mut keys, 20)
-            .expect("a fast cycle after work was left");
-        assert!(fast.expired > 0);
-        assert_eq!(
-            expiry.fast(&mut keys, 20),
-            None,
-            "no work left, and not within 2 ms"
-        );
+        assert!(expiry.fast(&mut keys, 20, start).is_some());
+        let soon = start + Duration::from_millis(1);
+        assert_eq!(expiry.fast(&mut keys, 20, soon), None, "within 2 ms");
+        let later = start + Duration::from_millis(2);
+        assert!(expiry.fast(&mut keys, 20, later).is_some());
     }
 }

@@ -139,6 +139,9 @@ enum Phase {
 pub(crate) struct Lifecycle {
     phase: Phase,
     requests: Arc<AtomicUsize>,
+    /// The listeners went to an upgrade's successor (`upgrade.rs`): the shutdown that
+    /// follows is a hand-over's drain, which handlers may tell apart.
+    handed_over: bool,
 }
 
 impl Lifecycle {
@@ -146,6 +149,7 @@ impl Lifecycle {
         Lifecycle {
             phase: Phase::Running,
             requests: Arc::new(AtomicUsize::new(0)),
+            handed_over: false,
         }
     }
 
@@ -169,6 +173,17 @@ impl Lifecycle {
             Phase::Draining => requests >= 2,
             Phase::Aborted => false,
         }
+    }
+
+    /// Marks the listeners as handed to a successor, and asks for the drain.
+    pub(crate) fn hand_over(&mut self) {
+        self.handed_over = true;
+        self.request_shutdown();
+    }
+
+    /// Whether the listeners went to an upgrade's successor.
+    pub(crate) fn is_handed_over(&self) -> bool {
+        self.handed_over
     }
 
     /// Whether a shutdown has begun (draining or aborted).

@@ -175,10 +175,51 @@ pub fn resolve(addr: &str) -> std::io::Result<Vec<SocketAddr>> {
     Ok(addrs)
 }
 
-/// The `--help` paragraph of every server that runs a reactor: what the signals do.
-pub const SERVER_SIGNALS_HELP: &str = "\
+/// What SIGTERM and SIGINT do in every server that runs a reactor (a macro, so that the
+/// upgradable servers' paragraph can extend it with `concat!`).
+macro_rules! server_signals_help {
+    () => {
+        "\
 Signals: SIGTERM (docker stop, systemctl stop, Kubernetes) or SIGINT (Ctrl-C) shuts
-down gracefully: stop accepting, let connections finish (up to 5 s); a second aborts.";
+down gracefully: stop accepting, let connections finish (up to 5 s); a second aborts."
+    };
+}
+
+/// The `--help` paragraph of every server that runs a reactor: what the signals do.
+pub const SERVER_SIGNALS_HELP: &str = server_signals_help!();
+
+/// The `--help` paragraph of the servers that upgrade without a gap on SIGUSR2.
+pub const UPGRADE_SIGNALS_HELP: &str = concat!(
+    server_signals_help!(),
+    "\n\
+SIGUSR2 upgrades without a gap (one reactor thread): the program at the path this one was
+started from starts with the same arguments and inherits the listening sockets; once it
+has written --pid-file (if given) this process stops accepting, lets its connections
+finish (up to 5 s) and exits 0. If the new one fails or is not ready within 10 s, this
+one serves on."
+);
+
+/// `--pid-file PATH`: where a server writes its PID when it serves, and where the successor
+/// of a SIGUSR2 upgrade writes its own (`#[command(flatten)]` into its `Args`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct UpgradeArgs {
+    /// Write this process's PID to PATH once it serves; after a SIGUSR2 upgrade the new
+    /// process rewrites it with its own (never removed)
+    #[arg(long, value_name = "PATH")]
+    pub pid_file: Option<std::path::PathBuf>,
+}
+
+impl UpgradeArgs {
+    /// Makes SIGUSR2 upgrade `reactor` (and writes the PID file when it first turns).
+    pub fn upgrade_on_signal(&self, reactor: &mut mio_reactor::Reactor) -> std::io::Result<()> {
+        let mut upgrade = mio_reactor::Upgrade::new()?;
+        if let Some(path) = &self.pid_file {
+            upgrade = upgrade.pid_file(path);
+        }
+        reactor.upgrade_on_signal(upgrade)?;
+        Ok(())
+    }
+}
 
 /// The `--help` paragraph of every program that leaves the signals their default action.
 pub const DEFAULT_SIGNALS_HELP: &str =

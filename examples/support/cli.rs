@@ -195,8 +195,8 @@ pub const UPGRADE_SIGNALS_HELP: &str = concat!(
 SIGUSR2 upgrades without a gap (one reactor thread): the program at the path this one was
 started from starts with the same arguments and inherits the listening sockets; once it
 has written --pid-file (if given) this process stops accepting, lets its connections
-finish (up to 5 s) and exits 0. If the new one fails or is not ready within 10 s, this
-one serves on."
+finish (up to 5 s) and exits 0. If the new one fails or is not ready in time
+(--ready-timeout), this one serves on."
 );
 
 /// `--pid-file PATH`: where a server writes its PID when it serves, and where the successor
@@ -207,6 +207,9 @@ pub struct UpgradeArgs {
     /// process rewrites it with its own (never removed)
     #[arg(long, value_name = "PATH")]
     pub pid_file: Option<std::path::PathBuf>,
+    /// How long the new process of a SIGUSR2 upgrade has to be ready [default: 10]
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    pub ready_timeout: Option<Duration>,
 }
 
 impl UpgradeArgs {
@@ -215,6 +218,9 @@ impl UpgradeArgs {
         let mut upgrade = mio_reactor::Upgrade::new()?;
         if let Some(path) = &self.pid_file {
             upgrade = upgrade.pid_file(path);
+        }
+        if let Some(timeout) = self.ready_timeout {
+            upgrade = upgrade.ready_timeout(timeout);
         }
         reactor.upgrade_on_signal(upgrade)?;
         Ok(())

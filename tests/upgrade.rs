@@ -33,8 +33,10 @@ const DEADLINE: Duration = Duration::from_secs(20);
 
 /// An upgradable echo server and every process that served for it.
 struct Upgradable {
-    /// The first process, the test's own child.
-    first: Option<Child>,
+    /// The processes the test started itself (the first; each of a plain restart).
+    children: Vec<Child>,
+    program: PathBuf,
+    extra: Vec<String>,
     pid_file: PathBuf,
     log: PathBuf,
     addr: SocketAddr,
@@ -48,16 +50,38 @@ impl Upgradable {
     /// it serves.
     fn start(program: &Path, dir: tempfile::TempDir, extra: &[&str]) -> Upgradable {
         nix::sys::prctl::set_child_subreaper(true).expect("become a child subreaper");
-        let pid_file = dir.path().join("echo.pid");
-        let log = dir.path().join("echo.log");
-        let mut child = Command::new(program)
-            .args(["--listen", "tcp:127.0.0.1:0", "--pid-file"])
-            .arg(&pid_file)
-            .args(extra)
+        let mut server = Upgradable {
+            children: Vec::new(),
+            program: program.to_path_buf(),
+            extra: extra.iter().map(|a| a.to_string()).collect(),
+            pid_file: dir.path().join("echo.pid"),
+            log: dir.path().join("echo.log"),
+            addr: "127.0.0.1:0".parse().unwrap(),
+            pids: Vec::new(),
+            _dir: dir,
+        };
+        server.addr = server.spawn();
+        server
+    }
+
+    /// Starts a process of the server on `self.addr`; returns the address it announced once
+    /// it wrote the PID file.
+    fn spawn(&mut self) -> SocketAddr {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("a log file");
+        let mut child = Command::new(&self.program)
+            .arg("--listen")
+            .arg(format!("tcp:{}", self.addr))
+            .arg("--pid-file")
+            .arg(&self.pid_file)
+            .args(&self.extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("a log file"))
+            .stderr(log)
             .spawn()
             .expect("start echo_server");
         let stdout = child.stdout.take().expect("piped stdout");
@@ -74,16 +98,10 @@ impl Upgradable {
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
         let pid = child.id();
-        let server = Upgradable {
-            first: Some(child),
-            pid_file,
-            log,
-            addr,
-            pids: vec![pid],
-            _dir: dir,
-        };
-        server.wait_for_pid_file(|written| written == pid);
-        server
+        self.children.push(child);
+        self.pids.push(pid);
+        self.wait_for_pid_file(|written| written == pid);
+        addr
     }
 
     /// The PID the file holds now (`None` while it is missing).
@@ -121,12 +139,19 @@ impl Upgradable {
         old
     }
 
+    /// A plain restart, for comparison: SIGTERM, wait for the exit, start a new process on
+    /// the same port. Returns the old process's exit code.
+    fn restart_plainly(&mut self) -> Option<i32> {
+        let code = self.stop();
+        self.spawn();
+        code
+    }
+
     /// Waits (bounded) for the process `pid` of this chain to exit; its exit code.
     fn exit_code(&mut self, pid: u32) -> Option<i32> {
-        if let Some(first) = self.first.as_mut().filter(|c| c.id() == pid) {
-            let code = wait_child(first);
-            self.first = None;
-            return code;
+        if let Some(at) = self.children.iter().position(|c| c.id() == pid) {
+            let mut child = self.children.remove(at);
+            return wait_child(&mut child);
         }
         // A successor: ours once its parent exited (we are its subreaper).
         let deadline = Instant::now() + DEADLINE;
@@ -161,11 +186,12 @@ impl Upgradable {
 impl Drop for Upgradable {
     /// A failed test ends whatever still runs, by PID.
     fn drop(&mut self) {
-        if let Some(mut first) = self.first.take() {
-            let _ = first.kill();
-            let _ = first.wait();
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
         }
-        for &pid in self.pids.iter().skip(1) {
+        let children: Vec<u32> = self.children.iter().map(Child::id).collect();
+        for &pid in self.pids.iter().filter(|pid| !children.contains(pid)) {
             let pid = Pid::from_raw(pid as i32);
             if kill(pid, Signal::SIGKILL).is_ok() {
                 let _ = waitpid(pid, None);
@@ -196,12 +222,12 @@ struct Seen {
     /// Long-lived connections that echoed every round and closed cleanly.
     long: AtomicU64,
     /// Every failure: a refused or reset connection, a short or wrong echo.
-    failures: Mutex<Vec<String>>,
+    failures: Mutex<Vec<(ErrorKind, String)>>,
 }
 
 impl Seen {
-    fn fail(&self, what: String) {
-        self.failures.lock().unwrap().push(what);
+    fn fail(&self, kind: ErrorKind, what: String) {
+        self.failures.lock().unwrap().push((kind, what));
     }
 }
 
@@ -235,7 +261,9 @@ impl Load {
                         Ok(counter) => {
                             counter.fetch_add(1, Ordering::SeqCst);
                         }
-                        Err(err) => seen.fail(format!("client {client} connection {n}: {err}")),
+                        Err(err) => {
+                            seen.fail(err.kind(), format!("client {client} connection {n}: {err}"))
+                        }
                     }
                 }
             }));
@@ -265,7 +293,7 @@ impl Load {
     }
 
     /// Stops the clients; returns the counts and the failures.
-    fn finish(mut self) -> ((u64, u64), Vec<String>) {
+    fn finish(mut self) -> ((u64, u64), Vec<(ErrorKind, String)>) {
         self.stop.store(true, Ordering::SeqCst);
         for thread in std::mem::take(&mut self.threads) {
             thread.join().expect("a client thread");
@@ -475,4 +503,59 @@ fn a_unix_socket_path_survives_the_hand_over() {
         !path.exists(),
         "the last process removes the file it serves"
     );
+}
+
+/// How the measurement restarts the server.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Restart {
+    /// SIGUSR2: the successor inherits the listener; the old process drains.
+    Upgrade,
+    /// SIGTERM, wait for the exit, start a new process on the same port.
+    StopAndStart,
+}
+
+/// The measurement beside the test: the same load across `UPGRADE_ROUNDS` restarts (3 unless
+/// set), by upgrade and by a plain stop and start, one line of figures each:
+/// `UPGRADE_ROUNDS=20 cargo test --release --all-features --test upgrade -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement: run it with --ignored --nocapture"]
+fn measure_upgrades_beside_plain_restarts() {
+    for restart in [Restart::Upgrade, Restart::StopAndStart] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = Upgradable::start(&example("echo_server"), dir, &[]);
+        let load = Load::start(server.addr, 4, 4);
+        load.progress(3);
+        let started = Instant::now();
+        let mut exits = Vec::new();
+        for _ in 0..rounds() {
+            let exit = match restart {
+                Restart::Upgrade => {
+                    let old = server.upgrade();
+                    load.progress(3);
+                    server.exit_code(old)
+                }
+                Restart::StopAndStart => {
+                    let exit = server.restart_plainly();
+                    load.progress(3);
+                    exit
+                }
+            };
+            exits.push(exit);
+        }
+        let elapsed = started.elapsed();
+        let ((short, long), failures) = load.finish();
+        let count = |kind: ErrorKind| failures.iter().filter(|(k, _)| *k == kind).count();
+        let refused = count(ErrorKind::ConnectionRefused);
+        let reset = count(ErrorKind::ConnectionReset);
+        let other = failures.len() - refused - reset;
+        println!(
+            "{restart:?}: restarts={} short_ok={short} long_ok={long} refused={refused} \
+             reset={reset} cut_short_or_lost={other} old_exits_0={}/{} time={:.1}s",
+            rounds(),
+            exits.iter().filter(|code| **code == Some(0)).count(),
+            exits.len(),
+            elapsed.as_secs_f64()
+        );
+        assert_eq!(server.stop(), Some(0), "{}", server.log_text());
+    }
 }

@@ -94,8 +94,8 @@ impl Upgradable {
         });
         let line = rx.recv_timeout(DEADLINE).expect("a listening line");
         let addr = line
-            .strip_prefix("echo server listening on tcp:")
-            .and_then(|a| a.parse().ok())
+            .split_once(" server listening on tcp:")
+            .and_then(|(_, a)| a.parse().ok())
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
         let pid = child.id();
         self.children.push(child);
@@ -503,6 +503,47 @@ fn a_unix_socket_path_survives_the_hand_over() {
         !path.exists(),
         "the last process removes the file it serves"
     );
+}
+
+#[test]
+fn http_server_answers_the_request_in_progress_then_closes_and_hands_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Upgradable::start(&example("http_server"), dir, &[]);
+    let mut stream = connect(server.addr).unwrap();
+    // Half a request reaches the old process before the upgrade...
+    stream
+        .write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let old = server.upgrade();
+    // ...and the rest after it: the old process answers it, then closes.
+    stream.write_all(b"\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert_eq!(server.exit_code(old), Some(0), "{}", server.log_text());
+    let mut fresh = connect(server.addr).expect("the successor serves the port");
+    fresh
+        .write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    fresh.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert_eq!(server.stop(), Some(0), "{}", server.log_text());
+}
+
+#[test]
+fn app_server_hands_over_and_its_old_process_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Upgradable::start(&example("app_server"), dir, &[]);
+    let old = server.upgrade();
+    assert_eq!(server.exit_code(old), Some(0), "{}", server.log_text());
+    let output = util::programs::app_client(server.addr, &["search", "morpheus"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        util::programs::stderr(&output)
+    );
+    assert_eq!(server.stop(), Some(0), "{}", server.log_text());
 }
 
 /// How the measurement restarts the server.

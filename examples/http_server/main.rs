@@ -50,7 +50,7 @@ use stats_board::StatsBoard;
 /// An HTTP/1.1 server: /plaintext, /json, POST /echo, /stats, /metrics, and a live page of
 /// the event loop's numbers at /.
 #[derive(Parser)]
-#[command(name = "http_server", version, after_help = cli::SERVER_SIGNALS_HELP)]
+#[command(name = "http_server", version, after_help = cli::UPGRADE_SIGNALS_HELP)]
 struct Args {
     #[command(flatten)]
     listen: cli::ListenArgs,
@@ -80,6 +80,8 @@ struct Args {
     /// Shut down gracefully when standard input closes
     #[arg(long)]
     stop_on_stdin_eof: bool,
+    #[command(flatten)]
+    upgrade: cli::UpgradeArgs,
 }
 
 /// The request head limit: 8 KiB, as nginx, Node and hyper default to.
@@ -94,6 +96,8 @@ struct Options {
     request_timeout: Duration,
     config: Config,
     stop_on_stdin_eof: bool,
+    /// SIGUSR2 upgrades (one reactor thread only).
+    upgrade: Option<cli::UpgradeArgs>,
 }
 
 fn parse_options() -> Options {
@@ -114,7 +118,11 @@ fn parse_options() -> Options {
             "--threads > 1 shares tcp: endpoints only (SO_REUSEPORT): no unix:, fd: or systemd:",
         );
     }
+    if args.threads > 1 && args.upgrade.pid_file.is_some() {
+        cli::usage_error::<Args>("--pid-file and SIGUSR2 upgrades serve one reactor thread");
+    }
     Options {
+        upgrade: (args.threads == 1).then_some(args.upgrade),
         listens,
         addr: args.addr,
         threads: args.threads,
@@ -143,6 +151,7 @@ struct ThreadSetup {
     limits: Limits,
     request_timeout: Duration,
     board: StatsBoard,
+    upgrade: Option<cli::UpgradeArgs>,
 }
 
 /// Starts the reactor threads one by one (the first picks the port when asked for port 0,
@@ -167,6 +176,7 @@ fn serve(options: Options) -> io::Result<()> {
             limits: options.limits,
             request_timeout: options.request_timeout,
             board: board.clone(),
+            upgrade: options.upgrade.clone(),
         };
         let (ready_tx, ready) = mpsc::channel();
         threads.push(
@@ -270,6 +280,10 @@ fn listen(setup: &ThreadSetup) -> io::Result<(Reactor, Vec<Endpoint>)> {
     for endpoint in &setup.endpoints {
         let listening = reactor.listen(endpoint, options.clone(), factory.clone())?;
         bound.extend_from_slice(listening.bound());
+    }
+    // SIGUSR2 (one reactor thread): hand the listeners to a new process and drain.
+    if let Some(upgrade) = &setup.upgrade {
+        upgrade.upgrade_on_signal(&mut reactor)?;
     }
     Ok((reactor, bound))
 }

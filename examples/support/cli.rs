@@ -199,6 +199,36 @@ finish (up to 5 s) and exits 0. If the new one fails or is not ready in time
 (--ready-timeout), this one serves on."
 );
 
+/// The `--help` paragraph of chat_server: what an upgrade would do to its room.
+pub const CHAT_SIGNALS_HELP: &str = concat!(
+    server_signals_help!(),
+    "\n\
+No upgrade on SIGUSR2 (it is logged and ignored): the room, its members and their names,
+lives in this process; a new process would start with an empty room, and every member
+would have to reconnect and rejoin. Restart with SIGTERM, knowing that."
+);
+
+/// The `--help` paragraph of slow_kv: what an upgrade would do to its keys.
+pub const KV_SIGNALS_HELP: &str = concat!(
+    server_signals_help!(),
+    "\n\
+No upgrade on SIGUSR2 (it is logged and ignored): the keys live in this process's memory
+only; a new process would start empty, every key lost. Restart with SIGTERM, knowing that."
+);
+
+/// SIGUSR2 logged and ignored, for a server whose state lives in the process (`why`): its
+/// default action would end the process at once, which an operator who tried an upgrade
+/// did not mean.
+pub fn refuse_upgrades(
+    reactor: &mut mio_reactor::Reactor,
+    why: &'static str,
+) -> std::io::Result<()> {
+    reactor.on_signals(&[libc::SIGUSR2], move |_, _| {
+        log::warn!("SIGUSR2 received: no upgrade, {why}; restart with SIGTERM instead");
+    })?;
+    Ok(())
+}
+
 /// `--pid-file PATH`: where a server writes its PID when it serves, and where the successor
 /// of a SIGUSR2 upgrade writes its own (`#[command(flatten)]` into its `Args`).
 #[derive(clap::Args, Debug, Clone, Default)]

@@ -54,7 +54,7 @@ impl Handler for Echo {
     /// echoing instead, until the client closes (or the deadline): an echo has no clean
     /// point to stop at, and a close could cut off bytes the client is sending.
     fn on_shutdown(&mut self, ctx: &mut Context<'_>) {
-        if !ctx.is_handed_over() {
+        if !ctx.is_upgrading() {
             ctx.close_with(CloseReason::Shutdown);
         }
     }

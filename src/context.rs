@@ -901,8 +901,8 @@ impl<'a> Context<'a> {
     /// peer just sent, and lost), HTTP closes after the response in progress; the
     /// connection is served until its peer closes, the handler closes it, or
     /// [`Config::shutdown_timeout`](crate::Config::shutdown_timeout) passes.
-    pub fn is_handed_over(&self) -> bool {
-        self.core.lifecycle.is_handed_over()
+    pub fn is_upgrading(&self) -> bool {
+        self.core.lifecycle.is_upgrading()
     }
 
     /// A handle to this reactor for other threads: a worker given it (and

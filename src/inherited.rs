@@ -48,12 +48,12 @@ struct Inherited {
     first: i32,
     names: Vec<String>,
     /// In a successor: what the predecessor handed over, taken at once.
-    upgrade: Option<HandedOver>,
+    upgrade: Option<Predecessor>,
 }
 
 /// What an upgrade's predecessor handed over: its listeners, each with the endpoint it was
 /// listened on (`None` once a listen adopted it), and the channel to say "ready" on.
-struct HandedOver {
+struct Predecessor {
     listeners: Vec<(String, Option<InheritedSocket>)>,
     ready: Option<UnixStream>,
 }
@@ -85,7 +85,7 @@ fn inherited() -> &'static Mutex<Inherited> {
             upgrade: None,
         };
         if let Some(endpoints) = endpoints {
-            inherited.upgrade = Some(inherited.take_handed_over(&endpoints));
+            inherited.upgrade = Some(inherited.take_from_predecessor(&endpoints));
         }
         Mutex::new(inherited)
     })
@@ -100,7 +100,7 @@ pub(crate) fn read_environment() {
 /// In a successor, takes every listener the predecessor listened on `endpoint` with (several
 /// for a host name): a listen on the same endpoint adopts them instead of binding. Empty if
 /// none (or not a successor).
-pub(crate) fn take_handed_over(endpoint: &Endpoint) -> Vec<InheritedSocket> {
+pub(crate) fn take_from_predecessor(endpoint: &Endpoint) -> Vec<InheritedSocket> {
     let mut inherited = lock();
     let Some(upgrade) = inherited.upgrade.as_mut() else {
         return Vec::new();
@@ -168,7 +168,7 @@ impl Inherited {
     /// Takes what a predecessor handed over: one listener per line of `endpoints`, then the
     /// ready channel. Taking them at once marks them close-on-exec (listenfd does), so that
     /// no child of ours holds them open.
-    fn take_handed_over(&mut self, endpoints: &str) -> HandedOver {
+    fn take_from_predecessor(&mut self, endpoints: &str) -> Predecessor {
         let listeners: Vec<(String, Option<InheritedSocket>)> = endpoints
             .lines()
             .enumerate()
@@ -192,7 +192,7 @@ impl Inherited {
                 log::error!("the upgrade's ready channel: {err}");
                 None
             });
-        HandedOver { listeners, ready }
+        Predecessor { listeners, ready }
     }
 
     /// Takes the descriptor at `index` as the kind of socket it is; `None` if taken before.

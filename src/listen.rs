@@ -297,11 +297,11 @@ impl WatchContext<'_> {
 /// Opens the listening sockets `endpoint` names. Blocks to resolve a host name.
 fn open_sockets(endpoint: &Endpoint, options: &ListenOptions) -> io::Result<Vec<ListenerSocket>> {
     let named = |err: io::Error| net::listen_error(endpoint, err);
-    let handed_over = inherited::take_handed_over(endpoint);
-    if !handed_over.is_empty() {
-        return handed_over
+    let from_predecessor = inherited::take_from_predecessor(endpoint);
+    if !from_predecessor.is_empty() {
+        return from_predecessor
             .into_iter()
-            .map(|socket| adopt_handed_over(endpoint, socket).map_err(named))
+            .map(|socket| adopt_from_predecessor(endpoint, socket).map_err(named))
             .collect();
     }
     match endpoint {
@@ -343,7 +343,10 @@ fn open_sockets(endpoint: &Endpoint, options: &ListenOptions) -> io::Result<Vec<
 /// this process's own: a Unix socket's file is this process's to remove when it stops, as if
 /// it had bound it. Its socket options (backlog, `SO_REUSEPORT`, a Unix mode) are those it
 /// was made with.
-fn adopt_handed_over(endpoint: &Endpoint, socket: InheritedSocket) -> io::Result<ListenerSocket> {
+fn adopt_from_predecessor(
+    endpoint: &Endpoint,
+    socket: InheritedSocket,
+) -> io::Result<ListenerSocket> {
     log::info!("adopting the listener on {endpoint} from the predecessor");
     let adopted = match socket {
         InheritedSocket::Tcp(listener) => AdoptedListener::Tcp(listener),

@@ -140,8 +140,8 @@ pub(crate) struct Lifecycle {
     phase: Phase,
     requests: Arc<AtomicUsize>,
     /// The listeners went to an upgrade's successor (`upgrade.rs`): the shutdown that
-    /// follows is a hand-over's drain, which handlers may tell apart.
-    handed_over: bool,
+    /// follows is an upgrade's drain, which handlers may tell apart.
+    upgraded: bool,
 }
 
 impl Lifecycle {
@@ -149,7 +149,7 @@ impl Lifecycle {
         Lifecycle {
             phase: Phase::Running,
             requests: Arc::new(AtomicUsize::new(0)),
-            handed_over: false,
+            upgraded: false,
         }
     }
 
@@ -175,15 +175,15 @@ impl Lifecycle {
         }
     }
 
-    /// Marks the listeners as handed to a successor, and asks for the drain.
-    pub(crate) fn hand_over(&mut self) {
-        self.handed_over = true;
+    /// Marks the listeners as given to an upgrade's successor, and asks for the drain.
+    pub(crate) fn upgraded(&mut self) {
+        self.upgraded = true;
         self.request_shutdown();
     }
 
     /// Whether the listeners went to an upgrade's successor.
-    pub(crate) fn is_handed_over(&self) -> bool {
-        self.handed_over
+    pub(crate) fn is_upgrading(&self) -> bool {
+        self.upgraded
     }
 
     /// Whether a shutdown has begun (draining or aborted).

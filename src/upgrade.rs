@@ -24,7 +24,7 @@
 //! 3. The predecessor, on `ready`, closes its descriptors of the listeners (the sockets live
 //!    on in the successor; a Unix socket's file stays) and shuts down gracefully: each handler
 //!    decides in [`Handler::on_shutdown`](crate::Handler::on_shutdown), with
-//!    [`Context::is_handed_over`](crate::Context::is_handed_over), where its protocol may
+//!    [`Context::is_upgrading`](crate::Context::is_upgrading), where its protocol may
 //!    stop; at [`Config::shutdown_timeout`](crate::Config::shutdown_timeout) what is left is
 //!    aborted. [`Reactor::run`] then returns.
 //! 4. If the successor exits first (the channel reaches EOF) or is not ready within
@@ -145,7 +145,7 @@ enum Stage {
     /// A successor runs and holds the listeners too; not ready yet.
     Starting(Starting),
     /// The listeners are the successor's; this process drains.
-    HandedOver,
+    Upgraded,
 }
 
 struct Starting {
@@ -174,7 +174,7 @@ impl Reactor {
     /// then. Without a successor, the first turn writes the PID file.
     ///
     /// A handler learns that a drain follows a hand-over from
-    /// [`Context::is_handed_over`](crate::Context::is_handed_over).
+    /// [`Context::is_upgrading`](crate::Context::is_upgrading).
     ///
     /// # Notes
     /// Listening sockets are handed over; UDP sockets are not (a successor that binds the
@@ -351,7 +351,7 @@ fn read_channel(
 /// The successor is ready: let go of the listeners (their sockets and queues live on in
 /// it) and drain.
 fn hand_over(stage: &SharedStage, ctx: &mut WatchContext<'_>) {
-    let Stage::Starting(starting) = std::mem::replace(&mut *stage.borrow_mut(), Stage::HandedOver)
+    let Stage::Starting(starting) = std::mem::replace(&mut *stage.borrow_mut(), Stage::Upgraded)
     else {
         return;
     };
@@ -365,7 +365,7 @@ fn hand_over(stage: &SharedStage, ctx: &mut WatchContext<'_>) {
     // init process or the nearest subreaper, as in nginx's upgrade).
     drop(starting.successor);
     release_listeners(&mut ctx.core.entries);
-    ctx.core.lifecycle.hand_over();
+    ctx.core.lifecycle.upgraded();
 }
 
 /// The upgrade failed: end the successor and serve on.

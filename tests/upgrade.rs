@@ -36,6 +36,7 @@ struct Upgradable {
     /// The processes the test started itself (the first; each of a plain restart).
     children: Vec<Child>,
     program: PathBuf,
+    env: Vec<(String, String)>,
     extra: Vec<String>,
     pid_file: PathBuf,
     log: PathBuf,
@@ -49,10 +50,25 @@ impl Upgradable {
     /// Starts `program` (a path to echo_server or a copy of it) with a PID file; waits until
     /// it serves.
     fn start(program: &Path, dir: tempfile::TempDir, extra: &[&str]) -> Upgradable {
+        Upgradable::start_with_env(program, dir, extra, &[])
+    }
+
+    /// [`start`](Upgradable::start) with these environment variables set for the first
+    /// process.
+    fn start_with_env(
+        program: &Path,
+        dir: tempfile::TempDir,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Upgradable {
         nix::sys::prctl::set_child_subreaper(true).expect("become a child subreaper");
         let mut server = Upgradable {
             children: Vec::new(),
             program: program.to_path_buf(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             extra: extra.iter().map(|a| a.to_string()).collect(),
             pid_file: dir.path().join("echo.pid"),
             log: dir.path().join("echo.log"),
@@ -78,6 +94,7 @@ impl Upgradable {
             .arg("--pid-file")
             .arg(&self.pid_file)
             .args(&self.extra)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -459,17 +476,23 @@ fn a_successor_never_ready_is_killed_and_the_old_process_serves_on() {
 }
 
 #[test]
-fn the_successor_runs_the_binary_installed_at_the_path_with_the_same_arguments() {
+fn the_successor_runs_the_binary_installed_at_the_path_with_the_same_arguments_and_only_its_descriptors_variables(
+) {
     let dir = tempfile::tempdir().unwrap();
     let program = copy_of_echo_server(dir.path());
-    let mut server = Upgradable::start(&program, dir, &["--max-connections", "77"]);
+    // Variables of socket activation meant for someone else: no child may see them.
+    let stray = [("LISTEN_PID", "1"), ("LISTEN_FDNAMES", "stray")];
+    let mut server =
+        Upgradable::start_with_env(&program, dir, &["--max-connections", "77"], &stray);
     let args_seen = program.with_file_name("args");
-    // The "new version": records its arguments, then runs the real server with them.
+    let env_seen = program.with_file_name("env");
+    // The "new version": records its arguments and environment, then runs the real server.
     install_script(
         &program,
         &format!(
-            "#!/bin/sh\necho \"$@\" > {}\nexec {} \"$@\"\n",
+            "#!/bin/sh\necho \"$@\" > {}\nenv > {}\nexec {} \"$@\"\n",
             args_seen.display(),
+            env_seen.display(),
             example("echo_server").display()
         ),
     );
@@ -479,6 +502,20 @@ fn the_successor_runs_the_binary_installed_at_the_path_with_the_same_arguments()
     assert!(
         args.contains("--listen tcp:127.0.0.1:0") && args.contains("--max-connections 77"),
         "{args}"
+    );
+    let env = std::fs::read_to_string(&env_seen).unwrap();
+    let mut inherited: Vec<&str> = env
+        .lines()
+        .filter(|line| line.starts_with("LISTEN_") || line.starts_with("MIO_REACTOR_"))
+        .collect();
+    inherited.sort_unstable();
+    assert_eq!(
+        inherited,
+        [
+            "LISTEN_FDS=2", // the listener and the ready channel
+            "LISTEN_FDS_FIRST_FD=3",
+            "MIO_REACTOR_UPGRADE_ENDPOINTS=tcp:127.0.0.1:0",
+        ]
     );
     short_lived(server.addr, 9).expect("the successor serves on the same port");
     assert_eq!(server.stop(), Some(0), "{}", server.log_text());

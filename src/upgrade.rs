@@ -149,11 +149,22 @@ enum Stage {
 }
 
 struct Starting {
-    successor: Child,
+    /// `None` once it took over.
+    successor: Option<Child>,
     /// The watch of the ready channel.
     channel: WatchId,
     /// The ready timeout's timer.
     deadline: LoopTimerId,
+}
+
+impl Drop for Starting {
+    /// A successor that did not take over is killed and reaped, whatever ended the upgrade
+    /// (a failure, or a reactor that stopped meanwhile): it must not serve alone.
+    fn drop(&mut self) {
+        if let Some(successor) = self.successor.take() {
+            end_successor(successor);
+        }
+    }
 }
 
 type SharedStage = Rc<RefCell<Stage>>;
@@ -263,12 +274,11 @@ fn start_upgrade(
             read_channel(channel, &on_ready, ctx)
         },
     );
-    let mut successor = successor;
     let channel = match watched {
         Ok(id) => id,
         Err(err) => {
             log::error!("could not watch the successor's ready channel: {err}; serving on");
-            end_successor(&mut successor);
+            end_successor(successor);
             return;
         }
     };
@@ -286,7 +296,7 @@ fn start_upgrade(
         }),
     );
     *stage.borrow_mut() = Stage::Starting(Starting {
-        successor,
+        successor: Some(successor),
         channel,
         deadline,
     });
@@ -349,42 +359,50 @@ fn read_channel(
 }
 
 /// The successor is ready: let go of the listeners (their sockets and queues live on in
-/// it) and drain.
+/// it) and drain. Unless this reactor began shutting down meanwhile (SIGTERM during the
+/// upgrade): its listeners are closed already, a Unix socket's file removed, so the
+/// successor could not serve as this process did; both stop.
 fn hand_over(stage: &SharedStage, ctx: &mut WatchContext<'_>) {
-    let Stage::Starting(starting) = std::mem::replace(&mut *stage.borrow_mut(), Stage::Upgraded)
+    if ctx.is_shutting_down() {
+        return fail(
+            stage,
+            ctx.core,
+            "was ready after this process began shutting down",
+        );
+    }
+    let Stage::Starting(mut starting) =
+        std::mem::replace(&mut *stage.borrow_mut(), Stage::Upgraded)
     else {
         return;
     };
     ctx.core.cancel_loop_timer(starting.deadline);
     ctx.unwatch();
-    log::info!(
-        "the successor (PID {}) is ready: handing over the listeners and draining",
-        starting.successor.id()
-    );
     // The successor outlives this process; it is not waited for (its parent becomes the
     // init process or the nearest subreaper, as in nginx's upgrade).
-    drop(starting.successor);
+    if let Some(successor) = starting.successor.take() {
+        log::info!(
+            "the successor (PID {}) is ready: handing over the listeners and draining",
+            successor.id()
+        );
+    }
     release_listeners(&mut ctx.core.entries);
     ctx.core.lifecycle.upgraded();
 }
 
-/// The upgrade failed: end the successor and serve on.
+/// The upgrade failed: end the successor (dropping `Starting` does) and serve on.
 fn fail(stage: &SharedStage, core: &mut Core, why: &str) {
-    let Stage::Starting(mut starting) = std::mem::replace(&mut *stage.borrow_mut(), Stage::Serving)
+    let Stage::Starting(starting) = std::mem::replace(&mut *stage.borrow_mut(), Stage::Serving)
     else {
         return;
     };
     core.cancel_loop_timer(starting.deadline);
     core.unwatch(starting.channel.0);
-    log::error!(
-        "upgrade failed: the successor (PID {}) {why}; serving on",
-        starting.successor.id()
-    );
-    end_successor(&mut starting.successor);
+    let pid = starting.successor.as_ref().map_or(0, Child::id);
+    log::error!("upgrade failed: the successor (PID {pid}) {why}; serving on");
 }
 
 /// Kills a successor that will not take over and reaps it.
-fn end_successor(successor: &mut Child) {
+fn end_successor(mut successor: Child) {
     let _ = successor.kill();
     if let Err(err) = successor.wait() {
         log::warn!("waiting for the failed successor: {err}");

@@ -637,3 +637,35 @@ fn measure_upgrades_beside_plain_restarts() {
         assert_eq!(server.stop(), Some(0), "{}", server.log_text());
     }
 }
+
+#[test]
+fn sigterm_during_an_upgrade_stops_the_successor_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = copy_of_echo_server(dir.path());
+    let mut server = Upgradable::start(&program, dir, &[]);
+    let started = program.with_file_name("started");
+    let survived = program.with_file_name("survived");
+    // A slow successor: it is still starting when the old process is told to stop.
+    install_script(
+        &program,
+        &format!(
+            "#!/bin/sh\ntouch {}\nsleep 1\ntouch {}\nexec {} \"$@\"\n",
+            started.display(),
+            survived.display(),
+            example("echo_server").display()
+        ),
+    );
+    let pid = server.serving();
+    server.signal(Signal::SIGUSR2);
+    let deadline = Instant::now() + DEADLINE;
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "{}", server.log_text());
+        thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(server.stop(), Some(0), "{}", server.log_text());
+    // Killed with the old process: it never gets past its `sleep` (nothing to wait on but
+    // the time it would have taken).
+    thread::sleep(Duration::from_millis(1500));
+    assert!(!survived.exists(), "{}", server.log_text());
+    assert_eq!(server.written_pid(), Some(pid));
+}

@@ -214,7 +214,7 @@ impl Handler for Exchange {
 /// HOST PORT is the tutorial's way of saying --listen tcp:HOST:PORT, and is announced without
 /// the `tcp:`.
 #[derive(Parser)]
-#[command(name = "app_server", version, allow_negative_numbers = true, after_help = cli::SERVER_SIGNALS_HELP)]
+#[command(name = "app_server", version, allow_negative_numbers = true, after_help = cli::UPGRADE_SIGNALS_HELP)]
 struct Args {
     /// Largest request content accepted
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_content)]
@@ -225,6 +225,8 @@ struct Args {
     /// Shut down gracefully when standard input closes
     #[arg(long)]
     stop_on_stdin_eof: bool,
+    #[command(flatten)]
+    upgrade: cli::UpgradeArgs,
     #[command(flatten)]
     tls: tls::ServerTlsArgs,
     #[command(flatten)]
@@ -245,6 +247,7 @@ struct Options {
     limits: Limits,
     idle_timeout: Duration,
     stop_on_stdin_eof: bool,
+    upgrade: cli::UpgradeArgs,
     tls: Option<tls::ServerTls>,
 }
 
@@ -268,6 +271,7 @@ fn parse_options() -> Options {
         },
         idle_timeout: args.idle_timeout,
         stop_on_stdin_eof: args.stop_on_stdin_eof,
+        upgrade: args.upgrade,
         tls,
     }
 }
@@ -310,6 +314,9 @@ fn serve(options: Options) -> std::io::Result<()> {
     if options.stop_on_stdin_eof {
         cli::stop_on_stdin_eof(reactor.shutdown_handle());
     }
+    // SIGUSR2: hand the listeners to a new process and drain (a request under way finishes:
+    // on_shutdown above).
+    options.upgrade.upgrade_on_signal(&mut reactor)?;
 
     reactor.run()?;
     let stats = reactor.stats();

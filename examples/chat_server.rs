@@ -174,7 +174,7 @@ impl Handler for Member {
 
 /// A chat room: each line a client sends is broadcast to all the other clients.
 #[derive(Parser)]
-#[command(name = "chat_server", version, after_help = cli::SERVER_SIGNALS_HELP)]
+#[command(name = "chat_server", version, after_help = cli::CHAT_SIGNALS_HELP)]
 struct Args {
     #[command(flatten)]
     listen: cli::ListenArgs,
@@ -277,6 +277,7 @@ fn serve(options: Options) -> std::io::Result<()> {
     let mut reactor = Reactor::with_config(config)?;
     // SIGTERM or SIGINT: the first drains gracefully, the second aborts.
     reactor.shutdown_on_signals()?;
+    cli::refuse_upgrades(&mut reactor, "the room lives in this process")?;
     let room = Rc::new(RefCell::new(Room::default()));
     for endpoint in &options.listens {
         let listening =

@@ -52,7 +52,7 @@ use mio_reactor::{
 
 /// A key-value server whose SLOW command does blocking work on worker threads.
 #[derive(Parser)]
-#[command(name = "slow_kv", version)]
+#[command(name = "slow_kv", version, after_help = cli::KV_SIGNALS_HELP)]
 struct Args {
     #[command(flatten)]
     listen: cli::ListenArgs,
@@ -404,6 +404,7 @@ fn serve(options: &Options) -> std::io::Result<()> {
     // SIGTERM or SIGINT: the first drains gracefully, the second aborts. Watched before the
     // address is announced: none can be missed.
     reactor.shutdown_on_signals()?;
+    cli::refuse_upgrades(&mut reactor, "the keys live in this process")?;
     if options.stop_on_stdin_eof {
         cli::stop_on_stdin_eof(reactor.shutdown_handle());
     }

@@ -893,6 +893,18 @@ impl<'a> Context<'a> {
         self.core.lifecycle.is_shutting_down()
     }
 
+    /// Whether the reactor handed its listeners to an upgrade's successor
+    /// ([`Reactor::upgrade_on_signal`](crate::Reactor::upgrade_on_signal)) and is draining
+    /// for that reason rather than stopping. In
+    /// [`Handler::on_shutdown`](crate::Handler::on_shutdown) a handler decides where its
+    /// protocol may stop: an echo keeps echoing (any byte it closed on could be one the
+    /// peer just sent, and lost), HTTP closes after the response in progress; the
+    /// connection is served until its peer closes, the handler closes it, or
+    /// [`Config::shutdown_timeout`](crate::Config::shutdown_timeout) passes.
+    pub fn is_upgrading(&self) -> bool {
+        self.core.lifecycle.is_upgrading()
+    }
+
     /// A handle to this reactor for other threads: a worker given it (and
     /// [`id`](Context::id)) brings its result back with [`LoopHandle::post`] or
     /// [`LoopHandle::send_to`]. The same as [`Reactor::handle`](crate::Reactor::handle).

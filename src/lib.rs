@@ -206,6 +206,7 @@ mod trace;
 mod transport;
 mod udp;
 mod unix_path;
+mod upgrade;
 mod watch;
 mod watch_handler;
 
@@ -256,6 +257,7 @@ pub use state::{Input, State};
 pub use stats::{ClosedCounts, Stats};
 pub use threads::{ReactorThreads, Spread};
 pub use trace::{Observer, Record, TimerKind, TimerTarget};
+pub use upgrade::Upgrade;
 pub use watch_handler::{FdSource, Readiness, WatchContext, WatchHandler};
 
 // Declared after the guide's doctests too, for the same reason as TLS below.

@@ -244,6 +244,24 @@ impl ListenerSocket {
         local.unwrap_or_else(|| Endpoint::Fd(self.raw_fd()))
     }
 
+    /// A second descriptor for the same socket (`dup(2)`): one for a successor to inherit.
+    /// The socket, its accept queue included, lives while either is open.
+    pub(crate) fn try_clone_fd(&self) -> io::Result<std::os::fd::OwnedFd> {
+        use std::os::fd::AsFd;
+        match self {
+            ListenerSocket::Tcp(l) => l.as_fd().try_clone_to_owned(),
+            ListenerSocket::Unix(l, _) => l.as_fd().try_clone_to_owned(),
+        }
+    }
+
+    /// Leaves a Unix socket's file in place when this socket drops: it is not ours to
+    /// remove any more (a successor listens on it).
+    pub(crate) fn forget_path(&mut self) {
+        if let ListenerSocket::Unix(_, path) = self {
+            *path = None;
+        }
+    }
+
     /// The listening socket's descriptor.
     pub(crate) fn raw_fd(&self) -> RawFd {
         match self {

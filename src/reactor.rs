@@ -94,6 +94,9 @@ impl Reactor {
     /// memory.
     pub fn with_config(config: Config) -> io::Result<Reactor> {
         config.validate()?;
+        // Inherited descriptors' variables (LISTEN_FDS, an upgrade's) are read and cleared
+        // now, before the program can start a child that would take them for its own.
+        crate::inherited::read_environment();
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let mut core = Core::new(poll.registry().try_clone()?, config.clone(), waker.clone());

@@ -48,7 +48,7 @@ use stats_board::StatsBoard;
 /// An HTTP/1.1 server: /plaintext, /json, POST /echo, /stats, /metrics, and a live page of
 /// the event loop's numbers at /.
 #[derive(Parser)]
-#[command(name = "http_server", version, after_help = cli::SERVER_SIGNALS_HELP)]
+#[command(name = "http_server", version, after_help = cli::UPGRADE_SIGNALS_HELP)]
 struct Args {
     #[command(flatten)]
     listen: cli::ListenArgs,
@@ -78,6 +78,8 @@ struct Args {
     /// Shut down gracefully when standard input closes
     #[arg(long)]
     stop_on_stdin_eof: bool,
+    #[command(flatten)]
+    upgrade: cli::UpgradeArgs,
 }
 
 /// The request head limit: 8 KiB, as nginx, Node and hyper default to.
@@ -92,6 +94,8 @@ struct Options {
     request_timeout: Duration,
     config: Config,
     stop_on_stdin_eof: bool,
+    /// SIGUSR2 upgrades (one reactor thread only).
+    upgrade: Option<cli::UpgradeArgs>,
 }
 
 fn parse_options() -> Options {
@@ -112,7 +116,11 @@ fn parse_options() -> Options {
             "--threads > 1 shares tcp: endpoints only (SO_REUSEPORT): no unix:, fd: or systemd:",
         );
     }
+    if args.threads > 1 && args.upgrade.pid_file.is_some() {
+        cli::usage_error::<Args>("--pid-file and SIGUSR2 upgrades serve one reactor thread");
+    }
     Options {
+        upgrade: (args.threads == 1).then_some(args.upgrade),
         listens,
         addr: args.addr,
         threads: args.threads,
@@ -144,6 +152,7 @@ fn serve(options: Options) -> io::Result<()> {
     }
     let board = StatsBoard::new(options.threads);
     let (limits, request_timeout) = (options.limits, options.request_timeout);
+    let upgrade = options.upgrade.clone();
     let threads = ReactorThreads::serve(
         options.threads,
         options.config.clone(),
@@ -155,6 +164,20 @@ fn serve(options: Options) -> io::Result<()> {
             // Once per turn, before the poll: the board shows each reactor as of its
             // latest turn.
             reactor.before_sleep(move |lc| published.publish(index, lc.stats()));
+            // SIGUSR2: one reactor thread hands its listeners to a new process and drains;
+            // several only log it (its default action would end the process).
+            let upgrades = match &upgrade {
+                Some(upgrade) => upgrade.upgrade_on_signal(reactor),
+                None if index == 0 => cli::refuse_upgrades(
+                    reactor,
+                    "several reactor threads (--threads) do not hand over their listeners",
+                ),
+                None => Ok(()),
+            };
+            if let Err(err) = upgrades {
+                eprintln!("http_server: cannot watch SIGUSR2: {err}");
+                std::process::exit(1);
+            }
             let shared = Rc::new(Shared {
                 date: DateCache::new(),
                 board: board.clone(),

@@ -51,7 +51,7 @@ use server::{Server, Settings};
 /// reactor thread, on 127.0.0.1:6379 without --listen, as Redis. The data lives in the
 /// process's memory only: nothing is saved, and a restart empties it.
 #[derive(Parser)]
-#[command(name = "kv_server", version, after_help = cli::SERVER_SIGNALS_HELP)]
+#[command(name = "kv_server", version, after_help = cli::KV_SIGNALS_HELP)]
 struct Args {
     #[command(flatten)]
     listen: cli::ListenArgs,
@@ -118,6 +118,7 @@ fn serve(args: Args) -> std::io::Result<()> {
     let mut reactor = Reactor::with_config(config)?;
     // SIGTERM or SIGINT: the first drains gracefully, the second aborts.
     reactor.shutdown_on_signals()?;
+    cli::refuse_upgrades(&mut reactor, "the keys live in this process")?;
     let settings = Settings {
         max_bulk: args.proto_max_bulk_len,
         max_clients: args.maxclients,

@@ -238,6 +238,7 @@ pub struct GuideWatchingTheLoop;
 pub use adopt::AdoptedStream;
 pub use close_reason::{CloseReason, Limit};
 pub use config::Config;
+pub use dead_peers::{DeadPeerDetection, Keepalive};
 pub use connect::IntoConnectTarget;
 pub use context::{Context, WriteError};
 pub use datagram::{DatagramContext, DatagramHandler, SendOutcome};
@@ -260,6 +261,7 @@ pub use watch_handler::{FdSource, Readiness, WatchContext, WatchHandler};
 
 // Declared after the guide's doctests too, for the same reason as TLS below.
 mod before_sleep;
+mod dead_peers;
 mod loop_timers;
 mod output_limits;
 

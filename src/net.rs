@@ -15,6 +15,7 @@ use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 
 use crate::config::Config;
+use crate::dead_peers::DeadPeerDetection;
 use crate::endpoint::Endpoint;
 use crate::options::ListenOptions;
 
@@ -104,9 +105,15 @@ impl Stream {
         }
     }
 
-    /// Applies the per-socket options of `config`: `TCP_NODELAY` and the kernel buffer sizes.
-    /// A failure is logged, not fatal: the connection works without them.
-    pub(crate) fn configure(&self, config: &Config, peer: &PeerAddr) {
+    /// Applies the per-socket options of `config`: `TCP_NODELAY`, the kernel buffer sizes,
+    /// and keepalive and the user timeout (`dead_peers`, or else the config's; TCP only). A
+    /// failure is logged, not fatal: the connection works without them.
+    pub(crate) fn configure(
+        &self,
+        config: &Config,
+        dead_peers: Option<DeadPeerDetection>,
+        peer: &PeerAddr,
+    ) {
         if let Err(err) = self.set_nodelay(config.nodelay) {
             log::debug!("TCP_NODELAY for {peer}: {err}");
         }
@@ -114,6 +121,10 @@ impl Stream {
             self.set_buffer_sizes(config.socket_send_buffer, config.socket_recv_buffer)
         {
             log::debug!("socket buffer sizes for {peer}: {err}");
+        }
+        if let Stream::Tcp(s) = self {
+            let dead_peers = dead_peers.unwrap_or(config.dead_peer_detection);
+            dead_peers.apply(socket2::SockRef::from(s), peer);
         }
     }
 

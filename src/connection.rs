@@ -147,7 +147,6 @@ impl Connection {
     }
 
     /// The socket, its buffers and its readiness, to look at.
-    #[cfg(feature = "tls")]
     pub(crate) fn transport_ref(&self) -> &Transport {
         &self.transport
     }

@@ -87,9 +87,8 @@ impl Keepalive {
     }
 
     fn validate(&self) -> Result<(), &'static str> {
-        let whole_secs = |d: Duration| {
-            d.subsec_nanos() == 0 && (1..=MAX_KEEPALIVE_SECS).contains(&d.as_secs())
-        };
+        let whole_secs =
+            |d: Duration| d.subsec_nanos() == 0 && (1..=MAX_KEEPALIVE_SECS).contains(&d.as_secs());
         if !whole_secs(self.idle) || !whole_secs(self.interval) {
             Err("keepalive idle and interval must be whole seconds from 1 to 32767")
         } else if !(1..=MAX_KEEPALIVE_PROBES).contains(&self.probes) {
@@ -271,8 +270,7 @@ mod tests {
     #[test]
     fn a_sub_second_keepalive_is_refused() {
         let half = Duration::from_millis(500);
-        let settings =
-            DeadPeerDetection::off().keepalive(Some(Keepalive::new(half, half, 2)));
+        let settings = DeadPeerDetection::off().keepalive(Some(Keepalive::new(half, half, 2)));
         assert_eq!(
             settings.validate().unwrap_err().kind(),
             io::ErrorKind::InvalidInput
@@ -282,8 +280,7 @@ mod tests {
     #[test]
     fn zero_probes_are_refused() {
         let second = Duration::from_secs(1);
-        let settings =
-            DeadPeerDetection::off().keepalive(Some(Keepalive::new(second, second, 0)));
+        let settings = DeadPeerDetection::off().keepalive(Some(Keepalive::new(second, second, 0)));
         assert!(settings.validate().is_err());
     }
 

@@ -79,7 +79,10 @@ fn serve(peer: &VethPeer, config: Config, veth_options: ListenOptions) -> Setup 
 
 /// The id of the next connection that opens.
 fn next_open(events: &Receiver<Seen>) -> ConnId {
-    match events.recv_timeout(WAIT).expect("a connection opened in time") {
+    match events
+        .recv_timeout(WAIT)
+        .expect("a connection opened in time")
+    {
         Seen::Open(id) => id,
         other => panic!("expected an open, got {other:?}"),
     }
@@ -100,16 +103,18 @@ fn peer_client(setup: &Setup, peer: &mut VethPeer) -> ConnId {
     next_open(&setup.events)
 }
 
-/// Waits at most `budget` for `id` to close; its reason and how long it took.
-fn wait_for_close(events: &Receiver<Seen>, id: ConnId, budget: Duration) -> (CloseReason, Duration) {
+/// Waits at most `budget` for `id` to close, the next thing any connection does; its reason
+/// and how long it took.
+fn wait_for_close(
+    events: &Receiver<Seen>,
+    id: ConnId,
+    budget: Duration,
+) -> (CloseReason, Duration) {
     let start = Instant::now();
-    loop {
-        let left = budget.saturating_sub(start.elapsed());
-        match events.recv_timeout(left) {
-            Ok(Seen::Closed(closed, reason)) if closed == id => return (reason, start.elapsed()),
-            Ok(other) => panic!("only {id} was to close, but: {other:?}"),
-            Err(_) => panic!("{id} still open after {budget:?}: its peer was never found dead"),
-        }
+    match events.recv_timeout(budget) {
+        Ok(Seen::Closed(closed, reason)) if closed == id => (reason, start.elapsed()),
+        Ok(other) => panic!("only {id} was to close, but: {other:?}"),
+        Err(_) => panic!("{id} still open after {budget:?}: its peer was never found dead"),
     }
 }
 
@@ -117,7 +122,10 @@ fn wait_for_close(events: &Receiver<Seen>, id: ConnId, budget: Duration) -> (Clo
 fn assert_untouched(stream: &mut TcpStream, events: &Receiver<Seen>) {
     assert_eq!(round_trip(stream, b"still here"), b"still here");
     let seen: Vec<Seen> = events.try_iter().collect();
-    assert!(seen.is_empty(), "the loopback connection was disturbed: {seen:?}");
+    assert!(
+        seen.is_empty(),
+        "the loopback connection was disturbed: {seen:?}"
+    );
 }
 
 fn python3_found() -> bool {

@@ -118,7 +118,10 @@ impl VethPeer {
             .spawn()
             .and_then(|mut nft| {
                 use std::io::Write;
-                nft.stdin.take().expect("piped").write_all(rules.as_bytes())?;
+                nft.stdin
+                    .take()
+                    .expect("piped")
+                    .write_all(rules.as_bytes())?;
                 nft.wait()
             })
             .is_ok_and(|status| status.success());
@@ -142,7 +145,16 @@ impl Drop for VethPeer {
         if self.vanished {
             run(
                 "ip",
-                &["netns", "exec", &self.namespace, "nft", "delete", "table", "inet", TABLE],
+                &[
+                    "netns",
+                    "exec",
+                    &self.namespace,
+                    "nft",
+                    "delete",
+                    "table",
+                    "inet",
+                    TABLE,
+                ],
             );
         }
         // Deleting one end of a veth pair deletes the other; the namespace's end goes with

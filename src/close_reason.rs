@@ -270,3 +270,15 @@ impl fmt::Display for CloseReason {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kernel_timeout_is_a_dead_peer_not_a_reset() {
+        let err = io::Error::from_raw_os_error(libc::ETIMEDOUT);
+        assert_eq!(CloseReason::from_io(&err), CloseReason::PeerTimedOut);
+        assert!(!CloseReason::PeerTimedOut.is_graceful());
+    }
+}

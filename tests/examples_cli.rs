@@ -51,8 +51,16 @@ fn a_bad_value_names_its_option_and_exits_2() {
         ("echo_server", &["--idle-timeout", "soon"], "--idle-timeout"),
         ("chat_server", &["--max-backlog", "5"], "--max-backlog"),
         // The kernel takes at most 32767 s (tcp(7)).
-        ("app_server", &["--tcp-keepalive", "40000"], "--tcp-keepalive"),
-        ("echo_server", &["--tcp-user-timeout", "-1"], "--tcp-user-timeout"),
+        (
+            "app_server",
+            &["--tcp-keepalive", "40000"],
+            "--tcp-keepalive",
+        ),
+        (
+            "echo_server",
+            &["--tcp-user-timeout", "-1"],
+            "--tcp-user-timeout",
+        ),
     ];
     for (name, args, option) in cases {
         let output = run(name, args);

@@ -44,7 +44,8 @@ use std::time::Duration;
 use clap::Parser;
 use mio_reactor::protocol::{encode_binary, encode_error, encode_json, Content, Decoder, Limits};
 use mio_reactor::{
-    CloseReason, Config, Context, Endpoint, Handler, IntoListener, Listening, PeerAddr, Reactor,
+    CloseReason, Config, Context, DeadPeerDetection, Endpoint, Handler, IntoListener, Listening,
+    PeerAddr, Reactor,
 };
 use serde_json::{json, Value};
 
@@ -231,6 +232,8 @@ struct Args {
     tls: tls::ServerTlsArgs,
     #[command(flatten)]
     listen: cli::ListenArgs,
+    #[command(flatten)]
+    dead_peers: cli::DeadPeerArgs,
     /// The host name or address to listen on (with PORT; not needed with --listen)
     #[arg(required_unless_present = "listen")]
     host: Option<String>,
@@ -246,6 +249,7 @@ struct Options {
     host_port: Option<(String, u16)>,
     limits: Limits,
     idle_timeout: Duration,
+    dead_peers: DeadPeerDetection,
     stop_on_stdin_eof: bool,
     upgrade: cli::UpgradeArgs,
     tls: Option<tls::ServerTls>,
@@ -270,6 +274,7 @@ fn parse_options() -> Options {
             ..Limits::default()
         },
         idle_timeout: args.idle_timeout,
+        dead_peers: args.dead_peers.detection(),
         stop_on_stdin_eof: args.stop_on_stdin_eof,
         upgrade: args.upgrade,
         tls,
@@ -291,7 +296,8 @@ fn serve(options: Options) -> std::io::Result<()> {
     // the decoder admits must fit, and nothing larger ever needs to.
     let config = Config::default()
         .max_input(limits.max_frame())
-        .idle_timeout(Some(options.idle_timeout));
+        .idle_timeout(Some(options.idle_timeout))
+        .dead_peer_detection(options.dead_peers);
     let mut reactor = Reactor::with_config(config)?;
     // SIGTERM or SIGINT: the first drains gracefully, the second aborts.
     reactor.shutdown_on_signals()?;

@@ -33,8 +33,8 @@ use std::sync::{Arc, Mutex};
 
 use clap::Parser;
 use mio_reactor::{
-    CloseReason, Config, ConnId, Context, Endpoint, Handler, ListenOptions, LoopHandle, PeerAddr,
-    Reactor, ReactorThreads, Spread, WriteError,
+    CloseReason, Config, ConnId, Context, DeadPeerDetection, Endpoint, Handler, ListenOptions,
+    LoopHandle, PeerAddr, Reactor, ReactorThreads, Spread, WriteError,
 };
 
 /// Everyone in the chat on this reactor's thread, by connection id, with their names.
@@ -198,6 +198,8 @@ struct Args {
     /// Shut down gracefully when standard input closes
     #[arg(long)]
     stop_on_stdin_eof: bool,
+    #[command(flatten)]
+    dead_peers: cli::DeadPeerArgs,
 }
 
 /// Below this, the water marks derived from the backlog would be too small to be useful.
@@ -219,6 +221,7 @@ struct Options {
     max_line: usize,
     threads: usize,
     stop_on_stdin_eof: bool,
+    dead_peers: DeadPeerDetection,
 }
 
 fn parse_options() -> Options {
@@ -240,6 +243,7 @@ fn parse_options() -> Options {
         max_line: args.max_line,
         threads: args.threads,
         stop_on_stdin_eof: args.stop_on_stdin_eof,
+        dead_peers: args.dead_peers.detection(),
     }
 }
 
@@ -260,7 +264,8 @@ fn serve(options: Options) -> std::io::Result<()> {
         .max_output(options.max_backlog)
         .high_water(high_water)
         .low_water(high_water / 4)
-        .max_input(options.max_line + 1);
+        .max_input(options.max_line + 1)
+        .dead_peer_detection(options.dead_peers);
     let max_line = options.max_line;
     let factory = move |room: Rc<RefCell<Room>>| {
         move |_: &PeerAddr| {

@@ -105,6 +105,8 @@ struct Args {
     upgrade: cli::UpgradeArgs,
     #[command(flatten)]
     tls: tls::ServerTlsArgs,
+    #[command(flatten)]
+    dead_peers: cli::DeadPeerArgs,
 }
 
 struct Options {
@@ -153,7 +155,8 @@ fn parse_options() -> Options {
         unix_paths: args.unix,
         config: Config::default()
             .max_connections(args.max_connections)
-            .idle_timeout(args.idle_timeout),
+            .idle_timeout(args.idle_timeout)
+            .dead_peer_detection(args.dead_peers.detection()),
         stop_on_stdin_eof: args.stop_on_stdin_eof,
         upgrade: args.upgrade,
         tls,

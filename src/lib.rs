@@ -242,6 +242,7 @@ pub use config::Config;
 pub use connect::IntoConnectTarget;
 pub use context::{Context, WriteError};
 pub use datagram::{DatagramContext, DatagramHandler, SendOutcome};
+pub use dead_peers::{DeadPeerDetection, Keepalive};
 pub use endpoint::{Endpoint, EndpointError, IntoEndpoint, IntoEndpoints};
 pub use handler::{Factory, Handler};
 pub use id::{ConnId, ListenerId, LoopTimerId, TimerId, UdpId, WatchId};
@@ -262,6 +263,7 @@ pub use watch_handler::{FdSource, Readiness, WatchContext, WatchHandler};
 
 // Declared after the guide's doctests too, for the same reason as TLS below.
 mod before_sleep;
+mod dead_peers;
 mod loop_timers;
 mod output_limits;
 

@@ -416,9 +416,7 @@ impl Core {
             // waiting for connections it will never be allowed to serve.
             return Err(io::Error::other("listen: the reactor is shutting down"));
         }
-        if let Some(limits) = options.get_output_limits() {
-            limits.validate()?;
-        }
+        options.connection_settings().validate()?;
         let (endpoint, sockets) = match source {
             Source::Named(Endpoint::Handover) => {
                 return self.listen_for_handovers(options, destination)
@@ -541,7 +539,7 @@ pub(crate) fn insert_listener(
     let slot = entries.next_slot();
     entries.register(&mut socket, slot, Interest::READABLE)?;
     log::info!("listening on {}", socket.local_endpoint());
-    let connections = (options.security.clone(), options.get_output_limits());
+    let connections = options.connection_settings();
     let listener = Listener::new(slot, (id, endpoint), socket, destination, connections);
     entries.insert(slot, Entry::Listener(listener));
     Ok(())

@@ -52,6 +52,8 @@ use stats_board::StatsBoard;
 struct Args {
     #[command(flatten)]
     listen: cli::ListenArgs,
+    #[command(flatten)]
+    dead_peers: cli::DeadPeerArgs,
     /// Alias of --listen tcp:HOST:PORT (its first address), announced as http://HOST:PORT
     /// [default without --listen: 127.0.0.1:8080]
     #[arg(long, value_name = "HOST:PORT")]
@@ -109,6 +111,7 @@ fn parse_options() -> Options {
         .idle_timeout(Some(args.idle_timeout))
         .max_connections(args.max_connections)
         .socket_send_buffer(args.send_buffer)
+        .dead_peer_detection(args.dead_peers.detection())
         .max_input(limits.max_head + limits.max_body);
     let listens = args.listen.streams::<Args>();
     if args.threads > 1 && !listens.iter().all(cli::is_tcp) {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
-use mio_reactor::Endpoint;
+use mio_reactor::{DeadPeerDetection, Endpoint, Keepalive};
 
 /// What `--listen` takes, as every server's `--help` shows it: the library's endpoint
 /// grammar ([`Endpoint`]), the same in code, on the command line and in the logs.
@@ -53,6 +53,37 @@ impl ListenArgs {
     /// Whether no `--listen` was given.
     pub fn is_empty(&self) -> bool {
         self.listen.is_empty()
+    }
+}
+
+/// `--tcp-keepalive SECS` and `--tcp-user-timeout MS`: how every server finds TCP peers
+/// that vanished without a FIN or a RST (`#[command(flatten)]` into its `Args`), as
+/// [`DeadPeerDetection`] describes. The names and units are Redis's (`tcp-keepalive`,
+/// seconds, 0 = off) and HAProxy's (`tcp-ut`, a time; milliseconds here).
+#[derive(clap::Args, Debug, Clone)]
+pub struct DeadPeerArgs {
+    /// Send TCP keepalive probes after SECS without traffic, then 3 more SECS/3 apart, so
+    /// that a peer that vanished (crashed host, expired NAT entry) is dropped after about
+    /// 2 x SECS; 0 = off (as Redis's tcp-keepalive)
+    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=32767))]
+    pub tcp_keepalive: u64,
+    /// Drop a TCP connection whose sent data stays unacknowledged (or unsent, the peer's
+    /// window closed) for MS milliseconds (TCP_USER_TIMEOUT, RFC 5482); 0 = the kernel's
+    /// default (about 15 minutes of retransmissions)
+    #[arg(long, value_name = "MS", default_value_t = 0, value_parser = clap::value_parser!(u32))]
+    pub tcp_user_timeout: u32,
+}
+
+impl DeadPeerArgs {
+    /// The settings for [`Config::dead_peer_detection`](mio_reactor::Config::dead_peer_detection).
+    pub fn detection(&self) -> DeadPeerDetection {
+        let keepalive = (self.tcp_keepalive > 0)
+            .then(|| Keepalive::after_idle(Duration::from_secs(self.tcp_keepalive)));
+        let user_timeout = (self.tcp_user_timeout > 0)
+            .then(|| Duration::from_millis(u64::from(self.tcp_user_timeout)));
+        DeadPeerDetection::default()
+            .keepalive(keepalive)
+            .user_timeout(user_timeout)
     }
 }
 

@@ -120,6 +120,7 @@ fn every_server_takes_the_dead_peer_options() {
         "app_server",
         "http_server",
         "slow_kv",
+        "kv_server",
     ];
     for name in servers {
         let output = run(name, &["--help"]);

@@ -83,6 +83,8 @@ struct Args {
     /// Shut down gracefully when standard input closes
     #[arg(long)]
     stop_on_stdin_eof: bool,
+    #[command(flatten)]
+    dead_peers: cli::DeadPeerArgs,
 }
 
 /// Room in a client's input beyond its largest value: the command, the key and the
@@ -113,6 +115,7 @@ fn serve(args: Args) -> std::io::Result<()> {
     let timeout = (args.timeout > 0).then(|| Duration::from_secs(args.timeout));
     let config = Config::default()
         .idle_timeout(timeout)
+        .dead_peer_detection(args.dead_peers.detection())
         .max_connections(args.maxclients + ACCEPT_SLACK)
         .max_input(args.proto_max_bulk_len.saturating_add(INPUT_SLACK));
     let mut reactor = Reactor::with_config(config)?;

@@ -172,6 +172,9 @@ impl Core {
         options: &impl StreamOptions,
         handler: Box<dyn Handler>,
     ) -> io::Result<ConnId> {
+        if options.proxy_protocol() {
+            return Err(crate::listen::proxy_protocol_unsupported("adopt"));
+        }
         let (stream, peer) = stream.into_stream()?;
         let connection = (options.security(), options.output_limits());
         let adopted = self.adopt(stream, peer, connection, |_, _| Some(handler))?;

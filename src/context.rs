@@ -14,6 +14,8 @@ use crate::loop_timers::Every;
 use crate::net::PeerAddr;
 use crate::options::ConnectOptions;
 use crate::post::LoopHandle;
+use crate::proxy_protocol::ProxyHeader;
+use crate::proxy_stage::ProxyStage;
 
 /// Why [`Context::write_to`] could not queue the bytes.
 ///
@@ -145,12 +147,25 @@ impl<'a> Context<'a> {
         ConnId(self.slot)
     }
 
-    /// This connection's peer.
+    /// This connection's peer: with
+    /// [`ListenOptions::proxy_protocol`](crate::ListenOptions::proxy_protocol), the client
+    /// its PROXY protocol header names (see [`proxy_header`](Context::proxy_header)).
     pub fn peer_addr(&self) -> &PeerAddr {
         self.core
             .entries
             .conn_ref(self.slot)
             .map_or(&NO_PEER, |conn| conn.peer())
+    }
+
+    /// What this connection's PROXY protocol header said: the balancer's own address
+    /// ([`ProxyHeader::proxy_addr`]) and the header's TLVs. `None` unless the connection
+    /// was accepted by a listen with
+    /// [`ListenOptions::proxy_protocol`](crate::ListenOptions::proxy_protocol).
+    pub fn proxy_header(&self) -> Option<&ProxyHeader> {
+        match &self.core.entries.conn_ref(self.slot)?.proxy {
+            Some(ProxyStage::Received(header)) => Some(header),
+            _ => None,
+        }
     }
 
     /// The time at the start of this reactor turn (the clock is read once per turn).

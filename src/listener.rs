@@ -4,7 +4,10 @@ use crate::adopt::Destination;
 use crate::endpoint::Endpoint;
 use crate::id::{ListenerId, Slot};
 use crate::net::ListenerSocket;
+use std::sync::Arc;
+
 use crate::output_limits::OutputLimits;
+use crate::proxy_protocol::ProxyProtocol;
 use crate::transport::Security;
 
 /// A listener and its accept bookkeeping.
@@ -20,6 +23,8 @@ pub(crate) struct Listener {
     pub(crate) security: Security,
     /// The accepted connections' output limits (`None`: the reactor's).
     pub(crate) output_limits: Option<OutputLimits>,
+    /// The PROXY protocol header every accepted connection must start with, if on.
+    pub(crate) proxy: Option<Arc<ProxyProtocol>>,
     /// Connections may be waiting (edge-triggered: cleared only by `WouldBlock`).
     pub(crate) readable: bool,
     pub(crate) queued: bool,
@@ -35,7 +40,11 @@ impl Listener {
         (id, endpoint): (ListenerId, Endpoint),
         socket: ListenerSocket,
         destination: Destination,
-        (security, output_limits): (Security, Option<OutputLimits>),
+        (security, output_limits, proxy): (
+            Security,
+            Option<OutputLimits>,
+            Option<Arc<ProxyProtocol>>,
+        ),
     ) -> Listener {
         Listener {
             slot,
@@ -45,6 +54,7 @@ impl Listener {
             destination,
             security,
             output_limits,
+            proxy,
             readable: false,
             queued: false,
             backing_off: false,

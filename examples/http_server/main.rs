@@ -12,9 +12,14 @@
 //!
 //! Routes: `GET /plaintext` and `GET /json` as the TechEmpower benchmarks define them,
 //! `POST /echo` (the body back), `GET /stats` (the reactors' stats as JSON), `GET /metrics`
-//! (the same for Prometheus), `GET /` (the live page). Keep-alive, pipelining, HTTP/1.0,
+//! (the same for Prometheus), `GET /ip` (the client's address as the server sees it), `GET /`
+//! (the live page). Keep-alive, pipelining, HTTP/1.0,
 //! `Connection: close` and `HEAD` work as RFC 9112 says; bad requests get 400, 408, 413,
 //! 431, 501 or 505 and cost only their own connection.
+//!
+//! Behind a load balancer that relays TCP (HAProxy's `send-proxy`), `--proxy-protocol` reads
+//! the PROXY protocol header it sends: `/ip` and the logs then name the client, not the
+//! balancer.
 //!
 //! The files: `request.rs` reads a request with `httparse`, `response.rs` writes one,
 //! `connection.rs` is the handler that ties them to the reactor, `routes.rs` says what each
@@ -80,6 +85,8 @@ struct Args {
     /// Shut down gracefully when standard input closes
     #[arg(long)]
     stop_on_stdin_eof: bool,
+    #[command(flatten)]
+    proxy: cli::ProxyArgs,
 }
 
 /// The request head limit: 8 KiB, as nginx, Node and hyper default to.
@@ -94,6 +101,8 @@ struct Options {
     request_timeout: Duration,
     config: Config,
     stop_on_stdin_eof: bool,
+    /// Every listen's options (`--proxy-protocol`; SO_REUSEPORT is added per thread).
+    listen: ListenOptions,
 }
 
 fn parse_options() -> Options {
@@ -122,6 +131,7 @@ fn parse_options() -> Options {
         request_timeout: args.request_timeout,
         config,
         stop_on_stdin_eof: args.stop_on_stdin_eof,
+        listen: args.proxy.apply(ListenOptions::default()),
     }
 }
 
@@ -138,7 +148,8 @@ fn main() {
 struct ThreadSetup {
     index: usize,
     endpoints: Vec<Endpoint>,
-    reuseport: bool,
+    /// The listens' options, SO_REUSEPORT on when there are several threads.
+    options: ListenOptions,
     config: Config,
     limits: Limits,
     request_timeout: Duration,
@@ -162,7 +173,7 @@ fn serve(options: Options) -> io::Result<()> {
         let setup = ThreadSetup {
             index,
             endpoints: endpoints.clone(),
-            reuseport: options.threads > 1,
+            options: options.listen.clone().reuse_port(options.threads > 1),
             config: options.config.clone(),
             limits: options.limits,
             request_timeout: options.request_timeout,
@@ -265,10 +276,9 @@ fn listen(setup: &ThreadSetup) -> io::Result<(Reactor, Vec<Endpoint>)> {
         request_timeout: setup.request_timeout,
     });
     let factory = move |_: &_| Some(HttpConnection::new(shared.clone()));
-    let options = ListenOptions::default().reuse_port(setup.reuseport);
     let mut bound = Vec::new();
     for endpoint in &setup.endpoints {
-        let listening = reactor.listen(endpoint, options.clone(), factory.clone())?;
+        let listening = reactor.listen(endpoint, setup.options.clone(), factory.clone())?;
         bound.extend_from_slice(listening.bound());
     }
     Ok((reactor, bound))

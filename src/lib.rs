@@ -194,8 +194,6 @@ mod output;
 mod panics;
 mod post;
 pub mod protocol;
-mod proxy_protocol;
-mod proxy_stage;
 mod queues;
 mod reactor;
 mod shutdown;
@@ -265,6 +263,8 @@ pub use watch_handler::{FdSource, Readiness, WatchContext, WatchHandler};
 mod before_sleep;
 mod loop_timers;
 mod output_limits;
+mod proxy_protocol;
+mod proxy_stage;
 
 // TLS (the `tls` feature). Declared here, after the guide's doctests above, so that the line
 // numbers `cargo test --doc Guide` reports (quoted in the guide) do not depend on features.

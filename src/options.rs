@@ -216,7 +216,10 @@ impl ListenOptions {
     /// with a [`CloseReason`](crate::CloseReason) that says which (counted in
     /// [`ClosedCounts::proxy_protocol`](crate::ClosedCounts::proxy_protocol)). With
     /// [`tls`](ListenOptions::tls) too, the header comes first, in plaintext, and the TLS
-    /// handshake after it, as HAProxy sends it.
+    /// handshake after it, as HAProxy sends it. A factory that refuses the client gets its
+    /// connection aborted (counted in [`Stats::refused`](crate::Stats::refused) and as
+    /// [`CloseReason::Aborted`](crate::CloseReason::Aborted)); a shutdown closes the
+    /// connections still waiting for their header at once.
     ///
     /// Applies to connections a listen accepts itself: [`Reactor::listen`](crate::Reactor::listen)
     /// and [`ReactorThreads::serve`](crate::ReactorThreads::serve) with

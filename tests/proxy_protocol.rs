@@ -58,8 +58,12 @@ impl Proxied {
     }
 
     fn start_with(options: ListenOptions) -> Proxied {
+        Proxied::start_config(Config::default(), options)
+    }
+
+    fn start_config(config: Config, options: ListenOptions) -> Proxied {
         let (tx, closes) = mpsc::channel();
-        let server = Server::start(Config::default(), move |reactor| {
+        let server = Server::start(config, move |reactor| {
             reactor.set_observer(move |_, record: &Record| {
                 if let Record::Closed { reason, .. } = record {
                     let _ = tx.send(reason.clone());
@@ -290,6 +294,27 @@ fn silent_peer_is_closed_at_the_header_deadline() {
     assert_eq!(refused(&server, conn), CloseReason::ProxyHeaderTimeout);
     let stats = server.server.stop();
     assert_eq!(stats.closed.proxy_protocol, 1);
+}
+
+#[test]
+fn shutdown_closes_a_connection_still_waiting_for_its_header() {
+    // Neither the header's deadline nor the shutdown's would come within the test's wait.
+    let proxy = ProxyProtocol::default().header_timeout(Duration::from_secs(600));
+    let options = ListenOptions::default().proxy_protocol(proxy);
+    let server = Proxied::start_config(
+        Config::default().shutdown_timeout(Duration::from_secs(600)),
+        options,
+    );
+    let (conn, _) = balancer(&server);
+    let (tx, closes) = (server.server.shutdown.clone(), &server.closes);
+    // Wait until the reactor has accepted it (its stage began), then stop.
+    let mut probe = client(server.server.addr);
+    probe.write_all(b"PROXY UNKNOWN\r\n").unwrap();
+    assert!(line(&mut probe).starts_with("127.0.0.1:"));
+    drop(probe);
+    assert_eq!(closes.recv_timeout(WAIT).unwrap(), CloseReason::PeerClosed);
+    tx.shutdown();
+    assert_eq!(refused(&server, conn), CloseReason::Shutdown);
 }
 
 #[test]

@@ -165,19 +165,18 @@ fn canonical(addr: IpAddr) -> IpAddr {
 ///
 /// # Examples
 /// ```
-/// use std::net::SocketAddr;
-/// use mio_reactor::ProxyHeader;
+/// use mio_reactor::{PeerAddr, ProxyHeader};
 ///
 /// let line = b"PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\nGET /";
-/// let balancer: SocketAddr = "10.0.0.5:40000".parse().unwrap();
-/// let (header, len) = ProxyHeader::parse(line, balancer.into()).unwrap().unwrap();
+/// let balancer = PeerAddr::Tcp("10.0.0.5:40000".parse().unwrap());
+/// let (header, len) = ProxyHeader::parse(line, balancer.clone()).unwrap().unwrap();
 /// assert_eq!(len, 45); // the bytes after it are the client's
 /// assert_eq!(header.version(), 1);
 /// assert_eq!(header.source(), Some("192.0.2.1:56324".parse().unwrap()));
 /// assert_eq!(header.destination(), Some("198.51.100.2:443".parse().unwrap()));
-/// assert_eq!(header.proxy_addr().tcp(), Some(balancer));
-/// assert!(ProxyHeader::parse(b"PROXY TCP4 192.0", balancer.into()).unwrap().is_none());
-/// assert!(ProxyHeader::parse(b"GET / HTTP/1.1\r\n", balancer.into()).is_err());
+/// assert_eq!(header.proxy_addr(), &balancer);
+/// assert!(ProxyHeader::parse(b"PROXY TCP4 192.0", balancer.clone()).unwrap().is_none());
+/// assert!(ProxyHeader::parse(b"GET / HTTP/1.1\r\n", balancer).is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyHeader {

@@ -329,7 +329,7 @@ where
         endpoint,
         ListenOptions::default(),
         Spread::LeastLoaded,
-        move |index| {
+        move |_reactor, index| {
             let room = Rc::new(RefCell::new(Room {
                 across: Some((index, shared.clone())),
                 ..Room::default()

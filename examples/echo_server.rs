@@ -184,7 +184,7 @@ fn serve_threads(options: Options) -> std::io::Result<()> {
         endpoint,
         (options.listen.clone(), options.tls.as_ref()),
         Spread::ReusePort,
-        |_| |_: &_| Some(Echo),
+        |_, _| |_: &_| Some(Echo),
     )?;
     // Signals are watched before the address is announced: none can be missed.
     cli::forward_signals(threads.shutdown_handle())?;

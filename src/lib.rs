@@ -241,7 +241,7 @@ pub use config::Config;
 pub use connect::IntoConnectTarget;
 pub use context::{Context, WriteError};
 pub use datagram::{DatagramContext, DatagramHandler, SendOutcome};
-pub use endpoint::{Endpoint, EndpointError, IntoEndpoint};
+pub use endpoint::{Endpoint, EndpointError, IntoEndpoint, IntoEndpoints};
 pub use handler::{Factory, Handler};
 pub use id::{ConnId, ListenerId, LoopTimerId, TimerId, UdpId, WatchId};
 pub use listen::{IntoListener, ListenerInfo, Listening};

@@ -15,7 +15,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -164,18 +164,49 @@ fn wrk_socket_errors(output: &str) -> u64 {
         })
 }
 
-/// wrk's output once it exits (bounded).
-fn wait_for_wrk(mut wrk: Child) -> Output {
-    let deadline = Instant::now() + LOAD + DEADLINE;
-    while wrk.try_wait().expect("try_wait wrk").is_none() {
-        if Instant::now() > deadline {
-            let _ = wrk.kill();
-            let _ = wrk.wait();
-            panic!("wrk did not finish in time");
-        }
-        thread::sleep(Duration::from_millis(20));
+/// `wrk` running its load through HAProxy; killed and waited for if the test fails first.
+struct Wrk {
+    child: Child,
+}
+
+impl Wrk {
+    fn start(frontend: SocketAddr) -> Wrk {
+        let child = Command::new("wrk")
+            .args(["-t2", "-c16", "--timeout", "10s"])
+            .arg(format!("-d{}s", LOAD.as_secs()))
+            .arg(format!("http://{frontend}/plaintext"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start wrk");
+        Wrk { child }
     }
-    wrk.wait_with_output().expect("wrk's output")
+
+    fn running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait wrk").is_none()
+    }
+
+    /// Waits (bounded) for wrk to finish; whether it succeeded, and its report.
+    fn finish(mut self) -> (bool, String) {
+        let deadline = Instant::now() + LOAD + DEADLINE;
+        while self.running() {
+            assert!(Instant::now() < deadline, "wrk did not finish in time");
+            thread::sleep(Duration::from_millis(20));
+        }
+        let mut report = String::new();
+        let mut stdout = self.child.stdout.take().expect("piped stdout");
+        stdout.read_to_string(&mut report).expect("wrk's report");
+        let success = self.child.wait().expect("wait wrk").success();
+        (success, report)
+    }
+}
+
+impl Drop for Wrk {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 #[test]
@@ -192,15 +223,7 @@ fn both_servers_upgraded_under_load_behind_haproxy_lose_no_request_and_exit_0() 
     });
     let haproxy = Haproxy::start([servers[0].addr, servers[1].addr]);
     haproxy.wait_for_servers("both servers UP", |server| server["status"] == "UP");
-    let mut wrk = Command::new("wrk")
-        .args(["-t2", "-c16", "--timeout", "10s"])
-        .arg(format!("-d{}s", LOAD.as_secs()))
-        .arg(format!("http://{}/plaintext", haproxy.frontend))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start wrk");
+    let mut wrk = Wrk::start(haproxy.frontend);
     // Under load: wrk's connections reached both servers.
     haproxy.wait_for_servers("wrk's connections on both servers", |server| {
         server["scur"].parse::<u64>().unwrap() > 0
@@ -215,15 +238,14 @@ fn both_servers_upgraded_under_load_behind_haproxy_lose_no_request_and_exit_0() 
             server.log_text()
         );
     }
-    let ended_before = wrk.try_wait().expect("try_wait wrk").is_some();
-    let output = wait_for_wrk(wrk);
-    let report = String::from_utf8_lossy(&output.stdout).into_owned();
+    let ended_before = !wrk.running();
+    let (success, report) = wrk.finish();
     eprintln!("{report}");
     assert!(
         !ended_before,
         "the load ended before both upgrades did (raise LOAD): {report}"
     );
-    assert!(output.status.success(), "wrk: {report}");
+    assert!(success, "wrk: {report}");
     let requests: u64 = report
         .lines()
         .find_map(|line| line.trim().split_once(" requests in "))

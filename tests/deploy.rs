@@ -8,6 +8,8 @@
 //! Needs `haproxy` and `wrk` (`.ci/run` installs them): without them the test is skipped
 //! with a note, except under CI, where that is a failure.
 
+#[path = "../examples/support/stress/mod.rs"]
+mod stress;
 mod util;
 
 use std::collections::HashMap;
@@ -19,8 +21,8 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use stress::upgrade::{Upgradable, DEADLINE};
 use util::programs::example;
-use util::upgrade::{Upgradable, DEADLINE};
 
 /// How long wrk runs: long enough for both upgrades to happen while it runs.
 const LOAD: Duration = Duration::from_secs(6);

@@ -6,165 +6,24 @@
 //! `UPGRADE_ROUNDS=20 cargo test --all-features --test upgrade` runs the full-size sequence
 //! (3 upgrades in a row otherwise).
 //!
-//! The successors are started by the server, not by the test: `util::upgrade` waits for
-//! them as a child subreaper and finds each one by the PID file.
+//! The server, the clients and the measurement live in `examples/support/stress/upgrade.rs`,
+//! shared with the `upgrade` stress scenario and `tests/deploy.rs`.
 
+#[path = "../examples/support/stress/mod.rs"]
+mod stress;
 mod util;
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::io::{Read, Write};
+use std::net::Shutdown;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
+use stress::upgrade::{connect, measure, short_lived, Load, Restart, Upgradable, DEADLINE};
 use util::http::read_responses;
 use util::programs::example;
-use util::random_bytes;
-use util::upgrade::{Upgradable, DEADLINE};
-
-/// What the clients saw.
-#[derive(Default)]
-struct Seen {
-    /// Short connections that got back exactly what they sent.
-    short: AtomicU64,
-    /// Long-lived connections that echoed every round and closed cleanly.
-    long: AtomicU64,
-    /// Every failure: a refused or reset connection, a short or wrong echo.
-    failures: Mutex<Vec<(ErrorKind, String)>>,
-}
-
-impl Seen {
-    fn fail(&self, kind: ErrorKind, what: String) {
-        self.failures.lock().unwrap().push((kind, what));
-    }
-}
-
-/// Clients running until `stop`: short connections (connect, send, half-close, read the echo
-/// to EOF) and long-lived ones (rounds of write and read back, then a clean close).
-struct Load {
-    stop: Arc<AtomicBool>,
-    seen: Arc<Seen>,
-    threads: Vec<JoinHandle<()>>,
-}
-
-impl Load {
-    fn start(addr: SocketAddr, short: usize, long: usize) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let seen = Arc::new(Seen::default());
-        let mut threads = Vec::new();
-        for client in 0..short + long {
-            let (stop, seen) = (stop.clone(), seen.clone());
-            let is_long = client >= short;
-            threads.push(thread::spawn(move || {
-                let mut n = 0u64;
-                while !stop.load(Ordering::SeqCst) {
-                    n += 1;
-                    let seed = (client as u64) << 32 | n;
-                    let done = if is_long {
-                        long_lived(addr, seed).map(|()| &seen.long)
-                    } else {
-                        short_lived(addr, seed).map(|()| &seen.short)
-                    };
-                    match done {
-                        Ok(counter) => {
-                            counter.fetch_add(1, Ordering::SeqCst);
-                        }
-                        Err(err) => {
-                            seen.fail(err.kind(), format!("client {client} connection {n}: {err}"))
-                        }
-                    }
-                }
-            }));
-        }
-        Load {
-            stop,
-            seen,
-            threads,
-        }
-    }
-
-    /// Waits (bounded) until both kinds of connection completed `more` times from now.
-    fn progress(&self, more: u64) {
-        let (short, long) = self.counts();
-        let deadline = Instant::now() + DEADLINE;
-        while self.counts().0 < short + more || self.counts().1 < long + more {
-            assert!(Instant::now() < deadline, "the clients made progress");
-            thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    fn counts(&self) -> (u64, u64) {
-        (
-            self.seen.short.load(Ordering::SeqCst),
-            self.seen.long.load(Ordering::SeqCst),
-        )
-    }
-
-    /// Stops the clients; returns the counts and the failures.
-    fn finish(mut self) -> ((u64, u64), Vec<(ErrorKind, String)>) {
-        self.stop.store(true, Ordering::SeqCst);
-        for thread in std::mem::take(&mut self.threads) {
-            thread.join().expect("a client thread");
-        }
-        let counts = self.counts();
-        let failures = std::mem::take(&mut *self.seen.failures.lock().unwrap());
-        (counts, failures)
-    }
-}
-
-fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
-    let stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(DEADLINE))?;
-    stream.set_write_timeout(Some(DEADLINE))?;
-    Ok(stream)
-}
-
-/// One short connection: 1 KiB out, half-close, the same 1 KiB back, then EOF.
-fn short_lived(addr: SocketAddr, seed: u64) -> std::io::Result<()> {
-    let mut stream = connect(addr)?;
-    let data = random_bytes(seed, 1024);
-    stream.write_all(&data)?;
-    stream.shutdown(Shutdown::Write)?;
-    let mut back = Vec::new();
-    stream.read_to_end(&mut back)?;
-    check_echo(&data, &back)
-}
-
-/// One long-lived connection: 40 rounds of 4 KiB written and read back, 5 ms apart (about a
-/// quarter of a second, across upgrades), then a half-close and EOF.
-fn long_lived(addr: SocketAddr, seed: u64) -> std::io::Result<()> {
-    let mut stream = connect(addr)?;
-    for round in 0..40 {
-        let data = random_bytes(seed ^ round << 20, 4096);
-        stream.write_all(&data)?;
-        let mut back = vec![0; data.len()];
-        stream.read_exact(&mut back)?;
-        check_echo(&data, &back)?;
-        thread::sleep(Duration::from_millis(5));
-    }
-    stream.shutdown(Shutdown::Write)?;
-    let mut rest = Vec::new();
-    stream.read_to_end(&mut rest)?;
-    check_echo(&[], &rest)
-}
-
-fn check_echo(sent: &[u8], back: &[u8]) -> std::io::Result<()> {
-    if sent == back {
-        return Ok(());
-    }
-    Err(std::io::Error::new(
-        ErrorKind::InvalidData,
-        format!(
-            "sent {} bytes, {} came back different",
-            sent.len(),
-            back.len()
-        ),
-    ))
-}
 
 fn rounds() -> usize {
     std::env::var("UPGRADE_ROUNDS")
@@ -406,15 +265,6 @@ fn app_server_hands_over_and_its_old_process_exits_0() {
     assert_eq!(server.stop(), Some(0), "{}", server.log_text());
 }
 
-/// How the measurement restarts the server.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Restart {
-    /// SIGUSR2: the successor inherits the listener; the old process drains.
-    Upgrade,
-    /// SIGTERM, wait for the exit, start a new process on the same port.
-    StopAndStart,
-}
-
 /// The measurement beside the test: the same load across `UPGRADE_ROUNDS` restarts (3 unless
 /// set), by upgrade and by a plain stop and start, one line of figures each:
 /// `UPGRADE_ROUNDS=20 cargo test --release --all-features --test upgrade -- --ignored --nocapture`.
@@ -422,42 +272,8 @@ enum Restart {
 #[ignore = "a measurement: run it with --ignored --nocapture"]
 fn measure_upgrades_beside_plain_restarts() {
     for restart in [Restart::Upgrade, Restart::StopAndStart] {
-        let dir = tempfile::tempdir().unwrap();
-        let mut server = Upgradable::start(&example("echo_server"), dir, &[]);
-        let load = Load::start(server.addr, 4, 4);
-        load.progress(3);
-        let started = Instant::now();
-        let mut exits = Vec::new();
-        for _ in 0..rounds() {
-            let exit = match restart {
-                Restart::Upgrade => {
-                    let old = server.upgrade();
-                    load.progress(3);
-                    server.exit_code(old)
-                }
-                Restart::StopAndStart => {
-                    let exit = server.restart_plainly();
-                    load.progress(3);
-                    exit
-                }
-            };
-            exits.push(exit);
-        }
-        let elapsed = started.elapsed();
-        let ((short, long), failures) = load.finish();
-        let count = |kind: ErrorKind| failures.iter().filter(|(k, _)| *k == kind).count();
-        let refused = count(ErrorKind::ConnectionRefused);
-        let reset = count(ErrorKind::ConnectionReset);
-        let other = failures.len() - refused - reset;
-        println!(
-            "{restart:?}: restarts={} short_ok={short} long_ok={long} refused={refused} \
-             reset={reset} cut_short_or_lost={other} old_exits_0={}/{} time={:.1}s",
-            rounds(),
-            exits.iter().filter(|code| **code == Some(0)).count(),
-            exits.len(),
-            elapsed.as_secs_f64()
-        );
-        assert_eq!(server.stop(), Some(0), "{}", server.log_text());
+        let measured = measure(&example("echo_server"), restart, rounds(), 4, 4);
+        println!("{}", measured.line(restart));
     }
 }
 

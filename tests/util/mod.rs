@@ -7,7 +7,6 @@ pub mod netns;
 pub mod programs;
 #[cfg(feature = "tls")]
 pub mod tls;
-pub mod upgrade;
 pub mod wire;
 
 use std::io::{self, Read, Write};

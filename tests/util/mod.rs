@@ -4,6 +4,7 @@
 
 pub mod http;
 pub mod programs;
+pub mod redis;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod wire;

@@ -10,7 +10,8 @@
 # the server's CPU time per request (utime + stime of the whole process from /proc/PID/stat,
 # over exactly that run); a second run of the same size under `perf stat -p PID` counts the
 # server's system calls (the raw_syscalls tracepoint), kept apart so that counting does not
-# slow the first. Then, on a freshly started server, --idle connections that each sent one
+# slow the first; the same pass counts the busiest calls one by one (the last run's are
+# printed). Then, on a freshly started server, --idle connections that each sent one
 # PING (benches/redis/idle_clients.py) and then stay idle for 3 s (longer than Redis's 2 s
 # before it shrinks an idle client's query buffer): the growth of VmRSS, per connection.
 # Each server is pinned to one CPU and redis-benchmark (single-threaded) to another;
@@ -60,6 +61,15 @@ load_cpu=${cpus[1]}
 clk_tck=$(getconf CLK_TCK)
 perf_ok=false
 if perf stat -x, -e raw_syscalls:sys_enter true >/dev/null 2>&1; then perf_ok=true; fi
+# The calls a server of this kind makes per request, counted one by one where perf can.
+calls_by_name=()
+for call in read write writev recvfrom sendto epoll_wait epoll_pwait epoll_ctl accept4; do
+  if $perf_ok && perf stat -x, -e "syscalls:sys_enter_$call" true >/dev/null 2>&1; then
+    calls_by_name+=("$call")
+  fi
+done
+perf_events=raw_syscalls:sys_enter
+for call in "${calls_by_name[@]}"; do perf_events+=",syscalls:sys_enter_$call"; done
 
 work=$(mktemp -d)
 server_pid=
@@ -167,6 +177,7 @@ idle_memory() {
 
 results=()
 memory=()
+declare -A by_call
 for run in $(seq "$runs"); do
   order="kv redis"
   [ $((run % 2)) -eq 0 ] && order="redis kv"
@@ -184,11 +195,13 @@ for run in $(seq "$runs"); do
       syscalls=n/a
       if $perf_ok; then
         # -p with a command: count the server while the command (redis-benchmark) runs.
-        perf stat -x, -o "$work/perf.txt" -e raw_syscalls:sys_enter -p "$server_pid" -- \
+        perf stat -x, -o "$work/perf.txt" -e "$perf_events" -p "$server_pid" -- \
           $(benchmark_command "$depth" "$requests") >"$work/perf.csv" 2>"$work/benchmark.err"
         check_benchmark "$work/perf.csv"
         calls=$(awk -F, '/raw_syscalls:sys_enter/ { print $1 }' "$work/perf.txt")
         syscalls=$(awk -v c="$calls" -v r="$total" 'BEGIN { printf "%.3f", c / r }')
+        by_call["$depth $name"]=$(awk -F, -v r="$total" '/syscalls:sys_enter_/ && $1 > 0 {
+            sub(/.*sys_enter_/, "", $3); printf "%s %.3f, ", $3, $1 / r }' "$work/perf.txt" | sed 's/, $//')
       fi
       stop_server
       cpu_us=$(awk -v t="$((user + system))" -v hz="$clk_tck" -v r="$total" 'BEGIN { printf "%.3f", t / hz * 1e6 / r }')
@@ -253,6 +266,14 @@ for depth in $depths; do
     "$(printf '%s\n' "${results[@]}" | ratios "$depth" 5 2 3)" \
     "$(printf '%s\n' "${results[@]}" | ratios "$depth" 6 2 3)"
 done
+if [ ${#by_call[@]} -gt 0 ]; then
+  echo
+  echo "| depth | server | system calls per request, by call (last run) |"
+  echo "|---|---|---|"
+  for depth in $depths; do
+    for name in kv redis; do printf '| -P %s | %s | %s |\n' "$depth" "$name" "${by_call["$depth $name"]}"; done
+  done
+fi
 echo
 echo "| server | memory per idle client (VmRSS growth / $idle) | kv / redis |"
 echo "|---|---:|---:|"

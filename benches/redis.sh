@@ -47,20 +47,8 @@ kv_bin=target/release/examples/kv_server
 depths="1 16"
 keyspace=100000
 
-# The first two CPUs this process may use: the server's and redis-benchmark's.
-cpus=()
-for part in $(sed -n 's/^Cpus_allowed_list:\s*//p' /proc/self/status | tr ',' ' '); do
-  if [[ $part == *-* ]]; then cpus+=($(seq "${part%-*}" "${part#*-}")); else cpus+=("$part"); fi
-done
-if [ ${#cpus[@]} -lt 2 ]; then
-  echo "redis.sh: only CPU ${cpus[*]}: server and redis-benchmark share it" >&2
-  cpus+=("${cpus[0]}")
-fi
-server_cpu=${cpus[0]}
-load_cpu=${cpus[1]}
-clk_tck=$(getconf CLK_TCK)
-perf_ok=false
-if perf stat -x, -e raw_syscalls:sys_enter true >/dev/null 2>&1; then perf_ok=true; fi
+# The CPUs (server, load generator), perf, $work, stop_server and the medians.
+source benches/harness.sh
 # The calls a server of this kind makes per request, counted one by one where perf can.
 calls_by_name=()
 for call in read write writev recvfrom sendto epoll_wait epoll_pwait epoll_ctl accept4; do
@@ -70,17 +58,6 @@ for call in read write writev recvfrom sendto epoll_wait epoll_pwait epoll_ctl a
 done
 perf_events=raw_syscalls:sys_enter
 for call in "${calls_by_name[@]}"; do perf_events+=",syscalls:sys_enter_$call"; done
-
-work=$(mktemp -d)
-server_pid=
-stop_server() {
-  if [ -n "$server_pid" ]; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=
-  fi
-}
-trap 'stop_server; rm -rf "$work"' EXIT
 
 # A port nobody listens on now (Redis cannot pick its own and say which: --port 0 means no TCP).
 free_port() {
@@ -151,7 +128,8 @@ total_rps() {
 # VmRSS of the server, in KiB.
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$server_pid/status"; }
 
-# KiB of VmRSS per idle connection, on a fresh server $1.
+# Sets kib: KiB of VmRSS per idle connection, on a fresh server $1 (not in a subshell, so
+# that a failure still stops the server on exit).
 idle_memory() {
   start_server "$1"
   local before after
@@ -172,7 +150,7 @@ idle_memory() {
   wait "$idle_pid"
   rm -f "$work/idle.in"
   stop_server
-  awk -v b="$before" -v a="$after" -v n="$idle" 'BEGIN { printf "%.2f", (a - b) / n }'
+  kib=$(awk -v b="$before" -v a="$after" -v n="$idle" 'BEGIN { printf "%.2f", (a - b) / n }')
 }
 
 results=()
@@ -213,19 +191,11 @@ for run in $(seq "$runs"); do
     done
   done
   for name in $order; do
-    kib=$(idle_memory "$name")
+    idle_memory "$name"
     echo "run $run, $name: $kib KiB per idle client ($idle clients)" >&2
     memory+=("$run $name $kib")
   done
 done
-
-# The median of column $3 (rps=4, cpu=5, syscalls=6, user cpu=7) over the runs of depth $1,
-# server $2.
-median() {
-  printf '%s\n' "${results[@]}" | awk -v d="$1" -v n="$2" -v c="$3" '$2 == d && $3 == n { print $c }' |
-    sort -g | awk '{ v[NR] = $1 } END { if (NR == 0 || v[1] == "n/a") print "n/a";
-      else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 # Ratios kv/redis within each run (servers measured back to back) of column $2 for the
 # lines $1 (a `$2 == depth` filter, or all), then their median and range.
@@ -249,14 +219,7 @@ echo "redis-benchmark -t set,get,incr -c $clients -r $keyspace -n $requests -P 1
 echo "kv_server against $(redis-server --version | sed -n 's/^\(Redis server v=[^ ]*\).*/\1/p');" \
   "$(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), Linux $(uname -r)."
 echo
-echo "| depth | server | requests/s | server CPU per request | of it user space | system calls per request |"
-echo "|---|---|---:|---:|---:|---:|"
-for depth in $depths; do
-  for name in kv redis; do
-    printf '| -P %s | %s | %.0f | %s µs | %s µs | %s |\n' "$depth" "$name" "$(median "$depth" "$name" 4)" \
-      "$(median "$depth" "$name" 5)" "$(median "$depth" "$name" 7)" "$(median "$depth" "$name" 6)"
-  done
-done
+medians_table depth "-P " "$depths" "kv redis"
 echo
 echo "| depth | requests/s, kv / redis | server CPU per request, kv / redis | system calls per request, kv / redis |"
 echo "|---|---:|---:|---:|"

@@ -15,8 +15,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
 
-use util::programs::{output_within, stderr, stdout, TIMEOUT};
-use util::redis::{installed, output_with_input, KvServer, RedisServer};
+use util::programs::{output_with_input, output_within, stderr, stdout, TIMEOUT};
+use util::redis::{installed, KvServer, RedisServer};
 
 /// The server under test: `kv_server`, or Redis when `KV_CLIENTS_SERVER=redis`.
 enum Server {
@@ -71,8 +71,9 @@ fn redis_cli_command(addr: SocketAddr, args: &[&str]) -> Command {
 /// a user pipes commands into it; returns what it printed.
 fn redis_cli_script(addr: SocketAddr, script: &str) -> String {
     let output = output_with_input(
-        &mut redis_cli_command(addr, &["--no-raw"]),
+        redis_cli_command(addr, &["--no-raw"]),
         script.as_bytes().to_vec(),
+        TIMEOUT,
     );
     assert!(output.status.success(), "redis-cli: {}", stderr(&output));
     stdout(&output)
@@ -307,8 +308,9 @@ fn redis_cli_pipe_inserts_10000_keys() {
     }
     let server = Server::start();
     let output = output_with_input(
-        &mut redis_cli_command(server.addr(), &["--pipe"]),
+        redis_cli_command(server.addr(), &["--pipe"]),
         mass_insertion(10_000),
+        TIMEOUT,
     );
     let dbsize = output_within(redis_cli_command(server.addr(), &["DBSIZE"]));
     let last = output_within(redis_cli_command(server.addr(), &["GET", "key:9999"]));

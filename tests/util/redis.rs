@@ -260,24 +260,3 @@ impl RespConnection {
         self.reply()
     }
 }
-
-/// Runs `command` with `input` on its standard input, to completion, within [`TIMEOUT`].
-pub fn output_with_input(command: &mut Command, input: Vec<u8>) -> std::process::Output {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    // Written by a thread: the program may answer before it has read everything, and a
-    // full pipe either way must not stall the test.
-    std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || tx.send(child.wait_with_output()));
-    rx.recv_timeout(TIMEOUT)
-        .expect("the program did not finish in time")
-        .expect("waiting for the program")
-}

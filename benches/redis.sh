@@ -43,7 +43,7 @@ for tool in redis-server redis-cli redis-benchmark taskset python3; do
 done
 
 cargo build --release --example kv_server >&2
-kv_bin=target/release/examples/kv_server
+kv_bin=${CARGO_TARGET_DIR:-target}/release/examples/kv_server
 depths="1 16"
 keyspace=100000
 

@@ -37,7 +37,7 @@ for tool in wrk taskset; do
 done
 
 cargo build --release --example http_server >&2
-reactor_bin=target/release/examples/http_server
+reactor_bin=${CARGO_TARGET_DIR:-target}/release/examples/http_server
 hyper_bin=$(cargo bench --no-run --bench http_hyper 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -1)
 [ -x "$hyper_bin" ] || { echo "http.sh: could not build the hyper server" >&2; exit 1; }
 

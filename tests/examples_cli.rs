@@ -12,7 +12,7 @@ use util::programs::{example, output_within, stderr, stdout};
 use util::{loopback, Server};
 
 /// Every example, with one option it takes, as `--help` must show it.
-const EXAMPLES: [(&str, &str); 9] = [
+const EXAMPLES: [(&str, &str); 10] = [
     ("echo_server", "--addr"),
     ("echo_client", "--addr"),
     ("chat_server", "--max-backlog"),
@@ -22,6 +22,7 @@ const EXAMPLES: [(&str, &str); 9] = [
     ("readiness_demo", "--read-once"),
     ("stress", "--quick"),
     ("timeline", "--html"),
+    ("kv_server", "--maxclients"),
 ];
 
 /// Runs example `name` with `args` to completion.

@@ -16,12 +16,13 @@ use std::process::Command;
 use util::programs::{example, output_within, stderr, stdout, Spawned, TIMEOUT};
 
 /// Every example that listens, and how its announcements start.
-const SERVERS: [(&str, &str); 6] = [
+const SERVERS: [(&str, &str); 7] = [
     ("echo_server", "echo server listening on "),
     ("chat_server", "chat server listening on "),
     ("app_server", "app server listening on "),
     ("http_server", "http server listening on "),
     ("slow_kv", "slow_kv listening on "),
+    ("kv_server", "kv server listening on "),
     ("blocking_echo", ""),
 ];
 
@@ -103,7 +104,13 @@ fn each_malformed_endpoint_is_refused_with_the_reason() {
 
 #[test]
 fn a_stream_server_refuses_udp_with_exit_code_2() {
-    for name in ["chat_server", "app_server", "http_server", "slow_kv"] {
+    for name in [
+        "chat_server",
+        "app_server",
+        "http_server",
+        "slow_kv",
+        "kv_server",
+    ] {
         let output = run(name, &["--listen", "udp:127.0.0.1:0"]);
         assert_eq!(output.status.code(), Some(2), "{name}");
         let err = stderr(&output);
@@ -251,6 +258,7 @@ fn chat_and_app_servers_serve_a_unix_listen() {
         ("app_server", "app server listening on "),
         ("slow_kv", "slow_kv listening on "),
         ("http_server", "http server listening on "),
+        ("kv_server", "kv server listening on "),
     ] {
         let path = dir.path().join(format!("{name}.sock"));
         let unix = format!("unix:{}", path.display());

@@ -9,7 +9,7 @@
 use bytes::Bytes;
 use mio_reactor::ConnId;
 
-use crate::keyspace::Value;
+use crate::keyspace::{Lookup, Value};
 use crate::pubsub::{Deliveries, Kind, Subscriptions};
 use crate::resp::{reply, string_to_i64, Args};
 use crate::server::{unix_millis, Server};
@@ -210,6 +210,29 @@ pub fn not_in_pubsub(command: &Command) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Replies with a value (or null): small ones copied into the output, large ones streamed
+/// (their bytes shared, not copied).
+fn reply_value(out: &mut Vec<u8>, value: Option<&Value>) -> After {
+    match value {
+        None => {
+            out.extend_from_slice(reply::NULL);
+            After::Continue
+        }
+        Some(Value::Integer(n)) => {
+            reply::bulk_integer(out, *n);
+            After::Continue
+        }
+        Some(Value::Bytes(bytes)) if bytes.len() >= STREAM_AT => {
+            reply::bulk_header(out, bytes.len());
+            After::Stream(bytes.clone())
+        }
+        Some(Value::Bytes(bytes)) => {
+            reply::bulk(out, bytes);
+            After::Continue
+        }
+    }
+}
+
 const NOT_AN_INTEGER: &[u8] = b"value is not an integer or out of range";
 const SYNTAX_ERROR: &[u8] = b"syntax error";
 
@@ -242,31 +265,10 @@ impl Call<'_> {
         parsed
     }
 
-    /// Replies with a value (or null): small ones copied, large ones streamed.
-    fn value(&mut self, value: Option<Value>) -> After {
-        match value {
-            None => {
-                self.out.extend_from_slice(reply::NULL);
-                After::Continue
-            }
-            Some(Value::Integer(n)) => {
-                reply::bulk_integer(self.out, n);
-                After::Continue
-            }
-            Some(Value::Bytes(bytes)) if bytes.len() >= STREAM_AT => {
-                reply::bulk_header(self.out, bytes.len());
-                After::Stream(bytes)
-            }
-            Some(Value::Bytes(bytes)) => {
-                reply::bulk(self.out, &bytes);
-                After::Continue
-            }
-        }
-    }
-
+    /// A copy of `key`'s value (sharing the bytes), or `None`.
     fn lookup(&mut self, key: &[u8]) -> Option<Value> {
         let now = self.now_if_volatile();
-        self.server.keyspace.get(key, now).cloned()
+        self.server.keyspace.get(key, now)
     }
 
     /// The clock, read only if some key has an expiry (otherwise no key can have expired).
@@ -280,8 +282,16 @@ impl Call<'_> {
 }
 
 fn get(call: &mut Call<'_>) -> After {
-    let value = call.lookup(call.args.get(1));
-    call.value(value)
+    let key = call.args.get(1);
+    let now = call.now_if_volatile();
+    match call.server.keyspace.peek(key, now) {
+        Lookup::Live(value, _) => reply_value(call.out, Some(value)),
+        Lookup::Expired => {
+            call.server.keyspace.remove(key);
+            reply_value(call.out, None)
+        }
+        Lookup::Missing => reply_value(call.out, None),
+    }
 }
 
 fn getdel(call: &mut Call<'_>) -> After {
@@ -290,7 +300,7 @@ fn getdel(call: &mut Call<'_>) -> After {
     if value.is_some() {
         call.server.keyspace.remove(key);
     }
-    call.value(value)
+    reply_value(call.out, value.as_ref())
 }
 
 /// `SET`'s options (t_string.c, `parseExtendedStringArgumentsOrReply`): each may appear
@@ -347,11 +357,14 @@ fn set(call: &mut Call<'_>) -> After {
     let mut after = After::Continue;
     if options.get {
         let old = call.lookup(key);
-        after = call.value(old);
+        after = reply_value(call.out, old.as_ref());
     }
-    let now = call.now_if_volatile();
-    let found = call.server.keyspace.contains(key, now);
-    if (options.nx && found) || (options.xx && !found) {
+    let conditional = options.nx || options.xx;
+    let found = conditional && {
+        let now = call.now_if_volatile();
+        call.server.keyspace.contains(key, now)
+    };
+    if conditional && (options.nx == found) {
         if !options.get {
             call.out.extend_from_slice(reply::NULL);
         }
@@ -410,10 +423,12 @@ fn exists(call: &mut Call<'_>) -> After {
 /// must fit in 64 bits; the key keeps its expiry.
 fn add(call: &mut Call<'_>, increment: i64) -> After {
     let key = call.args.get(1);
-    let current = match call.lookup(key) {
+    let now = call.now_if_volatile();
+    let value = call.server.keyspace.get_mut(key, now);
+    let current = match value.as_deref() {
         None => 0,
-        Some(Value::Integer(n)) => n,
-        Some(Value::Bytes(bytes)) => match string_to_i64(&bytes) {
+        Some(Value::Integer(n)) => *n,
+        Some(Value::Bytes(bytes)) => match string_to_i64(bytes) {
             Some(n) => n,
             None => return call.error(NOT_AN_INTEGER),
         },
@@ -421,10 +436,12 @@ fn add(call: &mut Call<'_>, increment: i64) -> After {
     let Some(sum) = current.checked_add(increment) else {
         return call.error(b"increment or decrement would overflow");
     };
-    if !call.server.keyspace.replace(key, Value::Integer(sum)) {
-        call.server
+    match value {
+        Some(value) => *value = Value::Integer(sum),
+        None => call
+            .server
             .keyspace
-            .set(key, Value::Integer(sum), None, false);
+            .set(key, Value::Integer(sum), None, false),
     }
     call.integer(sum)
 }

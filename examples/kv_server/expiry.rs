@@ -8,6 +8,11 @@
 //! (`ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC`), so that expiring never takes the loop from the
 //! clients for long. A cursor walks the index of keys with an expiry, continuing where the
 //! previous tick stopped, as Redis's cursor walks the buckets of its `expires` dictionary.
+//!
+//! When a tick's cycle stopped with work left (its budget spent, or the last sample still
+//! stale), Redis also runs a *fast* cycle before the loop sleeps (`beforeSleep`): at most
+//! 1 ms, and not more often than every 2 ms. Here that is the reactor's
+//! [`before_sleep`](mio_reactor::Reactor::before_sleep) hook.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -24,6 +29,9 @@ const KEYS_PER_SAMPLE: usize = 20;
 const ACCEPTABLE_STALE_PERCENT: usize = 10;
 /// The share of each tick the cycle may take (`ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC`).
 const TIME_PERCENT: u32 = 25;
+/// A fast cycle's budget (`ACTIVE_EXPIRE_CYCLE_FAST_DURATION`); it runs at most once per
+/// two of them.
+const FAST_BUDGET: Duration = Duration::from_millis(1);
 
 /// Where the cycle goes on from, between ticks.
 #[derive(Debug, Default)]
@@ -36,6 +44,9 @@ pub struct ExpiryCursor {
 pub struct Swept {
     pub sampled: usize,
     pub expired: usize,
+    /// It stopped with expired keys likely left: its budget spent while samples were
+    /// still stale.
+    pub work_left: bool,
 }
 
 impl ExpiryCursor {
@@ -53,10 +64,11 @@ impl ExpiryCursor {
             let (sampled, expired) = self.sample(keys, now);
             swept.sampled += sampled;
             swept.expired += expired;
-            if sampled == 0
-                || expired * 100 <= sampled * ACCEPTABLE_STALE_PERCENT
-                || started.elapsed() >= budget
-            {
+            if sampled == 0 || expired * 100 <= sampled * ACCEPTABLE_STALE_PERCENT {
+                return swept;
+            }
+            if started.elapsed() >= budget {
+                swept.work_left = true;
                 return swept;
             }
         }
@@ -82,16 +94,61 @@ impl ExpiryCursor {
     }
 }
 
+/// The slow cycle of each tick and the fast cycles between them.
+#[derive(Debug, Default)]
+pub struct ActiveExpiry {
+    cursor: ExpiryCursor,
+    /// The last cycle stopped with work left: fast cycles may help.
+    work_left: bool,
+    last_fast: Option<Instant>,
+}
+
+impl ActiveExpiry {
+    /// A tick's cycle, with `budget` for it.
+    pub fn slow(&mut self, keys: &mut Keyspace, now: i64, budget: Duration) -> Swept {
+        let swept = self.cursor.run(keys, now, Instant::now(), budget);
+        self.work_left = swept.work_left;
+        swept
+    }
+
+    /// A fast cycle starting at `started`, if the last cycle left work and none started in
+    /// the 2 ms before.
+    pub fn fast(&mut self, keys: &mut Keyspace, now: i64, started: Instant) -> Option<Swept> {
+        let recent = self
+            .last_fast
+            .is_some_and(|last| started.duration_since(last) < FAST_BUDGET * 2);
+        if !self.work_left || recent {
+            return None;
+        }
+        self.last_fast = Some(started);
+        let swept = self.cursor.run(keys, now, started, FAST_BUDGET);
+        self.work_left = swept.work_left;
+        Some(swept)
+    }
+}
+
 /// Runs the cycle on `server`'s keyspace `hz` times a second, on a timer of `reactor`'s
-/// loop (Redis runs it from `serverCron`, which `hz` paces).
+/// loop (Redis runs it from `serverCron`, which `hz` paces), and the fast cycle before the
+/// loop sleeps.
 pub fn start(reactor: &mut Reactor, server: Rc<RefCell<Server>>, hz: u32) {
     let tick = Duration::from_secs(1) / hz;
     let budget = tick * TIME_PERCENT / 100;
-    let mut cursor = ExpiryCursor::default();
+    let expiry = Rc::new(RefCell::new(ActiveExpiry::default()));
+    let (slow, fast) = (expiry.clone(), expiry);
+    let keys = server.clone();
     reactor.set_loop_interval(Every::Rate(tick), move |_, _| {
-        let started = Instant::now();
-        let mut server = server.borrow_mut();
-        cursor.run(&mut server.keyspace, unix_millis(), started, budget);
+        let keyspace = &mut keys.borrow_mut().keyspace;
+        slow.borrow_mut().slow(keyspace, unix_millis(), budget);
+    });
+    reactor.before_sleep(move |_| {
+        let mut fast = fast.borrow_mut();
+        if fast.work_left {
+            fast.fast(
+                &mut server.borrow_mut().keyspace,
+                unix_millis(),
+                Instant::now(),
+            );
+        }
     });
 }
 
@@ -137,7 +194,8 @@ mod tests {
             swept,
             Swept {
                 sampled: KEYS_PER_SAMPLE,
-                expired: 0
+                expired: 0,
+                work_left: false,
             }
         );
     }
@@ -147,5 +205,21 @@ mod tests {
         let mut keys = keyspace(1000, 0);
         let swept = ExpiryCursor::default().run(&mut keys, 20, Instant::now(), Duration::ZERO);
         assert_eq!(swept.sampled, KEYS_PER_SAMPLE);
+        assert!(swept.work_left);
+    }
+
+    #[test]
+    fn fast_cycles_run_only_after_a_cycle_that_left_work_and_2_ms_apart() {
+        let mut keys = keyspace(1000, 0);
+        let mut expiry = ActiveExpiry::default();
+        // Started long ago: each fast cycle has spent its 1 ms after one sample.
+        let start = Instant::now() - Duration::from_secs(10);
+        assert_eq!(expiry.fast(&mut keys, 20, start), None, "no work left yet");
+        expiry.slow(&mut keys, 20, Duration::ZERO);
+        assert!(expiry.fast(&mut keys, 20, start).is_some());
+        let soon = start + Duration::from_millis(1);
+        assert_eq!(expiry.fast(&mut keys, 20, soon), None, "within 2 ms");
+        let later = start + Duration::from_millis(2);
+        assert!(expiry.fast(&mut keys, 20, later).is_some());
     }
 }

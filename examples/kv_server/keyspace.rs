@@ -29,6 +29,16 @@ pub enum Value {
     Integer(i64),
 }
 
+/// What [`Keyspace::peek`] found.
+#[derive(Debug)]
+pub enum Lookup<'a> {
+    Missing,
+    /// Past its expiry, not removed yet.
+    Expired,
+    /// The value and its expiry (Unix ms), if any.
+    Live(&'a Value, Option<i64>),
+}
+
 /// A key's value and when it expires.
 #[derive(Debug)]
 struct Entry {
@@ -62,27 +72,50 @@ impl Keyspace {
         self.volatile.clear();
     }
 
-    /// Removes `key` if it is past its expiry at `now` (Unix ms); whether it is (still) there.
-    fn live(&mut self, key: &[u8], now: i64) -> bool {
+    /// What a look-up found, without changing anything: the caller removes an expired key.
+    /// One hash and probe for the common case, where a `&mut` look-up that may remove
+    /// would need two (the borrow checker cannot return a borrow from one branch and
+    /// mutate in the other).
+    pub fn peek(&self, key: &[u8], now: i64) -> Lookup<'_> {
         match self.entries.get(key) {
-            None => false,
-            Some(Entry {
-                expires_at: Some(at),
-                ..
-            }) if *at <= now => {
-                self.remove(key);
-                false
-            }
-            Some(_) => true,
+            None => Lookup::Missing,
+            Some(entry) if entry.expires_at.is_some_and(|at| at <= now) => Lookup::Expired,
+            Some(entry) => Lookup::Live(&entry.value, entry.expires_at),
         }
     }
 
-    /// The value of `key`, unless it is missing or expired (then removed).
-    pub fn get(&mut self, key: &[u8], now: i64) -> Option<&Value> {
+    /// Removes `key` if it is past its expiry at `now` (Unix ms); whether it is (still) there.
+    fn live(&mut self, key: &[u8], now: i64) -> bool {
+        match self.peek(key, now) {
+            Lookup::Missing => false,
+            Lookup::Expired => {
+                self.remove(key);
+                false
+            }
+            Lookup::Live(..) => true,
+        }
+    }
+
+    /// A copy of `key`'s value (its bytes shared), unless it is missing or expired (then
+    /// removed).
+    pub fn get(&mut self, key: &[u8], now: i64) -> Option<Value> {
+        match self.peek(key, now) {
+            Lookup::Missing => None,
+            Lookup::Expired => {
+                self.remove(key);
+                None
+            }
+            Lookup::Live(value, _) => Some(value.clone()),
+        }
+    }
+
+    /// The value of `key` to change in place, unless it is missing or expired (then
+    /// removed). Its expiry stays.
+    pub fn get_mut(&mut self, key: &[u8], now: i64) -> Option<&mut Value> {
         if !self.live(key, now) {
             return None;
         }
-        self.entries.get(key).map(|entry| &entry.value)
+        self.entries.get_mut(key).map(|entry| &mut entry.value)
     }
 
     /// Whether `key` exists (and has not expired).
@@ -92,10 +125,14 @@ impl Keyspace {
 
     /// The expiry of `key`: `None` if it is missing, `Some(None)` if it has none.
     pub fn expiry(&mut self, key: &[u8], now: i64) -> Option<Option<i64>> {
-        if !self.live(key, now) {
-            return None;
+        match self.peek(key, now) {
+            Lookup::Missing => None,
+            Lookup::Expired => {
+                self.remove(key);
+                None
+            }
+            Lookup::Live(_, expires_at) => Some(expires_at),
         }
-        self.entries.get(key).map(|entry| entry.expires_at)
     }
 
     /// Sets `key` to `value`; the expiry becomes `expires_at`, or stays as it was with
@@ -115,17 +152,6 @@ impl Keyspace {
             self.volatile.insert(key.clone());
         }
         self.entries.insert(key, Entry { value, expires_at });
-    }
-
-    /// Replaces the value of an existing key, keeping its expiry (what `INCR` does).
-    pub fn replace(&mut self, key: &[u8], value: Value) -> bool {
-        match self.entries.get_mut(key) {
-            Some(entry) => {
-                entry.value = value;
-                true
-            }
-            None => false,
-        }
     }
 
     /// Gives an existing key an expiry (or none: `PERSIST`). Returns whether it exists.
@@ -192,6 +218,7 @@ mod tests {
         let mut keys = Keyspace::default();
         keys.set(b"k", value("v"), Some(100), false);
         assert_eq!(keys.len(), 1);
+        assert_eq!(keys.get(b"k", 99), Some(value("v")));
         assert_eq!(keys.get(b"k", 100), None);
         assert_eq!(keys.len(), 0);
         assert_eq!(keys.volatile_len(), 0);

@@ -48,12 +48,11 @@ use client::Client;
 use server::{Server, Settings};
 
 /// A Redis-compatible key-value server (strings, expiry, counters, pub/sub) on one
-/// reactor thread. The data lives in the process's memory only: nothing is saved, and a
-/// restart empties it.
+/// reactor thread, on 127.0.0.1:6379 without --listen, as Redis. The data lives in the
+/// process's memory only: nothing is saved, and a restart empties it.
 #[derive(Parser)]
 #[command(name = "kv_server", version, after_help = cli::SERVER_SIGNALS_HELP)]
 struct Args {
-    /// [default without --listen: 127.0.0.1:6379]
     #[command(flatten)]
     listen: cli::ListenArgs,
     /// Clients served at once; one more gets `-ERR max number of clients reached`

@@ -549,17 +549,13 @@ mod tests {
             cut in 0usize..300,
         ) {
             let mut request = Request::default();
-            let mut pending = bytes[..cut.min(bytes.len())].to_vec();
-            for chunk in [&bytes[cut.min(bytes.len())..], &[][..]] {
+            let (first, second) = bytes.split_at(cut.min(bytes.len()));
+            let mut pending = Vec::new();
+            for chunk in [first, second] {
                 pending.extend_from_slice(chunk);
-                loop {
-                    match request.parse(&pending, 64) {
-                        Parsed::Command(n) | Parsed::Nothing(n) => {
-                            let _ = request.args(&pending).from(0).count();
-                            pending.drain(..n);
-                        }
-                        Parsed::Incomplete | Parsed::Error(_) => break,
-                    }
+                while let Parsed::Command(n) | Parsed::Nothing(n) = request.parse(&pending, 64) {
+                    let _ = request.args(&pending).from(0).count();
+                    pending.drain(..n);
                 }
             }
         }

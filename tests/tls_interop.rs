@@ -4,7 +4,7 @@
 
 mod util;
 
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 
 use mio_reactor::rustls::ProtocolVersion;

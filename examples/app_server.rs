@@ -44,7 +44,8 @@ use std::time::Duration;
 use clap::Parser;
 use mio_reactor::protocol::{encode_binary, encode_error, encode_json, Content, Decoder, Limits};
 use mio_reactor::{
-    CloseReason, Config, Context, Endpoint, Handler, IntoListener, Listening, PeerAddr, Reactor,
+    CloseReason, Config, Context, DeadPeerDetection, Endpoint, Handler, IntoListener, Listening,
+    PeerAddr, Reactor,
 };
 use serde_json::{json, Value};
 
@@ -214,7 +215,7 @@ impl Handler for Exchange {
 /// HOST PORT is the tutorial's way of saying --listen tcp:HOST:PORT, and is announced without
 /// the `tcp:`.
 #[derive(Parser)]
-#[command(name = "app_server", version, allow_negative_numbers = true, after_help = cli::SERVER_SIGNALS_HELP)]
+#[command(name = "app_server", version, allow_negative_numbers = true, after_help = cli::UPGRADE_SIGNALS_HELP)]
 struct Args {
     /// Largest request content accepted
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_content)]
@@ -226,9 +227,13 @@ struct Args {
     #[arg(long)]
     stop_on_stdin_eof: bool,
     #[command(flatten)]
+    upgrade: cli::UpgradeArgs,
+    #[command(flatten)]
     tls: tls::ServerTlsArgs,
     #[command(flatten)]
     listen: cli::ListenArgs,
+    #[command(flatten)]
+    dead_peers: cli::DeadPeerArgs,
     /// The host name or address to listen on (with PORT; not needed with --listen)
     #[arg(required_unless_present = "listen")]
     host: Option<String>,
@@ -244,7 +249,9 @@ struct Options {
     host_port: Option<(String, u16)>,
     limits: Limits,
     idle_timeout: Duration,
+    dead_peers: DeadPeerDetection,
     stop_on_stdin_eof: bool,
+    upgrade: cli::UpgradeArgs,
     tls: Option<tls::ServerTls>,
 }
 
@@ -267,7 +274,9 @@ fn parse_options() -> Options {
             ..Limits::default()
         },
         idle_timeout: args.idle_timeout,
+        dead_peers: args.dead_peers.detection(),
         stop_on_stdin_eof: args.stop_on_stdin_eof,
+        upgrade: args.upgrade,
         tls,
     }
 }
@@ -287,7 +296,8 @@ fn serve(options: Options) -> std::io::Result<()> {
     // the decoder admits must fit, and nothing larger ever needs to.
     let config = Config::default()
         .max_input(limits.max_frame())
-        .idle_timeout(Some(options.idle_timeout));
+        .idle_timeout(Some(options.idle_timeout))
+        .dead_peer_detection(options.dead_peers);
     let mut reactor = Reactor::with_config(config)?;
     // SIGTERM or SIGINT: the first drains gracefully, the second aborts.
     reactor.shutdown_on_signals()?;
@@ -310,6 +320,9 @@ fn serve(options: Options) -> std::io::Result<()> {
     if options.stop_on_stdin_eof {
         cli::stop_on_stdin_eof(reactor.shutdown_handle());
     }
+    // SIGUSR2: hand the listeners to a new process and drain (a request under way finishes:
+    // on_shutdown above).
+    options.upgrade.upgrade_on_signal(&mut reactor)?;
 
     reactor.run()?;
     let stats = reactor.stats();

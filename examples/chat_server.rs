@@ -33,8 +33,8 @@ use std::sync::{Arc, Mutex};
 
 use clap::Parser;
 use mio_reactor::{
-    CloseReason, Config, ConnId, Context, Endpoint, Handler, ListenOptions, LoopHandle, PeerAddr,
-    Reactor, ReactorThreads, Spread, WriteError,
+    CloseReason, Config, ConnId, Context, DeadPeerDetection, Endpoint, Handler, ListenOptions,
+    LoopHandle, PeerAddr, Reactor, ReactorThreads, Spread, WriteError,
 };
 
 /// Everyone in the chat on this reactor's thread, by connection id, with their names.
@@ -174,7 +174,7 @@ impl Handler for Member {
 
 /// A chat room: each line a client sends is broadcast to all the other clients.
 #[derive(Parser)]
-#[command(name = "chat_server", version, after_help = cli::SERVER_SIGNALS_HELP)]
+#[command(name = "chat_server", version, after_help = cli::CHAT_SIGNALS_HELP)]
 struct Args {
     #[command(flatten)]
     listen: cli::ListenArgs,
@@ -198,6 +198,8 @@ struct Args {
     /// Shut down gracefully when standard input closes
     #[arg(long)]
     stop_on_stdin_eof: bool,
+    #[command(flatten)]
+    dead_peers: cli::DeadPeerArgs,
 }
 
 /// Below this, the water marks derived from the backlog would be too small to be useful.
@@ -219,6 +221,7 @@ struct Options {
     max_line: usize,
     threads: usize,
     stop_on_stdin_eof: bool,
+    dead_peers: DeadPeerDetection,
 }
 
 fn parse_options() -> Options {
@@ -240,6 +243,7 @@ fn parse_options() -> Options {
         max_line: args.max_line,
         threads: args.threads,
         stop_on_stdin_eof: args.stop_on_stdin_eof,
+        dead_peers: args.dead_peers.detection(),
     }
 }
 
@@ -260,7 +264,8 @@ fn serve(options: Options) -> std::io::Result<()> {
         .max_output(options.max_backlog)
         .high_water(high_water)
         .low_water(high_water / 4)
-        .max_input(options.max_line + 1);
+        .max_input(options.max_line + 1)
+        .dead_peer_detection(options.dead_peers);
     let max_line = options.max_line;
     let factory = move |room: Rc<RefCell<Room>>| {
         move |_: &PeerAddr| {
@@ -277,6 +282,7 @@ fn serve(options: Options) -> std::io::Result<()> {
     let mut reactor = Reactor::with_config(config)?;
     // SIGTERM or SIGINT: the first drains gracefully, the second aborts.
     reactor.shutdown_on_signals()?;
+    cli::refuse_upgrades(&mut reactor, "the room lives in this process")?;
     let room = Rc::new(RefCell::new(Room::default()));
     for endpoint in &options.listens {
         let listening =
@@ -329,7 +335,7 @@ where
         endpoint,
         ListenOptions::default(),
         Spread::LeastLoaded,
-        move |index| {
+        move |_reactor, index| {
             let room = Rc::new(RefCell::new(Room {
                 across: Some((index, shared.clone())),
                 ..Room::default()

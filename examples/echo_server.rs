@@ -35,7 +35,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use mio_reactor::{
-    Config, Context, DatagramContext, DatagramHandler, Endpoint, Handler, Reactor, Spread,
+    CloseReason, Config, Context, DatagramContext, DatagramHandler, Endpoint, Handler, Reactor,
+    Spread,
 };
 
 /// The protocol: write back whatever arrives, and consume all of it.
@@ -48,6 +49,15 @@ impl Handler for Echo {
     }
     // on_eof is left at its default: close gracefully once the echo is flushed, so a client
     // that half-closes still receives every byte.
+
+    /// A shutdown closes gracefully (the default); the drain after a SIGUSR2 upgrade keeps
+    /// echoing instead, until the client closes (or the deadline): an echo has no clean
+    /// point to stop at, and a close could cut off bytes the client is sending.
+    fn on_shutdown(&mut self, ctx: &mut Context<'_>) {
+        if !ctx.is_upgrading() {
+            ctx.close_with(CloseReason::Shutdown);
+        }
+    }
 }
 
 /// The same protocol for datagrams: each one goes back to its sender. A reply that cannot
@@ -64,7 +74,7 @@ impl DatagramHandler for UdpEcho {
 
 /// Echoes every byte back to its sender, over many connections at once.
 #[derive(Parser)]
-#[command(name = "echo_server", version, allow_negative_numbers = true, after_help = cli::SERVER_SIGNALS_HELP)]
+#[command(name = "echo_server", version, allow_negative_numbers = true, after_help = cli::UPGRADE_SIGNALS_HELP)]
 struct Args {
     #[command(flatten)]
     listen: cli::ListenArgs,
@@ -92,7 +102,11 @@ struct Args {
     #[arg(long)]
     stop_on_stdin_eof: bool,
     #[command(flatten)]
+    upgrade: cli::UpgradeArgs,
+    #[command(flatten)]
     tls: tls::ServerTlsArgs,
+    #[command(flatten)]
+    dead_peers: cli::DeadPeerArgs,
 }
 
 struct Options {
@@ -105,6 +119,7 @@ struct Options {
     unix_paths: Vec<String>,
     config: Config,
     stop_on_stdin_eof: bool,
+    upgrade: cli::UpgradeArgs,
     tls: Option<tls::ServerTls>,
 }
 
@@ -118,6 +133,9 @@ fn parse_options() -> Options {
     if args.threads > 1 {
         let one_addr = addrs.len() == 1 && listens.is_empty();
         let one_listen = addrs.is_empty() && listens.len() == 1 && cli::is_tcp(&listens[0]);
+        if args.upgrade.pid_file.is_some() {
+            cli::usage_error::<Args>("--pid-file and SIGUSR2 upgrades serve one reactor thread");
+        }
         if !(one_addr || one_listen) || args.udp || !args.unix.is_empty() {
             cli::usage_error::<Args>(
                 "--threads > 1 serves TCP on exactly one --addr or tcp: --listen (no --udp, \
@@ -137,8 +155,10 @@ fn parse_options() -> Options {
         unix_paths: args.unix,
         config: Config::default()
             .max_connections(args.max_connections)
-            .idle_timeout(args.idle_timeout),
+            .idle_timeout(args.idle_timeout)
+            .dead_peer_detection(args.dead_peers.detection()),
         stop_on_stdin_eof: args.stop_on_stdin_eof,
+        upgrade: args.upgrade,
         tls,
     }
 }
@@ -174,7 +194,7 @@ fn serve_threads(options: Options) -> std::io::Result<()> {
         endpoint,
         options.tls.as_ref(),
         Spread::ReusePort,
-        |_| |_: &_| Some(Echo),
+        |_, _| |_: &_| Some(Echo),
     )?;
     // Signals are watched before the address is announced: none can be missed.
     cli::forward_signals(threads.shutdown_handle())?;
@@ -241,6 +261,9 @@ fn serve(options: Options) -> std::io::Result<()> {
     if options.stop_on_stdin_eof {
         cli::stop_on_stdin_eof(reactor.shutdown_handle());
     }
+    // SIGUSR2: hand the listeners to a new process and drain; after the listens, so that
+    // a successor tells us it is ready only once it has adopted them all.
+    options.upgrade.upgrade_on_signal(&mut reactor)?;
     reactor.run()?;
     let stats = reactor.stats();
     println!(

@@ -46,16 +46,18 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use mio_reactor::{
-    CloseReason, Config, ConnId, Context, Endpoint, Handler, ListenOptions, LoopHandle, PeerAddr,
-    PostError, Reactor, ShutdownHandle,
+    CloseReason, Config, ConnId, Context, DeadPeerDetection, Endpoint, Handler, ListenOptions,
+    LoopHandle, PeerAddr, PostError, Reactor, ShutdownHandle,
 };
 
 /// A key-value server whose SLOW command does blocking work on worker threads.
 #[derive(Parser)]
-#[command(name = "slow_kv", version)]
+#[command(name = "slow_kv", version, after_help = cli::KV_SIGNALS_HELP)]
 struct Args {
     #[command(flatten)]
     listen: cli::ListenArgs,
+    #[command(flatten)]
+    dead_peers: cli::DeadPeerArgs,
     /// Alias of --listen tcp:HOST:PORT (its first address), announced without the `tcp:`
     /// [default without --listen: 127.0.0.1:7100]
     #[arg(long, value_name = "HOST:PORT")]
@@ -292,6 +294,7 @@ struct Options {
     stop_on_stdin_eof: bool,
     bench: bool,
     listen_fd: bool,
+    dead_peers: DeadPeerDetection,
 }
 
 fn parse_options() -> Options {
@@ -305,6 +308,7 @@ fn parse_options() -> Options {
         stop_on_stdin_eof: args.stop_on_stdin_eof,
         bench: args.bench,
         listen_fd: args.listen_fd,
+        dead_peers: args.dead_peers.detection(),
     }
 }
 
@@ -334,11 +338,14 @@ enum Listen {
 
 /// Builds the reactor and its listeners; `ready` hears what they bound and the handles.
 fn server(
-    listen: Listen,
+    (listen, dead_peers): (Listen, DeadPeerDetection),
     slow: SlowWork,
     ready: mpsc::Sender<(Vec<Endpoint>, ShutdownHandle)>,
 ) -> std::io::Result<Reactor> {
-    let mut reactor = Reactor::with_config(Config::default().max_input(MAX_LINE + 1))?;
+    let config = Config::default()
+        .max_input(MAX_LINE + 1)
+        .dead_peer_detection(dead_peers);
+    let mut reactor = Reactor::with_config(config)?;
     let store = Rc::new(RefCell::new(HashMap::new()));
     let factory = move |_: &PeerAddr| {
         Some(Client {
@@ -399,11 +406,12 @@ fn serve(options: &Options) -> std::io::Result<()> {
             options.addr.as_deref().unwrap_or("127.0.0.1:7100"),
         )?)
     };
-    let mut reactor = server(listen, slow, ready)?;
+    let mut reactor = server((listen, options.dead_peers), slow, ready)?;
     let (bound, _) = bound.recv().expect("sent by server()");
     // SIGTERM or SIGINT: the first drains gracefully, the second aborts. Watched before the
     // address is announced: none can be missed.
     reactor.shutdown_on_signals()?;
+    cli::refuse_upgrades(&mut reactor, "the keys live in this process")?;
     if options.stop_on_stdin_eof {
         cli::stop_on_stdin_eof(reactor.shutdown_handle());
     }
@@ -457,9 +465,10 @@ fn bench(options: &Options) -> std::io::Result<()> {
             SlowWork::Workers(start_workers(options.workers, options.slow, counts))
         };
         let (ready, bound) = mpsc::channel();
+        let dead_peers = options.dead_peers;
         thread::spawn(move || {
             let addr = "127.0.0.1:0".parse().expect("an address");
-            match server(Listen::Bind(addr), slow, ready) {
+            match server((Listen::Bind(addr), dead_peers), slow, ready) {
                 Ok(mut reactor) => drop(reactor.run()),
                 Err(err) => eprintln!("slow_kv: {err}"),
             }

@@ -46,7 +46,7 @@ impl Core {
         let Some(l) = self.entries.listener(listener) else {
             return;
         };
-        let limits = l.output_limits;
+        let (limits, dead_peers) = (l.connections.output_limits, l.connections.dead_peers);
         let factory = match &mut l.destination {
             Destination::Here(factory) => factory,
             Destination::Elsewhere(balancer) => {
@@ -72,11 +72,13 @@ impl Core {
             }
         };
         // An accepted socket's send buffer is empty: writable at once.
-        let transport = match l.security.transport(stream, true) {
+        let transport = match l.connections.security.transport(stream, true) {
             Ok(transport) => transport,
             Err(err) => return log::error!("a session for {peer}: {err}"),
         };
-        transport.stream().configure(self.config(), &peer);
+        transport
+            .stream()
+            .configure(self.config(), dead_peers, &peer);
         let traced_peer = self.trace.is_on().then(|| peer.clone());
         match self.insert_conn(transport, (peer, limits), handler, State::Open) {
             Ok(slot) => {

@@ -20,12 +20,10 @@ use crate::core::Core;
 use crate::handler::{Factory, Handler};
 use crate::id::ConnId;
 use crate::net::{ListenerSocket, PeerAddr, Stream};
-use crate::options::StreamOptions;
-use crate::output_limits::OutputLimits;
+use crate::options::{ConnectionSettings, StreamOptions};
 use crate::post::{LoopContext, LoopHandle, PostError};
 use crate::reactor::Reactor;
 use crate::state::State;
-use crate::transport::Security;
 
 /// A connected stream made outside the reactor, to be served by it: a `std` TCP or
 /// Unix-domain stream (`From` each). It is set non-blocking when adopted.
@@ -133,31 +131,34 @@ impl AdoptedListener {
 
 /// Registering adopted streams.
 impl Core {
-    /// Registers a connected stream, secured by `security`, and opens it with the handler
-    /// `make` gives for its peer (`None` refuses it: the stream is closed and counted as
-    /// refused).
+    /// Registers a connected stream, secured and limited as `settings` say, and opens it
+    /// with the handler `make` gives for its peer (`None` refuses it: the stream is closed
+    /// and counted as refused).
     pub(crate) fn adopt(
         &mut self,
         stream: Stream,
         peer: PeerAddr,
-        (security, limits): (&Security, Option<OutputLimits>),
+        settings: &ConnectionSettings,
         make: impl FnOnce(&mut Core, &PeerAddr) -> Option<Box<dyn Handler>>,
     ) -> io::Result<Option<ConnId>> {
-        if let Some(limits) = limits {
-            limits.validate()?;
-        }
+        settings.validate()?;
         let Some(handler) = make(self, &peer) else {
             log::debug!("refused a handed-over connection from {peer}");
             self.stats.refused += 1;
             return Ok(None);
         };
-        stream.configure(self.config(), &peer);
+        stream.configure(self.config(), settings.dead_peers, &peer);
         log::debug!("adopted a connection from {peer}");
         // An adopted stream is connected, its send buffer empty: writable at once. Over TLS
         // it is the server's side: the handshake starts with the client's first bytes.
-        let transport = security.transport(stream, true)?;
+        let transport = settings.security.transport(stream, true)?;
         let slot = self
-            .insert_conn(transport, (peer, limits), handler, State::Open)
+            .insert_conn(
+                transport,
+                (peer, settings.output_limits),
+                handler,
+                State::Open,
+            )
             .map_err(|(err, _)| err)?;
         self.stats.adopted += 1;
         self.open(slot);
@@ -173,8 +174,8 @@ impl Core {
         handler: Box<dyn Handler>,
     ) -> io::Result<ConnId> {
         let (stream, peer) = stream.into_stream()?;
-        let connection = (options.security(), options.output_limits());
-        let adopted = self.adopt(stream, peer, connection, |_, _| Some(handler))?;
+        let settings = options.connection_settings();
+        let adopted = self.adopt(stream, peer, &settings, |_, _| Some(handler))?;
         Ok(adopted.expect("a handler was given"))
     }
 
@@ -187,12 +188,11 @@ impl Core {
             return self.refuse(peer);
         };
         // Clones (an `Rc` and an `Arc`): `adopt` borrows the core whole.
-        let (destination, security, limits) = (
+        let (destination, settings) = (
             handover.destination.clone(),
-            handover.options.security.clone(),
-            handover.options.get_output_limits(),
+            handover.options.connection_settings(),
         );
-        let adopted = self.adopt(stream, peer, (&security, limits), |_, peer| {
+        let adopted = self.adopt(stream, peer, &settings, |_, peer| {
             destination.new_handler(peer)
         });
         if let Err(err) = adopted {

@@ -149,6 +149,13 @@ pub enum CloseReason {
     Reset,
     /// Nothing was read or written for the idle timeout.
     IdleTimeout,
+    /// The peer stopped answering and the kernel gave up on it (`ETIMEDOUT` on an
+    /// established connection): its keepalive probes went unanswered, or sent data stayed
+    /// unacknowledged past `TCP_USER_TIMEOUT` or the kernel's retransmissions. A host that
+    /// crashed or a NAT entry that expired: no FIN, no RST ever came. Unlike
+    /// [`Reset`](CloseReason::Reset), nothing was heard from the peer; see
+    /// [`DeadPeerDetection`](crate::DeadPeerDetection).
+    PeerTimedOut,
     /// An outbound connect failed (refused, unreachable, ...).
     ConnectFailed(io::ErrorKind),
     /// An outbound connect did not complete within
@@ -187,7 +194,9 @@ pub enum CloseReason {
 }
 
 impl CloseReason {
-    /// Classifies a socket error: resets are the peer's doing, the rest are I/O errors.
+    /// Classifies a socket error: resets are the peer's doing, a timeout is the kernel
+    /// giving up on a silent peer (tcp(7): `ETIMEDOUT` after keepalive or retransmissions
+    /// failed), the rest are I/O errors.
     ///
     /// `ENOTCONN` on a connection that was established is a reset too: the kernel tore the
     /// connection down on the peer's RST after our last read or write, so the next call (our
@@ -198,6 +207,7 @@ impl CloseReason {
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::BrokenPipe
             | io::ErrorKind::NotConnected => CloseReason::Reset,
+            io::ErrorKind::TimedOut => CloseReason::PeerTimedOut,
             kind => CloseReason::Io(kind),
         }
     }
@@ -231,6 +241,9 @@ impl fmt::Display for CloseReason {
             CloseReason::Aborted => f.write_str("aborted locally"),
             CloseReason::Reset => f.write_str("reset by peer"),
             CloseReason::IdleTimeout => f.write_str("idle timeout"),
+            CloseReason::PeerTimedOut => {
+                f.write_str("peer timed out (no answer to keepalive or retransmissions)")
+            }
             CloseReason::ConnectFailed(kind) => write!(f, "connect failed: {kind}"),
             CloseReason::ConnectTimeout => f.write_str("connect timed out"),
             CloseReason::CloseTimeout => f.write_str("graceful close timed out"),
@@ -255,5 +268,17 @@ impl fmt::Display for CloseReason {
             CloseReason::TlsHandshakeTimeout => f.write_str("TLS handshake timed out"),
             CloseReason::HandlerPanicked(message) => write!(f, "handler panicked: {message}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kernel_timeout_is_a_dead_peer_not_a_reset() {
+        let err = io::Error::from_raw_os_error(libc::ETIMEDOUT);
+        assert_eq!(CloseReason::from_io(&err), CloseReason::PeerTimedOut);
+        assert!(!CloseReason::PeerTimedOut.is_graceful());
     }
 }

@@ -3,6 +3,8 @@
 use std::io;
 use std::time::Duration;
 
+use crate::dead_peers::DeadPeerDetection;
+
 /// Limits and timeouts for a [`Reactor`](crate::Reactor).
 ///
 /// Every limit exists so that memory stays bounded whatever a peer does. Build one with
@@ -49,6 +51,7 @@ pub struct Config {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) accept_backoff: Duration,
     pub(crate) nodelay: bool,
+    pub(crate) dead_peer_detection: DeadPeerDetection,
     pub(crate) max_queued_datagrams: usize,
     pub(crate) socket_send_buffer: Option<usize>,
     pub(crate) socket_recv_buffer: Option<usize>,
@@ -76,6 +79,7 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(5),
             accept_backoff: Duration::from_millis(100),
             nodelay: true,
+            dead_peer_detection: DeadPeerDetection::default(),
             max_queued_datagrams: 64,
             socket_send_buffer: None,
             socket_recv_buffer: None,
@@ -182,6 +186,15 @@ impl Config {
         /// of waiting up to ~40 ms for the peer's delayed ACK. Output is already coalesced.
         nodelay, get_nodelay: bool
     );
+    knob!(
+        /// How the kernel finds a TCP peer that vanished without a FIN or a RST (see
+        /// [`DeadPeerDetection`]; default: keepalive probes after 300 s idle, 3 more 100 s
+        /// apart, as Redis's `tcp-keepalive 300`; no `TCP_USER_TIMEOUT`). Such a connection
+        /// ends with [`CloseReason::PeerTimedOut`](crate::CloseReason::PeerTimedOut). A
+        /// listen or a connect may give its connections their own
+        /// ([`ListenOptions::dead_peer_detection`](crate::ListenOptions::dead_peer_detection)).
+        dead_peer_detection, get_dead_peer_detection: DeadPeerDetection
+    );
 
     knob!(
         /// Datagrams a UDP socket may queue while the kernel's send buffer is full (default
@@ -271,7 +284,7 @@ impl Config {
         };
         match problem {
             Some(why) => Err(io::Error::new(io::ErrorKind::InvalidInput, why)),
-            None => Ok(()),
+            None => self.dead_peer_detection.validate(),
         }
     }
 }

@@ -14,10 +14,9 @@ use crate::endpoint::{Endpoint, IntoEndpoint};
 use crate::handler::Handler;
 use crate::id::{ConnId, Slot};
 use crate::net::{PeerAddr, Stream};
-use crate::output_limits::OutputLimits;
+use crate::options::ConnectionSettings;
 use crate::state::{Input, State};
 use crate::trace::{trace_record, Record};
-use crate::transport::Security;
 
 /// Whether a connect may look a host name up. Only outside the loop's callbacks: the
 /// lookup (`getaddrinfo`) blocks, and while it waits no other connection is served.
@@ -123,17 +122,22 @@ connect_to_each!(&[SocketAddr], Vec<SocketAddr>, &[Endpoint], Vec<Endpoint>);
 
 impl Core {
     /// Starts an outbound connect to the first of `addrs` that accepts a connect attempt;
-    /// the rest are kept to try in order if it fails, with the same `security`. On error the
+    /// the rest are kept to try in order if it fails, with the same `settings`. On error the
     /// handler is handed back.
     pub(crate) fn connect(
         &mut self,
         addrs: Vec<PeerAddr>,
         handler: Box<dyn Handler>,
-        (security, limits): (Security, Option<OutputLimits>),
+        settings: ConnectionSettings,
     ) -> Result<ConnId, (io::Error, Box<dyn Handler>)> {
-        if let Some(Err(err)) = limits.map(|limits| limits.validate()) {
+        if let Err(err) = settings.validate() {
             return Err((err, handler));
         }
+        let ConnectionSettings {
+            security,
+            output_limits: limits,
+            dead_peers,
+        } = settings;
         let mut last_error =
             io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
         let mut addrs = addrs.into_iter();
@@ -149,7 +153,7 @@ impl Core {
             };
             log::debug!("connecting to {addr}");
             // Before the handshake completes, so that the receive window is the capped one.
-            stream.configure(self.config(), &addr);
+            stream.configure(self.config(), dead_peers, &addr);
             let peer = addr.clone();
             // Not writable until the connect completes.
             let transport = match security.transport(stream, false) {
@@ -172,6 +176,7 @@ impl Core {
                 conn.deadline_timer = Some(timer);
                 conn.fallbacks = addrs.collect();
                 conn.security = security;
+                conn.dead_peers = dead_peers;
             }
             return Ok(ConnId(slot));
         }
@@ -223,10 +228,11 @@ impl Core {
         if !fallbacks.is_empty() {
             if let Some(handler) = conn.handler.take() {
                 let failed = conn.peer().clone();
-                let connection = (
-                    std::mem::take(&mut conn.security),
-                    Some(conn.output_limits()),
-                );
+                let connection = ConnectionSettings {
+                    security: std::mem::take(&mut conn.security),
+                    output_limits: Some(conn.output_limits()),
+                    dead_peers: conn.dead_peers,
+                };
                 self.retry_connect(slot, failed, &reason, (fallbacks, connection), handler);
             }
         }
@@ -241,7 +247,7 @@ impl Core {
         slot: Slot,
         failed: PeerAddr,
         reason: &CloseReason,
-        (fallbacks, connection): (Vec<PeerAddr>, (Security, Option<OutputLimits>)),
+        (fallbacks, connection): (Vec<PeerAddr>, ConnectionSettings),
         handler: Box<dyn Handler>,
     ) {
         match self.connect(fallbacks, handler, connection) {

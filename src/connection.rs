@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use mio::event::Event;
 
 use crate::close_reason::CloseReason;
+use crate::dead_peers::DeadPeerDetection;
 use crate::decisions::{reoffer_due, WaterMarks};
 use crate::handler::Handler;
 use crate::id::{ConnId, Slot};
@@ -58,6 +59,8 @@ pub(crate) struct Connection {
     pub(crate) fallbacks: Vec<PeerAddr>,
     /// What secures the transport of a fallback connect: the same as this one's.
     pub(crate) security: Security,
+    /// The keepalive and user timeout of a fallback connect (`None`: the reactor's).
+    pub(crate) dead_peers: Option<DeadPeerDetection>,
     /// The TLS handshake's deadline (the `tls` feature).
     pub(crate) handshake_timer: Option<u64>,
     /// Timers the handler set that have not fired or been cancelled. They are cancelled
@@ -113,6 +116,7 @@ impl Connection {
             bytes_out: 0,
             fallbacks: Vec::new(),
             security: Security::default(),
+            dead_peers: None,
             handshake_timer: None,
             user_timers: Vec::new(),
             marks: limits.marks,
@@ -143,7 +147,6 @@ impl Connection {
     }
 
     /// The socket, its buffers and its readiness, to look at.
-    #[cfg(feature = "tls")]
     pub(crate) fn transport_ref(&self) -> &Transport {
         &self.transport
     }

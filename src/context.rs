@@ -153,6 +153,40 @@ impl<'a> Context<'a> {
             .map_or(&NO_PEER, |conn| conn.peer())
     }
 
+    /// This connection's socket, borrowed for the callback: to read its options or state
+    /// (`getsockopt`: `TCP_INFO`'s round-trip time, the keepalive settings of
+    /// [`DeadPeerDetection`](crate::DeadPeerDetection)) with `socket2::SockRef` or `libc`.
+    /// `None` if the connection is gone. As tokio's `TcpStream` does through `AsFd`.
+    ///
+    /// # Notes
+    /// The reactor owns the socket: making it blocking, shutting it down or changing its
+    /// interest behind the reactor's back breaks the connection. Reading options is safe;
+    /// over TLS the bytes on the socket are the encrypted records.
+    ///
+    /// # Examples
+    /// ```
+    /// use mio_reactor::{Context, Handler};
+    ///
+    /// struct Inspect;
+    /// impl Handler for Inspect {
+    ///     fn on_open(&mut self, ctx: &mut Context<'_>) {
+    ///         if let Some(fd) = ctx.as_fd() {
+    ///             let nodelay = socket2::SockRef::from(&fd).nodelay();
+    ///             println!("{} TCP_NODELAY: {nodelay:?}", ctx.id());
+    ///         }
+    ///     }
+    ///     fn on_data(&mut self, _: &mut Context<'_>, data: &[u8]) -> usize {
+    ///         data.len()
+    ///     }
+    /// }
+    /// # let _ = Inspect;
+    /// ```
+    pub fn as_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        let conn = self.core.entries.conn_ref(self.slot)?;
+        Some(conn.transport_ref().stream().as_fd())
+    }
+
     /// The time at the start of this reactor turn (the clock is read once per turn).
     pub fn now(&self) -> Instant {
         self.core.now()
@@ -891,6 +925,18 @@ impl<'a> Context<'a> {
     /// Whether the reactor is shutting down.
     pub fn is_shutting_down(&self) -> bool {
         self.core.lifecycle.is_shutting_down()
+    }
+
+    /// Whether the reactor handed its listeners to an upgrade's successor
+    /// ([`Reactor::upgrade_on_signal`](crate::Reactor::upgrade_on_signal)) and is draining
+    /// for that reason rather than stopping. In
+    /// [`Handler::on_shutdown`](crate::Handler::on_shutdown) a handler decides where its
+    /// protocol may stop: an echo keeps echoing (any byte it closed on could be one the
+    /// peer just sent, and lost), HTTP closes after the response in progress; the
+    /// connection is served until its peer closes, the handler closes it, or
+    /// [`Config::shutdown_timeout`](crate::Config::shutdown_timeout) passes.
+    pub fn is_upgrading(&self) -> bool {
+        self.core.lifecycle.is_upgrading()
     }
 
     /// A handle to this reactor for other threads: a worker given it (and

@@ -431,6 +431,55 @@ impl IntoEndpoint for SocketAddr {
     }
 }
 
+/// One endpoint or several, for the doors that open more than one listen at once
+/// ([`ReactorThreads::serve`](crate::ReactorThreads::serve)): anything [`IntoEndpoint`]
+/// takes, or a `Vec` or array of them (a program's `--listen` options, say), in order.
+///
+/// Sealed: implemented here only.
+///
+/// # Examples
+/// ```
+/// use mio_reactor::{Endpoint, IntoEndpoints};
+///
+/// assert_eq!("tcp:127.0.0.1:80".into_endpoints()?.len(), 1);
+/// let both = ["tcp:127.0.0.1:80", "unix:/run/app.sock"].into_endpoints()?;
+/// assert_eq!(both[1], Endpoint::Unix("/run/app.sock".into()));
+/// assert!(vec!["tcp:127.0.0.1:80", "tpc:127.0.0.1:80"].into_endpoints().is_err()); // the second does not parse
+/// # Ok::<(), mio_reactor::EndpointError>(())
+/// ```
+pub trait IntoEndpoints: list::Sealed {
+    /// The endpoints, in order, or why one of them is not an endpoint.
+    ///
+    /// # Errors
+    /// [`EndpointError`] for the first text outside the grammar.
+    fn into_endpoints(self) -> Result<Vec<Endpoint>, EndpointError>;
+}
+
+mod list {
+    pub trait Sealed {}
+}
+
+impl<T: IntoEndpoint> list::Sealed for T {}
+impl<T: IntoEndpoint> IntoEndpoints for T {
+    fn into_endpoints(self) -> Result<Vec<Endpoint>, EndpointError> {
+        Ok(vec![self.into_endpoint()?])
+    }
+}
+
+impl<T: IntoEndpoint> list::Sealed for Vec<T> {}
+impl<T: IntoEndpoint> IntoEndpoints for Vec<T> {
+    fn into_endpoints(self) -> Result<Vec<Endpoint>, EndpointError> {
+        self.into_iter().map(IntoEndpoint::into_endpoint).collect()
+    }
+}
+
+impl<T: IntoEndpoint, const N: usize> list::Sealed for [T; N] {}
+impl<T: IntoEndpoint, const N: usize> IntoEndpoints for [T; N] {
+    fn into_endpoints(self) -> Result<Vec<Endpoint>, EndpointError> {
+        self.into_iter().map(IntoEndpoint::into_endpoint).collect()
+    }
+}
+
 impl From<SocketAddr> for Endpoint {
     fn from(addr: SocketAddr) -> Endpoint {
         Endpoint::Tcp(addr)

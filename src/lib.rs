@@ -206,6 +206,7 @@ mod trace;
 mod transport;
 mod udp;
 mod unix_path;
+mod upgrade;
 mod watch;
 mod watch_handler;
 
@@ -241,7 +242,8 @@ pub use config::Config;
 pub use connect::IntoConnectTarget;
 pub use context::{Context, WriteError};
 pub use datagram::{DatagramContext, DatagramHandler, SendOutcome};
-pub use endpoint::{Endpoint, EndpointError, IntoEndpoint};
+pub use dead_peers::{DeadPeerDetection, Keepalive};
+pub use endpoint::{Endpoint, EndpointError, IntoEndpoint, IntoEndpoints};
 pub use handler::{Factory, Handler};
 pub use id::{ConnId, ListenerId, LoopTimerId, TimerId, UdpId, WatchId};
 pub use listen::{IntoListener, ListenerInfo, Listening};
@@ -256,10 +258,12 @@ pub use state::{Input, State};
 pub use stats::{ClosedCounts, Stats};
 pub use threads::{ReactorThreads, Spread};
 pub use trace::{Observer, Record, TimerKind, TimerTarget};
+pub use upgrade::Upgrade;
 pub use watch_handler::{FdSource, Readiness, WatchContext, WatchHandler};
 
 // Declared after the guide's doctests too, for the same reason as TLS below.
 mod before_sleep;
+mod dead_peers;
 mod loop_timers;
 mod output_limits;
 

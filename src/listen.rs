@@ -297,6 +297,13 @@ impl WatchContext<'_> {
 /// Opens the listening sockets `endpoint` names. Blocks to resolve a host name.
 fn open_sockets(endpoint: &Endpoint, options: &ListenOptions) -> io::Result<Vec<ListenerSocket>> {
     let named = |err: io::Error| net::listen_error(endpoint, err);
+    let from_predecessor = inherited::take_from_predecessor(endpoint);
+    if !from_predecessor.is_empty() {
+        return from_predecessor
+            .into_iter()
+            .map(|socket| adopt_from_predecessor(endpoint, socket).map_err(named))
+            .collect();
+    }
     match endpoint {
         Endpoint::Tcp(_) | Endpoint::TcpName { .. } => endpoint
             .resolve()?
@@ -330,6 +337,32 @@ fn open_sockets(endpoint: &Endpoint, options: &ListenOptions) -> io::Result<Vec<
             "handover: has no socket to open",
         ))),
     }
+}
+
+/// A listener the predecessor listened on `endpoint` with (an upgrade, `upgrade.rs`), as
+/// this process's own: a Unix socket's file is this process's to remove when it stops, as if
+/// it had bound it. Its socket options (backlog, `SO_REUSEPORT`, a Unix mode) are those it
+/// was made with.
+fn adopt_from_predecessor(
+    endpoint: &Endpoint,
+    socket: InheritedSocket,
+) -> io::Result<ListenerSocket> {
+    log::info!("adopting the listener on {endpoint} from the predecessor");
+    let adopted = match socket {
+        InheritedSocket::Tcp(listener) => AdoptedListener::Tcp(listener),
+        InheritedSocket::Unix(listener) => AdoptedListener::Unix(listener),
+        InheritedSocket::Udp(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the predecessor handed over a UDP socket",
+            ))
+        }
+    };
+    let mut socket = adopted.into_socket()?;
+    if let (ListenerSocket::Unix(_, path), Endpoint::Unix(listened_on)) = (&mut socket, endpoint) {
+        *path = Some(listened_on.clone());
+    }
+    Ok(socket)
 }
 
 /// The factory and security of the `handover:` listen, if any: what serves the streams
@@ -383,9 +416,7 @@ impl Core {
             // waiting for connections it will never be allowed to serve.
             return Err(io::Error::other("listen: the reactor is shutting down"));
         }
-        if let Some(limits) = options.get_output_limits() {
-            limits.validate()?;
-        }
+        options.connection_settings().validate()?;
         let (endpoint, sockets) = match source {
             Source::Named(Endpoint::Handover) => {
                 return self.listen_for_handovers(options, destination)
@@ -508,7 +539,7 @@ pub(crate) fn insert_listener(
     let slot = entries.next_slot();
     entries.register(&mut socket, slot, Interest::READABLE)?;
     log::info!("listening on {}", socket.local_endpoint());
-    let connections = (options.security.clone(), options.get_output_limits());
+    let connections = options.connection_settings();
     let listener = Listener::new(slot, (id, endpoint), socket, destination, connections);
     entries.insert(slot, Entry::Listener(listener));
     Ok(())
@@ -517,11 +548,26 @@ pub(crate) fn insert_listener(
 /// Deregisters and closes the listening socket at `key` (a Unix socket's file is removed as
 /// it drops).
 pub(crate) fn remove_listener(entries: &mut Entries, key: usize) {
-    if let Some(mut listener) = entries.take_listener(key) {
-        log::info!("stopped listening on {}", listener.socket.local_endpoint());
-        if let Err(err) = entries.deregister(&mut listener.socket) {
-            log::debug!("deregistering a listener: {err}");
+    if let Some(listener) = entries.take_listener(key) {
+        close_listener(entries, listener);
+    }
+}
+
+/// Deregisters and closes every listening socket, leaving a Unix socket's file in place:
+/// after an upgrade, the successor listens on the same sockets, at the same paths.
+pub(crate) fn release_listeners(entries: &mut Entries) {
+    for key in entries.listener_keys(|_| true) {
+        if let Some(mut listener) = entries.take_listener(key) {
+            listener.socket.forget_path();
+            close_listener(entries, listener);
         }
+    }
+}
+
+fn close_listener(entries: &mut Entries, mut listener: Listener) {
+    log::info!("stopped listening on {}", listener.socket.local_endpoint());
+    if let Err(err) = entries.deregister(&mut listener.socket) {
+        log::debug!("deregistering a listener: {err}");
     }
 }
 

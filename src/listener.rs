@@ -4,8 +4,7 @@ use crate::adopt::Destination;
 use crate::endpoint::Endpoint;
 use crate::id::{ListenerId, Slot};
 use crate::net::ListenerSocket;
-use crate::output_limits::OutputLimits;
-use crate::transport::Security;
+use crate::options::ConnectionSettings;
 
 /// A listener and its accept bookkeeping.
 pub(crate) struct Listener {
@@ -16,10 +15,9 @@ pub(crate) struct Listener {
     pub(crate) socket: ListenerSocket,
     /// Where its connections go: a factory here, or other reactors.
     pub(crate) destination: Destination,
-    /// What secures the accepted connections' transports (TLS, or nothing).
-    pub(crate) security: Security,
-    /// The accepted connections' output limits (`None`: the reactor's).
-    pub(crate) output_limits: Option<OutputLimits>,
+    /// What the accepted connections get: their transports' security (TLS, or nothing),
+    /// output limits and dead-peer detection (`None`: the reactor's).
+    pub(crate) connections: ConnectionSettings,
     /// Connections may be waiting (edge-triggered: cleared only by `WouldBlock`).
     pub(crate) readable: bool,
     pub(crate) queued: bool,
@@ -35,7 +33,7 @@ impl Listener {
         (id, endpoint): (ListenerId, Endpoint),
         socket: ListenerSocket,
         destination: Destination,
-        (security, output_limits): (Security, Option<OutputLimits>),
+        connections: ConnectionSettings,
     ) -> Listener {
         Listener {
             slot,
@@ -43,8 +41,7 @@ impl Listener {
             endpoint,
             socket,
             destination,
-            security,
-            output_limits,
+            connections,
             readable: false,
             queued: false,
             backing_off: false,

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 
 use crate::config::Config;
+use crate::dead_peers::DeadPeerDetection;
 use crate::endpoint::Endpoint;
 use crate::options::ListenOptions;
 
@@ -104,9 +105,15 @@ impl Stream {
         }
     }
 
-    /// Applies the per-socket options of `config`: `TCP_NODELAY` and the kernel buffer sizes.
-    /// A failure is logged, not fatal: the connection works without them.
-    pub(crate) fn configure(&self, config: &Config, peer: &PeerAddr) {
+    /// Applies the per-socket options of `config`: `TCP_NODELAY`, the kernel buffer sizes,
+    /// and keepalive and the user timeout (`dead_peers`, or else the config's; TCP only). A
+    /// failure is logged, not fatal: the connection works without them.
+    pub(crate) fn configure(
+        &self,
+        config: &Config,
+        dead_peers: Option<DeadPeerDetection>,
+        peer: &PeerAddr,
+    ) {
         if let Err(err) = self.set_nodelay(config.nodelay) {
             log::debug!("TCP_NODELAY for {peer}: {err}");
         }
@@ -114,6 +121,10 @@ impl Stream {
             self.set_buffer_sizes(config.socket_send_buffer, config.socket_recv_buffer)
         {
             log::debug!("socket buffer sizes for {peer}: {err}");
+        }
+        if let Stream::Tcp(s) = self {
+            let dead_peers = dead_peers.unwrap_or(config.dead_peer_detection);
+            dead_peers.apply(socket2::SockRef::from(s), peer);
         }
     }
 
@@ -155,6 +166,15 @@ impl Stream {
         };
         if let Err(err) = result {
             log::debug!("could not set SO_LINGER for an abort: {err}");
+        }
+    }
+}
+
+impl AsFd for Stream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Stream::Tcp(s) => s.as_fd(),
+            Stream::Unix(s) => s.as_fd(),
         }
     }
 }
@@ -242,6 +262,24 @@ impl ListenerSocket {
                 .and_then(|a| a.as_pathname().map(|p| Endpoint::Unix(p.to_path_buf()))),
         };
         local.unwrap_or_else(|| Endpoint::Fd(self.raw_fd()))
+    }
+
+    /// A second descriptor for the same socket (`dup(2)`): one for a successor to inherit.
+    /// The socket, its accept queue included, lives while either is open.
+    pub(crate) fn try_clone_fd(&self) -> io::Result<std::os::fd::OwnedFd> {
+        use std::os::fd::AsFd;
+        match self {
+            ListenerSocket::Tcp(l) => l.as_fd().try_clone_to_owned(),
+            ListenerSocket::Unix(l, _) => l.as_fd().try_clone_to_owned(),
+        }
+    }
+
+    /// Leaves a Unix socket's file in place when this socket drops: it is not ours to
+    /// remove any more (a successor listens on it).
+    pub(crate) fn forget_path(&mut self) {
+        if let ListenerSocket::Unix(_, path) = self {
+            *path = None;
+        }
     }
 
     /// The listening socket's descriptor.

@@ -10,6 +10,7 @@ use std::fmt;
 #[cfg(feature = "tls")]
 use std::sync::Arc;
 
+use crate::dead_peers::DeadPeerDetection;
 use crate::output_limits::OutputLimits;
 use crate::transport::Security;
 
@@ -32,6 +33,7 @@ pub(crate) const DEFAULT_BACKLOG: u32 = 1024;
 /// | [`unix_mode`](ListenOptions::unix_mode) | the umask's | `unix:` endpoints a listen binds |
 /// | `tls` (the `tls` feature) | plaintext | every connection of the listen |
 /// | [`output_limits`](ListenOptions::output_limits) | the reactor's [`Config`](crate::Config) | every connection of the listen |
+/// | [`dead_peer_detection`](ListenOptions::dead_peer_detection) | the reactor's [`Config`](crate::Config) | every TCP connection of the listen |
 ///
 /// Options that do not apply to an endpoint are ignored: an inherited socket (`fd:N`)
 /// keeps the backlog and mode it was made with.
@@ -51,6 +53,7 @@ pub struct ListenOptions {
     unix_mode: Option<u32>,
     pub(crate) security: Security,
     output_limits: Option<OutputLimits>,
+    dead_peers: Option<DeadPeerDetection>,
 }
 
 impl ListenOptions {
@@ -200,6 +203,42 @@ impl ListenOptions {
         self.output_limits
     }
 
+    /// Gives every TCP connection of the listen this keepalive and user timeout instead of
+    /// the reactor's (see [`DeadPeerDetection`]), set on each socket as it is accepted. The
+    /// listen checks them and fails with [`InvalidInput`](std::io::ErrorKind::InvalidInput)
+    /// for values the kernel does not take. Ignored by Unix-domain listens.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use mio_reactor::{DeadPeerDetection, ListenOptions};
+    ///
+    /// let replicas = DeadPeerDetection::default().user_timeout(Some(Duration::from_secs(30)));
+    /// let options = ListenOptions::default().dead_peer_detection(replicas);
+    /// assert_eq!(options.get_dead_peer_detection(), Some(replicas));
+    /// assert_eq!(ListenOptions::default().get_dead_peer_detection(), None); // the reactor's
+    /// ```
+    #[must_use]
+    pub fn dead_peer_detection(mut self, settings: DeadPeerDetection) -> ListenOptions {
+        self.dead_peers = Some(settings);
+        self
+    }
+
+    /// What [`dead_peer_detection`](ListenOptions::dead_peer_detection) set, if anything
+    /// (`None`: the reactor's [`Config`](crate::Config)).
+    pub fn get_dead_peer_detection(&self) -> Option<DeadPeerDetection> {
+        self.dead_peers
+    }
+
+    /// What each connection of the listen gets.
+    pub(crate) fn connection_settings(&self) -> ConnectionSettings {
+        ConnectionSettings {
+            security: self.security.clone(),
+            output_limits: self.output_limits,
+            dead_peers: self.dead_peers,
+        }
+    }
+
     /// The same options without TLS: an acceptor that only moves sockets to the reactors
     /// that secure them.
     pub(crate) fn plaintext(self) -> ListenOptions {
@@ -218,6 +257,7 @@ impl fmt::Debug for ListenOptions {
             .field("unix_mode", &self.unix_mode.map(|m| format!("{m:o}")))
             .field("tls", &self.is_tls())
             .field("output_limits", &self.output_limits)
+            .field("dead_peer_detection", &self.dead_peers)
             .finish()
     }
 }
@@ -231,6 +271,7 @@ impl fmt::Debug for ListenOptions {
 /// |---|---|
 /// | `tls` (the `tls` feature): a client config and the server's name | plaintext |
 /// | [`output_limits`](ConnectOptions::output_limits) | the reactor's [`Config`](crate::Config) |
+/// | [`dead_peer_detection`](ConnectOptions::dead_peer_detection) | the reactor's [`Config`](crate::Config) |
 ///
 /// # Examples
 /// ```
@@ -242,6 +283,7 @@ impl fmt::Debug for ListenOptions {
 pub struct ConnectOptions {
     pub(crate) security: Security,
     output_limits: Option<OutputLimits>,
+    dead_peers: Option<DeadPeerDetection>,
 }
 
 impl ConnectOptions {
@@ -295,9 +337,41 @@ impl ConnectOptions {
         self.output_limits
     }
 
-    /// What the connection is made with: its security and output limits.
-    pub(crate) fn into_connection(self) -> (Security, Option<OutputLimits>) {
-        (self.security, self.output_limits)
+    /// Gives a TCP connection this keepalive and user timeout instead of the reactor's
+    /// (see [`DeadPeerDetection`]), set on the socket before the connect starts. The connect
+    /// checks them and fails with [`InvalidInput`](std::io::ErrorKind::InvalidInput) for
+    /// values the kernel does not take. Ignored for a Unix-domain connect.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use mio_reactor::{ConnectOptions, DeadPeerDetection, Keepalive};
+    ///
+    /// let keepalive = Keepalive::new(Duration::from_secs(10), Duration::from_secs(2), 3);
+    /// let backend = DeadPeerDetection::default().keepalive(Some(keepalive));
+    /// let options = ConnectOptions::default().dead_peer_detection(backend);
+    /// assert_eq!(options.get_dead_peer_detection(), Some(backend));
+    /// ```
+    #[must_use]
+    pub fn dead_peer_detection(mut self, settings: DeadPeerDetection) -> ConnectOptions {
+        self.dead_peers = Some(settings);
+        self
+    }
+
+    /// What [`dead_peer_detection`](ConnectOptions::dead_peer_detection) set, if anything
+    /// (`None`: the reactor's [`Config`](crate::Config)).
+    pub fn get_dead_peer_detection(&self) -> Option<DeadPeerDetection> {
+        self.dead_peers
+    }
+
+    /// What the connection is made with: its security, output limits and dead-peer
+    /// detection.
+    pub(crate) fn into_connection(self) -> ConnectionSettings {
+        ConnectionSettings {
+            security: self.security,
+            output_limits: self.output_limits,
+            dead_peers: self.dead_peers,
+        }
     }
 }
 
@@ -306,44 +380,62 @@ impl fmt::Debug for ConnectOptions {
         f.debug_struct("ConnectOptions")
             .field("tls", &self.is_tls())
             .field("output_limits", &self.output_limits)
+            .field("dead_peer_detection", &self.dead_peers)
             .finish()
+    }
+}
+
+/// What a listen, a connect or an adopt gives each of its connections; `None` fields take
+/// the reactor's [`Config`](crate::Config).
+///
+/// `pub` only so that the sealed option traits can name it; this module is private.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionSettings {
+    pub(crate) security: Security,
+    pub(crate) output_limits: Option<OutputLimits>,
+    pub(crate) dead_peers: Option<DeadPeerDetection>,
+}
+
+impl ConnectionSettings {
+    /// Checks the limits and the dead-peer settings.
+    ///
+    /// # Errors
+    /// `InvalidInput` for values that contradict each other or that the kernel refuses.
+    pub(crate) fn validate(&self) -> std::io::Result<()> {
+        if let Some(limits) = self.output_limits {
+            limits.validate()?;
+        }
+        self.dead_peers.map_or(Ok(()), |d| d.validate())
     }
 }
 
 /// The options [`adopt`](crate::Reactor::adopt) takes for a stream made elsewhere: a
 /// [`ListenOptions`] when this side is the server (the stream was accepted elsewhere), a
 /// [`ConnectOptions`] when it is the client (connected elsewhere). Only the options that
-/// concern a connection apply (TLS, output limits); those of a listening socket are ignored.
+/// concern a connection apply (TLS, output limits, dead-peer detection); those of a listening
+/// socket are ignored.
 ///
 /// Sealed: implemented for those two types only.
 pub trait StreamOptions: private::Sealed {}
 
 pub(crate) mod private {
-    use crate::output_limits::OutputLimits;
-    use crate::transport::Security;
+    use super::ConnectionSettings;
 
-    /// What a stream's options give the reactor: how to secure its transport, and its
-    /// output limits (`None`: the reactor's).
+    /// What a stream's options give the reactor's connection: how to secure its transport,
+    /// its output limits and dead-peer detection (`None`: the reactor's).
     pub trait Sealed {
-        fn security(&self) -> &Security;
-        fn output_limits(&self) -> Option<OutputLimits>;
+        fn connection_settings(&self) -> ConnectionSettings;
     }
 
     impl Sealed for super::ListenOptions {
-        fn security(&self) -> &Security {
-            &self.security
-        }
-        fn output_limits(&self) -> Option<OutputLimits> {
-            self.output_limits
+        fn connection_settings(&self) -> ConnectionSettings {
+            super::ListenOptions::connection_settings(self)
         }
     }
 
     impl Sealed for super::ConnectOptions {
-        fn security(&self) -> &Security {
-            &self.security
-        }
-        fn output_limits(&self) -> Option<OutputLimits> {
-            self.output_limits
+        fn connection_settings(&self) -> ConnectionSettings {
+            self.clone().into_connection()
         }
     }
 }

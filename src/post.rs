@@ -714,6 +714,33 @@ impl LoopContext<'_> {
         self.core.stats.open_connections
     }
 
+    /// A snapshot of this reactor's counters, as [`Reactor::stats`](crate::Reactor::stats)
+    /// gives them: what a [`before_sleep`](crate::Reactor::before_sleep) hook publishes to
+    /// other threads (a `/stats` page), as of the start of this turn (the turns before it
+    /// complete, this one's timers fired).
+    ///
+    /// # Examples
+    /// Each turn's counters, published before the loop sleeps:
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use mio_reactor::{Reactor, Stats};
+    ///
+    /// let published = Arc::new(Mutex::new(Stats::default()));
+    /// let mut reactor = Reactor::new()?;
+    /// let board = published.clone();
+    /// reactor.before_sleep(move |lc| *board.lock().unwrap() = lc.stats());
+    /// let _handle = reactor.handle(); // keeps it running with nothing to serve
+    /// for _ in 0..3 {
+    ///     reactor.turn(Some(Duration::ZERO))?;
+    /// }
+    /// assert_eq!(published.lock().unwrap().turns, 2); // as the third turn began
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn stats(&self) -> crate::Stats {
+        self.core.stats_snapshot()
+    }
+
     fn count_miss(&mut self, hit: bool) -> bool {
         if !hit {
             self.core.stats.posts_missed += 1;

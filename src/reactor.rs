@@ -94,6 +94,9 @@ impl Reactor {
     /// memory.
     pub fn with_config(config: Config) -> io::Result<Reactor> {
         config.validate()?;
+        // Inherited descriptors' variables (LISTEN_FDS, an upgrade's) are read and cleared
+        // now, before the program can start a child that would take them for its own.
+        crate::inherited::read_environment();
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let mut core = Core::new(poll.registry().try_clone()?, config.clone(), waker.clone());
@@ -699,10 +702,7 @@ impl Reactor {
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
-        let mut stats = self.core.stats.clone();
-        stats.wakes = self.core.inbox.wakes();
-        stats.pending_timers = self.core.timers.len();
-        stats
+        self.core.stats_snapshot()
     }
 
     /// The configuration this reactor runs with.
@@ -712,6 +712,14 @@ impl Reactor {
 }
 
 impl Core {
+    /// A snapshot of the counters, with those kept elsewhere (wakes, pending timers).
+    pub(crate) fn stats_snapshot(&self) -> Stats {
+        let mut stats = self.stats.clone();
+        stats.wakes = self.inbox.wakes();
+        stats.pending_timers = self.timers.len();
+        stats
+    }
+
     /// Records what one readiness event says, and queues the entry once.
     fn mark_ready(&mut self, event: &mio::event::Event) {
         let key = event.token().0;

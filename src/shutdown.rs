@@ -139,6 +139,9 @@ enum Phase {
 pub(crate) struct Lifecycle {
     phase: Phase,
     requests: Arc<AtomicUsize>,
+    /// The listeners went to an upgrade's successor (`upgrade.rs`): the shutdown that
+    /// follows is an upgrade's drain, which handlers may tell apart.
+    upgraded: bool,
 }
 
 impl Lifecycle {
@@ -146,6 +149,7 @@ impl Lifecycle {
         Lifecycle {
             phase: Phase::Running,
             requests: Arc::new(AtomicUsize::new(0)),
+            upgraded: false,
         }
     }
 
@@ -169,6 +173,17 @@ impl Lifecycle {
             Phase::Draining => requests >= 2,
             Phase::Aborted => false,
         }
+    }
+
+    /// Marks the listeners as given to an upgrade's successor, and asks for the drain.
+    pub(crate) fn upgraded(&mut self) {
+        self.upgraded = true;
+        self.request_shutdown();
+    }
+
+    /// Whether the listeners went to an upgrade's successor.
+    pub(crate) fn is_upgrading(&self) -> bool {
+        self.upgraded
     }
 
     /// Whether a shutdown has begun (draining or aborted).

@@ -60,6 +60,8 @@ pub struct ClosedCounts {
     pub reset: u64,
     /// [`CloseReason::IdleTimeout`].
     pub idle_timeout: u64,
+    /// [`CloseReason::PeerTimedOut`]: dead peers found by keepalive or the user timeout.
+    pub peer_timed_out: u64,
     /// [`CloseReason::ConnectFailed`] and [`CloseReason::ConnectTimeout`].
     pub connect_failed: u64,
     /// [`CloseReason::CloseTimeout`].
@@ -87,6 +89,7 @@ impl ClosedCounts {
             CloseReason::Aborted => &mut self.aborted,
             CloseReason::Reset => &mut self.reset,
             CloseReason::IdleTimeout => &mut self.idle_timeout,
+            CloseReason::PeerTimedOut => &mut self.peer_timed_out,
             CloseReason::ConnectFailed(_) | CloseReason::ConnectTimeout => &mut self.connect_failed,
             CloseReason::CloseTimeout => &mut self.close_timeout,
             CloseReason::LimitExceeded(_) => &mut self.limit_exceeded,
@@ -110,13 +113,14 @@ impl ClosedCounts {
     /// assert_eq!(names[0], "peer_closed");
     /// assert!(names.contains(&"handler_panicked"));
     /// ```
-    pub fn by_reason(&self) -> [(&'static str, u64); 13] {
+    pub fn by_reason(&self) -> [(&'static str, u64); 14] {
         [
             ("peer_closed", self.peer_closed),
             ("local", self.local),
             ("aborted", self.aborted),
             ("reset", self.reset),
             ("idle_timeout", self.idle_timeout),
+            ("peer_timed_out", self.peer_timed_out),
             ("connect_failed", self.connect_failed),
             ("close_timeout", self.close_timeout),
             ("limit_exceeded", self.limit_exceeded),
@@ -267,6 +271,7 @@ mod tests {
             CloseReason::Aborted,
             CloseReason::Reset,
             CloseReason::IdleTimeout,
+            CloseReason::PeerTimedOut,
             CloseReason::ConnectFailed(std::io::ErrorKind::ConnectionRefused),
             CloseReason::ConnectTimeout,
             CloseReason::CloseTimeout,

@@ -26,7 +26,7 @@ use std::thread::JoinHandle;
 
 use crate::adopt::{Balancer, Destination};
 use crate::config::Config;
-use crate::endpoint::{Endpoint, IntoEndpoint};
+use crate::endpoint::{Endpoint, IntoEndpoints};
 use crate::handler::Handler;
 use crate::listen::Source;
 use crate::net::PeerAddr;
@@ -52,7 +52,7 @@ use crate::stats::Stats;
 /// }
 ///
 /// let options = ListenOptions::default();
-/// let threads = ReactorThreads::serve(2, Config::default(), "127.0.0.1:0", options, Spread::ReusePort, |_thread| {
+/// let threads = ReactorThreads::serve(2, Config::default(), "127.0.0.1:0", options, Spread::ReusePort, |_reactor, _thread| {
 ///     |_: &_| Some(Echo)
 /// })?;
 /// let mut stream = std::net::TcpStream::connect(threads.local_addr()?)?;
@@ -185,22 +185,30 @@ impl ReactorThreads {
         Ok(started)
     }
 
-    /// Starts `count` reactors that serve the connections of one listen: at `endpoint`,
-    /// with `options` (TLS, backlog...), spread over the reactors as `spread` says, each
-    /// reactor's handlers made by the factory `make_factory(index)` returns. Returns once
-    /// every reactor listens; [`bound`](ReactorThreads::bound) and
-    /// [`local_addr`](ReactorThreads::local_addr) say where (port 0 picks one free port,
-    /// the same for every reactor).
+    /// Starts `count` reactors that serve the connections of one listen: at `endpoints`
+    /// (one, or several: [`IntoEndpoints`]), with `options` (TLS, backlog...), spread over
+    /// the reactors as `spread` says. Returns once every reactor listens;
+    /// [`bound`](ReactorThreads::bound) and [`local_addr`](ReactorThreads::local_addr) say
+    /// where (port 0 picks one free port per address, the same for every reactor).
+    ///
+    /// Each reactor is set up on its own thread, before it listens, by
+    /// `make_factory(&mut reactor, index)` (`index` from 0 to `count - 1`), which returns
+    /// the factory of that reactor's handlers and may prepare the reactor for them: a
+    /// [`before_sleep`](Reactor::before_sleep) hook, [loop timers](Reactor::set_loop_timer),
+    /// an observer. Whatever it makes there stays on that thread, so it need not be `Send`.
     ///
     /// - [`Spread::ReusePort`]: each reactor listens on its own socket with `SO_REUSEPORT`
     ///   and the kernel spreads connections by a hash of their addresses. Only for `tcp:`
-    ///   endpoints (a name listens at each of its addresses).
+    ///   endpoints (a name listens at each of its addresses). With one reactor nothing is
+    ///   shared: it listens as [`Reactor::listen`] does, on any endpoint, with `options` as
+    ///   given (`SO_REUSEPORT` only if they ask for it).
     /// - [`Spread::LeastLoaded`]: one more reactor, on one more thread, only accepts, and
     ///   hands each connection to the reactor with the fewest open connections plus
     ///   handovers in flight (ties in turn), which serves it with its `handover:` listen
     ///   ([`LoopHandle::hand_over`](crate::LoopHandle::hand_over)). Any endpoint a listen
     ///   takes. The acceptor moves only sockets: a TLS handshake, and every record after it,
-    ///   is handled by the reactor that serves the connection.
+    ///   is handled by the reactor that serves the connection. `make_factory` is not called
+    ///   for the acceptor.
     ///
     /// `SO_REUSEPORT`'s hash evens out over many short connections but can give one thread
     /// most of a few long-lived ones; the acceptor looks at the load, for one more thread
@@ -209,14 +217,16 @@ impl ReactorThreads {
     /// then, with [`Spread::LeastLoaded`], the acceptor's (its [`Stats::handed_over`]).
     ///
     /// # Errors
-    /// - [`InvalidInput`](io::ErrorKind::InvalidInput): `count` is 0; text outside the
-    ///   endpoint grammar; [`Spread::ReusePort`] with an endpoint that is not `tcp:`;
+    /// - [`InvalidInput`](io::ErrorKind::InvalidInput): `count` is 0; no endpoint; text
+    ///   outside the endpoint grammar; [`Spread::ReusePort`] on more than one reactor with
+    ///   an endpoint that is not `tcp:`;
     /// - for [`Spread::ReusePort`], binding the placeholder socket that holds the port
     ///   while the reactors bind it: the errors of [`Reactor::listen`]
     ///   ([`AddrInUse`](io::ErrorKind::AddrInUse) when a socket without `SO_REUSEPORT`, or
     ///   of another user, holds the port...);
-    /// - then those of [`spawn`](ReactorThreads::spawn), whose setup is each reactor's
-    ///   listen; with [`Spread::LeastLoaded`], the acceptor's [`Reactor::listen`] errors.
+    /// - then those of [`spawn`](ReactorThreads::spawn), whose setup is `make_factory` and
+    ///   each reactor's listens (with one reactor, the errors of [`Reactor::listen`]); with
+    ///   [`Spread::LeastLoaded`], the acceptor's [`Reactor::listen`] errors.
     ///
     /// # Examples
     /// Two echo reactors sharing one port through `SO_REUSEPORT`, then two behind an
@@ -240,7 +250,7 @@ impl ReactorThreads {
     ///         "tcp:127.0.0.1:0",
     ///         ListenOptions::default(),
     ///         spread,
-    ///         |_thread| |_: &_| Some(Echo),
+    ///         |_reactor, _thread| |_: &_| Some(Echo),
     ///     )?;
     ///     let mut clients = Vec::new();
     ///     for _ in 0..4 {
@@ -265,13 +275,13 @@ impl ReactorThreads {
     pub fn serve<M, F, H>(
         count: usize,
         config: Config,
-        endpoint: impl IntoEndpoint,
+        endpoints: impl IntoEndpoints,
         options: ListenOptions,
         spread: Spread,
         make_factory: M,
     ) -> io::Result<ReactorThreads>
     where
-        M: Fn(usize) -> F + Send + Sync + 'static,
+        M: Fn(&mut Reactor, usize) -> F + Send + Sync + 'static,
         F: FnMut(&PeerAddr) -> Option<H> + 'static,
         H: Handler,
     {
@@ -281,11 +291,20 @@ impl ReactorThreads {
                 "serve with 0 reactors: nothing would accept or serve a connection",
             ));
         }
-        let endpoint = endpoint.into_endpoint()?;
-        let make = move |index| Destination::here(Box::new(make_factory(index)));
+        let endpoints = endpoints.into_endpoints()?;
+        if endpoints.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "serve with no endpoint: nothing would be listened on",
+            ));
+        }
+        let make = move |reactor: &mut Reactor, index| {
+            Destination::here(Box::new(make_factory(reactor, index)))
+        };
         match spread {
-            Spread::ReusePort => serve_reuseport(count, config, endpoint, options, make),
-            Spread::LeastLoaded => serve_least_loaded(count, config, endpoint, options, make),
+            Spread::ReusePort if count == 1 => serve_alone(config, endpoints, options, make),
+            Spread::ReusePort => serve_reuseport(count, config, endpoints, options, make),
+            Spread::LeastLoaded => serve_least_loaded(count, config, endpoints, options, make),
         }
     }
 
@@ -356,17 +375,41 @@ pub enum Spread {
     LeastLoaded,
 }
 
-/// Makes one reactor's destination for the connections of a served listen.
-type MakeDestination = dyn Fn(usize) -> Destination + Send + Sync;
+/// Makes one reactor's destination for the connections of a served listen (and sets up
+/// the reactor, as the user's `make_factory` may).
+type MakeDestination = dyn Fn(&mut Reactor, usize) -> Destination + Send + Sync;
+
+/// One reactor: nothing to share, so it listens as [`Reactor::listen`] would.
+fn serve_alone(
+    config: Config,
+    endpoints: Vec<Endpoint>,
+    options: ListenOptions,
+    make: impl Fn(&mut Reactor, usize) -> Destination + Send + Sync + 'static,
+) -> io::Result<ReactorThreads> {
+    let (bound_tx, bound) = mpsc::channel();
+    let mut threads = ReactorThreads::spawn(1, config, move |reactor, index| {
+        let destination = make(reactor, index);
+        let bound = listen_all(reactor, &endpoints, &options, destination)?;
+        let _ = bound_tx.send(bound);
+        Ok(())
+    })?;
+    threads.bound = bound
+        .try_recv()
+        .map_err(|_| io::Error::other("the reactor did not report its addresses"))?;
+    Ok(threads)
+}
 
 fn serve_reuseport(
     count: usize,
     config: Config,
-    endpoint: Endpoint,
+    endpoints: Vec<Endpoint>,
     options: ListenOptions,
-    make: impl Fn(usize) -> Destination + Send + Sync + 'static,
+    make: impl Fn(&mut Reactor, usize) -> Destination + Send + Sync + 'static,
 ) -> io::Result<ReactorThreads> {
-    if !matches!(endpoint, Endpoint::Tcp(_) | Endpoint::TcpName { .. }) {
+    if let Some(endpoint) = endpoints
+        .iter()
+        .find(|endpoint| !matches!(endpoint, Endpoint::Tcp(_) | Endpoint::TcpName { .. }))
+    {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
@@ -377,11 +420,12 @@ fn serve_reuseport(
     }
     // Hold the ports while the reactors bind them: a socket bound with SO_REUSEPORT but
     // not listening reserves a port without ever being handed a connection.
-    let placeholders = endpoint
-        .resolve()?
-        .into_iter()
-        .map(crate::net::port_placeholder)
-        .collect::<io::Result<Vec<_>>>()?;
+    let mut placeholders = Vec::new();
+    for endpoint in &endpoints {
+        for addr in endpoint.resolve()? {
+            placeholders.push(crate::net::port_placeholder(addr)?);
+        }
+    }
     let bound = placeholders
         .iter()
         .map(|socket| {
@@ -395,14 +439,8 @@ fn serve_reuseport(
     let each = bound.clone();
     let options = options.reuse_port(true);
     let mut threads = ReactorThreads::spawn(count, config, move |reactor, index| {
-        let destination = make(index);
-        for addr in &each {
-            let source = Source::Named(addr.clone());
-            reactor
-                .core
-                .listen(source, options.clone(), destination.clone())?;
-        }
-        Ok(())
+        let destination = make(reactor, index);
+        listen_all(reactor, &each, &options, destination).map(drop)
     })?;
     drop(placeholders);
     threads.bound = bound;
@@ -412,19 +450,20 @@ fn serve_reuseport(
 fn serve_least_loaded(
     count: usize,
     config: Config,
-    endpoint: Endpoint,
+    endpoints: Vec<Endpoint>,
     options: ListenOptions,
-    make: impl Fn(usize) -> Destination + Send + Sync + 'static,
+    make: impl Fn(&mut Reactor, usize) -> Destination + Send + Sync + 'static,
 ) -> io::Result<ReactorThreads> {
     let (handles_tx, handles) = mpsc::channel();
     let handles_tx = Mutex::new(handles_tx);
     let serving = options.clone();
     let make: Box<MakeDestination> = Box::new(make);
     let mut threads = ReactorThreads::spawn(count, config.clone(), move |reactor, index| {
+        let destination = make(reactor, index);
         let handover = Source::Named(Endpoint::Handover);
         reactor
             .core
-            .listen(handover, serving.clone(), make(index))?;
+            .listen(handover, serving.clone(), destination)?;
         let sent = handles_tx
             .lock()
             .map_err(|_| io::Error::other("a reactor thread died during setup"))?
@@ -445,11 +484,8 @@ fn serve_least_loaded(
             .and_then(|mut t| t.take())
             .unwrap_or_default();
         let destination = Destination::Elsewhere(Balancer::new(targets));
-        let source = Source::Named(endpoint.clone());
-        let listening = reactor
-            .core
-            .listen(source, accepting.clone(), destination)?;
-        let _ = bound_tx.send(listening.bound().to_vec());
+        let bound = listen_all(reactor, &endpoints, &accepting, destination)?;
+        let _ = bound_tx.send(bound);
         Ok(())
     });
     let acceptor = match acceptor {
@@ -466,6 +502,25 @@ fn serve_least_loaded(
         .try_recv()
         .map_err(|_| io::Error::other("the acceptor did not report its address"))?;
     Ok(threads)
+}
+
+/// Listens on each of `endpoints` in `reactor`, every socket sending its connections to
+/// `destination`; what was bound, in order.
+fn listen_all(
+    reactor: &mut Reactor,
+    endpoints: &[Endpoint],
+    options: &ListenOptions,
+    destination: Destination,
+) -> io::Result<Vec<Endpoint>> {
+    let mut bound = Vec::new();
+    for endpoint in endpoints {
+        let source = Source::Named(endpoint.clone());
+        let listening = reactor
+            .core
+            .listen(source, options.clone(), destination.clone())?;
+        bound.extend_from_slice(listening.bound());
+    }
+    Ok(bound)
 }
 
 /// The first TCP address of `bound`.

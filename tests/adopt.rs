@@ -148,7 +148,7 @@ fn one_acceptor_spreads_long_lived_connections_evenly() {
         loopback(),
         ListenOptions::default(),
         Spread::LeastLoaded,
-        |_| |_: &_| Some(Echo),
+        |_, _| |_: &_| Some(Echo),
     )
     .unwrap();
     let addr = threads.local_addr().unwrap();

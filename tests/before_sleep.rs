@@ -133,3 +133,22 @@ fn a_cleared_hook_no_longer_runs() {
     reactor.turn(Some(Duration::from_millis(1))).unwrap();
     assert_eq!(calls.get(), 1);
 }
+
+#[test]
+fn the_hook_reads_the_reactors_stats() {
+    init_logging();
+    let mut reactor = Reactor::new().unwrap();
+    let accepted = Rc::new(Cell::new(0));
+    let seen = accepted.clone();
+    reactor.before_sleep(move |lc| seen.set(lc.stats().accepted));
+    let addr = reactor
+        .listen("127.0.0.1:0", ListenOptions::default(), |_| {
+            Some(util::Echo)
+        })
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let _client = TcpStream::connect(addr).unwrap();
+    turn_until(&mut reactor, |_| accepted.get() == 1);
+    assert_eq!(reactor.stats().accepted, 1);
+}

@@ -46,11 +46,22 @@ fn a_bad_option_gets_one_line_and_exit_code_2() {
 
 #[test]
 fn a_bad_value_names_its_option_and_exits_2() {
-    let cases: [(&str, &[&str], &str); 4] = [
+    let cases: [(&str, &[&str], &str); 6] = [
         ("echo_client", &["--connections", "0"], "--connections"),
         ("echo_client", &["--duration", "-1"], "--duration"),
         ("echo_server", &["--idle-timeout", "soon"], "--idle-timeout"),
         ("chat_server", &["--max-backlog", "5"], "--max-backlog"),
+        // The kernel takes at most 32767 s (tcp(7)).
+        (
+            "app_server",
+            &["--tcp-keepalive", "40000"],
+            "--tcp-keepalive",
+        ),
+        (
+            "echo_server",
+            &["--tcp-user-timeout", "-1"],
+            "--tcp-user-timeout",
+        ),
     ];
     for (name, args, option) in cases {
         let output = run(name, args);
@@ -98,6 +109,26 @@ fn help_explains_the_options_and_exits_0() {
         assert!(help.contains(&format!("Usage: {name}")), "{name}: {help}");
         assert!(help.contains(option), "{name}: {help}");
         assert!(help.contains("--version"), "{name}: {help}");
+    }
+}
+
+#[test]
+fn every_server_takes_the_dead_peer_options() {
+    let servers = [
+        "echo_server",
+        "chat_server",
+        "app_server",
+        "http_server",
+        "slow_kv",
+        "kv_server",
+    ];
+    for name in servers {
+        let output = run(name, &["--help"]);
+        assert!(output.status.success(), "{name}");
+        let help = stdout(&output);
+        for option in ["--tcp-keepalive <SECS>", "--tcp-user-timeout <MS>"] {
+            assert!(help.contains(option), "{name} lacks {option}: {help}");
+        }
     }
 }
 

@@ -78,7 +78,7 @@ fn reactor_threads_take_a_plain_closure_per_thread() {
         loopback(),
         ListenOptions::default(),
         Spread::ReusePort,
-        |_thread| |_| Some(Echo),
+        |_reactor, _thread| |_| Some(Echo),
     )
     .unwrap();
     let addr = threads.local_addr().unwrap();

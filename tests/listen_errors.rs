@@ -58,7 +58,7 @@ fn reactor_threads_on_a_taken_port_name_the_address() {
         addr,
         ListenOptions::default(),
         Spread::ReusePort,
-        |_| |_: &_| Some(Echo),
+        |_, _| |_: &_| Some(Echo),
     )
     .map(drop)
     .unwrap_err();

@@ -355,7 +355,7 @@ fn serving_with_no_reactor_is_an_error() {
             "127.0.0.1:0",
             ListenOptions::default(),
             spread,
-            |_| |_: &PeerAddr| Some(Echo),
+            |_, _| |_: &PeerAddr| Some(Echo),
         )
         .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{spread:?}: {err}");

@@ -70,7 +70,7 @@ fn serve_tls_echoes_byte_exact_over_connections_spread_on_every_reactor() {
         loopback(),
         ListenOptions::default().tls(pki.server_config()),
         Spread::ReusePort,
-        |_| |_: &_| Some(Echo),
+        |_, _| |_: &_| Some(Echo),
     );
     let stats = echo_through(&pki, started);
     let accepted: Vec<u64> = stats.iter().map(|s| s.accepted).collect();
@@ -92,7 +92,7 @@ fn serve_balanced_tls_runs_each_handshake_on_the_reactor_it_hands_the_socket_to(
         loopback(),
         ListenOptions::default().tls(pki.server_config()),
         Spread::LeastLoaded,
-        |_| |_: &_| Some(Echo),
+        |_, _| |_: &_| Some(Echo),
     );
     let stats = echo_through(&pki, started);
     let adopted: Vec<u64> = stats.iter().map(|s| s.adopted).collect();

@@ -128,7 +128,7 @@ impl ClientConn {
 
     /// Connected, and over TLS the handshake done: ready for the measured load.
     fn is_established(&self) -> bool {
-        self.connected && self.tls.as_ref().map_or(true, |tls| !tls.is_handshaking())
+        self.connected && self.tls.as_ref().is_none_or(|tls| !tls.is_handshaking())
     }
 
     /// Writes queued bytes until all are written or the socket is full.

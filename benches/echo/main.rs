@@ -378,7 +378,7 @@ fn measure_quietly(
         m.tries = tries;
         progress.println(&measurement_line(scenario, &m, options.runs));
         let quiet = m.other_util <= options.max_noise;
-        if best.as_ref().map_or(true, |b| m.other_util < b.other_util) {
+        if best.as_ref().is_none_or(|b| m.other_util < b.other_util) {
             best = Some(m);
         }
         if quiet {

@@ -278,7 +278,8 @@ fn spread(balanced: bool) -> Fallible<u64> {
         Spread::ReusePort
     };
     let options = ListenOptions::default();
-    let threads = ReactorThreads::serve(2, config, addr, options, spread, |_| |_: &_| Some(Echo))?;
+    let threads =
+        ReactorThreads::serve(2, config, addr, options, spread, |_, _| |_: &_| Some(Echo))?;
     let addr = threads.local_addr()?;
     let mut clients = Vec::new();
     for i in 0..8u8 {

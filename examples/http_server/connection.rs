@@ -43,6 +43,11 @@ pub struct HttpConnection {
     deadline: Option<TimerId>,
     /// `100 Continue` was sent for the request being received.
     continue_sent: bool,
+    /// A request is in progress: partly received, or complete but held back by
+    /// backpressure. A shutdown waits for it to be answered.
+    in_progress: bool,
+    /// The reactor is shutting down: close once no request is in progress.
+    closing: bool,
 }
 
 impl HttpConnection {
@@ -52,6 +57,8 @@ impl HttpConnection {
             out: Vec::new(),
             deadline: None,
             continue_sent: false,
+            in_progress: false,
+            closing: false,
         }
     }
 
@@ -175,7 +182,23 @@ impl Handler for HttpConnection {
         if incomplete && self.deadline.is_none() {
             self.deadline = Some(ctx.set_timer(self.shared.request_timeout));
         }
+        self.in_progress = consumed < data.len();
+        if self.closing && !self.in_progress {
+            // The response in progress is out: the clean point a shutdown waited for.
+            ctx.close_with(CloseReason::Shutdown);
+        }
         consumed
+    }
+
+    /// A shutdown (SIGTERM, or the drain after a SIGUSR2 upgrade) closes between requests:
+    /// at once if none is in progress, else after its response, so that nothing a client
+    /// sent before the shutdown goes unanswered (the deadline permitting).
+    fn on_shutdown(&mut self, ctx: &mut Context<'_>) {
+        if self.in_progress {
+            self.closing = true;
+        } else {
+            ctx.close_with(CloseReason::Shutdown);
+        }
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_>, timer: TimerId) {

@@ -31,7 +31,7 @@ impl DateCache {
 
     /// The `Date` value for a response sent at `now` (the turn's clock).
     pub fn at(&self, now: Instant) -> [u8; DATE_LEN] {
-        if self.next_second.get().map_or(true, |next| now >= next) {
+        if self.next_second.get().is_none_or(|next| now >= next) {
             self.refresh(now);
         }
         self.value.get()

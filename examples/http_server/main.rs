@@ -35,12 +35,10 @@ mod stats_json;
 
 use std::io;
 use std::rc::Rc;
-use std::sync::mpsc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use clap::Parser;
-use mio_reactor::{Config, Endpoint, ListenOptions, Reactor, ShutdownHandle, Stats};
+use mio_reactor::{Config, Endpoint, ListenOptions, ReactorThreads, Spread};
 
 use connection::{HttpConnection, Shared};
 use date::DateCache;
@@ -50,10 +48,12 @@ use stats_board::StatsBoard;
 /// An HTTP/1.1 server: /plaintext, /json, POST /echo, /stats, /metrics, and a live page of
 /// the event loop's numbers at /.
 #[derive(Parser)]
-#[command(name = "http_server", version, after_help = cli::SERVER_SIGNALS_HELP)]
+#[command(name = "http_server", version, after_help = cli::UPGRADE_SIGNALS_HELP)]
 struct Args {
     #[command(flatten)]
     listen: cli::ListenArgs,
+    #[command(flatten)]
+    dead_peers: cli::DeadPeerArgs,
     /// Alias of --listen tcp:HOST:PORT (its first address), announced as http://HOST:PORT
     /// [default without --listen: 127.0.0.1:8080]
     #[arg(long, value_name = "HOST:PORT")]
@@ -80,6 +80,8 @@ struct Args {
     /// Shut down gracefully when standard input closes
     #[arg(long)]
     stop_on_stdin_eof: bool,
+    #[command(flatten)]
+    upgrade: cli::UpgradeArgs,
 }
 
 /// The request head limit: 8 KiB, as nginx, Node and hyper default to.
@@ -94,6 +96,8 @@ struct Options {
     request_timeout: Duration,
     config: Config,
     stop_on_stdin_eof: bool,
+    /// SIGUSR2 upgrades (one reactor thread only).
+    upgrade: Option<cli::UpgradeArgs>,
 }
 
 fn parse_options() -> Options {
@@ -107,6 +111,7 @@ fn parse_options() -> Options {
         .idle_timeout(Some(args.idle_timeout))
         .max_connections(args.max_connections)
         .socket_send_buffer(args.send_buffer)
+        .dead_peer_detection(args.dead_peers.detection())
         .max_input(limits.max_head + limits.max_body);
     let listens = args.listen.streams::<Args>();
     if args.threads > 1 && !listens.iter().all(cli::is_tcp) {
@@ -114,7 +119,11 @@ fn parse_options() -> Options {
             "--threads > 1 shares tcp: endpoints only (SO_REUSEPORT): no unix:, fd: or systemd:",
         );
     }
+    if args.threads > 1 && args.upgrade.pid_file.is_some() {
+        cli::usage_error::<Args>("--pid-file and SIGUSR2 upgrades serve one reactor thread");
+    }
     Options {
+        upgrade: (args.threads == 1).then_some(args.upgrade),
         listens,
         addr: args.addr,
         threads: args.threads,
@@ -134,20 +143,9 @@ fn main() {
     }
 }
 
-/// What one reactor thread needs to start.
-struct ThreadSetup {
-    index: usize,
-    endpoints: Vec<Endpoint>,
-    reuseport: bool,
-    config: Config,
-    limits: Limits,
-    request_timeout: Duration,
-    board: StatsBoard,
-}
-
-/// Starts the reactor threads one by one (the first picks the port when asked for port 0,
-/// the others share it: they listen where the first one bound), then waits for them to
-/// finish.
+/// Starts the reactors on `ReactorThreads` (one reactor alone, or N sharing each tcp:
+/// port through SO_REUSEPORT), each publishing its stats before it sleeps, then waits for
+/// them to finish.
 fn serve(options: Options) -> io::Result<()> {
     let mut endpoints = options.listens.clone();
     if let Some(addr) = &options.addr {
@@ -156,62 +154,50 @@ fn serve(options: Options) -> io::Result<()> {
         endpoints.push(Endpoint::Tcp(cli::resolve("127.0.0.1:8080")?[0]));
     }
     let board = StatsBoard::new(options.threads);
-    let mut threads = Vec::new();
-    let mut handles = Vec::new();
-    for index in 0..options.threads {
-        let setup = ThreadSetup {
-            index,
-            endpoints: endpoints.clone(),
-            reuseport: options.threads > 1,
-            config: options.config.clone(),
-            limits: options.limits,
-            request_timeout: options.request_timeout,
-            board: board.clone(),
-        };
-        let (ready_tx, ready) = mpsc::channel();
-        threads.push(
-            std::thread::Builder::new()
-                .name(format!("reactor-{index}"))
-                .spawn(move || run_reactor(setup, ready_tx))?,
-        );
-        let started = ready
-            .recv()
-            .unwrap_or_else(|_| Err(io::Error::other("a reactor thread died during setup")));
-        match started {
-            Ok((handle, bound)) => {
-                handles.push(handle);
-                endpoints = bound;
+    let (limits, request_timeout) = (options.limits, options.request_timeout);
+    let upgrade = options.upgrade.clone();
+    let threads = ReactorThreads::serve(
+        options.threads,
+        options.config.clone(),
+        endpoints,
+        ListenOptions::default(),
+        Spread::ReusePort,
+        move |reactor, index| {
+            let published = board.clone();
+            // Once per turn, before the poll: the board shows each reactor as of its
+            // latest turn.
+            reactor.before_sleep(move |lc| published.publish(index, lc.stats()));
+            // SIGUSR2: one reactor thread hands its listeners to a new process and drains;
+            // several only log it (its default action would end the process).
+            let upgrades = match &upgrade {
+                Some(upgrade) => upgrade.upgrade_on_signal(reactor),
+                None if index == 0 => cli::refuse_upgrades(
+                    reactor,
+                    "several reactor threads (--threads) do not hand over their listeners",
+                ),
+                None => Ok(()),
+            };
+            if let Err(err) = upgrades {
+                eprintln!("http_server: cannot watch SIGUSR2: {err}");
+                std::process::exit(1);
             }
-            Err(err) => {
-                ShutdownHandle::all(handles).shutdown();
-                let _ = join(threads);
-                return Err(err);
-            }
-        }
-    }
+            let shared = Rc::new(Shared {
+                date: DateCache::new(),
+                board: board.clone(),
+                limits,
+                request_timeout,
+            });
+            move |_: &_| Some(HttpConnection::new(shared.clone()))
+        },
+    )?;
     // SIGTERM or SIGINT: the first drains every reactor gracefully, the second aborts.
     // Watched before the address is announced, so that none can be missed.
-    let all = ShutdownHandle::all(handles);
-    cli::forward_signals(all.clone())?;
+    cli::forward_signals(threads.shutdown_handle())?;
     if options.stop_on_stdin_eof {
-        cli::stop_on_stdin_eof(all);
+        cli::stop_on_stdin_eof(threads.shutdown_handle());
     }
-    // --listen's endpoints come first, announced in the grammar; --addr's (or the default)
-    // last, as always.
-    let listened: usize = options.listens.len();
-    if listened > 0 {
-        // What each --listen bound: a name may have bound several addresses.
-        let grammar = &endpoints[..endpoints.len() - usize::from(options.addr.is_some())];
-        cli::announce("http server", grammar, false);
-    }
-    if options.addr.is_some() || listened == 0 {
-        let addr = endpoints
-            .last()
-            .and_then(Endpoint::socket_addr)
-            .expect("--addr binds a TCP address");
-        println!("http server listening on http://{addr}");
-    }
-    let stats = join(threads)?;
+    announce(&options, threads.bound());
+    let stats = threads.join()?;
     println!(
         "http server stopped: {} connections accepted, {} B in, {} B out, {} turns",
         stats.iter().map(|s| s.accepted).sum::<u64>(),
@@ -222,54 +208,20 @@ fn serve(options: Options) -> io::Result<()> {
     Ok(())
 }
 
-fn join(threads: Vec<JoinHandle<io::Result<Stats>>>) -> io::Result<Vec<Stats>> {
-    threads
-        .into_iter()
-        .map(|thread| {
-            thread
-                .join()
-                .map_err(|_| io::Error::other("a reactor thread panicked"))?
-        })
-        .collect()
-}
-
-type Ready = mpsc::Sender<io::Result<(ShutdownHandle, Vec<Endpoint>)>>;
-
-/// One reactor thread: listen, report, then turn the loop and publish its stats after every
-/// turn. (`ReactorThreads` would run the loop itself, with no place to publish them.)
-fn run_reactor(setup: ThreadSetup, ready: Ready) -> io::Result<Stats> {
-    let started = listen(&setup);
-    let mut reactor = match started {
-        Ok((reactor, bound)) => {
-            let _ = ready.send(Ok((reactor.shutdown_handle(), bound)));
-            reactor
-        }
-        Err(err) => {
-            let _ = ready.send(Err(err));
-            return Ok(Stats::default());
-        }
-    };
-    while !reactor.is_finished() {
-        reactor.turn(None)?;
-        setup.board.publish(setup.index, reactor.stats());
+/// `--listen`'s endpoints first, announced in the grammar; `--addr`'s (or the default)
+/// last, as `http://HOST:PORT`, as always.
+fn announce(options: &Options, bound: &[Endpoint]) {
+    let listened = !options.listens.is_empty();
+    if listened {
+        // What each --listen bound: a name may have bound several addresses.
+        let grammar = &bound[..bound.len() - usize::from(options.addr.is_some())];
+        cli::announce("http server", grammar, false);
     }
-    Ok(reactor.stats())
-}
-
-fn listen(setup: &ThreadSetup) -> io::Result<(Reactor, Vec<Endpoint>)> {
-    let mut reactor = Reactor::with_config(setup.config.clone())?;
-    let shared = Rc::new(Shared {
-        date: DateCache::new(),
-        board: setup.board.clone(),
-        limits: setup.limits,
-        request_timeout: setup.request_timeout,
-    });
-    let factory = move |_: &_| Some(HttpConnection::new(shared.clone()));
-    let options = ListenOptions::default().reuse_port(setup.reuseport);
-    let mut bound = Vec::new();
-    for endpoint in &setup.endpoints {
-        let listening = reactor.listen(endpoint, options.clone(), factory.clone())?;
-        bound.extend_from_slice(listening.bound());
+    if options.addr.is_some() || !listened {
+        let addr = bound
+            .last()
+            .and_then(Endpoint::socket_addr)
+            .expect("--addr binds a TCP address");
+        println!("http server listening on http://{addr}");
     }
-    Ok((reactor, bound))
 }

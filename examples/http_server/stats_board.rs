@@ -1,18 +1,18 @@
-//! Where each reactor thread publishes its [`Stats`] for the `/stats`, `/metrics` and `/`
-//! routes to read.
+//! Where each reactor publishes its [`Stats`] for the `/stats`, `/metrics` and `/` routes
+//! to read.
 //!
 //! A handler gets a [`Context`](mio_reactor::Context), which has no way to read its
-//! reactor's stats: only [`Reactor::stats`](mio_reactor::Reactor::stats) does, and the
-//! reactor is busy running the handler. So each thread drives its reactor with
-//! [`Reactor::turn`](mio_reactor::Reactor::turn) and copies the stats here after every turn
-//! (a ~200-byte copy under an uncontended lock). A reader sees each reactor as of the end of
-//! its latest turn: the request being answered is not yet counted.
+//! reactor's stats: the reactor is busy running the handler. So each reactor copies its
+//! stats here from a [`before_sleep`](mio_reactor::Reactor::before_sleep) hook, once per
+//! turn before it polls (a ~200-byte copy under an uncontended lock). A reader sees each
+//! reactor as of the start of its latest turn: the request being answered is not yet
+//! counted.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use mio_reactor::Stats;
 
-/// The latest stats of every reactor thread, one slot per thread.
+/// The latest stats of every reactor, one slot per reactor.
 #[derive(Debug, Clone)]
 pub struct StatsBoard {
     slots: Arc<[Mutex<Stats>]>,
@@ -35,7 +35,7 @@ impl StatsBoard {
             .unwrap_or_else(PoisonError::into_inner) = stats;
     }
 
-    /// Every reactor's latest stats, in thread order.
+    /// Every reactor's latest stats, in reactor order.
     pub fn snapshot(&self) -> Vec<Stats> {
         self.slots
             .iter()

@@ -538,7 +538,7 @@ fn expire_generic(call: &mut Call<'_>, seconds: bool) -> After {
     };
     let refused = (flags.nx && current.is_some())
         || (flags.xx && current.is_none())
-        || (flags.gt && !current.is_some_and(|current| when > current))
+        || (flags.gt && current.is_none_or(|current| when <= current))
         || (flags.lt && current.is_some_and(|current| when >= current));
     if refused {
         return call.integer(0);

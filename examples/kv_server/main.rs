@@ -51,7 +51,7 @@ use server::{Server, Settings};
 /// reactor thread, on 127.0.0.1:6379 without --listen, as Redis. The data lives in the
 /// process's memory only: nothing is saved, and a restart empties it.
 #[derive(Parser)]
-#[command(name = "kv_server", version, after_help = cli::SERVER_SIGNALS_HELP)]
+#[command(name = "kv_server", version, after_help = cli::KV_SIGNALS_HELP)]
 struct Args {
     #[command(flatten)]
     listen: cli::ListenArgs,
@@ -83,6 +83,8 @@ struct Args {
     /// Shut down gracefully when standard input closes
     #[arg(long)]
     stop_on_stdin_eof: bool,
+    #[command(flatten)]
+    dead_peers: cli::DeadPeerArgs,
 }
 
 /// Room in a client's input beyond its largest value: the command, the key and the
@@ -113,11 +115,13 @@ fn serve(args: Args) -> std::io::Result<()> {
     let timeout = (args.timeout > 0).then(|| Duration::from_secs(args.timeout));
     let config = Config::default()
         .idle_timeout(timeout)
+        .dead_peer_detection(args.dead_peers.detection())
         .max_connections(args.maxclients + ACCEPT_SLACK)
         .max_input(args.proto_max_bulk_len.saturating_add(INPUT_SLACK));
     let mut reactor = Reactor::with_config(config)?;
     // SIGTERM or SIGINT: the first drains gracefully, the second aborts.
     reactor.shutdown_on_signals()?;
+    cli::refuse_upgrades(&mut reactor, "the keys live in this process")?;
     let settings = Settings {
         max_bulk: args.proto_max_bulk_len,
         max_clients: args.maxclients,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
-use mio_reactor::Endpoint;
+use mio_reactor::{DeadPeerDetection, Endpoint, Keepalive};
 
 /// What `--listen` takes, as every server's `--help` shows it: the library's endpoint
 /// grammar ([`Endpoint`]), the same in code, on the command line and in the logs.
@@ -53,6 +53,37 @@ impl ListenArgs {
     /// Whether no `--listen` was given.
     pub fn is_empty(&self) -> bool {
         self.listen.is_empty()
+    }
+}
+
+/// `--tcp-keepalive SECS` and `--tcp-user-timeout MS`: how every server finds TCP peers
+/// that vanished without a FIN or a RST (`#[command(flatten)]` into its `Args`), as
+/// [`DeadPeerDetection`] describes. The names and units are Redis's (`tcp-keepalive`,
+/// seconds, 0 = off) and HAProxy's (`tcp-ut`, a time; milliseconds here).
+#[derive(clap::Args, Debug, Clone)]
+pub struct DeadPeerArgs {
+    /// Send TCP keepalive probes after SECS without traffic, then 3 more SECS/3 apart, so
+    /// that a peer that vanished (crashed host, expired NAT entry) is dropped after about
+    /// 2 x SECS; 0 = off (as Redis's tcp-keepalive)
+    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=32767))]
+    pub tcp_keepalive: u64,
+    /// Drop a TCP connection whose sent data stays unacknowledged (or unsent, the peer's
+    /// window closed) for MS milliseconds (TCP_USER_TIMEOUT, RFC 5482); 0 = the kernel's
+    /// default (about 15 minutes of retransmissions)
+    #[arg(long, value_name = "MS", default_value_t = 0, value_parser = clap::value_parser!(u32))]
+    pub tcp_user_timeout: u32,
+}
+
+impl DeadPeerArgs {
+    /// The settings for [`Config::dead_peer_detection`](mio_reactor::Config::dead_peer_detection).
+    pub fn detection(&self) -> DeadPeerDetection {
+        let keepalive = (self.tcp_keepalive > 0)
+            .then(|| Keepalive::after_idle(Duration::from_secs(self.tcp_keepalive)));
+        let user_timeout = (self.tcp_user_timeout > 0)
+            .then(|| Duration::from_millis(u64::from(self.tcp_user_timeout)));
+        DeadPeerDetection::default()
+            .keepalive(keepalive)
+            .user_timeout(user_timeout)
     }
 }
 
@@ -175,10 +206,87 @@ pub fn resolve(addr: &str) -> std::io::Result<Vec<SocketAddr>> {
     Ok(addrs)
 }
 
-/// The `--help` paragraph of every server that runs a reactor: what the signals do.
-pub const SERVER_SIGNALS_HELP: &str = "\
+/// What SIGTERM and SIGINT do in every server that runs a reactor (a macro, so that the
+/// upgradable servers' paragraph can extend it with `concat!`).
+macro_rules! server_signals_help {
+    () => {
+        "\
 Signals: SIGTERM (docker stop, systemctl stop, Kubernetes) or SIGINT (Ctrl-C) shuts
-down gracefully: stop accepting, let connections finish (up to 5 s); a second aborts.";
+down gracefully: stop accepting, let connections finish (up to 5 s); a second aborts."
+    };
+}
+
+/// The `--help` paragraph of every server that runs a reactor: what the signals do.
+pub const SERVER_SIGNALS_HELP: &str = server_signals_help!();
+
+/// The `--help` paragraph of the servers that upgrade without a gap on SIGUSR2.
+pub const UPGRADE_SIGNALS_HELP: &str = concat!(
+    server_signals_help!(),
+    "\n\
+SIGUSR2 upgrades without a gap (one reactor thread): the program at the path this one was
+started from starts with the same arguments and inherits the listening sockets; once it
+has written --pid-file (if given) this process stops accepting, lets its connections
+finish (up to 5 s) and exits 0. If the new one fails or is not ready in time
+(--ready-timeout), this one serves on."
+);
+
+/// The `--help` paragraph of chat_server: what an upgrade would do to its room.
+pub const CHAT_SIGNALS_HELP: &str = concat!(
+    server_signals_help!(),
+    "\n\
+No upgrade on SIGUSR2 (it is logged and ignored): the room, its members and their names,
+lives in this process; a new process would start with an empty room, and every member
+would have to reconnect and rejoin. Restart with SIGTERM, knowing that."
+);
+
+/// The `--help` paragraph of slow_kv and kv_server: what an upgrade would do to their keys.
+pub const KV_SIGNALS_HELP: &str = concat!(
+    server_signals_help!(),
+    "\n\
+No upgrade on SIGUSR2 (it is logged and ignored): the keys live in this process's memory
+only; a new process would start empty, every key lost. Restart with SIGTERM, knowing that."
+);
+
+/// SIGUSR2 logged and ignored, for a server whose state lives in the process (`why`): its
+/// default action would end the process at once, which an operator who tried an upgrade
+/// did not mean.
+pub fn refuse_upgrades(
+    reactor: &mut mio_reactor::Reactor,
+    why: &'static str,
+) -> std::io::Result<()> {
+    reactor.on_signals(&[libc::SIGUSR2], move |_, _| {
+        log::warn!("SIGUSR2 received: no upgrade, {why}; restart with SIGTERM instead");
+    })?;
+    Ok(())
+}
+
+/// `--pid-file PATH`: where a server writes its PID when it serves, and where the successor
+/// of a SIGUSR2 upgrade writes its own (`#[command(flatten)]` into its `Args`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct UpgradeArgs {
+    /// Write this process's PID to PATH once it serves; after a SIGUSR2 upgrade the new
+    /// process rewrites it with its own (never removed)
+    #[arg(long, value_name = "PATH")]
+    pub pid_file: Option<std::path::PathBuf>,
+    /// How long the new process of a SIGUSR2 upgrade has to be ready [default: 10]
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    pub ready_timeout: Option<Duration>,
+}
+
+impl UpgradeArgs {
+    /// Makes SIGUSR2 upgrade `reactor` (and writes the PID file when it first turns).
+    pub fn upgrade_on_signal(&self, reactor: &mut mio_reactor::Reactor) -> std::io::Result<()> {
+        let mut upgrade = mio_reactor::Upgrade::new()?;
+        if let Some(path) = &self.pid_file {
+            upgrade = upgrade.pid_file(path);
+        }
+        if let Some(timeout) = self.ready_timeout {
+            upgrade = upgrade.ready_timeout(timeout);
+        }
+        reactor.upgrade_on_signal(upgrade)?;
+        Ok(())
+    }
+}
 
 /// The `--help` paragraph of every program that leaves the signals their default action.
 pub const DEFAULT_SIGNALS_HELP: &str =

@@ -362,7 +362,7 @@ pub fn serve_threads<M, F, H>(
     make_factory: M,
 ) -> io::Result<ReactorThreads>
 where
-    M: Fn(usize) -> F + Send + Sync + 'static,
+    M: Fn(&mut Reactor, usize) -> F + Send + Sync + 'static,
     F: FnMut(&PeerAddr) -> Option<H> + 'static,
     H: Handler,
 {

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test file uses a different part
 
 pub mod http;
+pub mod netns;
 pub mod programs;
 pub mod redis;
 #[cfg(feature = "tls")]

@@ -403,6 +403,7 @@ pub fn reason_token(reason: &CloseReason) -> &'static str {
         CloseReason::Aborted => "aborted",
         CloseReason::Reset => "reset",
         CloseReason::IdleTimeout => "idle-timeout",
+        CloseReason::PeerTimedOut => "peer-timed-out",
         CloseReason::ConnectFailed(_) | CloseReason::ConnectTimeout => "connect-failed",
         CloseReason::CloseTimeout => "close-timeout",
         CloseReason::LimitExceeded(_) => "limit-exceeded",

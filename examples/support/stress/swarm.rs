@@ -593,7 +593,7 @@ impl Swarm {
                     return Err(End::Done);
                 }
                 Step::Stream { chunk, every } => {
-                    let due = peer.wake_at.map_or(true, |at| now >= at);
+                    let due = peer.wake_at.is_none_or(|at| now >= at);
                     if due && peer.to_send == 0 && peer.pending.is_empty() {
                         peer.to_send = chunk;
                         peer.wake_at = Some(now + every);

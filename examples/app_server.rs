@@ -20,7 +20,9 @@
 //! mid-message) gets a warning in the log, a `{"error": "..."}` reply if the client can still
 //! read, and a graceful close of *that* connection only. Oversized messages are refused from
 //! their length prefix or header alone, before their bytes are buffered, and a client that
-//! sends nothing is closed after `--idle-timeout`.
+//! sends nothing is closed after `--idle-timeout`. Behind a load balancer that relays TCP,
+//! `--proxy-protocol` reads the PROXY protocol header it sends, so these warnings name the
+//! client, not the balancer.
 //!
 //! With `--tls-cert FILE --tls-key FILE` (built with `--features tls`) the same `Exchange`
 //! handler serves the protocol over TLS: the reactor decrypts before `on_data` and encrypts
@@ -44,8 +46,8 @@ use std::time::Duration;
 use clap::Parser;
 use mio_reactor::protocol::{encode_binary, encode_error, encode_json, Content, Decoder, Limits};
 use mio_reactor::{
-    CloseReason, Config, Context, DeadPeerDetection, Endpoint, Handler, IntoListener, Listening,
-    PeerAddr, Reactor,
+    CloseReason, Config, Context, DeadPeerDetection, Endpoint, Handler, IntoListener,
+    ListenOptions, Listening, PeerAddr, Reactor,
 };
 use serde_json::{json, Value};
 
@@ -231,6 +233,8 @@ struct Args {
     #[command(flatten)]
     tls: tls::ServerTlsArgs,
     #[command(flatten)]
+    proxy: cli::ProxyArgs,
+    #[command(flatten)]
     listen: cli::ListenArgs,
     #[command(flatten)]
     dead_peers: cli::DeadPeerArgs,
@@ -253,6 +257,8 @@ struct Options {
     stop_on_stdin_eof: bool,
     upgrade: cli::UpgradeArgs,
     tls: Option<tls::ServerTls>,
+    /// Every listen's options (`--proxy-protocol`), before TLS.
+    listen: ListenOptions,
 }
 
 fn parse_options() -> Options {
@@ -278,6 +284,7 @@ fn parse_options() -> Options {
         stop_on_stdin_eof: args.stop_on_stdin_eof,
         upgrade: args.upgrade,
         tls,
+        listen: args.proxy.apply(ListenOptions::default()),
     }
 }
 
@@ -303,14 +310,16 @@ fn serve(options: Options) -> std::io::Result<()> {
     reactor.shutdown_on_signals()?;
 
     for endpoint in &options.listens {
-        let listening = listen(&mut reactor, endpoint, limits, options.tls.as_ref())?;
+        let secured = (options.listen.clone(), options.tls.as_ref());
+        let listening = listen(&mut reactor, endpoint, limits, secured)?;
         cli::announce("app server", listening.bound(), options.tls.is_some());
     }
     if let Some((host, mut port)) = options.host_port {
         for mut addr in cli::resolve_host(&host, port)? {
             // With port 0, every address of the name gets the port the first one was given.
             addr.set_port(port);
-            let bound = listen(&mut reactor, addr, limits, options.tls.as_ref())?.local_addr()?;
+            let secured = (options.listen.clone(), options.tls.as_ref());
+            let bound = listen(&mut reactor, addr, limits, secured)?.local_addr()?;
             port = bound.port();
             let scheme = if options.tls.is_some() { "tls:" } else { "" };
             println!("app server listening on {scheme}{bound}");
@@ -337,14 +346,14 @@ fn serve(options: Options) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Listens on `on`, over TLS with `tls`: the same handler either way.
+/// Listens on `on` with `options`, over TLS with `tls`: the same handler either way.
 fn listen(
     reactor: &mut Reactor,
     on: impl IntoListener,
     limits: Limits,
-    tls: Option<&tls::ServerTls>,
+    (options, tls): (ListenOptions, Option<&tls::ServerTls>),
 ) -> std::io::Result<Listening> {
-    tls::listen(reactor, on, tls, move |peer| {
+    tls::listen(reactor, on, (options, tls), move |peer| {
         Some(Exchange {
             decoder: Decoder::new(limits),
             peer: peer.clone(),

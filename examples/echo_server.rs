@@ -23,6 +23,10 @@
 //! sessions. `cargo run --example gen_cert` makes a certificate for localhost; then
 //! `openssl s_client -connect 127.0.0.1:65432 -CAfile tls/ca.pem -servername localhost`.
 //!
+//! Behind a load balancer that relays TCP (HAProxy's `send-proxy` or `send-proxy-v2`),
+//! `--proxy-protocol` reads the PROXY protocol header every connection then starts with: the
+//! logs (`RUST_LOG=debug`) name the client, not the balancer.
+//!
 //! The whole protocol is the `Echo` handler below; the reactor does the rest.
 
 #[path = "support/cli.rs"]
@@ -35,8 +39,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use mio_reactor::{
-    CloseReason, Config, Context, DatagramContext, DatagramHandler, Endpoint, Handler, Reactor,
-    Spread,
+    CloseReason, Config, Context, DatagramContext, DatagramHandler, Endpoint, Handler,
+    ListenOptions, Reactor, Spread,
 };
 
 /// The protocol: write back whatever arrives, and consume all of it.
@@ -107,6 +111,8 @@ struct Args {
     tls: tls::ServerTlsArgs,
     #[command(flatten)]
     dead_peers: cli::DeadPeerArgs,
+    #[command(flatten)]
+    proxy: cli::ProxyArgs,
 }
 
 struct Options {
@@ -121,6 +127,8 @@ struct Options {
     stop_on_stdin_eof: bool,
     upgrade: cli::UpgradeArgs,
     tls: Option<tls::ServerTls>,
+    /// Every stream listen's options (`--proxy-protocol`), before TLS.
+    listen: ListenOptions,
 }
 
 fn parse_options() -> Options {
@@ -160,6 +168,7 @@ fn parse_options() -> Options {
         stop_on_stdin_eof: args.stop_on_stdin_eof,
         upgrade: args.upgrade,
         tls,
+        listen: args.proxy.apply(ListenOptions::default()),
     }
 }
 
@@ -192,7 +201,7 @@ fn serve_threads(options: Options) -> std::io::Result<()> {
         options.threads,
         options.config,
         endpoint,
-        options.tls.as_ref(),
+        (options.listen.clone(), options.tls.as_ref()),
         Spread::ReusePort,
         |_, _| |_: &_| Some(Echo),
     )?;
@@ -230,22 +239,23 @@ fn serve(options: Options) -> std::io::Result<()> {
     // SIGTERM or SIGINT: the first drains gracefully, the second aborts. Watched before the
     // address is announced, so that none can be missed.
     reactor.shutdown_on_signals()?;
-    let tls = options.tls.as_ref();
+    let tls = (options.listen.clone(), options.tls.as_ref());
     // --listen: streams for every endpoint but udp:, which echoes datagrams.
     for endpoint in &options.listens {
         if cli::is_udp(endpoint) {
             let bound = reactor.bind_udp(endpoint, UdpEcho)?;
             cli::announce("echo server", &[Endpoint::Udp(bound)], false);
         } else {
-            let listening = tls::listen(&mut reactor, endpoint, tls, |_| Some(Echo))?;
-            cli::announce("echo server", listening.bound(), tls.is_some());
+            let listening = tls::listen(&mut reactor, endpoint, tls.clone(), |_| Some(Echo))?;
+            cli::announce("echo server", listening.bound(), tls.1.is_some());
         }
     }
     // The older flags, announced as they always were.
     for addr in &options.addrs {
         for resolved in cli::resolve(addr)? {
-            let bound = tls::listen(&mut reactor, resolved, tls, |_| Some(Echo))?.local_addr()?;
-            println!("echo server listening on {}{bound}", scheme(tls));
+            let bound =
+                tls::listen(&mut reactor, resolved, tls.clone(), |_| Some(Echo))?.local_addr()?;
+            println!("echo server listening on {}{bound}", scheme(tls.1));
             if options.udp {
                 let bound = reactor.bind_udp(Endpoint::Udp(resolved), UdpEcho)?;
                 println!("echo server listening on udp:{bound}");
@@ -254,7 +264,7 @@ fn serve(options: Options) -> std::io::Result<()> {
     }
     for path in &options.unix_paths {
         let unix = Endpoint::Unix(path.into());
-        tls::listen(&mut reactor, unix, tls, |_| Some(Echo))?;
+        tls::listen(&mut reactor, unix, tls.clone(), |_| Some(Echo))?;
         println!("echo server listening on unix:{path}");
     }
 

@@ -1,11 +1,16 @@
 //! A ready listener: accept up to a budget, hand each peer to the factory, and survive
 //! descriptor exhaustion and the connection cap without spinning or stalling.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use crate::adopt::Destination;
 use crate::core::{Core, TimerTask};
+use crate::handler::{Factory, Handler};
 use crate::id::{ConnId, Slot};
 use crate::net::{classify_accept_error, AcceptFailure, PeerAddr, Stream};
 use crate::panics::call_user;
+use crate::proxy_stage::HeaderReader;
 use crate::state::State;
 use crate::trace::{trace_record, Record};
 
@@ -42,13 +47,12 @@ impl Core {
     }
 
     fn open_accepted(&mut self, listener: Slot, stream: Stream, peer: PeerAddr) {
-        let catch = self.config().catch_panics;
         let Some(l) = self.entries.listener(listener) else {
             return;
         };
         let (limits, dead_peers) = (l.connections.output_limits, l.connections.dead_peers);
         let factory = match &mut l.destination {
-            Destination::Here(factory) => factory,
+            Destination::Here(factory) => Rc::clone(factory),
             Destination::Elsewhere(balancer) => {
                 if balancer.hand_over(stream, peer) {
                     self.stats.handed_over += 1;
@@ -56,20 +60,16 @@ impl Core {
                 return;
             }
         };
-        // A factory never reaches its own listener while it runs: no second borrow.
-        let made = call_user(catch, || factory.borrow_mut().new_handler(&peer));
-        let handler = match made {
-            Ok(Some(handler)) => handler,
-            Ok(None) => {
-                log::debug!("refused connection from {peer}");
-                return self.refuse(peer);
-            }
-            Err(message) => {
-                // The factory stays: the next peer may well get a handler.
-                log::error!("factory panicked for {peer}: {message}; the peer is refused");
-                self.stats.handler_panics += 1;
-                return self.refuse(peer);
-            }
+        // With the PROXY protocol the factory waits for the header, which names the peer.
+        let (handler, header) = match l.proxy.clone() {
+            Some(settings) => (None, Some(HeaderReader::new(settings, factory))),
+            None => match self.handler_for(&factory, &peer) {
+                Some(handler) => (Some(handler), None),
+                None => return,
+            },
+        };
+        let Some(l) = self.entries.listener(listener) else {
+            return;
         };
         // An accepted socket's send buffer is empty: writable at once.
         let transport = match l.connections.security.transport(stream, true) {
@@ -92,9 +92,38 @@ impl Core {
                         }
                     );
                 }
-                self.open(slot);
+                match header {
+                    Some(reader) => self.await_proxy_header(slot, reader),
+                    None => self.open(slot),
+                }
             }
             Err((err, _)) => log::warn!("could not register an accepted connection: {err}"),
+        }
+    }
+
+    /// A handler for `peer` from a listener's factory; `None` if the factory refused the
+    /// peer or panicked (logged and counted here).
+    pub(crate) fn handler_for(
+        &mut self,
+        factory: &RefCell<Box<dyn Factory>>,
+        peer: &PeerAddr,
+    ) -> Option<Box<dyn Handler>> {
+        let catch = self.config().catch_panics;
+        // A factory never reaches its own listener while it runs: no second borrow.
+        match call_user(catch, || factory.borrow_mut().new_handler(peer)) {
+            Ok(Some(handler)) => Some(handler),
+            Ok(None) => {
+                log::debug!("refused connection from {peer}");
+                self.refuse(peer.clone());
+                None
+            }
+            Err(message) => {
+                // The factory stays: the next peer may well get a handler.
+                log::error!("factory panicked for {peer}: {message}; the peer is refused");
+                self.stats.handler_panics += 1;
+                self.refuse(peer.clone());
+                None
+            }
         }
     }
 

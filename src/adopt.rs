@@ -173,6 +173,9 @@ impl Core {
         options: &impl StreamOptions,
         handler: Box<dyn Handler>,
     ) -> io::Result<ConnId> {
+        if options.proxy_protocol() {
+            return Err(crate::listen::proxy_protocol_unsupported("adopt"));
+        }
         let (stream, peer) = stream.into_stream()?;
         let settings = options.connection_settings();
         let adopted = self.adopt(stream, peer, &settings, |_, _| Some(handler))?;

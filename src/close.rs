@@ -188,7 +188,7 @@ impl Core {
         let timers = [
             conn.idle_timer.take(),
             conn.deadline_timer.take(),
-            conn.handshake_timer.take(),
+            conn.stage_timer.take(),
             conn.soft_timer.take(),
         ];
         for timer in timers.into_iter().flatten() {

@@ -191,6 +191,18 @@ pub enum CloseReason {
     /// `error!`), never by the handler's own `on_close`. See
     /// [`Config::catch_panics`](crate::Config::catch_panics).
     HandlerPanicked(String),
+    /// A listen with [`ListenOptions::proxy_protocol`](crate::ListenOptions::proxy_protocol)
+    /// got no valid PROXY protocol header: the text says why (no signature, a malformed or
+    /// too long header, the peer's EOF before its end). No handler was made: this reason is
+    /// seen in the [`Stats`](crate::Stats), the trace and the log.
+    ProxyHeader(String),
+    /// The PROXY protocol header did not arrive within
+    /// [`ProxyProtocol::header_timeout`](crate::ProxyProtocol::header_timeout).
+    ProxyHeaderTimeout,
+    /// The peer is not one of the proxies
+    /// [`ProxyProtocol::trust`](crate::ProxyProtocol::trust) names: closed before a byte was
+    /// read.
+    UntrustedProxy,
 }
 
 impl CloseReason {
@@ -267,6 +279,11 @@ impl fmt::Display for CloseReason {
             CloseReason::TlsTruncated => f.write_str("TLS stream truncated (no close_notify)"),
             CloseReason::TlsHandshakeTimeout => f.write_str("TLS handshake timed out"),
             CloseReason::HandlerPanicked(message) => write!(f, "handler panicked: {message}"),
+            CloseReason::ProxyHeader(why) => write!(f, "bad PROXY protocol header: {why}"),
+            CloseReason::ProxyHeaderTimeout => f.write_str("PROXY protocol header timed out"),
+            CloseReason::UntrustedProxy => {
+                f.write_str("PROXY protocol header from an untrusted address")
+            }
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::handler::Handler;
 use crate::id::{ConnId, Slot};
 use crate::net::PeerAddr;
 use crate::output_limits::{OutputLimits, SoftLimit};
+use crate::proxy_stage::ProxyStage;
 use crate::state::{Input, State};
 use crate::transport::{Security, Transport};
 
@@ -41,8 +42,9 @@ pub(crate) struct Connection {
     flush_listed: bool,
     /// Why the connection is closing (set by the first close request) or closed.
     close_reason: Option<CloseReason>,
-    /// `None` only while one of its callbacks runs: the handler is taken out of the slab so
-    /// that its `Context` may borrow the whole reactor.
+    /// `None` while one of its callbacks runs (the handler is taken out of the slab so that
+    /// its `Context` may borrow the whole reactor), and before the factory made it (while
+    /// a PROXY protocol header is read).
     pub(crate) handler: Option<Box<dyn Handler>>,
     /// Input the handler has not consumed yet. Empty (and unallocated) most of the time:
     /// fresh bytes are offered straight from the reactor's shared read buffer.
@@ -61,8 +63,11 @@ pub(crate) struct Connection {
     pub(crate) security: Security,
     /// The keepalive and user timeout of a fallback connect (`None`: the reactor's).
     pub(crate) dead_peers: Option<DeadPeerDetection>,
-    /// The TLS handshake's deadline (the `tls` feature).
-    pub(crate) handshake_timer: Option<u64>,
+    /// The deadline of the stage before the handler's bytes flow: the PROXY protocol
+    /// header's, then the TLS handshake's (one at a time: the header comes first).
+    pub(crate) stage_timer: Option<u64>,
+    /// The PROXY protocol header: being read, or what it said (`proxy_stage.rs`).
+    pub(crate) proxy: Option<ProxyStage>,
     /// Timers the handler set that have not fired or been cancelled. They are cancelled
     /// when the connection is removed: otherwise a handler that arms a one-hour timer per
     /// connection lets a peer that opens and closes connections grow the timer heap for an
@@ -89,7 +94,7 @@ impl Connection {
         slot: Slot,
         transport: Transport,
         peer: PeerAddr,
-        handler: Box<dyn Handler>,
+        handler: Option<Box<dyn Handler>>,
         state: State,
         (limits, now): (OutputLimits, Instant),
     ) -> Connection {
@@ -105,7 +110,7 @@ impl Connection {
             queued: false,
             flush_listed: false,
             close_reason: None,
-            handler: Some(handler),
+            handler,
             input: Vec::new(),
             idle_timeout: None,
             idle_timer: None,
@@ -117,7 +122,8 @@ impl Connection {
             fallbacks: Vec::new(),
             security: Security::default(),
             dead_peers: None,
-            handshake_timer: None,
+            stage_timer: None,
+            proxy: None,
             user_timers: Vec::new(),
             marks: limits.marks,
             soft_limit: limits.soft,
@@ -135,6 +141,28 @@ impl Connection {
 
     pub(crate) fn peer(&self) -> &PeerAddr {
         &self.peer
+    }
+
+    /// The peer is not who the socket says: a PROXY protocol header named the client.
+    pub(crate) fn set_peer(&mut self, peer: PeerAddr) {
+        self.peer = peer;
+    }
+
+    /// Whether the connection still waits for its PROXY protocol header.
+    pub(crate) fn awaits_proxy_header(&self) -> bool {
+        matches!(self.proxy, Some(ProxyStage::Reading(_)))
+    }
+
+    /// The transport and the PROXY protocol stage, for the stage to read with.
+    pub(crate) fn transport_and_proxy(&mut self) -> (&mut Transport, &mut Option<ProxyStage>) {
+        (&mut self.transport, &mut self.proxy)
+    }
+
+    /// Input arrived before the handler existed (after a PROXY header, in its segment):
+    /// keep it and offer it on the next dispatch, as no new edge may announce it.
+    pub(crate) fn keep_early_input(&mut self, input: Vec<u8>) {
+        self.reoffer_input = !input.is_empty();
+        self.input = input;
     }
 
     pub(crate) fn state(&self) -> State {

@@ -14,6 +14,8 @@ use crate::loop_timers::Every;
 use crate::net::PeerAddr;
 use crate::options::ConnectOptions;
 use crate::post::LoopHandle;
+use crate::proxy_protocol::ProxyHeader;
+use crate::proxy_stage::ProxyStage;
 
 /// Why [`Context::write_to`] could not queue the bytes.
 ///
@@ -145,7 +147,9 @@ impl<'a> Context<'a> {
         ConnId(self.slot)
     }
 
-    /// This connection's peer.
+    /// This connection's peer: with
+    /// [`ListenOptions::proxy_protocol`](crate::ListenOptions::proxy_protocol), the client
+    /// its PROXY protocol header names (see [`proxy_header`](Context::proxy_header)).
     pub fn peer_addr(&self) -> &PeerAddr {
         self.core
             .entries
@@ -185,6 +189,17 @@ impl<'a> Context<'a> {
         use std::os::fd::AsFd;
         let conn = self.core.entries.conn_ref(self.slot)?;
         Some(conn.transport_ref().stream().as_fd())
+    }
+
+    /// What this connection's PROXY protocol header said: the balancer's own address
+    /// ([`ProxyHeader::proxy_addr`]) and the header's TLVs. `None` unless the connection
+    /// was accepted by a listen with
+    /// [`ListenOptions::proxy_protocol`](crate::ListenOptions::proxy_protocol).
+    pub fn proxy_header(&self) -> Option<&ProxyHeader> {
+        match &self.core.entries.conn_ref(self.slot)?.proxy {
+            Some(ProxyStage::Received(header)) => Some(header),
+            _ => None,
+        }
     }
 
     /// The time at the start of this reactor turn (the clock is read once per turn).

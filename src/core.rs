@@ -63,6 +63,8 @@ pub(crate) enum TimerTask {
     ShutdownDeadline,
     /// A timer of the loop (`loop_timers.rs`), which belongs to no connection.
     Loop(LoopTimerId),
+    /// Close a connection whose PROXY protocol header is taking too long.
+    ProxyHeaderDeadline(Slot),
     /// Close a connection whose TLS handshake is taking too long.
     #[cfg(feature = "tls")]
     HandshakeDeadline(Slot),
@@ -87,6 +89,7 @@ impl TimerTask {
             ),
             TimerTask::ShutdownDeadline => (TimerKind::ShutdownDeadline, None),
             TimerTask::Loop(id) => (TimerKind::Loop, Some(TimerTarget::Loop(id))),
+            TimerTask::ProxyHeaderDeadline(slot) => (TimerKind::ProxyHeaderDeadline, conn(slot)),
             #[cfg(feature = "tls")]
             TimerTask::HandshakeDeadline(slot) => (TimerKind::TlsHandshakeDeadline, conn(slot)),
             TimerTask::SoftOutputLimit(slot) => (TimerKind::SoftOutputLimit, conn(slot)),
@@ -202,15 +205,16 @@ impl Core {
         }
     }
 
-    /// Registers a new connection with its output `limits` (`None`: the reactor's) and puts
-    /// it in the slab; on error the handler is handed back.
-    pub(crate) fn insert_conn(
+    /// Registers a new connection with its output `limits` (`None`: the reactor's) and its
+    /// handler (`None`: the factory makes it later, see `proxy_stage.rs`), and puts it in
+    /// the slab; on error the handler is handed back.
+    pub(crate) fn insert_conn<H: Into<Option<Box<dyn Handler>>>>(
         &mut self,
         mut transport: Transport,
         (peer, limits): (PeerAddr, Option<OutputLimits>),
-        handler: Box<dyn Handler>,
+        handler: H,
         state: State,
-    ) -> Result<Slot, (io::Error, Box<dyn Handler>)> {
+    ) -> Result<Slot, (io::Error, H)> {
         let slot = self.entries.next_slot();
         // Both interests, once: toggling interest per message costs a syscall each time and
         // risks losing an edge. Readiness flags in the transport decide what to do.
@@ -219,6 +223,7 @@ impl Core {
             return Err((err, handler));
         }
         let limits = limits.unwrap_or_else(|| OutputLimits::from(self.config()));
+        let handler = handler.into();
         let conn = Connection::new(slot, transport, peer, handler, state, (limits, self.now()));
         self.entries.insert(slot, Entry::Conn(conn));
         self.stats.open_connections += 1;
@@ -348,6 +353,7 @@ impl Core {
                 }
                 TimerTask::ShutdownDeadline => self.abort_all(),
                 TimerTask::Loop(id) => self.fire_loop_timer(id),
+                TimerTask::ProxyHeaderDeadline(slot) => self.proxy_header_deadline_passed(slot),
                 #[cfg(feature = "tls")]
                 TimerTask::HandshakeDeadline(slot) => self.handshake_deadline_passed(slot),
                 TimerTask::SoftOutputLimit(slot) => self.soft_limit_timer_fired(slot),

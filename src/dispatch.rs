@@ -29,6 +29,7 @@ impl Core {
         };
         match conn.state() {
             State::Closed => return,
+            State::Open if conn.awaits_proxy_header() => return self.read_proxy_header(slot),
             State::Connecting => {
                 self.check_connect(slot);
                 if !matches!(self.entries.conn(slot), Some(c) if c.state() == State::Open) {

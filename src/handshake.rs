@@ -23,7 +23,7 @@ impl Core {
             .timers
             .insert(deadline, TimerTask::HandshakeDeadline(slot));
         if let Some(conn) = self.entries.conn(slot) {
-            conn.handshake_timer = Some(timer);
+            conn.stage_timer = Some(timer);
         }
     }
 
@@ -33,7 +33,7 @@ impl Core {
         let Some(conn) = self.entries.conn(slot) else {
             return;
         };
-        conn.handshake_timer = None;
+        conn.stage_timer = None;
         let handshaking = conn
             .transport_ref()
             .tls()

@@ -252,6 +252,7 @@ pub use net::PeerAddr;
 pub use options::{ConnectOptions, ListenOptions, StreamOptions};
 pub use output_limits::OutputLimits;
 pub use post::{LoopContext, LoopHandle, PostError};
+pub use proxy_protocol::{ProxyHeader, ProxyProtocol};
 pub use reactor::Reactor;
 pub use shutdown::ShutdownHandle;
 pub use state::{Input, State};
@@ -266,6 +267,8 @@ mod before_sleep;
 mod dead_peers;
 mod loop_timers;
 mod output_limits;
+mod proxy_protocol;
+mod proxy_stage;
 
 // TLS (the `tls` feature). Declared here, after the guide's doctests above, so that the line
 // numbers `cargo test --doc Guide` reports (quoted in the guide) do not depend on features.

@@ -419,7 +419,10 @@ impl Core {
         options.connection_settings().validate()?;
         let (endpoint, sockets) = match source {
             Source::Named(Endpoint::Handover) => {
-                return self.listen_for_handovers(options, destination)
+                if options.get_proxy_protocol().is_some() {
+                    return Err(proxy_protocol_unsupported("a handover: listen"));
+                }
+                return self.listen_for_handovers(options, destination);
             }
             Source::Named(endpoint) => {
                 let sockets = open_sockets(&endpoint, &options)?;
@@ -527,6 +530,15 @@ impl Core {
     }
 }
 
+/// The error of a way in that would hand a PROXY protocol header to handlers as data: its
+/// streams were accepted elsewhere, where no header was read.
+pub(crate) fn proxy_protocol_unsupported(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("the PROXY protocol is read only by a listen that accepts: not by {what}"),
+    )
+}
+
 /// Registers a listening socket of the listen `id` and puts it in the slab.
 pub(crate) fn insert_listener(
     entries: &mut Entries,
@@ -539,7 +551,7 @@ pub(crate) fn insert_listener(
     let slot = entries.next_slot();
     entries.register(&mut socket, slot, Interest::READABLE)?;
     log::info!("listening on {}", socket.local_endpoint());
-    let connections = options.connection_settings();
+    let connections = (options.connection_settings(), options.proxy());
     let listener = Listener::new(slot, (id, endpoint), socket, destination, connections);
     entries.insert(slot, Entry::Listener(listener));
     Ok(())

@@ -1,10 +1,13 @@
 //! A listening socket's record in the slab, with the factory that makes its handlers.
 
+use std::sync::Arc;
+
 use crate::adopt::Destination;
 use crate::endpoint::Endpoint;
 use crate::id::{ListenerId, Slot};
 use crate::net::ListenerSocket;
 use crate::options::ConnectionSettings;
+use crate::proxy_protocol::ProxyProtocol;
 
 /// A listener and its accept bookkeeping.
 pub(crate) struct Listener {
@@ -18,6 +21,8 @@ pub(crate) struct Listener {
     /// What the accepted connections get: their transports' security (TLS, or nothing),
     /// output limits and dead-peer detection (`None`: the reactor's).
     pub(crate) connections: ConnectionSettings,
+    /// The PROXY protocol header every accepted connection must start with, if on.
+    pub(crate) proxy: Option<Arc<ProxyProtocol>>,
     /// Connections may be waiting (edge-triggered: cleared only by `WouldBlock`).
     pub(crate) readable: bool,
     pub(crate) queued: bool,
@@ -33,7 +38,7 @@ impl Listener {
         (id, endpoint): (ListenerId, Endpoint),
         socket: ListenerSocket,
         destination: Destination,
-        connections: ConnectionSettings,
+        (connections, proxy): (ConnectionSettings, Option<Arc<ProxyProtocol>>),
     ) -> Listener {
         Listener {
             slot,
@@ -42,6 +47,7 @@ impl Listener {
             socket,
             destination,
             connections,
+            proxy,
             readable: false,
             queued: false,
             backing_off: false,

@@ -7,11 +7,11 @@
 //! Twisted endpoints' parameters).
 
 use std::fmt;
-#[cfg(feature = "tls")]
 use std::sync::Arc;
 
 use crate::dead_peers::DeadPeerDetection;
 use crate::output_limits::OutputLimits;
+use crate::proxy_protocol::ProxyProtocol;
 use crate::transport::Security;
 
 /// Connections the kernel completes and queues for a listener before we accept them: room
@@ -34,6 +34,7 @@ pub(crate) const DEFAULT_BACKLOG: u32 = 1024;
 /// | `tls` (the `tls` feature) | plaintext | every connection of the listen |
 /// | [`output_limits`](ListenOptions::output_limits) | the reactor's [`Config`](crate::Config) | every connection of the listen |
 /// | [`dead_peer_detection`](ListenOptions::dead_peer_detection) | the reactor's [`Config`](crate::Config) | every TCP connection of the listen |
+/// | [`proxy_protocol`](ListenOptions::proxy_protocol) | off | every connection a `listen` accepts |
 ///
 /// Options that do not apply to an endpoint are ignored: an inherited socket (`fd:N`)
 /// keeps the backlog and mode it was made with.
@@ -54,6 +55,7 @@ pub struct ListenOptions {
     pub(crate) security: Security,
     output_limits: Option<OutputLimits>,
     dead_peers: Option<DeadPeerDetection>,
+    proxy: Option<Arc<ProxyProtocol>>,
 }
 
 impl ListenOptions {
@@ -239,6 +241,86 @@ impl ListenOptions {
         }
     }
 
+    /// Reads a PROXY protocol header (HAProxy's spec, version 1 or 2) at the start of every
+    /// connection the listen accepts, before anything else: the way a load balancer that
+    /// relays TCP (HAProxy's `send-proxy`, `send-proxy-v2`; nginx's `proxy_protocol on`; AWS
+    /// NLB, ...) tells the server whom it relays. See [`ProxyProtocol`] for who may send
+    /// one, the deadline and the size limit.
+    ///
+    /// The factory is asked for a handler once the header is read, with the client's
+    /// address; then [`Context::peer_addr`](crate::Context::peer_addr), the logs and the
+    /// trace name the client, and [`Context::proxy_header`](crate::Context::proxy_header)
+    /// the balancer and the header's TLVs. A connection whose header is missing, malformed,
+    /// too long, late, or from an untrusted address is closed before any handler exists,
+    /// with a [`CloseReason`](crate::CloseReason) that says which (counted in
+    /// [`ClosedCounts::proxy_protocol`](crate::ClosedCounts::proxy_protocol)). With
+    /// [`tls`](ListenOptions::tls) too, the header comes first, in plaintext, and the TLS
+    /// handshake after it, as HAProxy sends it. A factory that refuses the client gets its
+    /// connection aborted (counted in [`Stats::refused`](crate::Stats::refused) and as
+    /// [`CloseReason::Aborted`](crate::CloseReason::Aborted)); a shutdown closes the
+    /// connections still waiting for their header at once.
+    ///
+    /// Applies to connections a listen accepts itself: [`Reactor::listen`](crate::Reactor::listen)
+    /// and [`ReactorThreads::serve`](crate::ReactorThreads::serve) with
+    /// [`Spread::ReusePort`](crate::Spread::ReusePort). Streams accepted elsewhere
+    /// ([`Reactor::adopt`](crate::Reactor::adopt), the `handover:` listen that
+    /// [`Spread::LeastLoaded`](crate::Spread::LeastLoaded) serves with) refuse the option
+    /// with [`Unsupported`](std::io::ErrorKind::Unsupported) rather than hand the header to
+    /// handlers as data.
+    ///
+    /// # Examples
+    /// A balancer (here a test client) sends a version 1 header, then the client's bytes:
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use mio_reactor::{Context, Handler, ListenOptions, ProxyProtocol, Reactor};
+    ///
+    /// struct Hello;
+    /// impl Handler for Hello {
+    ///     fn on_open(&mut self, ctx: &mut Context<'_>) {
+    ///         let balancer = ctx.proxy_header().map(|h| h.proxy_addr().to_string());
+    ///         let hello = format!("hello {} via {}\n", ctx.peer_addr(), balancer.unwrap());
+    ///         ctx.write(hello.as_bytes());
+    ///         ctx.close();
+    ///     }
+    ///     fn on_data(&mut self, _: &mut Context<'_>, data: &[u8]) -> usize {
+    ///         data.len()
+    ///     }
+    /// }
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let options = ListenOptions::default().proxy_protocol(ProxyProtocol::default());
+    /// let addr = reactor.listen("127.0.0.1:0", options, |_| Some(Hello))?.local_addr()?;
+    /// let shutdown = reactor.shutdown_handle();
+    /// let balancer = std::thread::spawn(move || -> std::io::Result<String> {
+    ///     let mut conn = std::net::TcpStream::connect(addr)?;
+    ///     let port = conn.local_addr()?.port();
+    ///     conn.write_all(b"PROXY TCP4 192.0.2.1 127.0.0.1 56324 443\r\n")?;
+    ///     let mut reply = String::new();
+    ///     conn.read_to_string(&mut reply)?;
+    ///     shutdown.shutdown();
+    ///     Ok(reply.replace(&port.to_string(), "PORT"))
+    /// });
+    /// reactor.run()?;
+    /// assert_eq!(balancer.join().unwrap()?, "hello 192.0.2.1:56324 via 127.0.0.1:PORT\n");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[must_use]
+    pub fn proxy_protocol(mut self, proxy: ProxyProtocol) -> ListenOptions {
+        self.proxy = Some(Arc::new(proxy));
+        self
+    }
+
+    /// The PROXY protocol settings, if [`proxy_protocol`](ListenOptions::proxy_protocol) is
+    /// on.
+    pub fn get_proxy_protocol(&self) -> Option<&ProxyProtocol> {
+        self.proxy.as_deref()
+    }
+
+    /// The PROXY protocol settings, shared with the listener.
+    pub(crate) fn proxy(&self) -> Option<Arc<ProxyProtocol>> {
+        self.proxy.clone()
+    }
+
     /// The same options without TLS: an acceptor that only moves sockets to the reactors
     /// that secure them.
     pub(crate) fn plaintext(self) -> ListenOptions {
@@ -258,6 +340,7 @@ impl fmt::Debug for ListenOptions {
             .field("tls", &self.is_tls())
             .field("output_limits", &self.output_limits)
             .field("dead_peer_detection", &self.dead_peers)
+            .field("proxy_protocol", &self.proxy)
             .finish()
     }
 }
@@ -425,11 +508,19 @@ pub(crate) mod private {
     /// its output limits and dead-peer detection (`None`: the reactor's).
     pub trait Sealed {
         fn connection_settings(&self) -> ConnectionSettings;
+        /// Whether the options ask for a PROXY protocol header (which a stream made
+        /// elsewhere never had read).
+        fn proxy_protocol(&self) -> bool {
+            false
+        }
     }
 
     impl Sealed for super::ListenOptions {
         fn connection_settings(&self) -> ConnectionSettings {
             super::ListenOptions::connection_settings(self)
+        }
+        fn proxy_protocol(&self) -> bool {
+            self.proxy.is_some()
         }
     }
 

@@ -222,9 +222,14 @@ impl Core {
             self.config().shutdown_timeout
         );
         for slot in conns {
-            if matches!(self.entries.conn(slot), Some(c) if c.state().is_active()) {
-                self.with_handler(slot, |h, ctx| h.on_shutdown(ctx));
-                self.queue(slot);
+            match self.entries.conn(slot) {
+                // No handler yet to finish its work, and none will be made now.
+                Some(c) if c.awaits_proxy_header() => self.close_now(slot, CloseReason::Shutdown),
+                Some(c) if c.state().is_active() => {
+                    self.with_handler(slot, |h, ctx| h.on_shutdown(ctx));
+                    self.queue(slot);
+                }
+                _ => {}
             }
         }
         for slot in self.entries.udp_slots() {

@@ -79,6 +79,10 @@ pub struct ClosedCounts {
     pub tls: u64,
     /// [`CloseReason::HandlerPanicked`].
     pub handler_panicked: u64,
+    /// [`CloseReason::ProxyHeader`], [`CloseReason::ProxyHeaderTimeout`] and
+    /// [`CloseReason::UntrustedProxy`]: connections of a listen with
+    /// [`proxy_protocol`](crate::ListenOptions::proxy_protocol) that never got a handler.
+    pub proxy_protocol: u64,
 }
 
 impl ClosedCounts {
@@ -100,6 +104,9 @@ impl ClosedCounts {
                 &mut self.tls
             }
             CloseReason::HandlerPanicked(_) => &mut self.handler_panicked,
+            CloseReason::ProxyHeader(_)
+            | CloseReason::ProxyHeaderTimeout
+            | CloseReason::UntrustedProxy => &mut self.proxy_protocol,
         };
         *counter += 1;
     }
@@ -113,7 +120,7 @@ impl ClosedCounts {
     /// assert_eq!(names[0], "peer_closed");
     /// assert!(names.contains(&"handler_panicked"));
     /// ```
-    pub fn by_reason(&self) -> [(&'static str, u64); 14] {
+    pub fn by_reason(&self) -> [(&'static str, u64); 15] {
         [
             ("peer_closed", self.peer_closed),
             ("local", self.local),
@@ -129,6 +136,7 @@ impl ClosedCounts {
             ("io_error", self.io_error),
             ("tls", self.tls),
             ("handler_panicked", self.handler_panicked),
+            ("proxy_protocol", self.proxy_protocol),
         ]
     }
 

@@ -284,10 +284,34 @@ impl TlsSession {
             Err(err) if err.kind() == io::ErrorKind::Interrupted => return Ok(0),
             Err(err) => return Err(ReadOutcome::Failed(CloseReason::from_io(&err))),
         };
+        self.process_records(stream).map(|()| len)
+    }
+
+    /// Takes records that were read from the socket before the session's own reads began
+    /// (with a PROXY protocol header, in its segment), as if `read_records` had read them.
+    pub(crate) fn receive_early(
+        &mut self,
+        stream: &mut Stream,
+        mut records: &[u8],
+    ) -> Result<(), CloseReason> {
+        while !records.is_empty() {
+            if let Err(err) = self.conn.read_tls(&mut records) {
+                return Err(CloseReason::from_io(&err));
+            }
+            if let Err(ReadOutcome::Failed(reason)) = self.process_records(stream) {
+                return Err(reason);
+            }
+        }
+        Ok(())
+    }
+
+    /// `process_new_packets` after records were taken in: the error that ends the
+    /// connection (after sending the alert rustls prepared).
+    fn process_records(&mut self, stream: &mut Stream) -> Result<(), ReadOutcome> {
         match self.conn.process_new_packets() {
             Ok(state) => {
                 self.note(&state);
-                Ok(len)
+                Ok(())
             }
             Err(err) => {
                 // rustls queued the alert that tells the peer why: one best-effort

@@ -84,6 +84,9 @@ pub enum TimerKind {
     ShutdownDeadline,
     /// A TLS handshake's deadline.
     TlsHandshakeDeadline,
+    /// A PROXY protocol header's deadline
+    /// ([`ProxyProtocol::header_timeout`](crate::ProxyProtocol::header_timeout)).
+    ProxyHeaderDeadline,
     /// A timer of the loop, which belongs to no connection
     /// ([`Reactor::set_loop_timer`](crate::Reactor::set_loop_timer)); its target is
     /// [`TimerTarget::Loop`].
@@ -213,6 +216,14 @@ pub enum Record {
         conn: ConnId,
         /// Its peer.
         peer: PeerAddr,
+    },
+    /// A connection's PROXY protocol header was read: from now on its peer is `client`
+    /// (the balancer's own address when the header names no client).
+    ProxyHeader {
+        /// The connection.
+        conn: ConnId,
+        /// The peer the header names.
+        client: PeerAddr,
     },
     /// A listener's factory refused a peer.
     Refused {
@@ -384,6 +395,9 @@ impl fmt::Display for Record {
                 Ok(())
             }
             Record::Accepted { conn, peer } => write!(f, "{conn} accepted from {peer}"),
+            Record::ProxyHeader { conn, client } => {
+                write!(f, "{conn} PROXY header: client {client}")
+            }
             Record::Refused { peer } => write!(f, "refused {peer}"),
             Record::AcceptBackoff { token, error } => {
                 write!(f, "listener {token}: accept failed ({error}), backing off")

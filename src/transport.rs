@@ -224,6 +224,12 @@ impl Transport {
             let (stream, readable) = (&mut self.stream, &mut self.readable);
             return tls.read(stream, readable, self.read_closed, buf);
         }
+        self.read_socket(buf)
+    }
+
+    /// One read from the socket itself, whatever the transport carries: for a stage that
+    /// comes before any TLS (a PROXY protocol header), and for plaintext.
+    pub(crate) fn read_socket(&mut self, buf: &mut [u8]) -> ReadOutcome {
         loop {
             return match self.stream.read(buf) {
                 Ok(0) => {
@@ -249,6 +255,21 @@ impl Transport {
                 Err(err) => ReadOutcome::Failed(CloseReason::from_io(&err)),
             };
         }
+    }
+
+    /// Bytes read from the socket before the transport's own reads began (what followed a
+    /// PROXY protocol header in its segment): a TLS session takes them as records; without
+    /// TLS they are the handler's first input, handed back.
+    ///
+    /// # Errors
+    /// The TLS session's refusal of the records: the connection has failed.
+    pub(crate) fn receive_early(&mut self, bytes: Vec<u8>) -> Result<Vec<u8>, CloseReason> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            tls.receive_early(&mut self.stream, &bytes)?;
+            return Ok(Vec::new());
+        }
+        Ok(bytes)
     }
 
     /// Takes `data` from the handler: holds it with what the current callback wrote before

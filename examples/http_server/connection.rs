@@ -10,7 +10,7 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use mio_reactor::{CloseReason, Context, Handler, TimerId};
+use mio_reactor::{CloseReason, Context, Handler, PeerAddr, TimerId};
 
 use crate::date::DateCache;
 use crate::request::{self, Limits, Parsed, Request};
@@ -63,8 +63,8 @@ impl HttpConnection {
     }
 
     /// Appends the response to `request`; returns whether the connection stays open.
-    fn respond(&mut self, request: &Request<'_>, date: &[u8]) -> bool {
-        let answer = routes::answer(request, &self.shared.board);
+    fn respond(&mut self, request: &Request<'_>, peer: &PeerAddr, date: &[u8]) -> bool {
+        let answer = routes::answer(request, peer, &self.shared.board);
         let persistence = match (request.keep_alive, request.is_http10) {
             (false, _) => Persistence::Close,
             (true, false) => Persistence::KeepAlive,
@@ -140,7 +140,7 @@ impl Handler for HttpConnection {
                     consumed += request.len;
                     answered += 1;
                     self.continue_sent = false;
-                    if !self.respond(&request, &date) {
+                    if !self.respond(&request, ctx.peer_addr(), &date) {
                         // Connection: close (or HTTP/1.0): what follows is discarded.
                         self.flush(ctx);
                         self.cancel_deadline(ctx);

@@ -12,9 +12,14 @@
 //!
 //! Routes: `GET /plaintext` and `GET /json` as the TechEmpower benchmarks define them,
 //! `POST /echo` (the body back), `GET /stats` (the reactors' stats as JSON), `GET /metrics`
-//! (the same for Prometheus), `GET /` (the live page). Keep-alive, pipelining, HTTP/1.0,
+//! (the same for Prometheus), `GET /ip` (the client's address as the server sees it), `GET /`
+//! (the live page). Keep-alive, pipelining, HTTP/1.0,
 //! `Connection: close` and `HEAD` work as RFC 9112 says; bad requests get 400, 408, 413,
 //! 431, 501 or 505 and cost only their own connection.
+//!
+//! Behind a load balancer that relays TCP (HAProxy's `send-proxy`), `--proxy-protocol` reads
+//! the PROXY protocol header it sends: `/ip` and the logs then name the client, not the
+//! balancer.
 //!
 //! The files: `request.rs` reads a request with `httparse`, `response.rs` writes one,
 //! `connection.rs` is the handler that ties them to the reactor, `routes.rs` says what each
@@ -82,6 +87,8 @@ struct Args {
     stop_on_stdin_eof: bool,
     #[command(flatten)]
     upgrade: cli::UpgradeArgs,
+    #[command(flatten)]
+    proxy: cli::ProxyArgs,
 }
 
 /// The request head limit: 8 KiB, as nginx, Node and hyper default to.
@@ -98,6 +105,8 @@ struct Options {
     stop_on_stdin_eof: bool,
     /// SIGUSR2 upgrades (one reactor thread only).
     upgrade: Option<cli::UpgradeArgs>,
+    /// Every listen's options (`--proxy-protocol`).
+    listen: ListenOptions,
 }
 
 fn parse_options() -> Options {
@@ -131,6 +140,7 @@ fn parse_options() -> Options {
         request_timeout: args.request_timeout,
         config,
         stop_on_stdin_eof: args.stop_on_stdin_eof,
+        listen: args.proxy.apply(ListenOptions::default()),
     }
 }
 
@@ -160,7 +170,7 @@ fn serve(options: Options) -> io::Result<()> {
         options.threads,
         options.config.clone(),
         endpoints,
-        ListenOptions::default(),
+        options.listen.clone(),
         Spread::ReusePort,
         move |reactor, index| {
             let published = board.clone();

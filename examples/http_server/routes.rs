@@ -2,6 +2,8 @@
 
 use std::borrow::Cow;
 
+use mio_reactor::PeerAddr;
+
 use crate::metrics;
 use crate::readings::readings;
 use crate::request::{Method, Request};
@@ -45,8 +47,9 @@ impl<'a> Answer<'a> {
     }
 }
 
-/// The answer to `request`; `board` holds the reactors' stats for `/stats` and `/metrics`.
-pub fn answer<'a>(request: &Request<'a>, board: &StatsBoard) -> Answer<'a> {
+/// The answer to `request` from `peer`; `board` holds the reactors' stats for `/stats` and
+/// `/metrics`.
+pub fn answer<'a>(request: &Request<'a>, peer: &PeerAddr, board: &StatsBoard) -> Answer<'a> {
     let readable = matches!(request.method, Method::Get | Method::Head);
     match (request.path, readable) {
         ("/plaintext", true) => Answer::ok("text/plain", PLAINTEXT),
@@ -67,6 +70,9 @@ pub fn answer<'a>(request: &Request<'a>, board: &StatsBoard) -> Answer<'a> {
             let per_reactor: Vec<_> = board.snapshot().iter().map(readings).collect();
             Answer::ok(metrics::CONTENT_TYPE, metrics::metrics_text(&per_reactor))
         }
+        // The client's address as the server sees it, as httpbin's /ip: behind a balancer
+        // with --proxy-protocol, the client's, not the balancer's.
+        ("/ip", true) => Answer::ok("text/plain", format!("{peer}\n").into_bytes()),
         ("/echo", _) if request.method == Method::Post => {
             Answer::ok("application/octet-stream", request.body)
         }
@@ -74,7 +80,7 @@ pub fn answer<'a>(request: &Request<'a>, board: &StatsBoard) -> Answer<'a> {
             extra_header: Some("Allow: POST"),
             ..Answer::text(Status::MethodNotAllowed, "POST only\n".into())
         },
-        ("/plaintext" | "/json" | "/" | "/stats" | "/metrics", false) => Answer {
+        ("/plaintext" | "/json" | "/" | "/ip" | "/stats" | "/metrics", false) => Answer {
             extra_header: Some("Allow: GET, HEAD"),
             ..Answer::text(Status::MethodNotAllowed, "GET or HEAD only\n".into())
         },

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
-use mio_reactor::{DeadPeerDetection, Endpoint, Keepalive};
+use mio_reactor::{DeadPeerDetection, Endpoint, Keepalive, ListenOptions, ProxyProtocol};
 
 /// What `--listen` takes, as every server's `--help` shows it: the library's endpoint
 /// grammar ([`Endpoint`]), the same in code, on the command line and in the logs.
@@ -84,6 +84,29 @@ impl DeadPeerArgs {
         DeadPeerDetection::default()
             .keepalive(keepalive)
             .user_timeout(user_timeout)
+    }
+}
+
+/// `--proxy-protocol`: every server behind a load balancer that relays TCP
+/// (`#[command(flatten)]` into its `Args`), so the server names the client, not the
+/// balancer, in its logs and answers.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ProxyArgs {
+    /// Every connection starts with a PROXY protocol header, v1 or v2 (HAProxy's send-proxy
+    /// or send-proxy-v2): the server then sees the client's address, not the balancer's. A
+    /// connection without one is closed
+    #[arg(long)]
+    pub proxy_protocol: bool,
+}
+
+impl ProxyArgs {
+    /// `options` with the PROXY protocol on if `--proxy-protocol` was given.
+    pub fn apply(&self, options: ListenOptions) -> ListenOptions {
+        if self.proxy_protocol {
+            options.proxy_protocol(ProxyProtocol::default())
+        } else {
+            options
+        }
     }
 }
 

@@ -311,12 +311,15 @@ pub fn client_config(_ca: &Path) -> io::Result<ClientTls> {
     without_tls()
 }
 
-/// The listen options for `tls`: TLS with that server config, plaintext without.
-pub fn listen_options(tls: Option<&ServerTls>) -> io::Result<ListenOptions> {
+/// `options` secured as `tls` says: TLS with that server config, plaintext without.
+pub fn listen_options(
+    options: ListenOptions,
+    tls: Option<&ServerTls>,
+) -> io::Result<ListenOptions> {
     match tls {
-        None => Ok(ListenOptions::default()),
+        None => Ok(options),
         #[cfg(feature = "tls")]
-        Some(config) => Ok(ListenOptions::default().tls(config.clone())),
+        Some(config) => Ok(options.tls(config.clone())),
         #[cfg(not(feature = "tls"))]
         Some(_) => without_tls(),
     }
@@ -334,12 +337,12 @@ pub fn connect_options(tls: Option<(&ClientTls, &str)>) -> io::Result<ConnectOpt
     }
 }
 
-/// Listens on `on` (an endpoint, its text, an address, or a `std` listener), over TLS if
-/// `tls` is given; what it bound.
+/// Listens on `on` (an endpoint, its text, an address, or a `std` listener) with `options`,
+/// over TLS if `tls` is given; what it bound.
 pub fn listen<L, F, H>(
     reactor: &mut Reactor,
     on: L,
-    tls: Option<&ServerTls>,
+    (options, tls): (ListenOptions, Option<&ServerTls>),
     factory: F,
 ) -> io::Result<Listening>
 where
@@ -347,17 +350,17 @@ where
     F: FnMut(&PeerAddr) -> Option<H> + 'static,
     H: Handler,
 {
-    reactor.listen(on, listen_options(tls)?, factory)
+    reactor.listen(on, listen_options(options, tls)?, factory)
 }
 
-/// Starts `count` reactor threads serving `endpoint` (sharing it through `SO_REUSEPORT`, or
-/// behind one acceptor, as `spread` says), over TLS if `tls` is given (every thread with the
+/// Starts `count` reactor threads serving `endpoint` with `options` (sharing it through
+/// `SO_REUSEPORT`, or behind one acceptor, as `spread` says), over TLS if `tls` is given (every thread with the
 /// same config).
 pub fn serve_threads<M, F, H>(
     count: usize,
     config: Config,
     endpoint: impl IntoEndpoint,
-    tls: Option<&ServerTls>,
+    (options, tls): (ListenOptions, Option<&ServerTls>),
     spread: Spread,
     make_factory: M,
 ) -> io::Result<ReactorThreads>
@@ -370,7 +373,7 @@ where
         count,
         config,
         endpoint,
-        listen_options(tls)?,
+        listen_options(options, tls)?,
         spread,
         make_factory,
     )

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use mio_reactor::protocol::{encode_error, Decoder, Limits};
 use mio_reactor::{
-    CloseReason, Config, Context, Handler, Reactor, Readiness, TimerId, WatchContext,
+    CloseReason, Config, Context, Handler, ListenOptions, Reactor, Readiness, TimerId, WatchContext,
 };
 
 use super::process_figures;
@@ -307,22 +307,27 @@ fn serve(spec: ServerSpec) -> io::Result<()> {
         std::panic::set_hook(Box::new(|_| {}));
     }
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let addr = example_tls::listen(&mut reactor, loopback, tls.as_ref(), move |_: &_| {
-        let decoder = match protocol {
-            Protocol::Frames { limits } => Decoder::new(limits),
-            _ => Decoder::default(),
-        };
-        Some(Tested {
-            protocol,
-            report_closes,
-            peer: String::new(),
-            accepted: 0,
-            message_timer: None,
-            decoder,
-            counters: shared.clone(),
-            panic_byte,
-        })
-    })?
+    let addr = example_tls::listen(
+        &mut reactor,
+        loopback,
+        (ListenOptions::default(), tls.as_ref()),
+        move |_: &_| {
+            let decoder = match protocol {
+                Protocol::Frames { limits } => Decoder::new(limits),
+                _ => Decoder::default(),
+            };
+            Some(Tested {
+                protocol,
+                report_closes,
+                peer: String::new(),
+                accepted: 0,
+                message_timer: None,
+                decoder,
+                counters: shared.clone(),
+                panic_byte,
+            })
+        },
+    )?
     .local_addr()?;
     // SIGTERM or SIGINT drains (a second one aborts), as in the example servers; so does
     // standard input closing, which also takes the server with a parent that dies. Both are

@@ -37,36 +37,12 @@ for tool in wrk taskset; do
 done
 
 cargo build --release --example http_server >&2
-reactor_bin=target/release/examples/http_server
+reactor_bin=${CARGO_TARGET_DIR:-target}/release/examples/http_server
 hyper_bin=$(cargo bench --no-run --bench http_hyper 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -1)
 [ -x "$hyper_bin" ] || { echo "http.sh: could not build the hyper server" >&2; exit 1; }
 
-# The first two CPUs this process may use: the server's and wrk's.
-cpus=()
-for part in $(sed -n 's/^Cpus_allowed_list:\s*//p' /proc/self/status | tr ',' ' '); do
-  if [[ $part == *-* ]]; then cpus+=($(seq "${part%-*}" "${part#*-}")); else cpus+=("$part"); fi
-done
-if [ ${#cpus[@]} -lt 2 ]; then
-  # One CPU: both share it, and the figures say less (the report names the CPUs).
-  echo "http.sh: only CPU ${cpus[*]}: server and wrk share it" >&2
-  cpus+=("${cpus[0]}")
-fi
-server_cpu=${cpus[0]}
-load_cpu=${cpus[1]}
-clk_tck=$(getconf CLK_TCK)
-perf_ok=false
-if perf stat -x, -e raw_syscalls:sys_enter true >/dev/null 2>&1; then perf_ok=true; fi
-
-work=$(mktemp -d)
-server_pid=
-stop_server() {
-  if [ -n "$server_pid" ]; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=
-  fi
-}
-trap 'stop_server; rm -rf "$work"' EXIT
+# The CPUs (server, load generator), perf, $work, stop_server and the medians.
+source benches/harness.sh
 
 # Starts a server pinned to the server CPU; sets server_pid and url.
 start_server() {
@@ -157,26 +133,12 @@ for load in keepalive pipelined; do
 done
 done
 
-# The median of column $3 (rps=4, cpu=5, syscalls=6, user cpu=7) over the runs of load $1, server $2.
-median() {
-  printf '%s\n' "${results[@]}" | awk -v l="$1" -v n="$2" -v c="$3" '$2 == l && $3 == n { print $c }' |
-    sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (v[1] == "n/a") print "n/a";
-      else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
 echo
 echo "wrk -t1 -c$connections -d${duration}s; pipelined: $depth deep; $runs run(s)." \
   "Server on CPU $server_cpu, wrk on CPU $load_cpu."
 echo "$(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), Linux $(uname -r)."
 echo
-echo "| load | server | requests/s | server CPU per request | of it user space | system calls per request |"
-echo "|---|---|---:|---:|---:|---:|"
-for load in keepalive pipelined; do
-  for name in reactor hyper; do
-    printf '| %s | %s | %.0f | %s µs | %s µs | %s |\n' "$load" "$name" "$(median "$load" "$name" 4)" \
-      "$(median "$load" "$name" 5)" "$(median "$load" "$name" 7)" "$(median "$load" "$name" 6)"
-  done
-done
+medians_table load "" "keepalive pipelined" "reactor hyper"
 echo
 echo "| load | requests/s, reactor / hyper | server CPU per request, reactor / hyper |"
 echo "|---|---:|---:|"

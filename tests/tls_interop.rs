@@ -4,13 +4,12 @@
 
 mod util;
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 
 use mio_reactor::rustls::ProtocolVersion;
 use mio_reactor::{CloseReason, Config, ConnectOptions, Context, Handler, ListenOptions};
-use util::programs::TIMEOUT;
+use util::programs::{output_with_input, TIMEOUT};
 use util::tls::{file, have, Pki};
 use util::{loopback, random_bytes, Server};
 
@@ -36,25 +35,6 @@ impl Handler for EchoThenClose {
         }
         data.len()
     }
-}
-
-/// Runs `command` with `input` on its standard input; its output, within [`TIMEOUT`].
-fn run_with_input(mut command: Command, input: Vec<u8>) -> Output {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut stdin = child.stdin.take().unwrap();
-    std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || tx.send(child.wait_with_output()));
-    rx.recv_timeout(TIMEOUT * 3)
-        .expect("the program finished in time")
-        .expect("waiting for the program")
 }
 
 fn s_client_echo(version_flag: &str, expected: ProtocolVersion) {
@@ -96,7 +76,7 @@ fn s_client_echo(version_flag: &str, expected: ProtocolVersion) {
             "-nocommands",
             version_flag,
         ]);
-    let output = run_with_input(command, data.clone());
+    let output = output_with_input(command, data.clone(), TIMEOUT * 3);
     drop(dir);
     assert!(
         output.status.success(),
@@ -226,7 +206,7 @@ fn python_ssl_client_gets_a_byte_exact_echo_and_a_close_notify() {
         .arg(server.addr.ip().to_string())
         .arg(server.addr.port().to_string())
         .arg(file(dir.path(), "ca.pem"));
-    let output = run_with_input(command, Vec::new());
+    let output = output_with_input(command, Vec::new(), TIMEOUT * 3);
     drop(dir);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(

@@ -174,9 +174,27 @@ impl Client {
             ctx.peer_addr()
         );
         error.write_reply(&mut self.out);
+        self.close_after_reply(
+            ctx,
+            Some(CloseReason::Protocol(format!("Protocol error: {error}"))),
+        );
+    }
+
+    /// Sends what is gathered and closes once it is written (QUIT, a protocol error). The
+    /// subscriptions end now, not when the close completes: Redis frees such a client as
+    /// soon as its reply is written, so a PUBLISH meanwhile no longer counts it.
+    fn close_after_reply(&mut self, ctx: &mut Context<'_>, reason: Option<CloseReason>) {
         self.flush(ctx);
         self.closing = true;
-        ctx.close_with(CloseReason::Protocol(format!("Protocol error: {error}")));
+        let subscriptions = std::mem::take(&mut self.subscriptions);
+        self.server
+            .borrow_mut()
+            .pubsub
+            .forget(ctx.id(), &subscriptions);
+        match reason {
+            Some(reason) => ctx.close_with(reason),
+            None => ctx.close(),
+        }
     }
 }
 
@@ -223,9 +241,7 @@ impl Handler for Client {
             match after {
                 After::Continue => {}
                 After::Close => {
-                    self.flush(ctx);
-                    self.closing = true;
-                    ctx.close();
+                    self.close_after_reply(ctx, None);
                     return data.len();
                 }
                 After::Stream(value) => {

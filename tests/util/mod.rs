@@ -5,6 +5,7 @@
 pub mod http;
 pub mod netns;
 pub mod programs;
+pub mod redis;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod wire;

@@ -2,7 +2,7 @@
 //! examples, and the independent Python peer in `tests/interop/`. Every wait is bounded by
 //! [`TIMEOUT`].
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -72,6 +72,27 @@ pub fn output_within(mut command: Command) -> Output {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || tx.send(child.wait_with_output()));
     rx.recv_timeout(TIMEOUT)
+        .expect("the program did not finish in time")
+        .expect("waiting for the program")
+}
+
+/// Runs `command` with `input` on its standard input, to completion, within `wait`; its
+/// output. The input is written by a thread: the program may answer before it has read
+/// everything, and a full pipe either way must not stall the test.
+pub fn output_with_input(mut command: Command, input: Vec<u8>, wait: Duration) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || tx.send(child.wait_with_output()));
+    rx.recv_timeout(wait)
         .expect("the program did not finish in time")
         .expect("waiting for the program")
 }

@@ -60,7 +60,7 @@ struct Args {
 }
 
 /// Every scenario, with its full and quick sizes.
-const SCENARIOS: [&str; 14] = [
+const SCENARIOS: [&str; 15] = [
     "many-connections",
     "big-transfer",
     "never-reads",
@@ -75,6 +75,7 @@ const SCENARIOS: [&str; 14] = [
     "sigterm-under-load",
     "panic-storm",
     "post-flood",
+    "upgrade",
 ];
 
 /// The TLS scenarios: hostile TLS peers against a TLS echo server (the `tls` feature).
@@ -122,6 +123,8 @@ fn run(name: &str, quick: bool, launcher: &Launcher) -> Report {
         ("panic-storm", true) => scenarios::panic_storm(launcher, 1_000, 1_000, 4096),
         ("post-flood", false) => stress::post_flood::post_flood(4, s(10)),
         ("post-flood", true) => stress::post_flood::post_flood(2, s(3)),
+        ("upgrade", false) => stress::upgrade::upgrade_under_load(20, 4, 4),
+        ("upgrade", true) => stress::upgrade::upgrade_under_load(3, 2, 2),
         (name, quick) => run_tls(name, quick, launcher),
     }
 }

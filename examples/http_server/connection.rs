@@ -33,6 +33,13 @@ pub struct Shared {
 /// flood of pipelined requests never holds much.
 const GATHER_LIMIT: usize = 64 * 1024;
 
+/// During an upgrade's drain, how long an idle keep-alive connection stays open for its next
+/// request (answered with `Connection: close`) before it is closed. Closing it at once
+/// races a request already on its way: the client (or a load balancer reusing the
+/// connection) would see the connection close under it, with no response. Envoy's drain
+/// does the same: `Connection: close` on responses, idle connections closed after a while.
+const DRAIN_GRACE: Duration = Duration::from_secs(1);
+
 /// One connection's state between callbacks.
 #[derive(Debug)]
 pub struct HttpConnection {
@@ -46,8 +53,12 @@ pub struct HttpConnection {
     /// A request is in progress: partly received, or complete but held back by
     /// backpressure. A shutdown waits for it to be answered.
     in_progress: bool,
-    /// The reactor is shutting down: close once no request is in progress.
+    /// The reactor is shutting down: the next response says `Connection: close`, and the
+    /// connection closes after it (or at once, if no request is in progress).
     closing: bool,
+    /// During an upgrade's drain, the timer that closes the connection if no request came
+    /// ([`DRAIN_GRACE`]).
+    drain_grace: Option<TimerId>,
 }
 
 impl HttpConnection {
@@ -59,13 +70,15 @@ impl HttpConnection {
             continue_sent: false,
             in_progress: false,
             closing: false,
+            drain_grace: None,
         }
     }
 
     /// Appends the response to `request`; returns whether the connection stays open.
     fn respond(&mut self, request: &Request<'_>, peer: &PeerAddr, date: &[u8]) -> bool {
         let answer = routes::answer(request, peer, &self.shared.board);
-        let persistence = match (request.keep_alive, request.is_http10) {
+        let keep_alive = request.keep_alive && !self.closing;
+        let persistence = match (keep_alive, request.is_http10) {
             (false, _) => Persistence::Close,
             (true, false) => Persistence::KeepAlive,
             (true, true) => Persistence::KeepAliveHttp10,
@@ -76,7 +89,7 @@ impl HttpConnection {
             persistence,
             date,
         );
-        request.keep_alive
+        keep_alive
     }
 
     fn append(
@@ -141,7 +154,8 @@ impl Handler for HttpConnection {
                     answered += 1;
                     self.continue_sent = false;
                     if !self.respond(&request, ctx.peer_addr(), &date) {
-                        // Connection: close (or HTTP/1.0): what follows is discarded.
+                        // Connection: close (asked, or ours while shutting down; or
+                        // HTTP/1.0): what follows is discarded.
                         self.flush(ctx);
                         self.cancel_deadline(ctx);
                         ctx.close();
@@ -190,18 +204,33 @@ impl Handler for HttpConnection {
         consumed
     }
 
-    /// A shutdown (SIGTERM, or the drain after a SIGUSR2 upgrade) closes between requests:
-    /// at once if none is in progress, else after its response, so that nothing a client
-    /// sent before the shutdown goes unanswered (the deadline permitting).
+    /// A shutdown (SIGTERM, or the drain after a SIGUSR2 upgrade) closes between requests,
+    /// so that nothing a client sent before the shutdown goes unanswered (the deadline
+    /// permitting): after the response in progress, which says `Connection: close`. An idle
+    /// connection closes at once on SIGTERM; during an upgrade's drain it waits
+    /// [`DRAIN_GRACE`] for a request that may already be on its way, answers it with
+    /// `Connection: close`, and closes (RFC 9112, section 9.6).
     fn on_shutdown(&mut self, ctx: &mut Context<'_>) {
+        self.closing = true;
         if self.in_progress {
-            self.closing = true;
+            return;
+        }
+        if ctx.is_upgrading() {
+            self.drain_grace = Some(ctx.set_timer(DRAIN_GRACE));
         } else {
             ctx.close_with(CloseReason::Shutdown);
         }
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_>, timer: TimerId) {
+        if self.drain_grace == Some(timer) {
+            self.drain_grace = None;
+            // A request begun in the meantime is answered first (its deadline permitting).
+            if !self.in_progress {
+                ctx.close_with(CloseReason::Shutdown);
+            }
+            return;
+        }
         if self.deadline == Some(timer) {
             self.deadline = None;
             let timeout = self.shared.request_timeout;

@@ -7,6 +7,8 @@
 //! - [`probe`]: one well-behaved client measuring round trips while others misbehave;
 //! - [`pattern`], [`process_figures`], [`report`]: byte streams, process figures, verdicts;
 //! - [`scenarios`]: the plaintext scenarios, each a function of its size;
+//! - [`upgrade`]: restarts under load (SIGUSR2 upgrades beside plain restarts of
+//!   echo_server), also run by `tests/upgrade.rs` and `tests/deploy.rs`;
 //! - [`tls_scenarios`] (the `tls` feature): hostile TLS peers, with [`tls_peer`] (a TLS
 //!   client that can stop reading), [`pki`] (certificates made in-process) and [`tls`] (the
 //!   examples' rustls glue, which also lets the server child listen with TLS).
@@ -29,3 +31,4 @@ pub mod tls;
 pub mod tls_peer;
 #[cfg(feature = "tls")]
 pub mod tls_scenarios;
+pub mod upgrade;

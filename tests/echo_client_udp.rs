@@ -119,3 +119,48 @@ fn pipeline_keeps_that_many_datagrams_in_flight_and_matches_echoes_out_of_order(
         "datagrams: 80 echoed, 0 lost (0.000%)"
     );
 }
+
+#[test]
+fn datagrams_never_echoed_are_counted_as_lost_and_the_run_still_ends() {
+    // A peer that drops every datagram whose sequence number (its first byte, little-endian,
+    // under 256 here) is a multiple of 5: 8 of each socket's 40.
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("read timeout");
+    let addr = socket.local_addr().expect("its address");
+    let peer = thread::spawn(move || {
+        let deadline = Instant::now() + TIMEOUT;
+        let (mut received, mut buf) = (0, [0; 2048]);
+        while received < 2 * 40 && Instant::now() < deadline {
+            let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                continue;
+            };
+            received += 1;
+            if buf[0] % 5 != 0 {
+                socket.send_to(&buf[..n], from).expect("send the echo");
+            }
+        }
+        received
+    });
+    let output = echo_client_udp(
+        addr,
+        &[
+            "--connections",
+            "2",
+            "--messages",
+            "40",
+            "--size",
+            "16",
+            "--pipeline",
+            "4",
+        ],
+    );
+    let report = stdout(&output);
+    assert!(output.status.success(), "{report}{}", stderr(&output));
+    assert_eq!(peer.join().expect("the peer thread"), 80);
+    assert_eq!(
+        report_line(&report, "datagrams:"),
+        "datagrams: 64 echoed, 16 lost (20.000%)"
+    );
+}

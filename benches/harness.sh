@@ -21,7 +21,10 @@ server_cpu=${cpus[0]}
 load_cpu=${cpus[1]}
 clk_tck=$(getconf CLK_TCK)
 perf_ok=false
-if perf stat -x, -e raw_syscalls:sys_enter true >/dev/null 2>&1; then perf_ok=true; fi
+# The per-call counts need the syscalls:sys_enter_* tracepoints as well as the total.
+if perf stat -x, -e raw_syscalls:sys_enter -e 'syscalls:sys_enter_*' true >/dev/null 2>&1; then
+  perf_ok=true
+fi
 
 work=$(mktemp -d)
 server_pid=

@@ -2,17 +2,21 @@
 # The HTTP benchmark: the http_server example against hyper (benches/http/hyper_server.rs),
 # both serving TechEmpower's /plaintext on one thread, loaded by wrk.
 #
-#   benches/http.sh [--runs N] [--duration SECS] [--connections N] [--depth N] [--svg FILE]
+#   benches/http.sh [--runs N] [--duration SECS] [--connections N] [--depth N] [--paced MS]
+#                   [--svg FILE]
 #
 # For each server and each load (keep-alive: one request at a time per connection;
-# pipelined: --depth requests per batch with benches/http/pipeline.lua), one run of
+# pipelined: --depth requests per batch with benches/http/pipeline.lua; with --paced, also
+# keep-alive with MS ms between a response and the next request, benches/http/paced.lua,
+# the same offered load for both servers), one run of
 # --duration seconds (after a 1 s warm-up) measures requests/s and the server's CPU time per
 # request (utime + stime of the whole process from /proc/PID/stat, over exactly wrk's run);
 # a second run of the same length under `perf stat -p PID` counts the server's system calls
-# (kernel tracepoints), kept apart so that counting does not slow the first. The server is
-# pinned to one CPU and wrk (one thread) to another. --runs repeats it all, the servers in
-# alternating order. Prints Markdown tables: medians, and the reactor/hyper ratios of each
-# run (median, min-max); --svg also draws CPU per request. See docs/performance.md.
+# (kernel tracepoints), in all and by name, kept apart so that counting does not slow the
+# first. The server is pinned to one CPU and wrk (one thread) to another. --runs repeats it
+# all, the servers in alternating order. Prints Markdown tables: medians, the reactor/hyper
+# ratios of each run (median, min-max), and the system calls per request by name (over all
+# runs); --svg also draws CPU per request. See docs/performance.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +24,7 @@ runs=1
 duration=10
 connections=50
 depth=16
+paced_ms=
 svg=
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -27,11 +32,14 @@ while [ $# -gt 0 ]; do
     --duration) duration=$2; shift 2 ;;
     --connections) connections=$2; shift 2 ;;
     --depth) depth=$2; shift 2 ;;
+    --paced) paced_ms=$2; shift 2 ;;
     --svg) svg=$2; shift 2 ;;
-    -h|--help) sed -n '2,16s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "http.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
+loads="keepalive pipelined"
+[ -n "$paced_ms" ] && loads="$loads paced"
 for tool in wrk taskset; do
   command -v "$tool" >/dev/null || { echo "http.sh: $tool is missing (apt-get install $tool)" >&2; exit 1; }
 done
@@ -74,14 +82,17 @@ system_ticks() {
   awk '{ print $15 }' "/proc/$1/stat"
 }
 
-# wrk on the load CPU for $1 seconds with load $2 (keepalive|pipelined); output to $3.
+# wrk on the load CPU for $1 seconds with load $2 (keepalive|pipelined|paced); output to
+# $3; any further arguments go before it (a command that runs wrk, as perf does).
 run_wrk() {
   local secs=$1 load=$2 out=$3
-  local script=()
-  if [ "$load" = pipelined ]; then script=(-s benches/http/pipeline.lua); fi
-  local args=()
-  if [ "$load" = pipelined ]; then args=(-- "$depth"); fi
-  taskset -c "$load_cpu" wrk -t1 -c"$connections" -d"${secs}s" "${script[@]}" "$url" "${args[@]}" >"$out"
+  shift 3
+  local script=() args=()
+  case "$load" in
+    pipelined) script=(-s benches/http/pipeline.lua); args=(-- "$depth") ;;
+    paced) script=(-s benches/http/paced.lua); args=(-- "$paced_ms") ;;
+  esac
+  "$@" taskset -c "$load_cpu" wrk -t1 -c"$connections" -d"${secs}s" "${script[@]}" "$url" "${args[@]}" >"$out"
 }
 
 # Checks that wrk saw only 200s and no socket errors, and prints the request count.
@@ -94,7 +105,7 @@ wrk_requests() {
 
 results=()
 for run in $(seq "$runs"); do
-for load in keepalive pipelined; do
+for load in $loads; do
   order="reactor hyper"
   [ $((run % 2)) -eq 0 ] && order="hyper reactor"
   for name in $order; do
@@ -113,14 +124,18 @@ for load in keepalive pipelined; do
     user_ns=$(( user * 1000000000 / clk_tck ))
     syscalls=n/a
     if $perf_ok; then
-      # -p with a command: count the server while the command (wrk) runs.
-      perf stat -x, -o "$work/perf.txt" -e raw_syscalls:sys_enter -p "$server_pid" -- \
-        taskset -c "$load_cpu" wrk -t1 -c"$connections" -d"${duration}s" \
-        $([ "$load" = pipelined ] && echo "-s benches/http/pipeline.lua") "$url" \
-        $([ "$load" = pipelined ] && echo "-- $depth") >"$work/wrk-perf.txt"
+      # -p with a command: count the server while the command (wrk) runs; every call, and
+      # each call by name (one tracepoint per call).
+      run_wrk "$duration" "$load" "$work/wrk-perf.txt" perf stat -x, -o "$work/perf.txt" \
+        -e raw_syscalls:sys_enter -e 'syscalls:sys_enter_*' -p "$server_pid" --
       perf_requests=$(wrk_requests "$work/wrk-perf.txt")
-      calls=$(awk -F, '/raw_syscalls:sys_enter/ { print $1 }' "$work/perf.txt")
+      calls=$(awk -F, '$3 == "raw_syscalls:sys_enter" { print $1 }' "$work/perf.txt")
       syscalls=$(awk -v c="$calls" -v r="$perf_requests" 'BEGIN { printf "%.3f", c / r }')
+      # "load server call count requests" for each call made at least once.
+      awk -F, -v l="$load" -v n="$name" -v r="$perf_requests" '
+        $3 ~ /^syscalls:sys_enter_/ && $1 + 0 > 0 { sub(/^syscalls:sys_enter_/, "", $3); print l, n, $3, $1, r }
+      ' "$work/perf.txt" >>"$work/calls.txt"
+      echo "$load $name $perf_requests" >>"$work/perf-requests.txt"
     fi
     stop_server
     cpu_us=$(awk -v ns="$cpu_ns" -v r="$requests" 'BEGIN { printf "%.3f", ns / r / 1000 }')
@@ -138,11 +153,11 @@ echo "wrk -t1 -c$connections -d${duration}s; pipelined: $depth deep; $runs run(s
   "Server on CPU $server_cpu, wrk on CPU $load_cpu."
 echo "$(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), Linux $(uname -r)."
 echo
-medians_table load "" "keepalive pipelined" "reactor hyper"
+medians_table load "" "$loads" "reactor hyper"
 echo
 echo "| load | requests/s, reactor / hyper | server CPU per request, reactor / hyper |"
 echo "|---|---:|---:|"
-for load in keepalive pipelined; do
+for load in $loads; do
   # Ratios within each run (servers measured back to back), then their median and range.
   printf '%s\n' "${results[@]}" | awk -v l="$load" '
     $2 == l { rps[$1, $3] = $4; cpu[$1, $3] = $5; if ($1 > runs) runs = $1 }
@@ -157,9 +172,25 @@ for load in keepalive pipelined; do
     }'
 done
 
+if $perf_ok; then
+  # Each call's count over all runs, divided by the requests of those runs.
+  echo
+  echo "| load | system call | reactor, per request | hyper, per request |"
+  echo "|---|---|---:|---:|"
+  for load in $loads; do
+    awk -v l="$load" '
+      FILENAME ~ /perf-requests/ { if ($1 == l) requests[$2] += $3; next }
+      $1 == l { count[$3, $2] += $4; calls[$3] = 1 }
+      END {
+        for (c in calls) printf "| %s | %s | %.4f | %.4f |\n", l, c,
+          count[c, "reactor"] / requests["reactor"], count[c, "hyper"] / requests["hyper"]
+      }' "$work/perf-requests.txt" "$work/calls.txt" | sort -t'|' -k4,4gr
+  done
+fi
+
 if [ -n "$svg" ]; then
   # One bar per server and load: CPU per request, the figure the goal is about.
-  for load in keepalive pipelined; do
+  for load in $loads; do
     for name in reactor hyper; do echo "$load $name $(median "$load" "$name" 5)"; done
   done | awk -v title="Server CPU per request (µs), median of $runs run(s); wrk -c$connections, pipelined $depth deep" '
     { load[NR] = $1; name[NR] = $2; cpu[NR] = $3; if ($3 > max) max = $3 }

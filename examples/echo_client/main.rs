@@ -14,8 +14,9 @@
 //! Latencies go into a fixed-size histogram (`latency.rs`), so a long `--duration` run, which
 //! prints a line of rate and latency each second, holds no more memory than a short one.
 //!
-//! `--udp` sends datagrams instead (see `udp.rs`): UDP may lose them, so loss is counted and
-//! reported, not an error; corruption still is.
+//! `--udp` sends datagrams instead (see `udp.rs`), `--pipeline K` of them in flight per
+//! socket: UDP may lose them, so a datagram not echoed within a timeout is counted and
+//! reported as lost, not an error; corruption still is.
 //!
 //! `--tls --ca FILE` (built with `--features tls`) connects over TLS, trusting the CA in
 //! `FILE` (see the `gen_cert` example) and checking the server's certificate against the
@@ -70,7 +71,7 @@ struct Args {
     /// Bytes per message
     #[arg(long, value_name = "BYTES", default_value = "64", value_parser = cli::at_least_one)]
     size: usize,
-    /// Messages in flight per connection
+    /// Messages in flight per connection (with --udp: datagrams in flight per socket)
     #[arg(long, value_name = "K", default_value = "1", value_parser = cli::at_least_one)]
     pipeline: usize,
     /// Give up after this long
@@ -421,8 +422,14 @@ fn run(options: &Options) -> io::Result<(Results, Duration)> {
                 tls::connect(&mut reactor, unix, tls(options), handler)?
             }
             Target::Udp(server) => {
-                let check =
-                    udp::DatagramCheck::new(index, *server, options.size, quota, results.clone());
+                let check = udp::DatagramCheck::new(
+                    index,
+                    *server,
+                    options.size,
+                    options.pipeline,
+                    quota,
+                    results.clone(),
+                );
                 let local = if server.is_ipv6() {
                     "udp:[::1]:0"
                 } else {

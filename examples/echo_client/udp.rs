@@ -1,10 +1,16 @@
 //! `echo_client --udp`: the same check over datagrams.
 //!
-//! UDP has no connection and no delivery guarantee, so each socket sends one datagram at a
-//! time, waits for its echo, and gives up on it after a timeout: that datagram is *lost*, a
-//! figure to report, not an error. A reply that differs from what was sent still is an error.
-//! Each datagram starts with its sequence number, so a late echo of a datagram already
-//! given up on is recognised and ignored.
+//! UDP has no connection and no delivery guarantee. Each socket keeps `--pipeline K`
+//! datagrams in flight (default one), each with a loss timer of its own: a datagram whose
+//! echo has not come back within [`LOSS_TIMEOUT`] is given up on, counted as *lost* (a figure
+//! to report, not an error) and not re-sent; a fresh datagram takes its place, so the offered
+//! load stays K per socket, as a load generator's should. A reply that differs from what was
+//! sent still is an error.
+//!
+//! Datagrams may come back in any order, so each is matched to what was sent by the
+//! sequence number it starts with (little-endian, so that even a datagram shorter than eight
+//! bytes carries its low bits; the rest are pseudo-random). A late echo of a datagram
+//! already given up on matches nothing in flight and is ignored.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -21,16 +27,37 @@ pub const MAX_PAYLOAD: usize = 65_507;
 /// How long to wait for an echo before counting the datagram as lost.
 const LOSS_TIMEOUT: Duration = Duration::from_millis(200);
 
-/// One UDP socket: sends datagrams to the server one at a time and checks each echo.
+/// Bytes of the sequence number at the start of each datagram (fewer if the datagram is
+/// shorter).
+const SEQUENCE_LEN: usize = 8;
+
+/// One datagram sent and not yet echoed.
+struct InFlight {
+    datagram: Vec<u8>,
+    /// The reactor's clock at the turn that sent it.
+    sent_at: Instant,
+    /// Its loss timer.
+    timer: TimerId,
+}
+
+impl InFlight {
+    /// The sequence-number bytes the echo must start with.
+    fn sequence(&self) -> &[u8] {
+        &self.datagram[..self.datagram.len().min(SEQUENCE_LEN)]
+    }
+}
+
+/// One UDP socket: keeps `pipeline` datagrams in flight to the server and checks each echo.
 pub struct DatagramCheck {
     server: SocketAddr,
     size: usize,
+    pipeline: usize,
     quota: Quota,
     results: Rc<RefCell<Results>>,
     rng: u64,
     sent: u64,
-    /// The datagram in flight, when it was sent, and its loss timer.
-    in_flight: Option<(Vec<u8>, Instant, TimerId)>,
+    /// At most `pipeline` entries, so finding an echo's datagram by a scan is cheap.
+    in_flight: Vec<InFlight>,
 }
 
 impl DatagramCheck {
@@ -38,30 +65,41 @@ impl DatagramCheck {
         index: usize,
         server: SocketAddr,
         size: usize,
+        pipeline: usize,
         quota: Quota,
         results: Rc<RefCell<Results>>,
     ) -> DatagramCheck {
         DatagramCheck {
             server,
             size,
+            pipeline,
             quota,
             results,
             rng: seed(index),
             sent: 0,
-            in_flight: None,
+            in_flight: Vec::with_capacity(pipeline),
         }
     }
 
-    /// Sends the next datagram, or closes once the quota is used.
-    fn send_next(&mut self, ctx: &mut DatagramContext<'_>) {
-        if !self.quota.allows(self.sent, ctx.now()) {
-            ctx.close();
-            return;
+    /// Sends datagrams until `pipeline` are in flight or the quota is used; closes once
+    /// the quota is used and nothing is left in flight.
+    fn fill_pipeline(&mut self, ctx: &mut DatagramContext<'_>) {
+        let now = ctx.now();
+        while self.in_flight.len() < self.pipeline && self.quota.allows(self.sent, now) {
+            if !self.send_one(ctx) {
+                return ctx.close();
+            }
         }
-        // The sequence number first (when it fits), then pseudo-random bytes.
+        if self.in_flight.is_empty() {
+            ctx.close();
+        }
+    }
+
+    /// Sends the next datagram; false if sending failed (an error, reported).
+    fn send_one(&mut self, ctx: &mut DatagramContext<'_>) -> bool {
         let mut datagram: Vec<u8> = self
             .sent
-            .to_be_bytes()
+            .to_le_bytes()
             .into_iter()
             .take(self.size)
             .collect();
@@ -77,49 +115,56 @@ impl DatagramCheck {
             } else {
                 results.errors.add(message);
             }
-            drop(results);
-            ctx.close();
-            return;
+            return false;
         }
         let timer = ctx.set_timer(LOSS_TIMEOUT);
-        self.in_flight = Some((datagram, Instant::now(), timer));
+        self.in_flight.push(InFlight {
+            datagram,
+            sent_at: ctx.now(),
+            timer,
+        });
+        true
     }
 }
 
 impl DatagramHandler for DatagramCheck {
     fn on_open(&mut self, ctx: &mut DatagramContext<'_>) {
-        self.send_next(ctx);
+        self.fill_pipeline(ctx);
     }
 
     fn on_datagram(&mut self, ctx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
-        let Some((expected, sent_at, timer)) = self.in_flight.take() else {
-            return; // a late echo of a datagram already counted as lost
-        };
-        let sequence = &expected[..expected.len().min(8)];
-        if from != self.server || !data.starts_with(sequence) {
-            self.in_flight = Some((expected, sent_at, timer)); // not the one we wait for
+        if from != self.server {
             return;
         }
-        if data != expected.as_slice() {
+        let Some(index) = self
+            .in_flight
+            .iter()
+            .position(|sent| data.starts_with(sent.sequence()))
+        else {
+            return; // a late echo of a datagram already counted as lost
+        };
+        let echoed = self.in_flight.swap_remove(index);
+        if data != echoed.datagram.as_slice() {
             self.results
                 .borrow_mut()
                 .errors
                 .add("echoed datagram differs");
             return ctx.close();
         }
-        ctx.cancel_timer(timer);
+        ctx.cancel_timer(echoed.timer);
+        let round_trip = ctx.now().duration_since(echoed.sent_at);
         let mut results = self.results.borrow_mut();
-        results.latency.record(sent_at.elapsed(), data.len());
+        results.latency.record(round_trip, data.len());
         results.bytes += data.len() as u64;
         drop(results);
-        self.send_next(ctx);
+        self.fill_pipeline(ctx);
     }
 
     fn on_timer(&mut self, ctx: &mut DatagramContext<'_>, timer: TimerId) {
-        if matches!(&self.in_flight, Some((_, _, t)) if *t == timer) {
-            self.in_flight = None;
+        if let Some(index) = self.in_flight.iter().position(|sent| sent.timer == timer) {
+            self.in_flight.swap_remove(index);
             self.results.borrow_mut().lost += 1;
-            self.send_next(ctx);
+            self.fill_pipeline(ctx);
         }
     }
 

@@ -9,51 +9,19 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use util::programs::{example, output_within, stdout, Spawned, TIMEOUT};
+use util::programs::{example, output_within, stdout, TIMEOUT};
+use util::redis::KvServer;
 
-/// A running `kv_server`, stopped (and checked) at the end of the test.
-struct KvServer {
-    process: Spawned,
-    addr: SocketAddr,
-}
-
-impl KvServer {
-    fn start(options: &[&str]) -> KvServer {
-        let mut command = Command::new(example("kv_server"));
-        command
-            .args(["--listen", "127.0.0.1:0", "--stop-on-stdin-eof"])
-            .args(options);
-        let (process, addr) = Spawned::listening(&mut command, "kv server listening on tcp:");
-        KvServer { process, addr }
-    }
-
-    fn connect(&self) -> TcpStream {
-        let stream = TcpStream::connect(self.addr).expect("connect to kv_server");
-        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-        stream
-    }
-
-    /// Its process id, from `INFO`.
-    fn pid(&self) -> u32 {
-        let mut client = self.connect();
-        client.write_all(b"INFO server\r\n").unwrap();
-        let info = String::from_utf8(read_reply(&mut client)).unwrap();
-        let line = info
-            .lines()
-            .find_map(|line| line.strip_prefix("process_id:"))
-            .expect("process_id in INFO");
-        line.trim().parse().unwrap()
-    }
-
-    fn stop(self) {
-        let finished = self.process.finish();
-        assert!(
-            finished.status.success() && !finished.stderr.contains("panicked"),
-            "kv_server failed: {}\n{}",
-            finished.status,
-            finished.stderr
-        );
-    }
+/// The process id of `server`, from `INFO`.
+fn pid(server: &KvServer) -> u32 {
+    let mut client = server.connect();
+    client.write_all(b"INFO server\r\n").unwrap();
+    let info = String::from_utf8(read_reply(&mut client)).unwrap();
+    let line = info
+        .lines()
+        .find_map(|line| line.strip_prefix("process_id:"))
+        .expect("process_id in INFO");
+    line.trim().parse().unwrap()
 }
 
 /// Reads exactly `len` bytes.
@@ -326,7 +294,7 @@ fn timeout_closes_an_idle_client_but_not_a_subscriber() {
 fn a_64_mib_get_read_slowly_arrives_whole_in_bounded_memory() {
     const VALUE: usize = 64 << 20;
     let server = KvServer::start(&[]);
-    let pid = server.pid();
+    let pid = pid(&server);
     let mut client = server.connect();
     let value: Vec<u8> = (0..VALUE).map(|i| (i % 251) as u8).collect();
     let mut set = format!("*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n${VALUE}\r\n").into_bytes();

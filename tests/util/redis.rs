@@ -36,6 +36,13 @@ impl KvServer {
         KvServer { process, addr }
     }
 
+    /// A plain connection to it, reads bounded by [`TIMEOUT`].
+    pub fn connect(&self) -> TcpStream {
+        let stream = TcpStream::connect(self.addr).expect("connect to kv_server");
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        stream
+    }
+
     /// Stops it the way scripts do (end of standard input) and checks that it stopped
     /// cleanly, without a panic.
     pub fn stop(self) -> Finished {

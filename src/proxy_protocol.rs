@@ -204,6 +204,9 @@ impl ProxyHeader {
     /// Why `bytes` cannot start a header: no version 1 or 2 signature, a malformed field, a
     /// version 1 line longer than 107 bytes, malformed TLVs. The text is for a log.
     pub fn parse(bytes: &[u8], proxy: PeerAddr) -> Result<Option<(ProxyHeader, usize)>, String> {
+        if is_unfinished_v1_line(bytes) {
+            return Ok(None);
+        }
         match HeaderResult::parse(bytes) {
             HeaderResult::V2(Ok(header)) => from_v2(&header, proxy).map(Some),
             HeaderResult::V1(Ok(header)) => Ok(Some(from_v1(&header, proxy))),
@@ -361,4 +364,17 @@ impl fmt::Display for ProxyHeader {
         }
         write!(f, " via {}", self.proxy)
     }
+}
+
+/// The longest version 1 header, its CRLF included (the spec's 107 bytes).
+const V1_MAX_LEN: usize = 107;
+
+/// Whether `bytes` start a version 1 line whose CRLF has not arrived. Such a line is parsed
+/// only once it is whole: cut after a field's separator (`... 56324 ` then `443\r\n`), its
+/// start reads to `ppp` as a complete line with an invalid field rather than as an
+/// incomplete one. A line already over the limit is left to `ppp`, which says why.
+fn is_unfinished_v1_line(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"PROXY ")
+        && bytes.len() < V1_MAX_LEN
+        && !bytes.windows(2).any(|pair| pair == b"\r\n")
 }

@@ -13,7 +13,8 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
 
 use mio_reactor::{
-    CloseReason, Config, Context, Handler, ListenOptions, PeerAddr, ProxyProtocol, Record,
+    CloseReason, Config, Context, Handler, ListenOptions, PeerAddr, ProxyHeader, ProxyProtocol,
+    Record,
 };
 use util::{client, loopback, read_to_end, Server, WAIT};
 
@@ -210,6 +211,30 @@ fn header_split_one_byte_at_a_time_is_read_whole() {
         }
         assert!(line(&mut conn).starts_with("192.0.2.1:56324 via 127.0.0.1:"));
         assert_eq!(util::round_trip(&mut conn, b"after"), b"after");
+    }
+}
+
+#[test]
+fn a_v1_header_cut_anywhere_is_incomplete_until_its_line_ends() {
+    // Where a segment ends is the network's choice: a cut right after a field's separator
+    // ("... 56324 ") once closed the connection as a malformed port.
+    let proxy = PeerAddr::Tcp("127.0.0.1:9000".parse().unwrap());
+    for header in [
+        &b"PROXY TCP4 192.0.2.9 127.0.0.1 56324 65442\r\n"[..],
+        b"PROXY TCP6 2001:db8::1 ::1 56324 443\r\n",
+        b"PROXY UNKNOWN\r\n",
+    ] {
+        for cut in 1..header.len() {
+            let start = &header[..cut];
+            assert_eq!(
+                ProxyHeader::parse(start, proxy.clone()).map(|found| found.is_some()),
+                Ok(false),
+                "{:?}",
+                String::from_utf8_lossy(start)
+            );
+        }
+        let (_, len) = ProxyHeader::parse(header, proxy.clone()).unwrap().unwrap();
+        assert_eq!(len, header.len());
     }
 }
 

@@ -268,6 +268,20 @@ fn a_client_over_maxclients_gets_redis_error_and_is_closed() {
 }
 
 #[test]
+fn a_client_that_quit_frees_its_place_before_it_closes_its_socket() {
+    // Redis frees a client once QUIT's reply is written; the peer may take its time to
+    // close its own side, and a new client must not be refused meanwhile.
+    let server = KvServer::start(&["--maxclients", "1"]);
+    let mut leaving = server.connect();
+    exchange(&mut leaving, b"QUIT\r\n", b"+OK\r\n");
+    let mut next = server.connect();
+    exchange(&mut next, b"PING\r\n", b"+PONG\r\n");
+    drop(leaving);
+    drop(next);
+    server.stop();
+}
+
+#[test]
 fn timeout_closes_an_idle_client_but_not_a_subscriber() {
     let server = KvServer::start(&["--timeout", "1"]);
     let mut subscriber = server.connect();

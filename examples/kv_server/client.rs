@@ -182,15 +182,19 @@ impl Client {
 
     /// Sends what is gathered and closes once it is written (QUIT, a protocol error). The
     /// subscriptions end now, not when the close completes: Redis frees such a client as
-    /// soon as its reply is written, so a PUBLISH meanwhile no longer counts it.
+    /// soon as its reply is written, so a PUBLISH meanwhile no longer counts it. Its
+    /// `--maxclients` slot is free at once too, as Redis's is, not when the peer has
+    /// closed its side (up to the shutdown timeout later).
     fn close_after_reply(&mut self, ctx: &mut Context<'_>, reason: Option<CloseReason>) {
         self.flush(ctx);
         self.closing = true;
         let subscriptions = std::mem::take(&mut self.subscriptions);
-        self.server
-            .borrow_mut()
-            .pubsub
-            .forget(ctx.id(), &subscriptions);
+        let mut server = self.server.borrow_mut();
+        server.pubsub.forget(ctx.id(), &subscriptions);
+        if std::mem::take(&mut self.admitted) {
+            server.clients -= 1;
+        }
+        drop(server);
         match reason {
             Some(reason) => ctx.close_with(reason),
             None => ctx.close(),

@@ -18,7 +18,7 @@ Listen on ENDPOINT (repeatable): tcp:HOST:PORT (tcp:127.0.0.1:7000, tcp:[::1]:70
 IP with a port (127.0.0.1:7000, [::1]:PORT), tcp:NAME:PORT (every address of a host name, \
 tcp:localhost:7000), udp:HOST:PORT (echo_server only), unix:PATH, fd:N or systemd:NAME (a \
 socket inherited through systemd socket activation, LISTEN_FDS/LISTEN_FDNAMES). Port 0 picks \
-a free port. The TLS options apply to every listen";
+a free port";
 
 /// `--listen ENDPOINT`, repeatable: how every server is told where to listen
 /// (`#[command(flatten)]` into its `Args`). The older flags each server kept (`--addr`,

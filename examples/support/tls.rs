@@ -18,8 +18,8 @@ use mio_reactor::{
 /// (`#[command(flatten)]` into its `Args`).
 #[derive(clap::Args)]
 pub struct ServerTlsArgs {
-    /// Serve TLS with this PEM certificate chain (needs --tls-key and a build with
-    /// `--features tls`)
+    /// Serve TLS on every --listen with this PEM certificate chain (needs --tls-key and a
+    /// build with `--features tls`)
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
     /// The PEM private key of --tls-cert

@@ -196,6 +196,7 @@ mod post;
 pub mod protocol;
 mod queues;
 mod reactor;
+mod recv_batch;
 mod shutdown;
 mod signals;
 mod state;

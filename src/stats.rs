@@ -226,6 +226,10 @@ pub struct Stats {
     pub datagrams_in: u64,
     /// Datagrams sent on UDP sockets.
     pub datagrams_out: u64,
+    /// System calls that received datagrams on UDP sockets: with batches
+    /// ([`Config::datagram_batches`](crate::Config::datagram_batches)) one `recvmmsg` takes
+    /// many, so `datagrams_in / datagram_receive_calls` is the mean batch.
+    pub datagram_receive_calls: u64,
     /// Datagrams dropped because a UDP socket's send queue was full (or the send failed).
     pub datagrams_dropped: u64,
     /// Panics caught in user code ([`Config::catch_panics`](crate::Config::catch_panics)): in

@@ -16,10 +16,11 @@ use crate::entries::Entry;
 use crate::id::{Slot, TimerId, UdpId};
 use crate::inherited::{self, InheritedSocket};
 use crate::panics::call_user;
+use crate::recv_batch::RecvBatch;
 use crate::trace::{trace_record, Record};
 
 /// The largest UDP payload over IPv4 is 65,507 bytes (IPv6 jumbograms aside): a receive
-/// buffer of 64 KiB never truncates a datagram.
+/// buffer (a batch's slot) of 64 KiB never truncates a datagram.
 pub(crate) const MAX_DATAGRAM: usize = 64 * 1024;
 
 /// Datagrams received per dispatch before other entries get their turn.
@@ -140,8 +141,6 @@ impl Core {
         handler: Box<dyn DatagramHandler>,
     ) -> io::Result<SocketAddr> {
         let local_addr = socket.local_addr()?;
-        // A smaller buffer would silently truncate large datagrams.
-        self.grow_read_buf(MAX_DATAGRAM);
         let slot = self.entries.next_slot();
         self.entries.register(
             &mut socket,
@@ -172,31 +171,24 @@ impl Core {
         }
     }
 
+    /// Receives datagrams in batches (`recvmmsg`, [`RecvBatch`]) and hands each to the
+    /// handler, until `WouldBlock`, a close, or [`RECV_BUDGET`] datagrams (or calls: errors
+    /// count too) this dispatch; then the socket goes to the back of the ready queue.
     fn receive_datagrams(&mut self, slot: Slot) {
-        let mut buf = self.take_read_buf();
-        for _ in 0..RECV_BUDGET {
+        let mut batch = std::mem::replace(&mut self.recv_batch, RecvBatch::new(false));
+        let (mut delivered, mut calls) = (0, 0);
+        while delivered < RECV_BUDGET && calls < RECV_BUDGET {
             let Some(udp) = self.entries.udp(slot) else {
                 break;
             };
             if !udp.readable || udp.closing.is_some() {
                 break;
             }
-            match udp.socket.recv_from(&mut buf) {
-                Ok((len, from)) => {
-                    self.stats.datagrams_in += 1;
-                    self.stats.bytes_in += len as u64;
-                    let (socket, peer) = (UdpId(slot), from);
-                    trace_record!(
-                        self,
-                        Record::Datagram {
-                            socket,
-                            bytes: len,
-                            peer,
-                            incoming: true
-                        }
-                    );
-                    let datagram = &buf[..len];
-                    self.with_datagram_handler(slot, |h, ctx| h.on_datagram(ctx, datagram, from));
+            calls += 1;
+            match batch.receive(&udp.socket, RECV_BUDGET - delivered) {
+                Ok(()) => {
+                    self.stats.datagram_receive_calls += 1;
+                    delivered += self.deliver_datagrams(slot, &batch);
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => udp.readable = false,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
@@ -208,7 +200,37 @@ impl Core {
         if matches!(self.entries.udp(slot), Some(u) if u.readable && u.closing.is_none()) {
             self.queue(slot);
         }
-        self.return_read_buf(buf);
+        self.recv_batch = batch;
+    }
+
+    /// Hands the batch's datagrams to the handler, one call each, while the socket is open;
+    /// returns how many it handed. (Those after a close are dropped, as those still in the
+    /// kernel's buffer are.)
+    fn deliver_datagrams(&mut self, slot: Slot, batch: &RecvBatch) -> usize {
+        let mut delivered = 0;
+        for i in 0..batch.len() {
+            if !matches!(self.entries.udp(slot), Some(u) if u.closing.is_none()) {
+                break;
+            }
+            delivered += 1;
+            let Some((datagram, from)) = batch.datagram(i) else {
+                continue;
+            };
+            self.stats.datagrams_in += 1;
+            self.stats.bytes_in += datagram.len() as u64;
+            let (socket, peer, bytes) = (UdpId(slot), from, datagram.len());
+            trace_record!(
+                self,
+                Record::Datagram {
+                    socket,
+                    bytes,
+                    peer,
+                    incoming: true
+                }
+            );
+            self.with_datagram_handler(slot, |h, ctx| h.on_datagram(ctx, datagram, from));
+        }
+        delivered
     }
 
     /// Sets a datagram handler's own timer.

@@ -38,6 +38,7 @@ use crate::panics::call_user;
 use crate::post::Inbox;
 use crate::queues::Queues;
 use crate::recv_batch::RecvBatch;
+use crate::send_batch::SendBatch;
 use crate::shutdown::Lifecycle;
 use crate::state::State;
 use crate::stats::Stats;
@@ -102,7 +103,7 @@ impl TimerTask {
 /// The loop's state, as parts: each owns its state behind private fields and is changed
 /// only through its methods, so a function's signature says which part it may change.
 ///
-/// Eleven parts are visible to the other files of the crate; the clock, the configuration and
+/// Twelve parts are visible to the other files of the crate; the clock, the configuration and
 /// the read buffer are not: they are read through [`now`](Core::now) and
 /// [`config`](Core::config), the clock is set only by [`read_clock`](Core::read_clock), and
 /// the buffer is lent by [`take_read_buf`](Core::take_read_buf).
@@ -139,6 +140,8 @@ pub(crate) struct Core {
     /// The slots every UDP socket receives its datagrams into (`recv_batch.rs`), lent for
     /// one dispatch as `read_buf` is.
     pub(crate) recv_batch: RecvBatch,
+    /// Whether datagrams leave in batches (`send_batch.rs`).
+    pub(crate) send_batch: SendBatch,
 }
 
 impl Core {
@@ -159,6 +162,7 @@ impl Core {
             now: Instant::now(),
             read_buf: vec![0; config.read_buffer_size],
             recv_batch: RecvBatch::new(config.datagram_batches),
+            send_batch: SendBatch::new(config.datagram_batches),
             config,
         }
     }

@@ -197,6 +197,7 @@ pub mod protocol;
 mod queues;
 mod reactor;
 mod recv_batch;
+mod send_batch;
 mod shutdown;
 mod signals;
 mod state;

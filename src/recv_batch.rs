@@ -123,7 +123,7 @@ impl RecvBatch {
 /// `ENOSYS` (no such call) or `EINVAL` (a kernel or emulation that refuses it), as
 /// `sendmmsg(2)`'s and `recvmmsg(2)`'s man pages and QUIC stacks (quinn-udp) treat them;
 /// `Unsupported` where this crate has no batch call at all.
-fn kernel_lacks_it(err: &io::Error) -> bool {
+pub(crate) fn kernel_lacks_it(err: &io::Error) -> bool {
     err.kind() == io::ErrorKind::Unsupported
         || matches!(err.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EINVAL))
 }

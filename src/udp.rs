@@ -189,6 +189,9 @@ impl Core {
                 Ok(()) => {
                     self.stats.datagram_receive_calls += 1;
                     delivered += self.deliver_datagrams(slot, &batch);
+                    // The replies to this batch leave now: the send queue need only hold
+                    // those of one batch, not of the whole budget.
+                    self.flush_udp(slot);
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => udp.readable = false,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
@@ -249,7 +252,9 @@ impl Core {
         }
     }
 
-    /// Sends one datagram for a handler: straight through, else queued, else dropped.
+    /// Queues one datagram for a handler (else drops it, the queue being full); the queue
+    /// leaves in batches at the end of the dispatch (`flush_gathered`), or after each
+    /// received batch.
     pub(crate) fn udp_send(
         &mut self,
         slot: Slot,
@@ -262,28 +267,20 @@ impl Core {
             .udp(slot)
             .filter(|udp| udp.closing.is_none() && !udp.finished)
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "socket closed"))?;
-        if udp.send_queue.is_empty() && udp.writable {
-            match udp.socket.send_to(data, to) {
-                Ok(_) => {
-                    self.stats.datagrams_out += 1;
-                    self.stats.bytes_out += data.len() as u64;
-                    self.trace_sent(slot, data.len(), to);
-                    return Ok(SendOutcome::Sent);
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => udp.writable = false,
-                Err(err) => return Err(err),
-            }
-        }
         if udp.send_queue.len() >= max_queued {
             self.stats.datagrams_dropped += 1;
             return Ok(SendOutcome::Dropped);
         }
         udp.send_queue.push_back((data.to_vec(), to));
+        if udp.send_queue.len() == 1 {
+            self.queues.list_unflushed(slot);
+        }
         Ok(SendOutcome::Queued)
     }
 
-    /// Sends queued datagrams while the socket takes them.
-    fn flush_udp(&mut self, slot: Slot) {
+    /// Sends queued datagrams in batches while the socket takes them. A datagram the kernel
+    /// refuses is dropped and counted; those after it still go.
+    pub(crate) fn flush_udp(&mut self, slot: Slot) {
         // Borrow the entry and the counters separately: two parts of the core.
         let Some(udp) = self.entries.udp(slot) else {
             return;
@@ -291,29 +288,30 @@ impl Core {
         let stats = &mut self.stats;
         let tracing = self.trace.is_on();
         let mut sent = Vec::new(); // (bytes, to), for trace records once the borrows end
-        while udp.writable {
-            let Some((data, to)) = udp.send_queue.front() else {
-                break;
-            };
-            match udp.socket.send_to(data, *to) {
-                Ok(_) => {
-                    stats.datagrams_out += 1;
-                    stats.bytes_out += data.len() as u64;
-                    if tracing {
-                        sent.push((data.len(), *to));
+        while udp.writable && !udp.send_queue.is_empty() {
+            match self.send_batch.send(&udp.socket, &udp.send_queue) {
+                Ok(count) => {
+                    stats.datagram_send_calls += 1;
+                    for (data, to) in udp.send_queue.drain(..count) {
+                        stats.datagrams_out += 1;
+                        stats.bytes_out += data.len() as u64;
+                        if tracing {
+                            sent.push((data.len(), to));
+                        }
                     }
                 }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    udp.writable = false;
-                    break;
-                }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => udp.writable = false,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => {
+                    let (_, to) = udp
+                        .send_queue
+                        .pop_front()
+                        .expect("the datagram that failed");
                     log::debug!("{} send to {to}: {err} (dropped)", UdpId(slot));
+                    stats.datagram_send_errors += 1;
                     stats.datagrams_dropped += 1;
                 }
             }
-            udp.send_queue.pop_front();
         }
         for (bytes, to) in sent {
             self.trace_sent(slot, bytes, to);

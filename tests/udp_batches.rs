@@ -151,3 +151,98 @@ fn a_socket_that_stays_readable_yields_to_another_after_its_budget_and_loses_not
     );
     assert_eq!(log.iter().filter(|&&c| c == 'A').count(), total);
 }
+
+/// Echoes each datagram, and counts what became of its replies.
+struct Echo;
+
+impl DatagramHandler for Echo {
+    fn on_datagram(&mut self, ctx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
+        ctx.send_to(data, from).unwrap();
+    }
+}
+
+/// Sends `datagrams` to a reactor's `Echo` before it turns, and reads the echoes.
+fn echo_all(config: Config, datagrams: &[Vec<u8>]) -> (Vec<Vec<u8>>, mio_reactor::Stats) {
+    init_logging();
+    let mut reactor = Reactor::with_config(config).unwrap();
+    let addr = reactor.bind_udp("udp:127.0.0.1:0", Echo).unwrap();
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.set_read_timeout(Some(util::WAIT)).unwrap();
+    for datagram in datagrams {
+        client.send_to(datagram, addr).unwrap();
+    }
+    let count = datagrams.len() as u64;
+    turn_until(&mut reactor, |r| r.stats().datagrams_out == count);
+    let mut buf = vec![0; 70_000];
+    let echoes = datagrams
+        .iter()
+        .map(|_| {
+            let len = client.recv(&mut buf).unwrap();
+            buf[..len].to_vec()
+        })
+        .collect();
+    (echoes, reactor.stats())
+}
+
+#[test]
+fn the_replies_to_a_batch_leave_in_fewer_calls_than_datagrams() {
+    let datagrams: Vec<Vec<u8>> = (0..100u32).map(|n| n.to_be_bytes().to_vec()).collect();
+    let (echoes, stats) = echo_all(Config::default(), &datagrams);
+    assert_eq!(echoes, datagrams);
+    assert!(stats.datagram_send_calls < 100, "{stats:?}");
+}
+
+#[test]
+fn the_replies_to_a_whole_receive_budget_fit_the_default_send_queue() {
+    // More replies than the send queue holds (64), fewer than the receive budget (256).
+    let datagrams: Vec<Vec<u8>> = (0..200u32).map(|n| n.to_be_bytes().to_vec()).collect();
+    let (echoes, stats) = echo_all(Config::default(), &datagrams);
+    assert_eq!(echoes, datagrams);
+    assert_eq!(stats.datagrams_dropped, 0);
+}
+
+#[test]
+fn with_batches_off_each_reply_is_its_own_send_call() {
+    let datagrams: Vec<Vec<u8>> = (0..20u32).map(|n| n.to_be_bytes().to_vec()).collect();
+    let (echoes, stats) = echo_all(Config::default().datagram_batches(false), &datagrams);
+    assert_eq!(echoes, datagrams);
+    assert_eq!(stats.datagram_send_calls, 20);
+}
+
+/// On any datagram, sends five to its sender, the third of them to port 0, which Linux
+/// refuses (`EINVAL`) when it is sent.
+struct OneBadDestination;
+
+impl DatagramHandler for OneBadDestination {
+    fn on_datagram(&mut self, ctx: &mut DatagramContext<'_>, _: &[u8], from: SocketAddr) {
+        let nowhere = SocketAddr::from(([127, 0, 0, 1], 0));
+        for (n, to) in [from, from, nowhere, from, from].into_iter().enumerate() {
+            ctx.send_to(&[n as u8], to).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_datagram_the_kernel_refuses_in_a_send_batch_is_counted_and_the_rest_still_go() {
+    init_logging();
+    let mut reactor = Reactor::new().unwrap();
+    let addr = reactor
+        .bind_udp("udp:127.0.0.1:0", OneBadDestination)
+        .unwrap();
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.set_read_timeout(Some(util::WAIT)).unwrap();
+    client.send_to(b"go", addr).unwrap();
+
+    turn_until(&mut reactor, |r| r.stats().datagram_send_errors == 1);
+
+    let mut received = Vec::new();
+    for _ in 0..4 {
+        let mut buf = [0; 8];
+        let len = client.recv(&mut buf).unwrap();
+        received.push(buf[..len].to_vec());
+    }
+    assert_eq!(received, [[0], [1], [3], [4]]);
+    let stats = reactor.stats();
+    assert_eq!((stats.datagrams_out, stats.datagrams_dropped), (4, 1));
+    assert!(stats.datagram_send_calls < 4, "batches stopped: {stats:?}");
+}

@@ -37,14 +37,14 @@ use crate::output_limits::OutputLimits;
 use crate::panics::call_user;
 use crate::post::Inbox;
 use crate::queues::Queues;
-use crate::recv_batch::RecvBatch;
-use crate::send_batch::SendBatch;
 use crate::shutdown::Lifecycle;
 use crate::state::State;
 use crate::stats::Stats;
 use crate::timer::Timers;
 use crate::trace::{trace_record, Record, TimerKind, TimerTarget, Trace};
 use crate::transport::Transport;
+use crate::udp::recv_batch::RecvBatch;
+use crate::udp::send_batch::SendBatch;
 
 /// What a timer does when it fires.
 #[derive(Debug, Clone, Copy)]
@@ -137,10 +137,10 @@ pub(crate) struct Core {
     config: Config,
     /// The one read buffer every connection reads into.
     read_buf: Vec<u8>,
-    /// The slots every UDP socket receives its datagrams into (`recv_batch.rs`), lent for
+    /// The slots every UDP socket receives its datagrams into (`udp/recv_batch.rs`), lent for
     /// one dispatch as `read_buf` is.
     pub(crate) recv_batch: RecvBatch,
-    /// Whether datagrams leave in batches (`send_batch.rs`).
+    /// Whether datagrams leave in batches (`udp/send_batch.rs`).
     pub(crate) send_batch: SendBatch,
 }
 

@@ -196,8 +196,6 @@ mod post;
 pub mod protocol;
 mod queues;
 mod reactor;
-mod recv_batch;
-mod send_batch;
 mod shutdown;
 mod signals;
 mod state;

@@ -8,6 +8,11 @@ use std::time::Duration;
 
 use mio::net::UdpSocket;
 
+pub(crate) mod recv_batch;
+pub(crate) mod send_batch;
+
+use recv_batch::RecvBatch;
+
 use crate::close_reason::CloseReason;
 use crate::core::{Core, TimerTask};
 use crate::datagram::{DatagramContext, DatagramHandler, SendOutcome};
@@ -16,7 +21,6 @@ use crate::entries::Entry;
 use crate::id::{Slot, TimerId, UdpId};
 use crate::inherited::{self, InheritedSocket};
 use crate::panics::call_user;
-use crate::recv_batch::RecvBatch;
 use crate::trace::{trace_record, Record};
 
 /// The largest UDP payload over IPv4 is 65,507 bytes (IPv6 jumbograms aside): a receive

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 
 use mio::net::UdpSocket;
 
-use crate::recv_batch::{kernel_lacks_it, SLOTS};
+use super::recv_batch::{kernel_lacks_it, SLOTS};
 
 /// Whether sends go out in batches: off when configured so or when the kernel refused them.
 pub(crate) struct SendBatch {

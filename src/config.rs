@@ -53,6 +53,7 @@ pub struct Config {
     pub(crate) nodelay: bool,
     pub(crate) dead_peer_detection: DeadPeerDetection,
     pub(crate) max_queued_datagrams: usize,
+    pub(crate) datagram_batches: bool,
     pub(crate) socket_send_buffer: Option<usize>,
     pub(crate) socket_recv_buffer: Option<usize>,
     pub(crate) tls_handshake_timeout: Duration,
@@ -81,6 +82,7 @@ impl Default for Config {
             nodelay: true,
             dead_peer_detection: DeadPeerDetection::default(),
             max_queued_datagrams: 64,
+            datagram_batches: true,
             socket_send_buffer: None,
             socket_recv_buffer: None,
             tls_handshake_timeout: Duration::from_secs(10),
@@ -201,6 +203,15 @@ impl Config {
         /// 64). Beyond it datagrams are dropped and counted in
         /// [`Stats::datagrams_dropped`](crate::Stats::datagrams_dropped).
         max_queued_datagrams, get_max_queued_datagrams: usize
+    );
+    knob!(
+        /// Receive UDP datagrams in batches, up to 32 per `recvmmsg(2)` call (default true;
+        /// Linux). `false` makes one `recvfrom(2)` call per datagram, which is also what the
+        /// reactor falls back to, for good, when the kernel refuses `recvmmsg` (`ENOSYS`,
+        /// `EINVAL`). Either way each datagram reaches
+        /// [`DatagramHandler::on_datagram`](crate::DatagramHandler::on_datagram) whole, one
+        /// call each, within the same receive budget.
+        datagram_batches, get_datagram_batches: bool
     );
 
     knob!(

@@ -43,6 +43,8 @@ use crate::stats::Stats;
 use crate::timer::Timers;
 use crate::trace::{trace_record, Record, TimerKind, TimerTarget, Trace};
 use crate::transport::Transport;
+use crate::udp::recv_batch::RecvBatch;
+use crate::udp::send_batch::SendBatch;
 
 /// What a timer does when it fires.
 #[derive(Debug, Clone, Copy)]
@@ -101,7 +103,7 @@ impl TimerTask {
 /// The loop's state, as parts: each owns its state behind private fields and is changed
 /// only through its methods, so a function's signature says which part it may change.
 ///
-/// Ten parts are visible to the other files of the crate; the clock, the configuration and
+/// Twelve parts are visible to the other files of the crate; the clock, the configuration and
 /// the read buffer are not: they are read through [`now`](Core::now) and
 /// [`config`](Core::config), the clock is set only by [`read_clock`](Core::read_clock), and
 /// the buffer is lent by [`take_read_buf`](Core::take_read_buf).
@@ -133,8 +135,13 @@ pub(crate) struct Core {
     now: Instant,
     /// Set when the reactor is made; never changed.
     config: Config,
-    /// The one read buffer every connection and UDP socket reads into.
+    /// The one read buffer every connection reads into.
     read_buf: Vec<u8>,
+    /// The slots every UDP socket receives its datagrams into (`udp/recv_batch.rs`), lent for
+    /// one dispatch as `read_buf` is.
+    pub(crate) recv_batch: RecvBatch,
+    /// Whether datagrams leave in batches (`udp/send_batch.rs`).
+    pub(crate) send_batch: SendBatch,
 }
 
 impl Core {
@@ -154,6 +161,8 @@ impl Core {
             before_sleep: BeforeSleep::default(),
             now: Instant::now(),
             read_buf: vec![0; config.read_buffer_size],
+            recv_batch: RecvBatch::new(config.datagram_batches),
+            send_batch: SendBatch::new(config.datagram_batches),
             config,
         }
     }
@@ -188,13 +197,6 @@ impl Core {
     #[inline]
     pub(crate) fn return_read_buf(&mut self, buf: Vec<u8>) {
         self.read_buf = buf;
-    }
-
-    /// Makes the read buffer at least `len` bytes long.
-    pub(crate) fn grow_read_buf(&mut self, len: usize) {
-        if self.read_buf.len() < len {
-            self.read_buf.resize(len, 0);
-        }
     }
 
     /// Puts an entry in the ready queue unless it is there already.

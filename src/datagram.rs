@@ -3,9 +3,10 @@
 //! A datagram socket has no peer, no stream and no half-close: each datagram arrives whole
 //! (or not at all) with its sender's address, and each send is one datagram to any address.
 //! What the reactor adds is the same loop discipline as for streams: receive until
-//! `WouldBlock` within a budget, and a small bounded queue for sends that would block,
-//! beyond which datagrams are dropped and counted (UDP may lose them anyway), never an error
-//! that stops the loop.
+//! `WouldBlock` within a budget, in batches of many datagrams per system call (`recvmmsg`),
+//! and a small bounded send queue that leaves in batches too (`sendmmsg`), beyond which
+//! datagrams are dropped and counted (UDP may lose them anyway), never an error that stops
+//! the loop.
 
 use std::fmt;
 use std::io;
@@ -120,9 +121,11 @@ pub trait DatagramHandler: 'static {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendOutcome {
-    /// Handed to the kernel.
+    /// Handed to the kernel. ([`send_to`](DatagramContext::send_to) no longer returns it:
+    /// datagrams leave in batches, so every accepted one is [`Queued`](SendOutcome::Queued).)
     Sent,
-    /// The socket's buffer was full: queued, to be sent when it drains.
+    /// Queued: it leaves in a batch after the received batch being handled, or at the end
+    /// of the dispatch, or once the socket's buffer drains.
     Queued,
     /// The queue was full too: dropped and counted in
     /// [`Stats::datagrams_dropped`](crate::Stats::datagrams_dropped).
@@ -205,23 +208,23 @@ impl<'a> DatagramContext<'a> {
         self.core.now()
     }
 
-    /// Sends one datagram to `to`.
+    /// Sends one datagram to `to`: queues it, to leave with the others in one `sendmmsg(2)`
+    /// call (Linux; `sendto(2)` each elsewhere or with
+    /// [`Config::datagram_batches(false)`](crate::Config::datagram_batches)) after the
+    /// received batch being handled, or at the end of this dispatch.
     ///
-    /// A datagram that would block is queued (up to
-    /// [`Config::max_queued_datagrams`](crate::Config::max_queued_datagrams)), then dropped:
-    /// neither is an error ([`SendOutcome`]).
+    /// Returns [`Queued`](SendOutcome::Queued), or [`Dropped`](SendOutcome::Dropped) when the
+    /// queue already holds
+    /// [`Config::max_queued_datagrams`](crate::Config::max_queued_datagrams); neither is an
+    /// error. A datagram the kernel refuses when the queue is flushed (`EMSGSIZE`: larger
+    /// than UDP carries, 65,507 bytes over IPv4; `EINVAL`: port 0; an address of the other IP
+    /// family; no route) is dropped and counted in
+    /// [`Stats::datagram_send_errors`](crate::Stats::datagram_send_errors) and
+    /// [`Stats::datagrams_dropped`](crate::Stats::datagrams_dropped); the others still go.
     ///
     /// # Errors
-    /// Errors are about this datagram only; the socket stays open and nothing is queued:
-    /// - [`NotConnected`](io::ErrorKind::NotConnected): this socket is closing
-    ///   ([`close`](DatagramContext::close) was called);
-    /// - the operating system's error from `sendto`, when the datagram went straight to
-    ///   the socket: `EMSGSIZE` (larger than UDP carries, 65,507 bytes over IPv4),
-    ///   [`NetworkUnreachable`](io::ErrorKind::NetworkUnreachable) (no route), or an address
-    ///   of the other IP family than the socket's.
-    ///
-    /// A datagram that was queued and fails when the queue is flushed is dropped and counted
-    /// in [`Stats::datagrams_dropped`](crate::Stats::datagrams_dropped), not reported.
+    /// [`NotConnected`](io::ErrorKind::NotConnected): this socket is closing
+    /// ([`close`](DatagramContext::close) was called); nothing is queued.
     pub fn send_to(&mut self, data: &[u8], to: SocketAddr) -> io::Result<SendOutcome> {
         self.core.udp_send(self.slot, data, to)
     }

@@ -267,6 +267,8 @@ impl Core {
             if let Some(conn) = self.entries.conn(slot) {
                 conn.unlist_for_flush();
                 self.flush_output(slot);
+            } else {
+                self.flush_udp(slot); // datagrams a handler sent (`udp_send`)
             }
         }
     }

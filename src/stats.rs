@@ -226,7 +226,19 @@ pub struct Stats {
     pub datagrams_in: u64,
     /// Datagrams sent on UDP sockets.
     pub datagrams_out: u64,
-    /// Datagrams dropped because a UDP socket's send queue was full (or the send failed).
+    /// System calls that received datagrams on UDP sockets: with batches
+    /// ([`Config::datagram_batches`](crate::Config::datagram_batches)) one `recvmmsg` takes
+    /// many, so `datagrams_in / datagram_receive_calls` is the mean batch.
+    pub datagram_receive_calls: u64,
+    /// System calls that sent datagrams on UDP sockets (`sendmmsg`, or `sendto`): many per
+    /// call with batches.
+    pub datagram_send_calls: u64,
+    /// Datagrams the kernel refused to send (a destination of the other address family,
+    /// port 0, a datagram too large...), each dropped (and counted in
+    /// [`datagrams_dropped`](Stats::datagrams_dropped) too) while the rest still go.
+    pub datagram_send_errors: u64,
+    /// Datagrams dropped because a UDP socket's send queue was full, the send failed, or the
+    /// socket closed with datagrams still queued.
     pub datagrams_dropped: u64,
     /// Panics caught in user code ([`Config::catch_panics`](crate::Config::catch_panics)): in
     /// connection and datagram handlers (each closing its connection or socket), factories

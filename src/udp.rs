@@ -8,6 +8,11 @@ use std::time::Duration;
 
 use mio::net::UdpSocket;
 
+pub(crate) mod recv_batch;
+pub(crate) mod send_batch;
+
+use recv_batch::RecvBatch;
+
 use crate::close_reason::CloseReason;
 use crate::core::{Core, TimerTask};
 use crate::datagram::{DatagramContext, DatagramHandler, SendOutcome};
@@ -19,7 +24,7 @@ use crate::panics::call_user;
 use crate::trace::{trace_record, Record};
 
 /// The largest UDP payload over IPv4 is 65,507 bytes (IPv6 jumbograms aside): a receive
-/// buffer of 64 KiB never truncates a datagram.
+/// buffer (a batch's slot) of 64 KiB never truncates a datagram.
 pub(crate) const MAX_DATAGRAM: usize = 64 * 1024;
 
 /// Datagrams received per dispatch before other entries get their turn.
@@ -140,8 +145,6 @@ impl Core {
         handler: Box<dyn DatagramHandler>,
     ) -> io::Result<SocketAddr> {
         let local_addr = socket.local_addr()?;
-        // A smaller buffer would silently truncate large datagrams.
-        self.grow_read_buf(MAX_DATAGRAM);
         let slot = self.entries.next_slot();
         self.entries.register(
             &mut socket,
@@ -172,31 +175,27 @@ impl Core {
         }
     }
 
+    /// Receives datagrams in batches (`recvmmsg`, [`RecvBatch`]) and hands each to the
+    /// handler, until `WouldBlock`, a close, or [`RECV_BUDGET`] datagrams (or calls: errors
+    /// count too) this dispatch; then the socket goes to the back of the ready queue.
     fn receive_datagrams(&mut self, slot: Slot) {
-        let mut buf = self.take_read_buf();
-        for _ in 0..RECV_BUDGET {
+        let mut batch = std::mem::replace(&mut self.recv_batch, RecvBatch::new(false));
+        let (mut delivered, mut calls) = (0, 0);
+        while delivered < RECV_BUDGET && calls < RECV_BUDGET {
             let Some(udp) = self.entries.udp(slot) else {
                 break;
             };
             if !udp.readable || udp.closing.is_some() {
                 break;
             }
-            match udp.socket.recv_from(&mut buf) {
-                Ok((len, from)) => {
-                    self.stats.datagrams_in += 1;
-                    self.stats.bytes_in += len as u64;
-                    let (socket, peer) = (UdpId(slot), from);
-                    trace_record!(
-                        self,
-                        Record::Datagram {
-                            socket,
-                            bytes: len,
-                            peer,
-                            incoming: true
-                        }
-                    );
-                    let datagram = &buf[..len];
-                    self.with_datagram_handler(slot, |h, ctx| h.on_datagram(ctx, datagram, from));
+            calls += 1;
+            match batch.receive(&udp.socket, RECV_BUDGET - delivered) {
+                Ok(()) => {
+                    self.stats.datagram_receive_calls += 1;
+                    delivered += self.deliver_datagrams(slot, &batch);
+                    // The replies to this batch leave now: the send queue need only hold
+                    // those of one batch, not of the whole budget.
+                    self.flush_udp(slot);
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => udp.readable = false,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
@@ -208,7 +207,37 @@ impl Core {
         if matches!(self.entries.udp(slot), Some(u) if u.readable && u.closing.is_none()) {
             self.queue(slot);
         }
-        self.return_read_buf(buf);
+        self.recv_batch = batch;
+    }
+
+    /// Hands the batch's datagrams to the handler, one call each, while the socket is open;
+    /// returns how many it handed. (Those after a close are dropped, as those still in the
+    /// kernel's buffer are.)
+    fn deliver_datagrams(&mut self, slot: Slot, batch: &RecvBatch) -> usize {
+        let mut delivered = 0;
+        for i in 0..batch.len() {
+            if !matches!(self.entries.udp(slot), Some(u) if u.closing.is_none()) {
+                break;
+            }
+            delivered += 1;
+            let Some((datagram, from)) = batch.datagram(i) else {
+                continue;
+            };
+            self.stats.datagrams_in += 1;
+            self.stats.bytes_in += datagram.len() as u64;
+            let (socket, peer, bytes) = (UdpId(slot), from, datagram.len());
+            trace_record!(
+                self,
+                Record::Datagram {
+                    socket,
+                    bytes,
+                    peer,
+                    incoming: true
+                }
+            );
+            self.with_datagram_handler(slot, |h, ctx| h.on_datagram(ctx, datagram, from));
+        }
+        delivered
     }
 
     /// Sets a datagram handler's own timer.
@@ -227,7 +256,9 @@ impl Core {
         }
     }
 
-    /// Sends one datagram for a handler: straight through, else queued, else dropped.
+    /// Queues one datagram for a handler (else drops it, the queue being full); the queue
+    /// leaves in batches at the end of the dispatch (`flush_gathered`), or after each
+    /// received batch.
     pub(crate) fn udp_send(
         &mut self,
         slot: Slot,
@@ -240,28 +271,20 @@ impl Core {
             .udp(slot)
             .filter(|udp| udp.closing.is_none() && !udp.finished)
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "socket closed"))?;
-        if udp.send_queue.is_empty() && udp.writable {
-            match udp.socket.send_to(data, to) {
-                Ok(_) => {
-                    self.stats.datagrams_out += 1;
-                    self.stats.bytes_out += data.len() as u64;
-                    self.trace_sent(slot, data.len(), to);
-                    return Ok(SendOutcome::Sent);
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => udp.writable = false,
-                Err(err) => return Err(err),
-            }
-        }
         if udp.send_queue.len() >= max_queued {
             self.stats.datagrams_dropped += 1;
             return Ok(SendOutcome::Dropped);
         }
         udp.send_queue.push_back((data.to_vec(), to));
+        if udp.send_queue.len() == 1 {
+            self.queues.list_unflushed(slot);
+        }
         Ok(SendOutcome::Queued)
     }
 
-    /// Sends queued datagrams while the socket takes them.
-    fn flush_udp(&mut self, slot: Slot) {
+    /// Sends queued datagrams in batches while the socket takes them. A datagram the kernel
+    /// refuses is dropped and counted; those after it still go.
+    pub(crate) fn flush_udp(&mut self, slot: Slot) {
         // Borrow the entry and the counters separately: two parts of the core.
         let Some(udp) = self.entries.udp(slot) else {
             return;
@@ -269,29 +292,30 @@ impl Core {
         let stats = &mut self.stats;
         let tracing = self.trace.is_on();
         let mut sent = Vec::new(); // (bytes, to), for trace records once the borrows end
-        while udp.writable {
-            let Some((data, to)) = udp.send_queue.front() else {
-                break;
-            };
-            match udp.socket.send_to(data, *to) {
-                Ok(_) => {
-                    stats.datagrams_out += 1;
-                    stats.bytes_out += data.len() as u64;
-                    if tracing {
-                        sent.push((data.len(), *to));
+        while udp.writable && !udp.send_queue.is_empty() {
+            match self.send_batch.send(&udp.socket, &udp.send_queue) {
+                Ok(count) => {
+                    stats.datagram_send_calls += 1;
+                    for (data, to) in udp.send_queue.drain(..count) {
+                        stats.datagrams_out += 1;
+                        stats.bytes_out += data.len() as u64;
+                        if tracing {
+                            sent.push((data.len(), to));
+                        }
                     }
                 }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    udp.writable = false;
-                    break;
-                }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => udp.writable = false,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => {
+                    let (_, to) = udp
+                        .send_queue
+                        .pop_front()
+                        .expect("the datagram that failed");
                     log::debug!("{} send to {to}: {err} (dropped)", UdpId(slot));
+                    stats.datagram_send_errors += 1;
                     stats.datagrams_dropped += 1;
                 }
             }
-            udp.send_queue.pop_front();
         }
         for (bytes, to) in sent {
             self.trace_sent(slot, bytes, to);

@@ -151,22 +151,25 @@ fn interleaved_destinations_each_receive_theirs_in_order() {
 
 #[test]
 fn a_refused_destination_among_others_is_counted_while_the_rest_go() {
-    let (socket, addr) = receiver();
+    let (before, before_addr) = receiver();
+    let (after, after_addr) = receiver();
     let refused = SocketAddr::from(([127, 0, 0, 1], 0)); // port 0: EINVAL
-    let mut datagrams = datagrams_to(addr, &[100; 4]);
+    let mut datagrams = datagrams_to(before_addr, &[100; 4]);
     datagrams.extend(datagrams_to(refused, &[100; 5]));
-    datagrams.extend(datagrams_to(addr, &[100; 4]));
+    datagrams.extend(datagrams_to(after_addr, &[100; 4]));
     let stats = send(Config::default(), &datagrams);
 
     assert_eq!(stats.datagram_send_errors, 5);
     assert_eq!(stats.datagrams_dropped, 5);
     assert_eq!(stats.datagrams_out, 8);
-    let theirs: Vec<Vec<u8>> = datagrams
-        .iter()
-        .filter(|(_, to)| *to == addr)
-        .map(|(data, _)| data.clone())
-        .collect();
-    assert_eq!(receive(&socket, 8), theirs);
+    for (socket, addr) in [(before, before_addr), (after, after_addr)] {
+        let theirs: Vec<Vec<u8>> = datagrams
+            .iter()
+            .filter(|(_, to)| *to == addr)
+            .map(|(data, _)| data.clone())
+            .collect();
+        assert_eq!(receive(&socket, 4), theirs);
+    }
 }
 
 /// A receiver that coalesces (UDP_GRO): a segmented message arrives as one read, with its
@@ -219,4 +222,30 @@ fn with_batches_off_datagrams_leave_one_by_one_unsegmented() {
     assert_eq!(stats.datagrams_out, 10);
     assert_eq!(stats.datagram_send_calls, 10);
     assert_eq!(coalesced_reads(&socket, 1000), [(100, None); 10]);
+}
+
+#[test]
+fn a_segmented_message_carries_at_most_64_datagrams() {
+    let (socket, addr) = coalescing_receiver();
+    send(Config::default(), &datagrams_to(addr, &[20; 150]));
+    let reads = coalesced_reads(&socket, 150 * 20);
+    assert_eq!(
+        reads,
+        [
+            (64 * 20, Some(20)),
+            (64 * 20, Some(20)),
+            (22 * 20, Some(20))
+        ]
+    );
+}
+
+#[test]
+fn a_segmented_message_stays_within_one_ip_datagram() {
+    let (socket, addr) = coalescing_receiver();
+    send(
+        Config::default(),
+        &datagrams_to(addr, &[30_000, 30_000, 30_000, 5]),
+    );
+    let reads = coalesced_reads(&socket, 90_005);
+    assert_eq!(reads, [(60_000, Some(30_000)), (30_005, Some(30_000))]);
 }

@@ -210,7 +210,10 @@ impl Config {
         /// reactor falls back to, for good, when the kernel refuses `recvmmsg` (`ENOSYS`,
         /// `EINVAL`). Either way each datagram reaches
         /// [`DatagramHandler::on_datagram`](crate::DatagramHandler::on_datagram) whole, one
-        /// call each, within the same receive budget.
+        /// call each, within the same receive budget. Sends likewise: up to 32 messages per
+        /// `sendmmsg(2)`, with segmentation offload (UDP GSO, `UDP_SEGMENT`: one message
+        /// carries several datagrams to one destination, which the kernel splits); `false`
+        /// sends each datagram with its own `sendto(2)`, unsegmented.
         datagram_batches, get_datagram_batches: bool
     );
 

@@ -224,17 +224,21 @@ pub struct Stats {
     pub read_pauses: u64,
     /// Datagrams received on UDP sockets.
     pub datagrams_in: u64,
-    /// Datagrams sent on UDP sockets.
+    /// Datagrams sent on UDP sockets (each datagram of a segmented message: what the peer
+    /// receives).
     pub datagrams_out: u64,
     /// System calls that received datagrams on UDP sockets: with batches
     /// ([`Config::datagram_batches`](crate::Config::datagram_batches)) one `recvmmsg` takes
     /// many, so `datagrams_in / datagram_receive_calls` is the mean batch.
     pub datagram_receive_calls: u64,
     /// System calls that sent datagrams on UDP sockets (`sendmmsg`, or `sendto`): many per
-    /// call with batches.
+    /// call with batches, and more with segmentation offload (GSO), as one message then
+    /// carries several datagrams to one destination. (The `setsockopt` that sets the segment
+    /// size is not counted.)
     pub datagram_send_calls: u64,
     /// Datagrams the kernel refused to send (a destination of the other address family,
-    /// port 0, a datagram too large...), each dropped (and counted in
+    /// port 0, a datagram too large...; with segmentation offload, every datagram of the
+    /// refused message, all to that destination), each dropped (and counted in
     /// [`datagrams_dropped`](Stats::datagrams_dropped) too) while the rest still go.
     pub datagram_send_errors: u64,
     /// Datagrams dropped because a UDP socket's send queue was full, the send failed, or the

@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use mio::net::UdpSocket;
 
+pub(crate) mod gso;
 pub(crate) mod recv_batch;
 pub(crate) mod send_batch;
 
 use recv_batch::RecvBatch;
+use send_batch::take_positions;
 
 use crate::close_reason::CloseReason;
 use crate::core::{Core, TimerTask};
@@ -42,6 +44,8 @@ pub(crate) struct Udp {
     /// Datagrams that would have blocked, oldest first; bounded by
     /// `Config::max_queued_datagrams`.
     pub(crate) send_queue: VecDeque<(Vec<u8>, SocketAddr)>,
+    /// The segment size the socket's sends carry (`udp/gso.rs`).
+    pub(crate) gso: gso::SocketGso,
     /// A close was requested: finish once the queue is flushed.
     pub(crate) closing: Option<CloseReason>,
     pub(crate) finished: bool,
@@ -98,6 +102,7 @@ impl Udp {
             writable: false,
             queued: false,
             send_queue: VecDeque::new(),
+            gso: gso::SocketGso::default(),
             closing: None,
             finished: false,
             close_reason: None,
@@ -293,10 +298,13 @@ impl Core {
         let tracing = self.trace.is_on();
         let mut sent = Vec::new(); // (bytes, to), for trace records once the borrows end
         while udp.writable && !udp.send_queue.is_empty() {
-            match self.send_batch.send(&udp.socket, &udp.send_queue) {
-                Ok(count) => {
+            match self
+                .send_batch
+                .send(&udp.socket, &mut udp.gso, &udp.send_queue)
+            {
+                Ok(positions) => {
                     stats.datagram_send_calls += 1;
-                    for (data, to) in udp.send_queue.drain(..count) {
+                    for (data, to) in take_positions(&mut udp.send_queue, &positions) {
                         stats.datagrams_out += 1;
                         stats.bytes_out += data.len() as u64;
                         if tracing {
@@ -304,16 +312,16 @@ impl Core {
                         }
                     }
                 }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => udp.writable = false,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => {
-                    let (_, to) = udp
-                        .send_queue
-                        .pop_front()
-                        .expect("the datagram that failed");
-                    log::debug!("{} send to {to}: {err} (dropped)", UdpId(slot));
-                    stats.datagram_send_errors += 1;
-                    stats.datagrams_dropped += 1;
+                Err(failed) if failed.error.kind() == io::ErrorKind::WouldBlock => {
+                    udp.writable = false;
+                }
+                Err(failed) => {
+                    for (_, to) in take_positions(&mut udp.send_queue, &failed.dropped) {
+                        let err = &failed.error;
+                        log::debug!("{} send to {to}: {err} (dropped)", UdpId(slot));
+                        stats.datagram_send_errors += 1;
+                        stats.datagrams_dropped += 1;
+                    }
                 }
             }
         }

@@ -13,8 +13,9 @@
 //! Commands: PING, ECHO, SET (EX, PX, NX, XX, KEEPTTL, GET), GET, GETDEL, DEL, EXISTS,
 //! INCR, DECR, INCRBY, DECRBY, EXPIRE and PEXPIRE (NX, XX, GT, LT), TTL, PTTL, PERSIST,
 //! DBSIZE, FLUSHALL, FLUSHDB, SELECT 0, PUBLISH, SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE,
-//! PUNSUBSCRIBE, QUIT, and enough of CONFIG GET, INFO and COMMAND for `redis-cli` and
-//! `redis-benchmark`. Replies are Redis 7.0's, byte for byte, errors included.
+//! PUNSUBSCRIBE, QUIT, CLIENT NO-EVICT, and enough of CONFIG GET, INFO and COMMAND for
+//! `redis-cli` and `redis-benchmark`. Replies are Redis 7.0's, byte for byte, errors
+//! included.
 //!
 //! What it shows of the reactor: a loop timer paces the active expiry cycle (`--hz`),
 //! per-connection output policies (a subscriber gets Redis's pub/sub limits, a slow
@@ -25,6 +26,7 @@
 //! The files: `resp.rs` reads requests and writes replies (the codec), `commands.rs` is the
 //! command table, `keyspace.rs` the map with lazy expiry, `expiry.rs` the active expiry
 //! cycle, `pubsub.rs` channels and patterns, `server.rs` the state all connections share,
+//! `eviction.rs` the memory all clients hold and client eviction (`--maxmemory-clients`),
 //! and `client.rs` the handler of one connection.
 
 #[path = "../support/cli.rs"]

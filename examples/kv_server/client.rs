@@ -11,7 +11,9 @@
 //!
 //! Per-connection policies: a client that subscribes gets Redis's pub/sub output limits
 //! (hard cap and soft limit) and no idle timeout; when it has unsubscribed from everything
-//! it is a normal client again.
+//! it is a normal client again. What each client holds (its unconsumed input, its output,
+//! a subscriber's undelivered messages) is counted against `--maxmemory-clients`, and past
+//! it the biggest clients are evicted (`eviction.rs`).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -233,54 +235,7 @@ impl Client {
             None => ctx.close(),
         }
     }
-}
 
-impl Handler for Client {
-    fn on_open(&mut self, ctx: &mut Context<'_>) {
-        let mut server = self.server.borrow_mut();
-        if server.clients >= server.settings.max_clients {
-            ctx.write(MAX_CLIENTS_REACHED);
-            self.closing = true;
-            ctx.close();
-            return;
-        }
-        server.clients += 1;
-        server.memory.open(ctx.id());
-        self.admitted = true;
-    }
-
-    fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
-        if self.closing {
-            return data.len();
-        }
-        let consumed = self.answer(ctx, data);
-        if !self.closing {
-            self.count_memory(ctx, data.len() - consumed);
-            if self.evict_clients(ctx) {
-                return data.len();
-            }
-        }
-        consumed
-    }
-
-    fn on_drain(&mut self, ctx: &mut Context<'_>) {
-        self.pump(ctx);
-        let held = ctx.buffered_output();
-        self.server.borrow_mut().memory.set_output(ctx.id(), held);
-    }
-
-    fn on_close(&mut self, ctx: &mut Context<'_>, reason: &CloseReason) {
-        log::debug!("{}: closed: {reason}", ctx.id());
-        let mut server = self.server.borrow_mut();
-        server.memory.forget(ctx.id());
-        if self.admitted {
-            server.clients -= 1;
-            server.pubsub.forget(ctx.id(), &self.subscriptions);
-        }
-    }
-}
-
-impl Client {
     /// Answers the complete requests at the front of `data`; returns the bytes consumed
     /// (all of them once the connection is closing).
     fn answer(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
@@ -338,5 +293,50 @@ impl Client {
         }
         self.flush(ctx);
         consumed
+    }
+}
+
+impl Handler for Client {
+    fn on_open(&mut self, ctx: &mut Context<'_>) {
+        let mut server = self.server.borrow_mut();
+        if server.clients >= server.settings.max_clients {
+            ctx.write(MAX_CLIENTS_REACHED);
+            self.closing = true;
+            ctx.close();
+            return;
+        }
+        server.clients += 1;
+        server.memory.open(ctx.id());
+        self.admitted = true;
+    }
+
+    fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+        if self.closing {
+            return data.len();
+        }
+        let consumed = self.answer(ctx, data);
+        if !self.closing {
+            self.count_memory(ctx, data.len() - consumed);
+            if self.evict_clients(ctx) {
+                return data.len();
+            }
+        }
+        consumed
+    }
+
+    fn on_drain(&mut self, ctx: &mut Context<'_>) {
+        self.pump(ctx);
+        let held = ctx.buffered_output();
+        self.server.borrow_mut().memory.set_output(ctx.id(), held);
+    }
+
+    fn on_close(&mut self, ctx: &mut Context<'_>, reason: &CloseReason) {
+        log::debug!("{}: closed: {reason}", ctx.id());
+        let mut server = self.server.borrow_mut();
+        server.memory.forget(ctx.id());
+        if self.admitted {
+            server.clients -= 1;
+            server.pubsub.forget(ctx.id(), &self.subscriptions);
+        }
     }
 }

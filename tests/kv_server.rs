@@ -1,6 +1,7 @@
 //! The `kv_server` example as a Redis client meets it, over raw sockets: the bytes Redis
 //! 7.0 answers, pipelining, protocol errors, the active expiry cycle, `--maxclients`,
-//! `--timeout`, a large value to a slow reader, and the pub/sub output limits.
+//! `--timeout`, a large value to a slow reader, the pub/sub output limits, and client
+//! eviction (`--maxmemory-clients`).
 
 mod util;
 
@@ -92,6 +93,25 @@ fn rss(pid: u32) -> u64 {
     process.status().unwrap().vmrss.unwrap() * 1024
 }
 
+/// The most resident memory process `pid` has had (VmHWM), in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let process = procfs::process::Process::new(pid as i32).unwrap();
+    process.status().unwrap().vmhwm.unwrap() * 1024
+}
+
+/// A numeric field of `INFO`.
+fn info_field(server: &KvServer, field: &str) -> u64 {
+    let mut client = server.connect();
+    client.write_all(b"INFO\r\n").unwrap();
+    let info = String::from_utf8(read_reply(&mut client)).unwrap();
+    let prefix = format!("{field}:");
+    let line = info
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("{field} in INFO: {info}"));
+    line.trim().parse().unwrap()
+}
+
 #[test]
 fn help_says_the_data_lives_in_the_process() {
     let mut help = Command::new(example("kv_server"));
@@ -106,6 +126,7 @@ fn help_says_the_data_lives_in_the_process() {
         "--timeout",
         "--hz",
         "--proto-max-bulk-len",
+        "--maxmemory-clients",
     ] {
         assert!(text.contains(option), "{option} missing from --help");
     }
@@ -421,5 +442,113 @@ fn a_slow_subscriber_is_closed_at_its_pubsub_limit_while_a_fast_one_gets_every_m
     );
     assert!(closed_within(&mut slow, TIMEOUT));
     drop(publisher);
+    server.stop();
+}
+
+/// A subscriber to `feed`, `SUBSCRIBE` answered.
+fn subscribe(mut stream: TcpStream) -> TcpStream {
+    exchange(
+        &mut stream,
+        b"SUBSCRIBE feed\r\n",
+        b"*3\r\n$9\r\nsubscribe\r\n$4\r\nfeed\r\n:1\r\n",
+    );
+    stream
+}
+
+/// `PUBLISH feed message` and the message frame each subscriber of `feed` gets.
+fn publish_and_frame(message: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let size = message.len();
+    let mut publish = format!("*3\r\n$7\r\nPUBLISH\r\n$4\r\nfeed\r\n${size}\r\n").into_bytes();
+    publish.extend_from_slice(message);
+    publish.extend_from_slice(b"\r\n");
+    let mut frame = format!("*3\r\n$7\r\nmessage\r\n$4\r\nfeed\r\n${size}\r\n").into_bytes();
+    frame.extend_from_slice(message);
+    frame.extend_from_slice(b"\r\n");
+    (publish, frame)
+}
+
+#[test]
+fn past_maxmemory_clients_the_subscribers_that_never_read_are_evicted_in_bounded_memory() {
+    const NON_READERS: usize = 8;
+    const MESSAGES: usize = 100;
+    const SIZE: usize = 256 * 1024;
+    // Each non-reader would hold 25 MiB (under its 32 MiB hard cap): 200 MiB in all.
+    let server = KvServer::start(&["--maxmemory-clients", "8mb"]);
+    let pid = pid(&server);
+    let mut non_readers: Vec<TcpStream> = (0..NON_READERS)
+        .map(|_| subscribe(connect_small_window(server.addr)))
+        .collect();
+    let mut reader = subscribe(server.connect());
+    let (publish, frame) = publish_and_frame(&vec![b'm'; SIZE]);
+    // The reader reports each message it got; the publisher waits for it before the next,
+    // so that the reader never holds more than one message in the server.
+    let (got, progress) = std::sync::mpsc::channel();
+    let expected = frame.clone();
+    let reading = std::thread::spawn(move || {
+        for _ in 0..MESSAGES {
+            if read_exact(&mut reader, expected.len()) != expected {
+                return false;
+            }
+            got.send(()).unwrap();
+        }
+        true
+    });
+    let before = rss(pid);
+    let mut publisher = server.connect();
+    let mut receivers = Vec::new();
+    for _ in 0..MESSAGES {
+        receivers.push(integer(&mut publisher, &publish));
+        progress
+            .recv_timeout(TIMEOUT)
+            .expect("the reader got the message");
+    }
+    let growth = peak_rss(pid).saturating_sub(before);
+    assert!(
+        reading.join().unwrap(),
+        "the reader got every message intact"
+    );
+    assert!(
+        growth < 48 << 20,
+        "the server grew by {} MiB past an 8 MiB maxmemory-clients",
+        growth >> 20
+    );
+    assert_eq!(receivers[0], NON_READERS as i64 + 1);
+    assert_eq!(receivers[MESSAGES - 1], 1, "only the reader is left");
+    for non_reader in &mut non_readers {
+        assert!(closed_within(non_reader, TIMEOUT), "a non-reader stays");
+    }
+    assert_eq!(info_field(&server, "evicted_clients"), NON_READERS as u64);
+    drop(publisher);
+    let finished = server.stop();
+    assert_eq!(
+        finished.stderr.matches("client evicted").count(),
+        NON_READERS,
+        "one log line per eviction: {}",
+        finished.stderr
+    );
+}
+
+#[test]
+fn a_client_under_maxmemory_clients_is_never_evicted() {
+    const MESSAGES: usize = 28;
+    const SIZE: usize = 256 * 1024;
+    // 7 MiB for one subscriber that reads only at the end: under 8 MiB, with the
+    // publisher's and the subscriber's overhead.
+    let server = KvServer::start(&["--maxmemory-clients", "8mb"]);
+    let mut late_reader = subscribe(connect_small_window(server.addr));
+    let (publish, frame) = publish_and_frame(&vec![b'm'; SIZE]);
+    let mut publisher = server.connect();
+    for _ in 0..MESSAGES {
+        assert_eq!(integer(&mut publisher, &publish), 1);
+    }
+    // Most of it waits in the server (the kernel's socket buffers take the rest).
+    assert!(info_field(&server, "mem_clients_normal") > 1 << 20);
+    let every_message = frame.repeat(MESSAGES);
+    assert!(
+        read_exact(&mut late_reader, every_message.len()) == every_message,
+        "the subscriber missed messages"
+    );
+    assert_eq!(info_field(&server, "evicted_clients"), 0);
+    drop((publisher, late_reader));
     server.stop();
 }

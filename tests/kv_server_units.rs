@@ -1,5 +1,6 @@
 //! The kv_server example's unit tests: its RESP codec (with proptests), the keyspace, the
-//! active expiry cycle and the glob rules of pub/sub patterns.
+//! active expiry cycle, the glob rules of pub/sub patterns and client eviction's
+//! bookkeeping.
 //!
 //! They live in the example's files (`#[cfg(test)] mod tests`) and run here, where the
 //! files are included by path, because `test = true` on the example would make `cargo
@@ -9,6 +10,8 @@
 // is dead code here.
 #![allow(dead_code)]
 
+#[path = "../examples/kv_server/eviction.rs"]
+mod eviction;
 #[path = "../examples/kv_server/expiry.rs"]
 mod expiry;
 #[path = "../examples/kv_server/keyspace.rs"]

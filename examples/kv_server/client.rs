@@ -11,7 +11,9 @@
 //!
 //! Per-connection policies: a client that subscribes gets Redis's pub/sub output limits
 //! (hard cap and soft limit) and no idle timeout; when it has unsubscribed from everything
-//! it is a normal client again.
+//! it is a normal client again. What each client holds (its unconsumed input, its output,
+//! a subscriber's undelivered messages) is counted against `--maxmemory-clients`, and past
+//! it the biggest clients are evicted (`eviction.rs`).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -131,14 +133,47 @@ impl Client {
         }
     }
 
-    /// Writes a published message to each receiver. A receiver whose output is past its
-    /// limit is closed by the reactor; the publisher is not affected.
-    fn deliver(ctx: &mut Context<'_>, deliveries: &Deliveries) {
+    /// Writes a published message to each receiver, and counts what each then holds
+    /// against `maxmemory-clients`. A receiver whose output is past its limit is closed by
+    /// the reactor; the publisher is not affected.
+    fn deliver(&self, ctx: &mut Context<'_>, deliveries: &Deliveries) {
+        let mut server = self.server.borrow_mut();
         for &(id, start, end) in &deliveries.targets {
             if let Err(err) = ctx.write_to(id, &deliveries.frames[start..end]) {
                 log::debug!("{id}: message not delivered: {err}");
             }
+            let held = ctx.buffered_output_of(id).unwrap_or(0);
+            server.memory.set_output(id, held);
         }
+    }
+
+    /// Counts what this client holds now: `kept` bytes of input it has not consumed, its
+    /// own reply buffer, and its output waiting for the kernel.
+    fn count_memory(&self, ctx: &Context<'_>, kept: usize) {
+        let mut server = self.server.borrow_mut();
+        server.memory.set_own(ctx.id(), kept + self.out.capacity());
+        server.memory.set_output(ctx.id(), ctx.buffered_output());
+    }
+
+    /// Evicts the clients holding the most memory if all together hold
+    /// `maxmemory-clients` or more (`eviction.rs`); returns whether this one was evicted.
+    fn evict_clients(&mut self, ctx: &mut Context<'_>) -> bool {
+        let victims = self
+            .server
+            .borrow_mut()
+            .memory
+            .evict_if_over(|id| ctx.buffered_output_of(id));
+        let mut evicted = false;
+        for id in victims {
+            if id == ctx.id() {
+                evicted = true;
+                self.closing = true;
+                ctx.abort();
+            } else {
+                ctx.abort_conn(id);
+            }
+        }
+        evicted
     }
 
     /// A client enters pub/sub with its first subscription and leaves it with its last
@@ -200,25 +235,10 @@ impl Client {
             None => ctx.close(),
         }
     }
-}
 
-impl Handler for Client {
-    fn on_open(&mut self, ctx: &mut Context<'_>) {
-        let mut server = self.server.borrow_mut();
-        if server.clients >= server.settings.max_clients {
-            ctx.write(MAX_CLIENTS_REACHED);
-            self.closing = true;
-            ctx.close();
-            return;
-        }
-        server.clients += 1;
-        self.admitted = true;
-    }
-
-    fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
-        if self.closing {
-            return data.len();
-        }
+    /// Answers the complete requests at the front of `data`; returns the bytes consumed
+    /// (all of them once the connection is closing).
+    fn answer(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
         if self.streaming.is_some() {
             return 0; // behind a large reply: offered again after on_drain
         }
@@ -256,7 +276,12 @@ impl Handler for Client {
                         return consumed;
                     }
                 }
-                After::Deliver(deliveries) => Self::deliver(ctx, &deliveries),
+                After::Deliver(deliveries) => {
+                    self.deliver(ctx, &deliveries);
+                    if self.evict_clients(ctx) {
+                        return data.len();
+                    }
+                }
             }
             self.switch_class(ctx, was_subscribed);
             if self.out.len() >= GATHER_LIMIT {
@@ -269,15 +294,47 @@ impl Handler for Client {
         self.flush(ctx);
         consumed
     }
+}
+
+impl Handler for Client {
+    fn on_open(&mut self, ctx: &mut Context<'_>) {
+        let mut server = self.server.borrow_mut();
+        if server.clients >= server.settings.max_clients {
+            ctx.write(MAX_CLIENTS_REACHED);
+            self.closing = true;
+            ctx.close();
+            return;
+        }
+        server.clients += 1;
+        server.memory.open(ctx.id());
+        self.admitted = true;
+    }
+
+    fn on_data(&mut self, ctx: &mut Context<'_>, data: &[u8]) -> usize {
+        if self.closing {
+            return data.len();
+        }
+        let consumed = self.answer(ctx, data);
+        if !self.closing {
+            self.count_memory(ctx, data.len() - consumed);
+            if self.evict_clients(ctx) {
+                return data.len();
+            }
+        }
+        consumed
+    }
 
     fn on_drain(&mut self, ctx: &mut Context<'_>) {
         self.pump(ctx);
+        let held = ctx.buffered_output();
+        self.server.borrow_mut().memory.set_output(ctx.id(), held);
     }
 
     fn on_close(&mut self, ctx: &mut Context<'_>, reason: &CloseReason) {
         log::debug!("{}: closed: {reason}", ctx.id());
+        let mut server = self.server.borrow_mut();
+        server.memory.forget(ctx.id());
         if self.admitted {
-            let mut server = self.server.borrow_mut();
             server.clients -= 1;
             server.pubsub.forget(ctx.id(), &self.subscriptions);
         }

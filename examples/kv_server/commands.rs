@@ -115,13 +115,18 @@ pub static COMMANDS: &[Command] = &[
     Command::new("punsubscribe", -1, punsubscribe).pubsub(),
     Command::new("quit", -1, quit).pubsub(),
     Command::new("config", -2, container),
+    Command::new("client", -2, container),
     Command::new("info", -1, info),
     Command::new("command", -1, command),
 ];
 
-/// Subcommands of `CONFIG` and `COMMAND` (a container, then a subcommand).
+/// Subcommands of `CONFIG`, `CLIENT` and `COMMAND` (a container, then a subcommand).
 static SUBCOMMANDS: &[(&str, Command)] = &[
     ("config", Command::new("config|get", -3, config_get)),
+    (
+        "client",
+        Command::new("client|no-evict", 3, client_no_evict),
+    ),
     ("command", Command::new("command|count", 2, command_count)),
     ("command", Command::new("command|info", -2, command_info)),
     ("command", Command::new("command|docs", -2, command_docs)),
@@ -132,7 +137,7 @@ pub fn lookup(args: &Args<'_>) -> Result<&'static Command, Vec<u8>> {
     let name = args.get(0);
     let found = find(COMMANDS, name, |command| command.name);
     match found {
-        Some(command) if command.name == "config" || command.name == "command" => {
+        Some(command) if ["config", "client", "command"].contains(&command.name) => {
             if args.len() < 2 {
                 // `CONFIG` alone fails its arity check; `COMMAND` alone lists every command.
                 return Ok(command);
@@ -702,7 +707,19 @@ fn quit(call: &mut Call<'_>) -> After {
     After::Close
 }
 
-/// `CONFIG` never runs itself: alone it fails its arity check, and with a subcommand
+/// `CLIENT NO-EVICT on|off`: whether client eviction (`maxmemory-clients`) may close
+/// this client; it still counts in the total.
+fn client_no_evict(call: &mut Call<'_>) -> After {
+    let no_evict = match call.args.get(2) {
+        on if on.eq_ignore_ascii_case(b"on") => true,
+        off if off.eq_ignore_ascii_case(b"off") => false,
+        _ => return call.error(SYNTAX_ERROR),
+    };
+    call.server.memory.set_no_evict(call.id, no_evict);
+    call.ok()
+}
+
+/// `CONFIG` and `CLIENT` never run themselves: alone they fail their arity check, and with a subcommand
 /// [`lookup`] finds that instead.
 fn container(call: &mut Call<'_>) -> After {
     call.error(SYNTAX_ERROR)
@@ -717,7 +734,7 @@ fn config_get(call: &mut Call<'_>) -> After {
         settings.pubsub_soft,
         settings.pubsub_soft_time.as_secs()
     );
-    let parameters: [(&str, String); 8] = [
+    let parameters: [(&str, String); 9] = [
         ("save", String::new()),
         ("appendonly", "no".into()),
         ("databases", "1".into()),
@@ -729,6 +746,7 @@ fn config_get(call: &mut Call<'_>) -> After {
         ("hz", settings.hz.to_string()),
         ("proto-max-bulk-len", settings.max_bulk.to_string()),
         ("client-output-buffer-limit", pubsub_limit),
+        ("maxmemory-clients", call.server.memory.limit().to_string()),
     ];
     let mut pairs = Vec::new();
     for (name, value) in &parameters {
@@ -747,10 +765,10 @@ fn config_get(call: &mut Call<'_>) -> After {
     After::Continue
 }
 
-/// `INFO [section...]`: the server, clients and keyspace sections.
+/// `INFO [section...]`: the server, clients, memory, stats and keyspace sections.
 fn info(call: &mut Call<'_>) -> After {
     let server = &call.server;
-    let sections: [(&str, String); 3] = [
+    let sections: [(&str, String); 5] = [
         (
             "server",
             format!(
@@ -768,6 +786,15 @@ fn info(call: &mut Call<'_>) -> After {
                 "connected_clients:{}\r\nmaxclients:{}\r\n",
                 server.clients, server.settings.max_clients
             ),
+        ),
+        (
+            "memory",
+            // Redis 7's figure for normal and pub/sub clients together.
+            format!("mem_clients_normal:{}\r\n", server.memory.total()),
+        ),
+        (
+            "stats",
+            format!("evicted_clients:{}\r\n", server.memory.evicted()),
         ),
         (
             "keyspace",

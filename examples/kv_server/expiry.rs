@@ -128,9 +128,9 @@ impl ActiveExpiry {
 }
 
 /// Runs the cycle on `server`'s keyspace `hz` times a second, on a timer of `reactor`'s
-/// loop (Redis runs it from `serverCron`, which `hz` paces), and the fast cycle before the
-/// loop sleeps.
-pub fn start(reactor: &mut Reactor, server: Rc<RefCell<Server>>, hz: u32) {
+/// loop (Redis runs it from `serverCron`, which `hz` paces); returns the fast cycle, for the
+/// loop's [`before_sleep`](mio_reactor::Reactor::before_sleep) hook to run.
+pub fn start(reactor: &mut Reactor, server: Rc<RefCell<Server>>, hz: u32) -> impl FnMut() {
     let tick = Duration::from_secs(1) / hz;
     let budget = tick * TIME_PERCENT / 100;
     let expiry = Rc::new(RefCell::new(ActiveExpiry::default()));
@@ -140,7 +140,7 @@ pub fn start(reactor: &mut Reactor, server: Rc<RefCell<Server>>, hz: u32) {
         let keyspace = &mut keys.borrow_mut().keyspace;
         slow.borrow_mut().slow(keyspace, unix_millis(), budget);
     });
-    reactor.before_sleep(move |_| {
+    move || {
         let mut fast = fast.borrow_mut();
         if fast.work_left {
             fast.fast(
@@ -149,7 +149,7 @@ pub fn start(reactor: &mut Reactor, server: Rc<RefCell<Server>>, hz: u32) {
                 Instant::now(),
             );
         }
-    });
+    }
 }
 
 #[cfg(test)]

@@ -13,8 +13,9 @@
 //! Commands: PING, ECHO, SET (EX, PX, NX, XX, KEEPTTL, GET), GET, GETDEL, DEL, EXISTS,
 //! INCR, DECR, INCRBY, DECRBY, EXPIRE and PEXPIRE (NX, XX, GT, LT), TTL, PTTL, PERSIST,
 //! DBSIZE, FLUSHALL, FLUSHDB, SELECT 0, PUBLISH, SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE,
-//! PUNSUBSCRIBE, QUIT, and enough of CONFIG GET, INFO and COMMAND for `redis-cli` and
-//! `redis-benchmark`. Replies are Redis 7.0's, byte for byte, errors included.
+//! PUNSUBSCRIBE, QUIT, CLIENT NO-EVICT, and enough of CONFIG GET, INFO and COMMAND for
+//! `redis-cli` and `redis-benchmark`. Replies are Redis 7.0's, byte for byte, errors
+//! included.
 //!
 //! What it shows of the reactor: a loop timer paces the active expiry cycle (`--hz`),
 //! per-connection output policies (a subscriber gets Redis's pub/sub limits, a slow
@@ -25,12 +26,14 @@
 //! The files: `resp.rs` reads requests and writes replies (the codec), `commands.rs` is the
 //! command table, `keyspace.rs` the map with lazy expiry, `expiry.rs` the active expiry
 //! cycle, `pubsub.rs` channels and patterns, `server.rs` the state all connections share,
+//! `eviction.rs` the memory all clients hold and client eviction (`--maxmemory-clients`),
 //! and `client.rs` the handler of one connection.
 
 #[path = "../support/cli.rs"]
 mod cli;
 mod client;
 mod commands;
+mod eviction;
 mod expiry;
 mod keyspace;
 mod pubsub;
@@ -80,6 +83,14 @@ struct Args {
     /// How long a subscriber may stay above --pubsub-soft-limit
     #[arg(long, value_name = "SECS", default_value = "60", value_parser = cli::seconds)]
     pubsub_soft_seconds: Duration,
+    /// The memory all clients may hold together (input, output, per-client overhead):
+    /// past it, the clients holding the most are evicted (closed, counted in INFO's
+    /// evicted_clients) until the total is below (Redis's `maxmemory-clients`). Bytes, or
+    /// with a unit as Redis takes it: 512mb, 1gb, 64kb (k, m, g are powers of 1000).
+    /// 0 turns it off. Redis's default is 0; this one is bounded, as the per-client limits
+    /// alone let 1,000 subscribers that never read hold 32 GiB
+    #[arg(long, value_name = "BYTES", default_value = "1gb", value_parser = eviction::parse_bytes)]
+    maxmemory_clients: usize,
     /// Shut down gracefully when standard input closes
     #[arg(long)]
     stop_on_stdin_eof: bool,
@@ -131,6 +142,7 @@ fn serve(args: Args) -> std::io::Result<()> {
         pubsub_soft: args.pubsub_soft_limit,
         pubsub_soft_time: args.pubsub_soft_seconds,
         port: 0,
+        max_memory_clients: args.maxmemory_clients,
     };
     let server = Rc::new(RefCell::new(Server::new(settings)));
     let factory = {
@@ -146,7 +158,20 @@ fn serve(args: Args) -> std::io::Result<()> {
         .iter()
         .find_map(Endpoint::socket_addr)
         .map_or(0, |addr| addr.port());
-    expiry::start(&mut reactor, server.clone(), args.hz);
+    let mut fast_expiry = expiry::start(&mut reactor, server.clone(), args.hz);
+    let clients = server.clone();
+    // Redis's `beforeSleep` runs the fast expiry cycle, then (after the turn's replies
+    // are written) `evictClients`.
+    reactor.before_sleep(move |loop_ctx| {
+        fast_expiry();
+        let victims = clients
+            .borrow_mut()
+            .memory
+            .evict_if_over(|id| loop_ctx.buffered_output(id));
+        for id in victims {
+            loop_ctx.abort(id);
+        }
+    });
     cli::announce("kv server", &bound, false);
     if args.stop_on_stdin_eof {
         cli::stop_on_stdin_eof(reactor.shutdown_handle());

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mio_reactor::OutputLimits;
 
+use crate::eviction::ClientMemory;
 use crate::keyspace::Keyspace;
 use crate::pubsub::Registry;
 
@@ -27,6 +28,8 @@ pub struct Settings {
     pub pubsub_soft_time: Duration,
     /// The TCP port served (for `INFO`), 0 if none.
     pub port: u16,
+    /// `maxmemory-clients`: the memory all clients may hold together, in bytes; 0 none.
+    pub max_memory_clients: usize,
 }
 
 impl Settings {
@@ -50,6 +53,8 @@ pub struct Server {
     pub settings: Settings,
     /// Clients connected now (refused ones never count).
     pub clients: usize,
+    /// The memory the clients hold, against `maxmemory-clients` (`eviction.rs`).
+    pub memory: ClientMemory,
     /// When the server started, for `INFO`'s uptime.
     pub started: std::time::Instant,
 }
@@ -59,6 +64,7 @@ impl Server {
         Server {
             keyspace: Keyspace::default(),
             pubsub: Registry::default(),
+            memory: ClientMemory::new(settings.max_memory_clients),
             settings,
             clients: 0,
             started: std::time::Instant::now(),

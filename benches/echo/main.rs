@@ -2,12 +2,20 @@
 //!
 //! ```text
 //! cargo bench --bench echo -- --quick                 # smoke test, about a minute
-//! cargo bench --bench echo                            # 5 alternating runs, ~15 minutes
+//! cargo bench --bench echo                            # 5 alternating runs, ~20 minutes
 //! cargo bench --bench echo -- --runs 9 --scenario pingpong --server tokio --server reactor
 //! # Over TLS (issue 14): our TLS listen (ListenOptions::tls) against tokio-rustls, same rustls and provider
 //! cargo bench --bench echo --features tls -- --scenario tls-c50x512 --scenario tls-c1000x64 \
 //!     --scenario tls-handshakes --scenario tls-idle --server tokio --server reactor
+//! # UDP (issue 22): a DatagramHandler against tokio's UdpSocket and a plain mio loop
+//! cargo bench --bench echo -- --scenario udp-c50x64-k16 --scenario udp-c1x64-k1 \
+//!     --scenario udp-c50x64-paced --runs 3
 //! ```
+//!
+//! The `udp-*` scenarios echo datagrams instead: the servers are in `udp_servers.rs`, the
+//! load generator (K datagrams in flight per socket, or a fixed rate, each echo matched by
+//! its sequence number and checked, a datagram not echoed within 200 ms counted lost) in
+//! `udp_load.rs`, their table in `udp_report.rs`. Loss is a figure there, not a failure.
 //!
 //! Without the `tls` feature the TLS parts (`tls-*`) are left out of a full run; with it, a
 //! full run includes them. Their certificate is made in-process (`tls.rs`).

@@ -62,6 +62,46 @@ fn every_datagram_of_a_pipelined_run_against_the_echo_server_is_echoed_and_count
     assert!(finished.status.success(), "{}", finished.stderr);
 }
 
+/// The shortest round trip the report's `latency:` line gives, in whole microseconds.
+fn min_micros(report: &str) -> u64 {
+    let line = report_line(report, "latency: ");
+    let min = line
+        .rsplit_once("min ")
+        .map(|(_, min)| min.trim_end_matches(" µs"));
+    min.and_then(|min| min.parse().ok())
+        .unwrap_or_else(|| panic!("no min in {line:?}"))
+}
+
+#[test]
+fn round_trips_are_timed_per_datagram_not_by_the_turn_clock() {
+    // A round trip through another process takes microseconds at the very least. Timed with
+    // the reactor's clock, read once per turn, an echo that comes back within the turn that
+    // sent it (against a server as quick as the client's own turn) would take 0 µs; among
+    // thousands of echoes with 16 in flight, some do.
+    let mut command = Command::new(example("echo_server"));
+    command.args(["--listen", "udp:127.0.0.1:0", "--stop-on-stdin-eof"]);
+    let (server, addr) = Spawned::listening(&mut command, "echo server listening on udp:");
+
+    let output = echo_client_udp(
+        addr,
+        &[
+            "--connections",
+            "2",
+            "--messages",
+            "2000",
+            "--size",
+            "64",
+            "--pipeline",
+            "16",
+        ],
+    );
+    let report = stdout(&output);
+    assert!(output.status.success(), "{report}{}", stderr(&output));
+    assert!(min_micros(&report) > 0, "{report}");
+    let finished = server.finish();
+    assert!(finished.status.success(), "{}", finished.stderr);
+}
+
 /// A peer that echoes nothing until `batch` datagrams from one sender have arrived, then
 /// echoes them last first; it stops after `total` datagrams or at [`TIMEOUT`].
 fn echo_in_reversed_batches(batch: usize, total: usize) -> (SocketAddr, thread::JoinHandle<usize>) {

@@ -27,7 +27,7 @@ use mio::{Events, Poll};
 use crate::client::{self, ClientConn, Target};
 use crate::histogram::Histogram;
 use crate::pattern::{Pattern, CHUNK};
-use crate::process_counters;
+use crate::window::{Edge, Window};
 use crate::Fallible;
 
 /// What load to put on a server.
@@ -56,7 +56,11 @@ pub enum Mark {
 /// What the load generator saw inside the window.
 #[derive(Clone)]
 pub struct LoadOutcome {
+    /// Echoes completed in the window (over UDP: datagrams echoed).
     pub messages: u64,
+    /// Datagrams given up on in the window (not echoed within the loss timeout); 0 on
+    /// streams, where nothing may be lost.
+    pub lost: u64,
     pub window: Duration,
     pub latency: Histogram,
     /// The load generator's own CPU time in the window.
@@ -80,8 +84,8 @@ pub fn run(
     let mut buf = vec![0; CHUNK];
 
     let started = Instant::now();
-    let window_opens = started + spec.warmup;
-    let mut window: Option<(Instant, u64, u64)> = None; // (start, messages, client CPU)
+    let mut window = Window::new(started, spec.warmup, spec.duration);
+    let mut completed_at_open = 0;
     let mut latency = Histogram::default();
     let mut completed: u64 = 0;
     let mut last_progress = started;
@@ -101,34 +105,26 @@ pub fn run(
 
     loop {
         let now = Instant::now();
-        match window {
-            None if now >= window_opens => {
-                mark(Mark::Start)?;
-                let opened = Instant::now();
-                window = Some((opened, completed, process_counters::thread_cpu_ns()));
+        match window.step(now, &mut mark)? {
+            Edge::Inside => {}
+            Edge::Opened(opened) => {
+                completed_at_open = completed;
                 // Do not make up for the time `mark` took with a burst.
                 next_due = next_due.max(opened);
                 continue;
             }
-            Some((opened, at_open, cpu_at_open)) if now >= opened + spec.duration => {
-                let closed = Instant::now();
-                let client_cpu_ns = process_counters::thread_cpu_ns() - cpu_at_open;
-                mark(Mark::End)?;
+            Edge::Closed(span) => {
                 return Ok(LoadOutcome {
-                    messages: completed - at_open,
-                    window: closed - opened,
+                    messages: completed - completed_at_open,
+                    lost: 0,
+                    window: span.length,
                     latency,
-                    client_cpu_ns,
+                    client_cpu_ns: span.client_cpu_ns,
                 });
             }
-            _ => {}
         }
-        let phase_ends = match window {
-            None => window_opens,
-            Some((opened, ..)) => opened + spec.duration,
-        };
 
-        let mut wake_at = phase_ends;
+        let mut wake_at = window.phase_ends();
         if let Some(interval) = interval {
             while next_due <= now {
                 let conn = &mut conns[next_conn];
@@ -146,7 +142,7 @@ pub fn run(
             Err(err) => return Err(err.into()),
         }
         let now = Instant::now();
-        let recording = window.is_some();
+        let recording = window.is_open();
         for event in events.iter() {
             let token = event.token();
             let conn = &mut conns[token.0];

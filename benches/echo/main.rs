@@ -2,12 +2,20 @@
 //!
 //! ```text
 //! cargo bench --bench echo -- --quick                 # smoke test, about a minute
-//! cargo bench --bench echo                            # 5 alternating runs, ~15 minutes
+//! cargo bench --bench echo                            # 5 alternating runs, ~20 minutes
 //! cargo bench --bench echo -- --runs 9 --scenario pingpong --server tokio --server reactor
 //! # Over TLS (issue 14): our TLS listen (ListenOptions::tls) against tokio-rustls, same rustls and provider
 //! cargo bench --bench echo --features tls -- --scenario tls-c50x512 --scenario tls-c1000x64 \
 //!     --scenario tls-handshakes --scenario tls-idle --server tokio --server reactor
+//! # UDP (issue 22): a DatagramHandler against tokio's UdpSocket and a plain mio loop
+//! cargo bench --bench echo -- --scenario udp-c50x64-k16 --scenario udp-c1x64-k1 \
+//!     --scenario udp-c50x64-paced --runs 3
 //! ```
+//!
+//! The `udp-*` scenarios echo datagrams instead: the servers are in `udp_servers.rs`, the
+//! load generator (K datagrams in flight per socket, or a fixed rate, each echo matched by
+//! its sequence number and checked, a datagram not echoed within 200 ms counted lost) in
+//! `udp_load.rs`, their table in `udp_report.rs`. Loss is a figure there, not a failure.
 //!
 //! Without the `tls` feature the TLS parts (`tls-*`) are left out of a full run; with it, a
 //! full run includes them. Their certificate is made in-process (`tls.rs`).
@@ -51,6 +59,10 @@ mod svg;
 mod syscalls;
 mod tls;
 mod tokio_tls_server;
+mod udp_load;
+mod udp_report;
+mod udp_servers;
+mod window;
 
 use std::fs;
 use std::path::PathBuf;
@@ -107,6 +119,7 @@ fn serve_main(args: &[String]) -> Fallible<()> {
     let serve = ServeOptions {
         tokio_buffer: args.tokio_buffer,
         reply_pieces: args.reply_pieces,
+        udp: args.udp,
     };
     let tls = args
         .tls_dir
@@ -145,15 +158,21 @@ fn load_main(args: &[String]) -> Fallible<()> {
         .as_deref()
         .map(tls::client_config)
         .transpose()?;
-    let outcome = load::run(&Target { addr, tls }, &spec, |_| Ok(()))?;
+    let outcome = if args.udp {
+        udp_load::run(addr, &spec, |_| Ok(()))?
+    } else {
+        load::run(&Target { addr, tls }, &spec, |_| Ok(()))?
+    };
     let messages = outcome.messages.max(1) as f64;
     println!(
-        "load: {} conns x {} B, {} in flight: {} messages, {:.0} messages/s, p50 {:.0} µs, \
-         {:.2} µs client CPU/msg",
+        "load: {} {} x {} B, {} in flight: {} messages, {} lost, {:.0} messages/s, \
+         p50 {:.0} µs, {:.2} µs client CPU/msg",
         spec.conns,
+        if args.udp { "sockets" } else { "conns" },
         spec.size,
         spec.depth,
         outcome.messages,
+        outcome.lost,
         messages / outcome.window.as_secs_f64(),
         outcome.latency.quantile(0.50) as f64 / 1000.0,
         outcome.client_cpu_ns as f64 / 1000.0 / messages
@@ -403,6 +422,7 @@ fn measure(
 ) -> Fallible<(Measurement, Option<SyscallCounts>)> {
     let serve = ServeOptions {
         reply_pieces: scenario.reply_pieces,
+        udp: scenario.udp,
         ..options.serve
     };
     let tls_dir = tls.map(TlsFiles::dir);
@@ -419,7 +439,8 @@ fn measure(
     let (mut first, mut last) = (ProcSample::default(), ProcSample::default());
     let (mut busy_first, mut busy_last) = (0, 0);
     let spec = scenario.load(options.warmup, options.duration);
-    let outcome = load::run(&target, &spec, |mark| {
+    let server_addr = server.addr;
+    let mark = |mark| {
         match mark {
             Mark::Start => {
                 if let Some(counter) = counter.as_mut() {
@@ -437,8 +458,13 @@ fn measure(
             }
         }
         Ok(())
-    })
-    .map_err(|err| {
+    };
+    let outcome = if scenario.udp {
+        udp_load::run(server_addr, &spec, mark)
+    } else {
+        load::run(&target, &spec, mark)
+    };
+    let outcome = outcome.map_err(|err| {
         format!(
             "{} against the {} server: {err}",
             scenario.title,
@@ -465,6 +491,7 @@ fn measure(
         server: kind,
         run,
         messages,
+        loss: outcome.lost as f64 / (messages + outcome.lost) as f64,
         rate: messages as f64 / outcome.window.as_secs_f64(),
         p50_us: outcome.latency.quantile(0.50) as f64 / 1000.0,
         p99_us: outcome.latency.quantile(0.99) as f64 / 1000.0,
@@ -483,9 +510,14 @@ fn measure(
 }
 
 fn measurement_line(scenario: &Scenario, m: &Measurement, runs: usize) -> String {
+    let loss = if scenario.udp {
+        format!("  loss {:.3} %", m.loss * 100.0)
+    } else {
+        String::new()
+    };
     format!(
         "run {}/{runs} {:<34} {:<8} {:>8}/s  p50 {:>7.1} µs  p99 {:>8.1} µs  {:>5.2} µs CPU/msg  \
-         server {:>3.0} %  load {:>3.0} %  other {:>3.0} %  peak {:.1} MiB",
+         server {:>3.0} %  load {:>3.0} %  other {:>3.0} %  peak {:.1} MiB{loss}",
         m.run + 1,
         scenario.title,
         m.server.name(),

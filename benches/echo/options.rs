@@ -161,6 +161,7 @@ impl Options {
             serve: ServeOptions {
                 tokio_buffer: args.tokio_buffer,
                 reply_pieces: 1,
+                udp: false,
             },
         }
     }
@@ -194,10 +195,13 @@ pub struct ServeArgs {
     /// Serve TLS with the certificate and key in this directory (`tls.rs`).
     #[arg(long)]
     pub tls_dir: Option<PathBuf>,
+    /// Echo datagrams on a UDP socket (the `udp-*` scenarios).
+    #[arg(long)]
+    pub udp: bool,
 }
 
 /// Helper mode: `--load ADDR [--conns N] [--size BYTES] [--depth K] [--duration SECS]
-/// [--warmup SECS] [--cpu N] [--tls-dir DIR] [--reconnect]`, this benchmark's load generator against a server already running.
+/// [--warmup SECS] [--cpu N] [--tls-dir DIR] [--reconnect] [--udp]`, this benchmark's load generator against a server already running.
 #[derive(Parser, Debug)]
 #[command(no_binary_name = true)]
 pub struct LoadArgs {
@@ -222,6 +226,10 @@ pub struct LoadArgs {
     /// Connection churn: each connection echoes one message and is replaced.
     #[arg(long)]
     pub reconnect: bool,
+    /// Send datagrams to a UDP echo server instead (`--conns` sockets, `--depth` datagrams
+    /// in flight on each).
+    #[arg(long)]
+    pub udp: bool,
 }
 
 /// Child mode: a helper holding connections for the memory runs (`--hold-clients --addr

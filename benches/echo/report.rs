@@ -20,6 +20,9 @@ pub struct Measurement {
     pub server: ServerKind,
     pub run: usize,
     pub messages: u64,
+    /// Over UDP, the share of the datagrams settled in the window (echoed or given up on)
+    /// that were lost; 0 on streams.
+    pub loss: f64,
     /// Round trips (echoed messages) per second.
     pub rate: f64,
     pub p50_us: f64,
@@ -93,6 +96,7 @@ pub struct Summary {
     pub client_util: f64,
     pub other_util: f64,
     pub hwm_kib: f64,
+    pub loss: f64,
 }
 
 pub fn median(mut values: Vec<f64>) -> f64 {
@@ -115,7 +119,7 @@ fn min_max(values: &[f64]) -> (f64, f64) {
 }
 
 impl Results {
-    fn runs_of(&self, scenario: &str, server: ServerKind) -> Vec<&Measurement> {
+    pub fn runs_of(&self, scenario: &str, server: ServerKind) -> Vec<&Measurement> {
         self.measurements
             .iter()
             .filter(|m| m.scenario == scenario && m.server == server)
@@ -145,6 +149,7 @@ impl Results {
             client_util: med(|m| m.client_util),
             other_util: med(|m| m.other_util),
             hwm_kib: med(|m| m.hwm_kib as f64),
+            loss: med(|m| m.loss),
         })
     }
 
@@ -161,8 +166,19 @@ impl Results {
         server: ServerKind,
         metric: fn(&Measurement) -> f64,
     ) -> Option<(f64, f64, f64)> {
+        self.ratio_to(scenario, server, ServerKind::Tokio, metric)
+    }
+
+    /// `server`'s median of `metric` over `baseline`'s, and the range of the per-run ratios.
+    pub fn ratio_to(
+        &self,
+        scenario: &str,
+        server: ServerKind,
+        baseline: ServerKind,
+        metric: fn(&Measurement) -> f64,
+    ) -> Option<(f64, f64, f64)> {
         let ours = self.runs_of(scenario, server);
-        let theirs = self.runs_of(scenario, ServerKind::Tokio);
+        let theirs = self.runs_of(scenario, baseline);
         if ours.is_empty() || theirs.is_empty() {
             return None;
         }
@@ -214,6 +230,7 @@ impl Results {
             }
             self.ratio_table(&mut out);
             self.median_table(&mut out);
+            self.udp_tables(&mut out);
         }
         self.syscall_table(&mut out);
         self.memory_table(&mut out);
@@ -428,12 +445,12 @@ impl Results {
     /// One line per measurement, for a spreadsheet.
     pub fn csv(&self) -> String {
         let mut out = "scenario,server,run,messages,rate,p50_us,p99_us,cpu_us_per_msg,server_util,\
-                       sys_share,client_util,other_util,hwm_kib,tries,stat_cpu_us_per_msg\n"
+                       sys_share,client_util,other_util,hwm_kib,tries,stat_cpu_us_per_msg,loss\n"
             .to_string();
         for m in &self.measurements {
             let _ = writeln!(
                 out,
-                "{},{},{},{},{:.1},{:.2},{:.2},{:.4},{:.4},{:.4},{:.4},{:.4},{},{},{:.4}",
+                "{},{},{},{},{:.1},{:.2},{:.2},{:.4},{:.4},{:.4},{:.4},{:.4},{},{},{:.4},{:.6}",
                 m.scenario,
                 m.server.name(),
                 m.run,
@@ -448,7 +465,8 @@ impl Results {
                 m.other_util,
                 m.hwm_kib,
                 m.tries,
-                m.stat_cpu_us_per_msg
+                m.stat_cpu_us_per_msg,
+                m.loss
             );
         }
         out

@@ -24,6 +24,10 @@ pub struct Scenario {
     pub tls: bool,
     /// Connection churn: each connection echoes one message and is replaced (`load.rs`).
     pub reconnect: bool,
+    /// Datagrams instead of a stream: the servers echo on a UDP socket (`udp_servers.rs`),
+    /// `conns` is the number of client sockets, `depth` the datagrams in flight per socket,
+    /// and the load generator is `udp_load.rs`.
+    pub udp: bool,
 }
 
 impl Scenario {
@@ -44,7 +48,7 @@ impl Scenario {
     }
 }
 
-pub const SCENARIOS: [Scenario; 9] = [
+pub const SCENARIOS: [Scenario; 12] = [
     // A typical service: a few dozen busy clients, messages of a few hundred bytes.
     Scenario {
         name: "c50x512",
@@ -57,6 +61,7 @@ pub const SCENARIOS: [Scenario; 9] = [
         reply_pieces: 1,
         tls: false,
         reconnect: false,
+        udp: false,
     },
     // Many connections, small messages: per-connection and per-event overheads dominate.
     Scenario {
@@ -70,6 +75,7 @@ pub const SCENARIOS: [Scenario; 9] = [
         reply_pieces: 1,
         tls: false,
         reconnect: false,
+        udp: false,
     },
     // One client waiting for each reply: the latency of one trip through the loop.
     Scenario {
@@ -83,6 +89,7 @@ pub const SCENARIOS: [Scenario; 9] = [
         reply_pieces: 1,
         tls: false,
         reconnect: false,
+        udp: false,
     },
     // Pipelined requests: several messages per read, bigger writes.
     Scenario {
@@ -96,6 +103,7 @@ pub const SCENARIOS: [Scenario; 9] = [
         reply_pieces: 1,
         tls: false,
         reconnect: false,
+        udp: false,
     },
     // The same work for everyone: what does a fixed load cost the server?
     Scenario {
@@ -109,6 +117,7 @@ pub const SCENARIOS: [Scenario; 9] = [
         reply_pieces: 1,
         tls: false,
         reconnect: false,
+        udp: false,
     },
     // The reply written in two pieces (a header, then a body): does it cost two system calls
     // and two segments, or is it gathered into one as a whole reply is?
@@ -123,6 +132,7 @@ pub const SCENARIOS: [Scenario; 9] = [
         reply_pieces: 2,
         tls: false,
         reconnect: false,
+        udp: false,
     },
     // The same two echo loads over TLS (issue 14): what the TLS layer costs each loop on
     // top of the same rustls.
@@ -137,6 +147,7 @@ pub const SCENARIOS: [Scenario; 9] = [
         reply_pieces: 1,
         tls: true,
         reconnect: false,
+        udp: false,
     },
     Scenario {
         name: "tls-c1000x64",
@@ -149,6 +160,7 @@ pub const SCENARIOS: [Scenario; 9] = [
         reply_pieces: 1,
         tls: true,
         reconnect: false,
+        udp: false,
     },
     // Full handshakes (no resumption): each of 16 clients at a time connects, handshakes,
     // echoes 64 B, sends close_notify and closes. One "round trip" is one whole connection;
@@ -164,6 +176,54 @@ pub const SCENARIOS: [Scenario; 9] = [
         reply_pieces: 1,
         tls: true,
         reconnect: true,
+        udp: false,
+    },
+    // Datagrams (issue 22): 50 client sockets, each keeping 16 datagrams of 64 B in flight;
+    // a datagram not echoed within 200 ms is counted lost and replaced (`udp_load.rs`). Where
+    // a server's CPU per datagram goes: one system call per datagram, or batches.
+    Scenario {
+        name: "udp-c50x64-k16",
+        title: "UDP: 50 sockets x 64 B, 16 in flight",
+        short: "UDP 50 × 64 B × 16",
+        conns: 50,
+        size: 64,
+        depth: 16,
+        rate: None,
+        reply_pieces: 1,
+        tls: false,
+        reconnect: false,
+        udp: true,
+    },
+    // One datagram at a time: the latency of one trip through each loop, where no batch
+    // can form.
+    Scenario {
+        name: "udp-c1x64-k1",
+        title: "UDP: 1 socket ping-pong, 64 B",
+        short: "UDP 1 × 64 B ping-pong",
+        conns: 1,
+        size: 64,
+        depth: 1,
+        rate: None,
+        reply_pieces: 1,
+        tls: false,
+        reconnect: false,
+        udp: true,
+    },
+    // The same offered load for every server (open loop): under a closed loop a server that
+    // drops more is also offered less, so loss is only comparable at a fixed rate; 40k/s is
+    // below what each server echoes on the 2-core machines of docs/performance.md.
+    Scenario {
+        name: "udp-c50x64-paced",
+        title: "UDP: 50 sockets x 64 B, paced 40k/s",
+        short: "UDP 50 × 64 B at 40k/s",
+        conns: 50,
+        size: 64,
+        depth: 1,
+        rate: Some(40_000.0),
+        reply_pieces: 1,
+        tls: false,
+        reconnect: false,
+        udp: true,
     },
 ];
 

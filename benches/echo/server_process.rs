@@ -31,6 +31,9 @@ impl ServerProcess {
         command.args(["--serve", kind.name(), "--addr", "127.0.0.1:0"]);
         command.args(["--tokio-buffer", &options.tokio_buffer.to_string()]);
         command.args(["--reply-pieces", &options.reply_pieces.to_string()]);
+        if options.udp {
+            command.arg("--udp");
+        }
         if let Some(cpu) = cpu {
             command.args(["--cpu", &cpu.to_string()]);
         }

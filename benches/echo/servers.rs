@@ -9,7 +9,9 @@
 //! * `reactor`: this crate, with the same `Echo` handler as `examples/echo_server.rs`.
 //!
 //! A fourth, `faulty`, is not under test: it corrupts one byte now and then, to show that the
-//! benchmark notices (`--server faulty` must fail, in the TLS scenarios too).
+//! benchmark notices (`--server faulty` must fail, in the TLS and UDP scenarios too).
+//!
+//! In the UDP scenarios (`--udp`), the same three echo datagrams instead (`udp_servers.rs`).
 //!
 //! In the TLS scenarios (`--tls-dir` given), `tokio` is tokio-rustls (`tokio_tls_server.rs`)
 //! and `reactor` is this crate's `listen` with `ListenOptions::tls` (the `tls` feature), both with the same
@@ -30,6 +32,7 @@ use mio::{Events, Interest, Poll, Token};
 use rustls::ServerConfig;
 
 use crate::tokio_tls_server;
+use crate::udp_servers;
 use crate::Fallible;
 
 /// The servers, in the order the report lists them.
@@ -78,6 +81,8 @@ pub struct ServeOptions {
     pub tokio_buffer: usize,
     /// Writes per echo: 2 splits each reply in halves, written one after the other.
     pub reply_pieces: usize,
+    /// Echo datagrams on a UDP socket instead (`udp_servers.rs`).
+    pub udp: bool,
 }
 
 impl Default for ServeOptions {
@@ -85,6 +90,7 @@ impl Default for ServeOptions {
         ServeOptions {
             tokio_buffer: TOKIO_BUFFER,
             reply_pieces: 1,
+            udp: false,
         }
     }
 }
@@ -108,6 +114,9 @@ pub fn serve(
         }
         std::process::exit(0);
     });
+    if options.udp {
+        return udp_servers::serve(kind, addr);
+    }
     match (kind, tls) {
         (ServerKind::Tokio, None) => serve_tokio(addr, options),
         (ServerKind::Tokio, Some(tls)) => tokio_tls_server::serve(addr, options, tls),
@@ -119,7 +128,7 @@ pub fn serve(
 }
 
 /// Tells the driver where we listen.
-fn announce(addr: SocketAddr) -> io::Result<()> {
+pub fn announce(addr: SocketAddr) -> io::Result<()> {
     let mut out = io::stdout().lock();
     writeln!(out, "listening {addr}")?;
     out.flush()
@@ -390,6 +399,16 @@ fn serve_faulty(addr: SocketAddr, tls: Option<Arc<ServerConfig>>) -> Fallible<()
     Ok(())
 }
 
+/// Flips a bit of `echo`'s last byte each time the bytes echoed so far (over every
+/// connection or datagram) cross a multiple of [`FAULT_EVERY`].
+pub fn corrupt_now_and_then(echo: &mut [u8]) {
+    let n = echo.len();
+    let echoed = FAULTY_ECHOED.fetch_add(n, Ordering::Relaxed);
+    if n > 0 && echoed / FAULT_EVERY != (echoed + n) / FAULT_EVERY {
+        echo[n - 1] ^= 0x10;
+    }
+}
+
 fn echo_faultily(mut stream: impl Read + Write) {
     let mut buf = vec![0; TOKIO_BUFFER];
     loop {
@@ -397,10 +416,7 @@ fn echo_faultily(mut stream: impl Read + Write) {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        let echoed = FAULTY_ECHOED.fetch_add(n, Ordering::Relaxed);
-        if echoed / FAULT_EVERY != (echoed + n) / FAULT_EVERY {
-            buf[n - 1] ^= 0x10;
-        }
+        corrupt_now_and_then(&mut buf[..n]);
         if stream.write_all(&buf[..n]).is_err() || stream.flush().is_err() {
             return;
         }

@@ -32,6 +32,9 @@ const CALLS: &[&str] = &[
     "writev",
     "recvmsg",
     "sendmsg",
+    // Datagrams in batches (the reactor's UDP, issue 22).
+    "recvmmsg",
+    "sendmmsg",
     "epoll_wait",
     "epoll_pwait",
     "epoll_pwait2",

@@ -50,18 +50,20 @@ impl Latency {
         self.run.len()
     }
 
-    /// `p50 .., p99 .., p99.9 .., max ..` of the whole run.
+    /// `p50 .., p99 .., p99.9 .., max .., min ..` of the whole run (the minimum last, so
+    /// that what reads the line from its start is unchanged).
     pub fn summary(&self) -> String {
         if self.run.is_empty() {
-            return "p50 -, p99 -, p99.9 -, max -".to_string();
+            return "p50 -, p99 -, p99.9 -, max -, min -".to_string();
         }
         let at = |q: f64| micros(self.run.value_at_quantile(q));
         format!(
-            "p50 {}, p99 {}, p99.9 {}, max {}",
+            "p50 {}, p99 {}, p99.9 {}, max {}, min {}",
             at(0.50),
             at(0.99),
             at(0.999),
-            micros(self.run.max())
+            micros(self.run.max()),
+            micros(self.run.min())
         )
     }
 

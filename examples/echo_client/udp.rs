@@ -34,7 +34,8 @@ const SEQUENCE_LEN: usize = 8;
 /// One datagram sent and not yet echoed.
 struct InFlight {
     datagram: Vec<u8>,
-    /// The reactor's clock at the turn that sent it.
+    /// When it was handed to the reactor: `Instant::now()`, not the turn's clock (see
+    /// `on_datagram`).
     sent_at: Instant,
     /// Its loss timer.
     timer: TimerId,
@@ -107,6 +108,7 @@ impl DatagramCheck {
             datagram.push(next_byte(&mut self.rng));
         }
         self.sent += 1;
+        let sent_at = Instant::now();
         if let Err(err) = ctx.send_to(&datagram, self.server) {
             let message = format!("send: {err}");
             let mut results = self.results.borrow_mut();
@@ -120,7 +122,7 @@ impl DatagramCheck {
         let timer = ctx.set_timer(LOSS_TIMEOUT);
         self.in_flight.push(InFlight {
             datagram,
-            sent_at: ctx.now(),
+            sent_at,
             timer,
         });
         true
@@ -152,7 +154,10 @@ impl DatagramHandler for DatagramCheck {
             return ctx.close();
         }
         ctx.cancel_timer(echoed.timer);
-        let round_trip = ctx.now().duration_since(echoed.sent_at);
+        // Timed with the wall clock, not `ctx.now()`: the reactor receives the echoes of a
+        // batch sent in this turn within the same turn, and the turn's clock would time
+        // each of them as 0.
+        let round_trip = echoed.sent_at.elapsed();
         let mut results = self.results.borrow_mut();
         results.latency.record(round_trip, data.len());
         results.bytes += data.len() as u64;

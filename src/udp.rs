@@ -193,7 +193,9 @@ impl Core {
     /// Receives datagrams in batches (`recvmmsg`, [`RecvBatch`]) and hands each to the
     /// handler, until the socket's queue is empty (`WouldBlock`, or a batch shorter than
     /// asked for), a close, or [`RECV_BUDGET`] datagrams (or calls: errors count too) this
-    /// dispatch; then the socket goes to the back of the ready queue.
+    /// dispatch; then the socket goes to the back of the ready queue. A call asks for at most
+    /// the budget's rest in messages; with GRO their datagrams may pass it, by at most a
+    /// batch (32 messages of up to 64 datagrams).
     ///
     /// A short batch ends the reads without the trailing call that would only hear
     /// `WouldBlock`: on Linux a UDP socket raises readiness on every datagram queued
@@ -254,9 +256,20 @@ impl Core {
                 }
                 delivered += 1;
                 self.deliver_datagram(slot, batch.datagram(i, range), from);
+                self.flush_full_send_batch(slot);
             }
         }
         delivered
+    }
+
+    /// Sends the queued replies once they fill a send batch (or the queue): a message
+    /// coalesced by GRO holds up to 64 datagrams, a batch of 32 such messages 2,048, whose
+    /// replies would otherwise overflow the queue before the batch's flush.
+    fn flush_full_send_batch(&mut self, slot: Slot) {
+        let full = self.config().max_queued_datagrams.min(recv_batch::SLOTS);
+        if matches!(self.entries.udp(slot), Some(u) if u.send_queue.len() >= full) {
+            self.flush_udp(slot);
+        }
     }
 
     /// Adds the drops `message` reports to the socket's and the reactor's counts, and those

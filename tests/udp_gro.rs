@@ -34,6 +34,12 @@ impl DatagramHandler for Keep {
 /// shorter); returns the sender's address.
 fn send_segmented(to: SocketAddr, payload: &[u8], segment_size: u16) -> SocketAddr {
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    send_segmented_from(&client, to, payload, segment_size);
+    client.local_addr().unwrap()
+}
+
+/// Sends `payload` from `client` to `to` as one GSO message.
+fn send_segmented_from(client: &UdpSocket, to: SocketAddr, payload: &[u8], segment_size: u16) {
     let SocketAddr::V4(to) = to else {
         panic!("an IPv4 address")
     };
@@ -49,7 +55,6 @@ fn send_segmented(to: SocketAddr, payload: &[u8], segment_size: u16) -> SocketAd
     )
     .unwrap();
     assert_eq!(sent, payload.len());
-    client.local_addr().unwrap()
 }
 
 /// Receives one GSO message of ten 1,000-byte datagrams and one of 500 bytes; returns what
@@ -95,4 +100,34 @@ fn with_batches_off_gro_stays_off_and_the_kernel_splits_the_message() {
 
     assert_eq!(received, expected);
     assert_eq!(stats.datagram_receive_calls, 11);
+}
+
+/// Echoes each datagram to its sender.
+struct Echo;
+
+impl DatagramHandler for Echo {
+    fn on_datagram(&mut self, ctx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
+        ctx.send_to(data, from).unwrap();
+    }
+}
+
+#[test]
+fn the_replies_to_a_coalesced_message_larger_than_the_send_queue_all_leave() {
+    // 60 datagrams in one message, against a queue of 40: the replies must leave in
+    // batches as they are made, not all after the message.
+    init_logging();
+    let config = Config::default().max_queued_datagrams(40);
+    let mut reactor = Reactor::with_config(config).unwrap();
+    let addr = reactor.bind_udp("udp:127.0.0.1:0", Echo).unwrap();
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let payload = random_bytes(60, 60 * 1_000);
+    send_segmented_from(&client, addr, &payload, 1_000);
+
+    turn_until(&mut reactor, |r| {
+        r.stats().datagrams_in == 60 && r.stats().datagrams_out + r.stats().datagrams_dropped == 60
+    });
+
+    let stats = reactor.stats();
+    assert_eq!(stats.datagram_receive_calls, 1, "not one coalesced message");
+    assert_eq!((stats.datagrams_out, stats.datagrams_dropped), (60, 0));
 }

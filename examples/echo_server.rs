@@ -66,9 +66,25 @@ impl Handler for Echo {
 
 /// The same protocol for datagrams: each one goes back to its sender. A reply that cannot
 /// be sent is dropped (and counted), as UDP may drop it anyway.
-struct UdpEcho;
+struct UdpEcho {
+    /// `--udp-recv-buffer`: the socket's kernel receive buffer, set when it opens.
+    recv_buffer: Option<usize>,
+}
 
 impl DatagramHandler for UdpEcho {
+    fn on_open(&mut self, ctx: &mut DatagramContext<'_>) {
+        if let Some(bytes) = self.recv_buffer {
+            // Before any datagram is read: a burst at start-up meets the larger buffer.
+            match ctx.set_recv_buffer_size(bytes) {
+                Ok(()) => log::info!(
+                    "udp receive buffer: {} B (the kernel's doubled value)",
+                    ctx.recv_buffer_size().unwrap_or(0)
+                ),
+                Err(err) => log::warn!("--udp-recv-buffer {bytes}: {err}"),
+            }
+        }
+    }
+
     fn on_datagram(&mut self, ctx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
         if let Err(err) = ctx.send_to(data, from) {
             log::debug!("udp reply to {from}: {err}");
@@ -92,6 +108,11 @@ struct Args {
     /// Also echo UDP datagrams on each --addr (as --listen udp:HOST:PORT does)
     #[arg(long)]
     udp: bool,
+    /// Each UDP socket's kernel receive buffer (SO_RCVBUF), which absorbs bursts; Linux
+    /// doubles it and caps the request at net.core.rmem_max [default: the system's,
+    /// net.core.rmem_default]
+    #[arg(long, value_name = "BYTES")]
+    udp_recv_buffer: Option<usize>,
     /// Run N reactors on N threads sharing one TCP endpoint through SO_REUSEPORT (one
     /// --addr or one tcp: --listen only)
     #[arg(long, value_name = "N", default_value = "1", value_parser = cli::at_least_one)]
@@ -118,6 +139,7 @@ struct Args {
 struct Options {
     threads: usize,
     udp: bool,
+    udp_recv_buffer: Option<usize>,
     /// `--listen`: announced in the endpoint grammar.
     listens: Vec<Endpoint>,
     /// `--addr` (or the default): announced as before, `127.0.0.1:65432`.
@@ -158,6 +180,7 @@ fn parse_options() -> Options {
     Options {
         threads: args.threads,
         udp: args.udp,
+        udp_recv_buffer: args.udp_recv_buffer,
         listens,
         addrs,
         unix_paths: args.unix,
@@ -235,6 +258,7 @@ fn serve(options: Options) -> std::io::Result<()> {
     if options.threads > 1 {
         return serve_threads(options);
     }
+    let recv_buffer = options.udp_recv_buffer;
     let mut reactor = Reactor::with_config(options.config)?;
     // SIGTERM or SIGINT: the first drains gracefully, the second aborts. Watched before the
     // address is announced, so that none can be missed.
@@ -243,7 +267,7 @@ fn serve(options: Options) -> std::io::Result<()> {
     // --listen: streams for every endpoint but udp:, which echoes datagrams.
     for endpoint in &options.listens {
         if cli::is_udp(endpoint) {
-            let bound = reactor.bind_udp(endpoint, UdpEcho)?;
+            let bound = reactor.bind_udp(endpoint, UdpEcho { recv_buffer })?;
             cli::announce("echo server", &[Endpoint::Udp(bound)], false);
         } else {
             let listening = tls::listen(&mut reactor, endpoint, tls.clone(), |_| Some(Echo))?;
@@ -257,7 +281,7 @@ fn serve(options: Options) -> std::io::Result<()> {
                 tls::listen(&mut reactor, resolved, tls.clone(), |_| Some(Echo))?.local_addr()?;
             println!("echo server listening on {}{bound}", scheme(tls.1));
             if options.udp {
-                let bound = reactor.bind_udp(Endpoint::Udp(resolved), UdpEcho)?;
+                let bound = reactor.bind_udp(Endpoint::Udp(resolved), UdpEcho { recv_buffer })?;
                 println!("echo server listening on udp:{bound}");
             }
         }
@@ -280,5 +304,11 @@ fn serve(options: Options) -> std::io::Result<()> {
         "echo server stopped: {} connections accepted, {} datagrams, {} B in, {} B out, {} turns",
         stats.accepted, stats.datagrams_in, stats.bytes_in, stats.bytes_out, stats.turns
     );
+    if stats.datagram_receive_overflows > 0 {
+        println!(
+            "({} datagrams dropped by the kernel on full receive buffers: see --udp-recv-buffer)",
+            stats.datagram_receive_overflows
+        );
+    }
     Ok(())
 }

@@ -17,6 +17,7 @@ use crate::close_reason::CloseReason;
 use crate::core::Core;
 use crate::id::{LoopTimerId, Slot, TimerId, UdpId};
 use crate::loop_timers::Every;
+use crate::udp::socket_options::{Buffer, DatagramSocketStats};
 
 /// Your protocol on one UDP socket.
 ///
@@ -227,6 +228,62 @@ impl<'a> DatagramContext<'a> {
     /// ([`close`](DatagramContext::close) was called); nothing is queued.
     pub fn send_to(&mut self, data: &[u8], to: SocketAddr) -> io::Result<SendOutcome> {
         self.core.udp_send(self.slot, data, to)
+    }
+
+    /// Sets the socket's kernel receive buffer (`SO_RCVBUF`, `socket(7)`), in bytes: what
+    /// absorbs a burst while the loop is busy; past it the kernel drops datagrams
+    /// ([`Stats::datagram_receive_overflows`](crate::Stats::datagram_receive_overflows)).
+    /// Call it in [`on_open`](DatagramHandler::on_open), before any datagram is read.
+    ///
+    /// Linux doubles the value (for its bookkeeping) and caps the request at
+    /// `net.core.rmem_max` (a privileged process may pass the cap with `SO_RCVBUFFORCE`,
+    /// which this does not use); read the result back with
+    /// [`recv_buffer_size`](DatagramContext::recv_buffer_size).
+    ///
+    /// # Errors
+    /// [`NotConnected`](io::ErrorKind::NotConnected): the socket is closed; those of
+    /// `setsockopt(2)`.
+    pub fn set_recv_buffer_size(&mut self, bytes: usize) -> io::Result<()> {
+        self.core
+            .set_udp_buffer_size(self.slot, Buffer::Recv, bytes)
+    }
+
+    /// The socket's kernel receive buffer, in bytes, as the kernel reports it (`SO_RCVBUF`:
+    /// on Linux twice what was set).
+    ///
+    /// # Errors
+    /// [`NotConnected`](io::ErrorKind::NotConnected): the socket is closed; those of
+    /// `getsockopt(2)`.
+    pub fn recv_buffer_size(&self) -> io::Result<usize> {
+        self.core.udp_buffer_size(self.slot, Buffer::Recv)
+    }
+
+    /// Sets the socket's kernel send buffer (`SO_SNDBUF`, `socket(7)`), in bytes: past it a
+    /// send would block and datagrams wait in the reactor's queue. Linux doubles the value
+    /// and caps it at `net.core.wmem_max` (`SO_SNDBUFFORCE` passes the cap, unused here).
+    ///
+    /// # Errors
+    /// As [`set_recv_buffer_size`](DatagramContext::set_recv_buffer_size).
+    pub fn set_send_buffer_size(&mut self, bytes: usize) -> io::Result<()> {
+        self.core
+            .set_udp_buffer_size(self.slot, Buffer::Send, bytes)
+    }
+
+    /// The socket's kernel send buffer, in bytes, as the kernel reports it (`SO_SNDBUF`).
+    ///
+    /// # Errors
+    /// As [`recv_buffer_size`](DatagramContext::recv_buffer_size).
+    pub fn send_buffer_size(&self) -> io::Result<usize> {
+        self.core.udp_buffer_size(self.slot, Buffer::Send)
+    }
+
+    /// A snapshot of this socket: its kernel buffers, the datagrams the kernel dropped on
+    /// arrival so far, and those queued for sending.
+    ///
+    /// # Errors
+    /// As [`recv_buffer_size`](DatagramContext::recv_buffer_size).
+    pub fn socket_stats(&self) -> io::Result<DatagramSocketStats> {
+        self.core.udp_socket_stats(self.slot)
     }
 
     /// Calls [`DatagramHandler::on_timer`] after `delay`.

@@ -259,6 +259,7 @@ pub use state::{Input, State};
 pub use stats::{ClosedCounts, Stats};
 pub use threads::{ReactorThreads, Spread};
 pub use trace::{Observer, Record, TimerKind, TimerTarget};
+pub use udp::socket_options::DatagramSocketStats;
 pub use upgrade::Upgrade;
 pub use watch_handler::{FdSource, Readiness, WatchContext, WatchHandler};
 

@@ -242,8 +242,19 @@ pub struct Stats {
     /// [`datagrams_dropped`](Stats::datagrams_dropped) too) while the rest still go.
     pub datagram_send_errors: u64,
     /// Datagrams dropped because a UDP socket's send queue was full, the send failed, or the
-    /// socket closed with datagrams still queued.
+    /// socket closed with datagrams still queued; and received datagrams cut by a truncation
+    /// (a message larger than a 64 KiB slot, which no kernel coalesces today).
     pub datagrams_dropped: u64,
+    /// Datagrams the kernel dropped on arrival at a UDP socket because its receive queue
+    /// overflowed (the socket's receive buffer, `SO_RCVBUF`, was full; also the rarer drops
+    /// the kernel counts with them: bad checksums, no memory). From `SO_RXQ_OVFL`
+    /// (`socket(7)`, Linux): a datagram carries the socket's drop count as it was when the
+    /// datagram was queued, so drops are learned only when a later datagram arrives and is
+    /// received (in batches: not with
+    /// [`Config::datagram_batches(false)`](crate::Config::datagram_batches)). A larger
+    /// receive buffer ([`DatagramContext::set_recv_buffer_size`](crate::DatagramContext::set_recv_buffer_size))
+    /// absorbs longer bursts.
+    pub datagram_receive_overflows: u64,
     /// Panics caught in user code ([`Config::catch_panics`](crate::Config::catch_panics)): in
     /// connection and datagram handlers (each closing its connection or socket), factories
     /// (each refusing its peer, also counted in [`refused`](Stats::refused)), watch

@@ -8,10 +8,15 @@ use std::time::Duration;
 
 use mio::net::UdpSocket;
 
+pub(crate) mod gro;
 pub(crate) mod gso;
+pub(crate) mod kernel_drops;
 pub(crate) mod recv_batch;
 pub(crate) mod send_batch;
+pub(crate) mod socket_options;
 
+use gro::Gro;
+use kernel_drops::KernelDrops;
 use recv_batch::RecvBatch;
 use send_batch::take_positions;
 
@@ -50,6 +55,10 @@ pub(crate) struct Udp {
     pub(crate) closing: Option<CloseReason>,
     pub(crate) finished: bool,
     pub(crate) close_reason: Option<CloseReason>,
+    /// Whether received messages may hold many datagrams (`UDP_GRO`).
+    pub(crate) gro: Gro,
+    /// The kernel's drop count as last seen (`SO_RXQ_OVFL`).
+    pub(crate) kernel_drops: KernelDrops,
 }
 
 /// The datagram socket `endpoint` names: bound on its address (the first of a name's that
@@ -106,6 +115,8 @@ impl Udp {
             closing: None,
             finished: false,
             close_reason: None,
+            gro: Gro::default(),
+            kernel_drops: KernelDrops::default(),
         }
     }
 }
@@ -161,6 +172,10 @@ impl Core {
         // bound observable in tests (a UDP send on loopback never blocks otherwise).
         let mut udp = Udp::new(slot, socket, local_addr);
         udp.handler = Some(handler);
+        udp.kernel_drops = KernelDrops::enable(&udp.socket);
+        if self.recv_batch.in_batches() {
+            udp.gro = Gro::enable(&udp.socket);
+        }
         self.entries.insert(slot, Entry::Udp(udp));
         log::info!("listening on udp:{local_addr}");
         self.with_datagram_handler(slot, |h, ctx| h.on_open(ctx));
@@ -181,8 +196,18 @@ impl Core {
     }
 
     /// Receives datagrams in batches (`recvmmsg`, [`RecvBatch`]) and hands each to the
-    /// handler, until `WouldBlock`, a close, or [`RECV_BUDGET`] datagrams (or calls: errors
-    /// count too) this dispatch; then the socket goes to the back of the ready queue.
+    /// handler, until the socket's queue is empty (`WouldBlock`, or a batch shorter than
+    /// asked for), a close, or [`RECV_BUDGET`] datagrams (or calls: errors count too) this
+    /// dispatch; then the socket goes to the back of the ready queue. A call asks for at most
+    /// the budget's rest in messages; with GRO their datagrams may pass it, by at most a
+    /// batch (32 messages of up to 64 datagrams).
+    ///
+    /// A short batch ends the reads without the trailing call that would only hear
+    /// `WouldBlock`: on Linux a UDP socket raises readiness on every datagram queued
+    /// (`sk_data_ready` wakes epoll, edge-triggered or not), so whatever arrives after the
+    /// batch brings a new event. tokio reads the same way: a partial read clears readiness
+    /// on epoll and kqueue (`tokio/src/io/poll_evented.rs`, tokio-rs/tokio#5866). A
+    /// `recvfrom` (the fallback) asks for one, so it is never short.
     fn receive_datagrams(&mut self, slot: Slot) {
         let mut batch = std::mem::replace(&mut self.recv_batch, RecvBatch::new(false));
         let (mut delivered, mut calls) = (0, 0);
@@ -194,9 +219,12 @@ impl Core {
                 break;
             }
             calls += 1;
-            match batch.receive(&udp.socket, RECV_BUDGET - delivered) {
+            match batch.receive(&udp.socket, &mut udp.gro, RECV_BUDGET - delivered) {
                 Ok(()) => {
                     self.stats.datagram_receive_calls += 1;
+                    if batch.was_short() {
+                        udp.readable = false;
+                    }
                     delivered += self.deliver_datagrams(slot, &batch);
                     // The replies to this batch leave now: the send queue need only hold
                     // those of one batch, not of the whole budget.
@@ -215,34 +243,71 @@ impl Core {
         self.recv_batch = batch;
     }
 
-    /// Hands the batch's datagrams to the handler, one call each, while the socket is open;
-    /// returns how many it handed. (Those after a close are dropped, as those still in the
-    /// kernel's buffer are.)
+    /// Hands the batch's datagrams to the handler, one call each (those a message coalesced
+    /// by GRO holds, in order, each with the message's sender), while the socket is open;
+    /// returns how many it handed or skipped. (Those after a close are dropped, as those
+    /// still in the kernel's buffer are.) Counts the kernel's drops the messages report.
     fn deliver_datagrams(&mut self, slot: Slot, batch: &RecvBatch) -> usize {
         let mut delivered = 0;
-        for i in 0..batch.len() {
-            if !matches!(self.entries.udp(slot), Some(u) if u.closing.is_none()) {
-                break;
-            }
-            delivered += 1;
-            let Some((datagram, from)) = batch.datagram(i) else {
-                continue;
+        for (i, message) in batch.messages().iter().enumerate() {
+            self.count_kernel_drops(slot, message);
+            delivered += message.segments.lost;
+            let Some(from) = message.from else {
+                continue; // never from a UDP socket; counted as lost
             };
-            self.stats.datagrams_in += 1;
-            self.stats.bytes_in += datagram.len() as u64;
-            let (socket, peer, bytes) = (UdpId(slot), from, datagram.len());
-            trace_record!(
-                self,
-                Record::Datagram {
-                    socket,
-                    bytes,
-                    peer,
-                    incoming: true
+            for range in message.segments.ranges() {
+                if !matches!(self.entries.udp(slot), Some(u) if u.closing.is_none()) {
+                    return delivered;
                 }
-            );
-            self.with_datagram_handler(slot, |h, ctx| h.on_datagram(ctx, datagram, from));
+                delivered += 1;
+                self.deliver_datagram(slot, batch.datagram(i, range), from);
+                self.flush_full_send_batch(slot);
+            }
         }
         delivered
+    }
+
+    /// Sends the queued replies once they fill a send batch (or the queue): a message
+    /// coalesced by GRO holds up to 64 datagrams, a batch of 32 such messages 2,048, whose
+    /// replies would otherwise overflow the queue before the batch's flush.
+    fn flush_full_send_batch(&mut self, slot: Slot) {
+        let full = self.config().max_queued_datagrams.min(recv_batch::SLOTS);
+        if matches!(self.entries.udp(slot), Some(u) if u.send_queue.len() >= full) {
+            self.flush_udp(slot);
+        }
+    }
+
+    /// Adds the drops `message` reports to the socket's and the reactor's counts, and those
+    /// of its datagrams lost to truncation.
+    fn count_kernel_drops(&mut self, slot: Slot, message: &recv_batch::Message) {
+        if message.segments.lost > 0 {
+            let lost = message.segments.lost;
+            log::debug!(
+                "{} recv: {lost} datagram(s) truncated (dropped)",
+                UdpId(slot)
+            );
+            self.stats.datagrams_dropped += lost as u64;
+        }
+        if let (Some(count), Some(udp)) = (message.kernel_drops, self.entries.udp(slot)) {
+            self.stats.datagram_receive_overflows += udp.kernel_drops.record(count);
+        }
+    }
+
+    /// Hands one datagram to the handler.
+    fn deliver_datagram(&mut self, slot: Slot, datagram: &[u8], from: SocketAddr) {
+        self.stats.datagrams_in += 1;
+        self.stats.bytes_in += datagram.len() as u64;
+        let (socket, peer, bytes) = (UdpId(slot), from, datagram.len());
+        trace_record!(
+            self,
+            Record::Datagram {
+                socket,
+                bytes,
+                peer,
+                incoming: true
+            }
+        );
+        self.with_datagram_handler(slot, |h, ctx| h.on_datagram(ctx, datagram, from));
     }
 
     /// Sets a datagram handler's own timer.

@@ -268,3 +268,34 @@ fn a_datagram_the_kernel_refuses_in_a_send_batch_is_counted_and_the_rest_still_g
     assert_eq!((stats.datagrams_out, stats.datagrams_dropped), (4, 1));
     assert!(stats.datagram_send_calls < 4, "batches stopped: {stats:?}");
 }
+
+/// On "ping N" (N > 0), sends "ping N-1" to itself: each arrives after the batch that held
+/// the one before, a batch shorter than asked for, after which the socket is not read again
+/// until its next readiness event.
+struct Countdown;
+
+impl DatagramHandler for Countdown {
+    fn on_datagram(&mut self, ctx: &mut DatagramContext<'_>, data: &[u8], _: SocketAddr) {
+        let n = data[0];
+        if n > 0 {
+            let me = ctx.local_addr().unwrap();
+            ctx.send_to(&[n - 1], me).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_datagram_arriving_after_a_short_batch_raises_a_new_event_and_is_received() {
+    init_logging();
+    let mut reactor = Reactor::new().unwrap();
+    let addr = reactor.bind_udp("udp:127.0.0.1:0", Countdown).unwrap();
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.send_to(&[20], addr).unwrap();
+
+    // Would stop at the deadline if an arrival after a short batch raised no event.
+    turn_until(&mut reactor, |r| r.stats().datagrams_in == 21);
+
+    let stats = reactor.stats();
+    assert_eq!(stats.datagrams_out, 20);
+    assert!(stats.datagram_receive_calls <= 21);
+}

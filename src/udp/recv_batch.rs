@@ -4,7 +4,11 @@
 //! Every slot is [`MAX_DATAGRAM`] (64 KiB) long, so no datagram is ever truncated (the
 //! largest UDP payload is 65,507 bytes over IPv4, 65,527 over IPv6 without jumbograms):
 //! small slots would need `MSG_TRUNC` detection, and by then the kernel has already
-//! discarded the datagram's tail, so the fallback read it calls for cannot exist. The
+//! discarded the datagram's tail, so the fallback read it calls for cannot exist. A slot
+//! may hold several datagrams coalesced by GRO ([`super::gro`]), at most 64 KiB of them too;
+//! should a kernel ever coalesce more, the whole ones are delivered and the rest counted as
+//! dropped. Each slot also has 48 bytes of control-message space (the GRO segment size and
+//! the `SO_RXQ_OVFL` drop count, [`super::kernel_drops`]). The
 //! price is address space, not memory: the 32 slots are 2 MiB of one zeroed allocation
 //! (pages the kernel maps on first touch), and a slot's pages become resident only as deep
 //! as the datagrams written to it (small datagrams touch the first page of each slot:
@@ -17,21 +21,42 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::ops::Range;
 
 use mio::net::UdpSocket;
 
+use super::gro::{Gro, Segments};
 use crate::udp::MAX_DATAGRAM;
 
 /// Datagrams one call may take.
 pub(crate) const SLOTS: usize = 32;
 
+/// Control-message space of one slot: a GRO segment size (`int`) and a drop count (`u32`),
+/// each `CMSG_SPACE(4)` = 24 bytes on 64-bit Linux, so 48 bytes a slot, 1,536 a batch.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn control_space() -> Vec<u8> {
+    nix::cmsg_space!(i32, u32)
+}
+
+/// One received message: a datagram, or several of one sender coalesced by GRO.
+#[derive(Debug)]
+pub(crate) struct Message {
+    /// The sender; `None` (never from a UDP socket) to skip the message.
+    pub(crate) from: Option<SocketAddr>,
+    /// The datagrams it holds, and those lost to truncation.
+    pub(crate) segments: Segments,
+    /// The socket's drop count when this message was queued (`SO_RXQ_OVFL`), if not 0.
+    pub(crate) kernel_drops: Option<u32>,
+}
+
 /// The slots of one batch and what the last call put in them.
 pub(crate) struct RecvBatch {
     /// `SLOTS` slots of `MAX_DATAGRAM` bytes, allocated on the first receive.
     buf: Vec<u8>,
-    /// Length and sender of each datagram of the last call, in arrival order; slot `i` holds
-    /// datagram `i`.
-    received: Vec<(usize, SocketAddr)>,
+    /// The messages of the last call, in arrival order; slot `i` holds message `i`.
+    received: Vec<Message>,
+    /// How many messages the last call asked for.
+    asked: usize,
     /// Whether to try `recvmmsg`: off when configured so or when the kernel refused it.
     batches: bool,
 }
@@ -41,21 +66,36 @@ impl RecvBatch {
         RecvBatch {
             buf: Vec::new(),
             received: Vec::new(),
+            asked: 0,
             batches,
         }
     }
 
-    /// Receives up to `max` datagrams (at least one, at most [`SLOTS`]) in one system call.
+    /// Whether messages are received in batches (with control messages), so that a socket
+    /// may turn GRO on.
+    pub(crate) fn in_batches(&self) -> bool {
+        self.batches
+    }
+
+    /// Receives up to `max` messages (at least one, at most [`SLOTS`]) in one system call.
+    /// Without batches (configured so, or the kernel refused them) the call is a `recvfrom`,
+    /// and GRO goes off on `socket` first: `recvfrom` cannot split a coalesced message.
     ///
     /// # Errors
     /// Those of `recvmmsg(2)` or `recvfrom(2)`: `WouldBlock` when nothing is queued.
-    pub(crate) fn receive(&mut self, socket: &UdpSocket, max: usize) -> io::Result<()> {
+    pub(crate) fn receive(
+        &mut self,
+        socket: &UdpSocket,
+        gro: &mut Gro,
+        max: usize,
+    ) -> io::Result<()> {
         self.received.clear();
         if self.buf.is_empty() {
             self.buf = vec![0; SLOTS * MAX_DATAGRAM];
         }
         if self.batches {
-            match self.receive_many(socket, max.clamp(1, SLOTS)) {
+            self.asked = max.clamp(1, SLOTS);
+            match self.receive_many(socket, gro, self.asked) {
                 Err(err) if kernel_lacks_it(&err) => {
                     log::info!("recvmmsg: {err}; one recvfrom per datagram from now on");
                     self.batches = false;
@@ -63,14 +103,21 @@ impl RecvBatch {
                 done => return done,
             }
         }
+        gro.disable(socket);
+        self.asked = 1;
         let (len, from) = socket.recv_from(&mut self.buf[..MAX_DATAGRAM])?;
-        self.received.push((len, from));
+        self.received.push(Message {
+            from: Some(from),
+            segments: Segments::split(len, len, None),
+            kernel_drops: None,
+        });
         Ok(())
     }
 
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    fn receive_many(&mut self, socket: &UdpSocket, max: usize) -> io::Result<()> {
-        use nix::sys::socket::{recvmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
+    fn receive_many(&mut self, socket: &UdpSocket, gro: &Gro, max: usize) -> io::Result<()> {
+        use nix::sys::socket::SockaddrStorage;
+        use nix::sys::socket::{recvmmsg, ControlMessageOwned, MsgFlags, MultiHeaders};
         use std::io::IoSliceMut;
         use std::os::fd::AsRawFd;
 
@@ -80,43 +127,69 @@ impl RecvBatch {
             .take(max)
             .map(|slot| [IoSliceMut::new(slot)])
             .collect();
-        let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(max, None);
+        let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(max, Some(control_space()));
         let fd = socket.as_raw_fd();
-        let results = recvmmsg(fd, &mut headers, slots.iter_mut(), MsgFlags::empty(), None)?;
+        // MSG_TRUNC: each message's length is its whole length, not what fit the slot
+        // (`udp(7)`), so that a truncation says how many datagrams it cut.
+        let flags = MsgFlags::MSG_TRUNC;
+        let results = recvmmsg(fd, &mut headers, slots.iter_mut(), flags, None)?;
         for message in results {
-            let from = message.address.as_ref().and_then(socket_addr);
-            match from {
-                // A slot is larger than any UDP payload: MSG_TRUNC cannot happen here.
-                Some(from) if !message.flags.contains(MsgFlags::MSG_TRUNC) => {
-                    self.received.push((message.bytes, from));
-                }
-                // Kept in place so that slot `i` stays datagram `i`; skipped when delivered.
-                _ => {
-                    log::debug!("recvmmsg: a datagram truncated or without a sender");
-                    self.received
-                        .push((usize::MAX, SocketAddr::from(([0; 4], 0))));
+            let total = message.bytes;
+            let copied = total.min(MAX_DATAGRAM);
+            let (mut segment_size, mut kernel_drops) = (None, None);
+            let control = message.cmsgs();
+            let control_truncated = control.is_err();
+            for control in control.into_iter().flatten() {
+                match control {
+                    ControlMessageOwned::UdpGroSegments(size) => {
+                        segment_size = usize::try_from(size).ok();
+                    }
+                    ControlMessageOwned::RxqOvfl(count) => kernel_drops = Some(count),
+                    _ => {}
                 }
             }
+            let from = message.address.as_ref().and_then(socket_addr);
+            let segments = if control_truncated && gro.is_on() {
+                // MSG_CTRUNC (other control messages an inherited socket asks for): the
+                // segment size may be lost, and the message cannot be split safely.
+                log::debug!("recvmmsg: control messages truncated; a message dropped");
+                Segments::none(1)
+            } else if from.is_none() {
+                log::debug!("recvmmsg: a message without a sender");
+                Segments::none(1)
+            } else {
+                Segments::split(copied, total, segment_size)
+            };
+            self.received.push(Message {
+                from,
+                segments,
+                kernel_drops,
+            });
         }
         Ok(())
     }
 
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    fn receive_many(&mut self, _: &UdpSocket, _: usize) -> io::Result<()> {
+    fn receive_many(&mut self, _: &UdpSocket, _: &Gro, _: usize) -> io::Result<()> {
         Err(io::Error::from(io::ErrorKind::Unsupported))
     }
 
-    /// How many datagrams the last call received.
-    pub(crate) fn len(&self) -> usize {
-        self.received.len()
+    /// The messages of the last call, in arrival order.
+    pub(crate) fn messages(&self) -> &[Message] {
+        &self.received
     }
 
-    /// Datagram `i` of the last call and its sender; `None` for one to skip (truncated or
-    /// without a sender, which a UDP socket never gives).
-    pub(crate) fn datagram(&self, i: usize) -> Option<(&[u8], SocketAddr)> {
-        let (len, from) = self.received[i];
+    /// Whether the last call took fewer messages than it asked for: the socket's queue was
+    /// empty then (`recvmmsg` on a non-blocking socket stops at the first `EAGAIN`). Never
+    /// after a `recvfrom`, which asks for one.
+    pub(crate) fn was_short(&self) -> bool {
+        self.received.len() < self.asked
+    }
+
+    /// The bytes of one datagram of message `i`: `range` from its segments.
+    pub(crate) fn datagram(&self, i: usize, range: Range<usize>) -> &[u8] {
         let start = i * MAX_DATAGRAM;
-        (len <= MAX_DATAGRAM).then(|| (&self.buf[start..start + len], from))
+        &self.buf[start + range.start..start + range.end]
     }
 }
 

@@ -70,6 +70,18 @@ impl Entries {
         self.registry.register(source, Token(slot.key), interest)
     }
 
+    /// Changes the readiness a UDP socket is registered for (`EPOLL_CTL_MOD`); nothing for a
+    /// slot that is not one.
+    pub(crate) fn reregister_udp(&mut self, slot: Slot, interest: Interest) -> io::Result<()> {
+        match self.slab.get_mut(slot.key) {
+            Some(Entry::Udp(udp)) if udp.slot == slot => {
+                self.registry
+                    .reregister(&mut udp.socket, Token(slot.key), interest)
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Deregisters the source of an entry taken out of the slab.
     pub(crate) fn deregister<S: Source + ?Sized>(&self, source: &mut S) -> io::Result<()> {
         self.registry.deregister(source)

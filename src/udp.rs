@@ -44,7 +44,14 @@ pub(crate) struct Udp {
     pub(crate) local_addr: SocketAddr,
     pub(crate) handler: Option<Box<dyn DatagramHandler>>,
     pub(crate) readable: bool,
+    /// Sends may go: false from a `WouldBlock` until the next writable edge.
     pub(crate) writable: bool,
+    /// Registered for writable readiness too: only while sends are blocked. Every datagram
+    /// sent raises a writable edge when the kernel frees its buffer (`sock_wfree`), so a
+    /// socket always registered for it wakes the loop once more per send, for nothing; a
+    /// stream raises one only after its buffer was full. (Netty's epoll transport likewise
+    /// asks for `EPOLLOUT` only while a write is pending.)
+    pub(crate) write_interest: bool,
     pub(crate) queued: bool,
     /// Datagrams that would have blocked, oldest first; bounded by
     /// `Config::max_queued_datagrams`.
@@ -108,7 +115,8 @@ impl Udp {
             local_addr,
             handler: None,
             readable: false,
-            writable: false,
+            writable: true,
+            write_interest: false,
             queued: false,
             send_queue: VecDeque::new(),
             gso: gso::SocketGso::default(),
@@ -162,14 +170,10 @@ impl Core {
     ) -> io::Result<SocketAddr> {
         let local_addr = socket.local_addr()?;
         let slot = self.entries.next_slot();
-        self.entries.register(
-            &mut socket,
-            slot,
-            mio::Interest::READABLE | mio::Interest::WRITABLE,
-        )?;
-        // Not marked writable until its first writable edge (in the first turn): sends from
-        // `on_open` wait in the queue until then, which is also what makes the queue's
-        // bound observable in tests (a UDP send on loopback never blocks otherwise).
+        // Readable only, and assumed writable: see `Udp::write_interest`. Sends from
+        // `on_open` wait in the queue until the turn's next flush.
+        self.entries
+            .register(&mut socket, slot, mio::Interest::READABLE)?;
         let mut udp = Udp::new(slot, socket, local_addr);
         udp.handler = Some(handler);
         udp.kernel_drops = KernelDrops::enable(&udp.socket);
@@ -390,8 +394,32 @@ impl Core {
                 }
             }
         }
+        let blocked = !udp.writable;
+        if blocked != udp.write_interest {
+            self.watch_writable(slot, blocked);
+        }
         for (bytes, to) in sent {
             self.trace_sent(slot, bytes, to);
+        }
+    }
+
+    /// Registers the socket for writable readiness too (`on`), or for readable only. A
+    /// modified registration reports readiness the socket already has (`EPOLL_CTL_MOD`
+    /// polls it), so a buffer freed between the `WouldBlock` and this call is not missed.
+    fn watch_writable(&mut self, slot: Slot, on: bool) {
+        let interest = if on {
+            mio::Interest::READABLE | mio::Interest::WRITABLE
+        } else {
+            mio::Interest::READABLE
+        };
+        match self.entries.reregister_udp(slot, interest) {
+            Ok(()) => {
+                if let Some(udp) = self.entries.udp(slot) {
+                    udp.write_interest = on;
+                }
+            }
+            // Without writable readiness the queue waits for the next send or receive.
+            Err(err) => log::warn!("{} reregister: {err}", UdpId(slot)),
         }
     }
 

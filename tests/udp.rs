@@ -100,7 +100,7 @@ fn echoes_datagrams_of_every_size_up_to_the_maximum_over_ipv6() {
     echo_many_sizes("[::1]:0", "[::1]:0");
 }
 
-/// Sends a burst at open, before the socket has been reported writable: the first
+/// Sends a burst at open, before the turn flushes the queue: the first
 /// `max_queued_datagrams` wait in the queue, the rest are dropped.
 struct Burst {
     to: SocketAddr,

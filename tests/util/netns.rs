@@ -103,6 +103,27 @@ impl VethPeer {
         stdout
     }
 
+    /// Limits what this side sends to the peer to `rate` (tc's units, `8mbit`) with a token
+    /// bucket (`tbf`) on this side's end: a slow link, whose queue holds what senders are
+    /// faster than it, charged to their sockets' send buffers until it leaves.
+    pub fn limit_rate(&self, rate: &str) {
+        let tbf = [
+            "qdisc",
+            "add",
+            "dev",
+            &self.host_link,
+            "root",
+            "tbf",
+            "rate",
+            rate,
+            "burst",
+            "16kb",
+            "limit",
+            "4mb",
+        ];
+        assert!(run("tc", &tbf), "tc {}: failed (see stderr)", tbf.join(" "));
+    }
+
     /// The peer vanishes: from now on every packet into or out of the namespace is dropped
     /// (an nftables table inside it), so that nothing, not even a RST, reaches this side.
     pub fn vanish(&mut self) {

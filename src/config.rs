@@ -208,10 +208,11 @@ impl Config {
         /// Receive UDP datagrams in batches, up to 32 per `recvmmsg(2)` call (default true;
         /// Linux), with GRO (`UDP_GRO`, Linux 5.0: many datagrams of one sender in one
         /// message, split again before the handler sees them). `false` makes one
-        /// `recvfrom(2)` call per datagram, with GRO off, which is also what the reactor falls
-        /// back to, for good, when the kernel refuses `recvmmsg` (`ENOSYS`, `EINVAL`); the
-        /// kernel's drops ([`Stats::datagram_receive_overflows`](crate::Stats::datagram_receive_overflows))
-        /// are then not learned. Either way each datagram reaches
+        /// `recvfrom(2)` call per datagram, with GRO off, and the kernel's drops
+        /// ([`Stats::datagram_receive_overflows`](crate::Stats::datagram_receive_overflows))
+        /// not learned. When the kernel refuses `recvmmsg` (`ENOSYS`, `EINVAL`) the reactor
+        /// falls back, for good, to one call per message: `recvfrom`, or `recvmsg` on a
+        /// socket that has GRO on already (it still splits coalesced messages). Either way each datagram reaches
         /// [`DatagramHandler::on_datagram`](crate::DatagramHandler::on_datagram) whole, one
         /// call each, within the same receive budget. Sends likewise: up to 32 messages per
         /// `sendmmsg(2)`, with segmentation offload (UDP GSO, `UDP_SEGMENT`: one message

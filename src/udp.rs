@@ -223,7 +223,7 @@ impl Core {
                 break;
             }
             calls += 1;
-            match batch.receive(&udp.socket, &mut udp.gro, RECV_BUDGET - delivered) {
+            match batch.receive(&udp.socket, &udp.gro, RECV_BUDGET - delivered) {
                 Ok(()) => {
                     self.stats.datagram_receive_calls += 1;
                     if batch.was_short() {
@@ -301,16 +301,7 @@ impl Core {
     fn deliver_datagram(&mut self, slot: Slot, datagram: &[u8], from: SocketAddr) {
         self.stats.datagrams_in += 1;
         self.stats.bytes_in += datagram.len() as u64;
-        let (socket, peer, bytes) = (UdpId(slot), from, datagram.len());
-        trace_record!(
-            self,
-            Record::Datagram {
-                socket,
-                bytes,
-                peer,
-                incoming: true
-            }
-        );
+        self.trace_datagram(slot, datagram.len(), from, true);
         self.with_datagram_handler(slot, |h, ctx| h.on_datagram(ctx, datagram, from));
     }
 
@@ -399,7 +390,7 @@ impl Core {
             self.watch_writable(slot, blocked);
         }
         for (bytes, to) in sent {
-            self.trace_sent(slot, bytes, to);
+            self.trace_datagram(slot, bytes, to, false);
         }
     }
 
@@ -423,7 +414,8 @@ impl Core {
         }
     }
 
-    fn trace_sent(&mut self, slot: Slot, bytes: usize, peer: SocketAddr) {
+    /// A `Record::Datagram` of `bytes` from (`incoming`) or to `peer`, if tracing.
+    fn trace_datagram(&mut self, slot: Slot, bytes: usize, peer: SocketAddr, incoming: bool) {
         let socket = UdpId(slot);
         trace_record!(
             self,
@@ -431,7 +423,7 @@ impl Core {
                 socket,
                 bytes,
                 peer,
-                incoming: false
+                incoming
             }
         );
     }

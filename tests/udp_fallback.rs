@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use mio_reactor::{Config, DatagramContext, DatagramHandler, Reactor, Stats};
 use seccompiler::{apply_filter, BpfProgram, SeccompAction, SeccompFilter};
-use util::{init_logging, turn_until};
+use util::{init_logging, random_bytes, send_segmented, turn_until};
 
 /// Runs `test` on a thread of its own where `calls` fail with `ENOSYS` (the filter stays with
 /// that thread and dies with it; the rest of the test process is untouched).
@@ -106,4 +106,41 @@ fn a_kernel_without_sendmmsg_gets_one_sendto_per_datagram_and_loses_none() {
     assert_eq!(echoed, sent);
     assert_eq!(stats.datagram_send_calls, 20, "{stats:?}");
     assert_eq!(stats.datagram_send_errors, 0, "{stats:?}");
+}
+
+/// Keeps every datagram it receives, in order.
+struct Keep {
+    received: Rc<RefCell<Vec<Vec<u8>>>>,
+}
+
+impl DatagramHandler for Keep {
+    fn on_datagram(&mut self, _: &mut DatagramContext<'_>, data: &[u8], _: SocketAddr) {
+        self.received.borrow_mut().push(data.to_vec());
+    }
+}
+
+#[test]
+fn a_message_coalesced_before_the_fallback_is_still_split_into_its_datagrams() {
+    // The socket turns GRO on when it is bound (batches are on), so a GSO message sent
+    // before the first read waits in the kernel coalesced; then the reactor learns that
+    // recvmmsg is refused. A plain recvfrom would hand the 10,500 bytes as one datagram.
+    let received = without_calls(&[libc::SYS_recvmmsg], || {
+        init_logging();
+        let mut reactor = Reactor::with_config(Config::default()).unwrap();
+        let received = Rc::new(RefCell::new(Vec::new()));
+        let keep = Keep {
+            received: received.clone(),
+        };
+        let addr = reactor.bind_udp("udp:127.0.0.1:0", keep).unwrap();
+        let payload = random_bytes(7, 10 * 1_000 + 500);
+        send_segmented(addr, &payload, 1_000);
+        // Read whole, the message would be one datagram of 10,500 bytes: never 11.
+        turn_until(&mut reactor, |r| r.stats().datagrams_in >= 11);
+        let received = received.borrow().clone();
+        (received, payload)
+    });
+
+    let (received, payload) = received;
+    let expected: Vec<Vec<u8>> = payload.chunks(1_000).map(<[u8]>::to_vec).collect();
+    assert_eq!(received, expected);
 }

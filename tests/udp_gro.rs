@@ -7,14 +7,11 @@
 mod util;
 
 use std::cell::RefCell;
-use std::io::IoSlice;
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
 use mio_reactor::{Config, DatagramContext, DatagramHandler, Reactor};
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, SockaddrIn};
-use util::{init_logging, random_bytes, turn_until};
+use util::{init_logging, random_bytes, send_segmented, send_segmented_from, turn_until};
 
 /// Datagrams with their senders, in order.
 type Datagrams = Vec<(Vec<u8>, SocketAddr)>;
@@ -28,33 +25,6 @@ impl DatagramHandler for Keep {
     fn on_datagram(&mut self, _: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
         self.received.borrow_mut().push((data.to_vec(), from));
     }
-}
-
-/// Sends `payload` to `to` as one GSO message of `segment_size`-byte datagrams (the last
-/// shorter); returns the sender's address.
-fn send_segmented(to: SocketAddr, payload: &[u8], segment_size: u16) -> SocketAddr {
-    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
-    send_segmented_from(&client, to, payload, segment_size);
-    client.local_addr().unwrap()
-}
-
-/// Sends `payload` from `client` to `to` as one GSO message.
-fn send_segmented_from(client: &UdpSocket, to: SocketAddr, payload: &[u8], segment_size: u16) {
-    let SocketAddr::V4(to) = to else {
-        panic!("an IPv4 address")
-    };
-    let to = SockaddrIn::from(to);
-    let iov = [IoSlice::new(payload)];
-    let control = [ControlMessage::UdpGsoSegments(&segment_size)];
-    let sent = sendmsg(
-        client.as_raw_fd(),
-        &iov,
-        &control,
-        MsgFlags::empty(),
-        Some(&to),
-    )
-    .unwrap();
-    assert_eq!(sent, payload.len());
 }
 
 /// Receives one GSO message of ten 1,000-byte datagrams and one of 500 bytes; returns what

@@ -10,7 +10,9 @@
 //! Only a receive that reads control messages can split such a message: a socket with GRO
 //! on must never be read with a plain `recvfrom(2)`, which would hand the coalesced bytes as
 //! one datagram. So GRO is turned on only where datagrams are received in batches
-//! (`recvmmsg` with control space), and off again before the fallback's first `recvfrom`.
+//! (`recvmmsg` with control space); if the kernel later refuses `recvmmsg`, such a socket is
+//! read one message at a time with `recvmsg`, which still carries the segment size (turning
+//! GRO off then would not split the messages already queued coalesced).
 
 use std::ops::Range;
 
@@ -38,19 +40,6 @@ impl Gro {
     /// Whether received messages may hold many datagrams.
     pub(crate) fn is_on(&self) -> bool {
         self.on
-    }
-
-    /// Turns GRO off before `socket` is read without control messages. Messages already
-    /// queued coalesced stay so (the kernel splits only those queued after the change): the
-    /// caller reads them whole, at worst one coalesced message, which is why the fallback
-    /// turns it off before its first read and never turns it on again.
-    pub(crate) fn disable(&mut self, socket: &UdpSocket) {
-        if self.on {
-            if let Err(err) = set(socket, false) {
-                log::debug!("UDP_GRO off: {err}");
-            }
-            self.on = false;
-        }
     }
 }
 

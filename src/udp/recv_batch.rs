@@ -78,17 +78,13 @@ impl RecvBatch {
     }
 
     /// Receives up to `max` messages (at least one, at most [`SLOTS`]) in one system call.
-    /// Without batches (configured so, or the kernel refused them) the call is a `recvfrom`,
-    /// and GRO goes off on `socket` first: `recvfrom` cannot split a coalesced message.
+    /// Without batches (configured so, or the kernel refused them) the call takes one: a
+    /// `recvmsg` with control messages on a socket with GRO on (its queue may hold coalesced
+    /// messages, which only the segment size splits), else a `recvfrom`.
     ///
     /// # Errors
     /// Those of `recvmmsg(2)` or `recvfrom(2)`: `WouldBlock` when nothing is queued.
-    pub(crate) fn receive(
-        &mut self,
-        socket: &UdpSocket,
-        gro: &mut Gro,
-        max: usize,
-    ) -> io::Result<()> {
+    pub(crate) fn receive(&mut self, socket: &UdpSocket, gro: &Gro, max: usize) -> io::Result<()> {
         self.received.clear();
         if self.buf.is_empty() {
             self.buf = vec![0; SLOTS * MAX_DATAGRAM];
@@ -97,14 +93,16 @@ impl RecvBatch {
             self.asked = max.clamp(1, SLOTS);
             match self.receive_many(socket, gro, self.asked) {
                 Err(err) if kernel_lacks_it(&err) => {
-                    log::info!("recvmmsg: {err}; one recvfrom per datagram from now on");
+                    log::info!("recvmmsg: {err}; one message per call from now on");
                     self.batches = false;
                 }
                 done => return done,
             }
         }
-        gro.disable(socket);
         self.asked = 1;
+        if gro.is_on() {
+            return self.receive_one(socket);
+        }
         let (len, from) = socket.recv_from(&mut self.buf[..MAX_DATAGRAM])?;
         self.received.push(Message {
             from: Some(from),
@@ -114,10 +112,32 @@ impl RecvBatch {
         Ok(())
     }
 
+    /// One message with its control messages (`recvmsg(2)`): the fallback of a socket with
+    /// GRO on, where the kernel refused `recvmmsg`.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn receive_one(&mut self, socket: &UdpSocket) -> io::Result<()> {
+        use nix::sys::socket::{recvmsg, MsgFlags, SockaddrStorage};
+        use std::io::IoSliceMut;
+        use std::os::fd::AsRawFd;
+
+        let mut slot = [IoSliceMut::new(&mut self.buf[..MAX_DATAGRAM])];
+        let mut control = control_space();
+        let fd = socket.as_raw_fd();
+        let message =
+            recvmsg::<SockaddrStorage>(fd, &mut slot, Some(&mut control), MsgFlags::MSG_TRUNC)?;
+        self.received.push(message_of(&message, true));
+        Ok(())
+    }
+
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    fn receive_one(&mut self, _: &UdpSocket) -> io::Result<()> {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+
     #[cfg(any(target_os = "linux", target_os = "android"))]
     fn receive_many(&mut self, socket: &UdpSocket, gro: &Gro, max: usize) -> io::Result<()> {
         use nix::sys::socket::SockaddrStorage;
-        use nix::sys::socket::{recvmmsg, ControlMessageOwned, MsgFlags, MultiHeaders};
+        use nix::sys::socket::{recvmmsg, MsgFlags, MultiHeaders};
         use std::io::IoSliceMut;
         use std::os::fd::AsRawFd;
 
@@ -134,37 +154,7 @@ impl RecvBatch {
         let flags = MsgFlags::MSG_TRUNC;
         let results = recvmmsg(fd, &mut headers, slots.iter_mut(), flags, None)?;
         for message in results {
-            let total = message.bytes;
-            let copied = total.min(MAX_DATAGRAM);
-            let (mut segment_size, mut kernel_drops) = (None, None);
-            let control = message.cmsgs();
-            let control_truncated = control.is_err();
-            for control in control.into_iter().flatten() {
-                match control {
-                    ControlMessageOwned::UdpGroSegments(size) => {
-                        segment_size = usize::try_from(size).ok();
-                    }
-                    ControlMessageOwned::RxqOvfl(count) => kernel_drops = Some(count),
-                    _ => {}
-                }
-            }
-            let from = message.address.as_ref().and_then(socket_addr);
-            let segments = if control_truncated && gro.is_on() {
-                // MSG_CTRUNC (other control messages an inherited socket asks for): the
-                // segment size may be lost, and the message cannot be split safely.
-                log::debug!("recvmmsg: control messages truncated; a message dropped");
-                Segments::none(1)
-            } else if from.is_none() {
-                log::debug!("recvmmsg: a message without a sender");
-                Segments::none(1)
-            } else {
-                Segments::split(copied, total, segment_size)
-            };
-            self.received.push(Message {
-                from,
-                segments,
-                kernel_drops,
-            });
+            self.received.push(message_of(&message, gro.is_on()));
         }
         Ok(())
     }
@@ -190,6 +180,50 @@ impl RecvBatch {
     pub(crate) fn datagram(&self, i: usize, range: Range<usize>) -> &[u8] {
         let start = i * MAX_DATAGRAM;
         &self.buf[start + range.start..start + range.end]
+    }
+}
+
+/// What one received message holds: its sender, its datagrams (split at the GRO segment
+/// size, if any) and the drop count it carries. MSG_TRUNC was asked for, so `bytes` is the
+/// message's whole length, not what fit the slot (`udp(7)`): a truncation says how many
+/// datagrams it cut.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn message_of(
+    message: &nix::sys::socket::RecvMsg<'_, '_, nix::sys::socket::SockaddrStorage>,
+    gro_on: bool,
+) -> Message {
+    use nix::sys::socket::ControlMessageOwned;
+
+    let total = message.bytes;
+    let copied = total.min(MAX_DATAGRAM);
+    let (mut segment_size, mut kernel_drops) = (None, None);
+    let control = message.cmsgs();
+    let control_truncated = control.is_err();
+    for control in control.into_iter().flatten() {
+        match control {
+            ControlMessageOwned::UdpGroSegments(size) => {
+                segment_size = usize::try_from(size).ok();
+            }
+            ControlMessageOwned::RxqOvfl(count) => kernel_drops = Some(count),
+            _ => {}
+        }
+    }
+    let from = message.address.as_ref().and_then(socket_addr);
+    let segments = if control_truncated && gro_on {
+        // MSG_CTRUNC (other control messages an inherited socket asks for): the segment
+        // size may be lost, and the message cannot be split safely.
+        log::debug!("recvmmsg: control messages truncated; a message dropped");
+        Segments::none(1)
+    } else if from.is_none() {
+        log::debug!("recvmmsg: a message without a sender");
+        Segments::none(1)
+    } else {
+        Segments::split(copied, total, segment_size)
+    };
+    Message {
+        from,
+        segments,
+        kernel_drops,
     }
 }
 

@@ -259,3 +259,39 @@ pub fn fnv1a(data: &[u8]) -> u64 {
         (hash ^ byte as u64).wrapping_mul(0x0100_0000_01b3)
     })
 }
+
+#[cfg(target_os = "linux")]
+/// Sends `payload` to `to` as one GSO message of `segment_size`-byte datagrams (the last
+/// shorter); returns the sender's address.
+pub fn send_segmented(to: SocketAddr, payload: &[u8], segment_size: u16) -> SocketAddr {
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    send_segmented_from(&client, to, payload, segment_size);
+    client.local_addr().unwrap()
+}
+
+#[cfg(target_os = "linux")]
+/// Sends `payload` from `client` to `to` as one GSO message.
+pub fn send_segmented_from(
+    client: &std::net::UdpSocket,
+    to: SocketAddr,
+    payload: &[u8],
+    segment_size: u16,
+) {
+    let SocketAddr::V4(to) = to else {
+        panic!("an IPv4 address")
+    };
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, SockaddrIn};
+    use std::os::fd::AsRawFd;
+    let to = SockaddrIn::from(to);
+    let iov = [std::io::IoSlice::new(payload)];
+    let control = [ControlMessage::UdpGsoSegments(&segment_size)];
+    let sent = sendmsg(
+        client.as_raw_fd(),
+        &iov,
+        &control,
+        MsgFlags::empty(),
+        Some(&to),
+    )
+    .unwrap();
+    assert_eq!(sent, payload.len());
+}

@@ -1,7 +1,8 @@
 //! The automatic fallback of datagram batches, on a kernel that refuses them: a seccomp
 //! filter (seccomp(2)) makes `recvmmsg` and `sendmmsg` fail with `ENOSYS` on the test's own
 //! thread, as on a kernel or an emulation (gVisor, old QEMU user mode) without them, and the
-//! reactor must carry on with one `recvfrom` or `sendto` per datagram, losing nothing.
+//! reactor must carry on with one receive call (`recvmsg` on a socket with GRO on, else
+//! `recvfrom`) or one `sendto` per datagram, losing nothing.
 //! (`Config::datagram_batches(false)` asks for the same path from the start: tests/udp_batches.rs.)
 
 mod util;
@@ -87,7 +88,7 @@ fn echo_twenty() -> (Vec<Vec<u8>>, Vec<Vec<u8>>, Stats) {
 }
 
 #[test]
-fn a_kernel_without_recvmmsg_gets_one_recvfrom_per_datagram_and_loses_none() {
+fn a_kernel_without_recvmmsg_gets_one_receive_call_per_datagram_and_loses_none() {
     let (received, echoed, stats) = without_calls(&[libc::SYS_recvmmsg], echo_twenty);
 
     let sent: Vec<Vec<u8>> = (0..20u32).map(|n| n.to_be_bytes().to_vec()).collect();

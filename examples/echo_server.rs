@@ -306,7 +306,7 @@ fn serve(options: Options) -> std::io::Result<()> {
     );
     if stats.datagram_receive_overflows > 0 {
         println!(
-            "({} datagrams dropped by the kernel on full receive buffers: see --udp-recv-buffer)",
+            "({} dropped by the kernel on full receive buffers (datagrams, or GRO trains of them): see --udp-recv-buffer)",
             stats.datagram_receive_overflows
         );
     }

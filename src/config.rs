@@ -225,11 +225,15 @@ impl Config {
         /// The kernel's send buffer for each connection (`SO_SNDBUF`; default: the kernel's
         /// own autotuning, which on Linux may grow to several MB per socket). The reactor's
         /// limits bound *its* memory; this bounds the kernel's share for a peer that does not
-        /// read. Linux doubles the value for its bookkeeping.
+        /// read. Linux doubles the value for its bookkeeping. Stream connections only: a UDP
+        /// socket's buffers are set by its handler
+        /// ([`DatagramContext::set_send_buffer_size`](crate::DatagramContext::set_send_buffer_size)).
         socket_send_buffer, get_socket_send_buffer: Option<usize>
     );
     knob!(
         /// The kernel's receive buffer for each connection (`SO_RCVBUF`; default: autotuning).
+        /// Stream connections only: a UDP socket's is set by its handler
+        /// ([`DatagramContext::set_recv_buffer_size`](crate::DatagramContext::set_recv_buffer_size)).
         socket_recv_buffer, get_socket_recv_buffer: Option<usize>
     );
 

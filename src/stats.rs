@@ -245,9 +245,12 @@ pub struct Stats {
     /// socket closed with datagrams still queued; and received datagrams cut by a truncation
     /// (a message larger than a 64 KiB slot, which no kernel coalesces today).
     pub datagrams_dropped: u64,
-    /// Datagrams the kernel dropped on arrival at a UDP socket because its receive queue
+    /// Messages the kernel dropped on arrival at a UDP socket because its receive queue
     /// overflowed (the socket's receive buffer, `SO_RCVBUF`, was full; also the rarer drops
-    /// the kernel counts with them: bad checksums, no memory). From `SO_RXQ_OVFL`
+    /// the kernel counts with them: bad checksums, no memory): datagrams, except that a
+    /// message GRO coalesced (a sender's GSO train on loopback, a burst from one peer off a
+    /// network card) counts once, however many datagrams it held, as the kernel counts it
+    /// (`sk_drops`): a lower bound of the datagrams lost there. From `SO_RXQ_OVFL`
     /// (`socket(7)`, Linux): a datagram carries the socket's drop count as it was when the
     /// datagram was queued, so drops are learned only when a later datagram arrives and is
     /// received (in batches: not with

@@ -47,8 +47,8 @@ pub struct DatagramSocketStats {
     pub recv_buffer_size: usize,
     /// The kernel's send buffer, in bytes (`SO_SNDBUF`, as the kernel reports it).
     pub send_buffer_size: usize,
-    /// Datagrams the kernel dropped on arrival at this socket, its receive buffer being
-    /// full, as learned so far: this socket's share of
+    /// Messages the kernel dropped on arrival at this socket, its receive buffer being full
+    /// (datagrams, a GRO-coalesced train counting once), as learned so far: this socket's share of
     /// [`Stats::datagram_receive_overflows`](crate::Stats::datagram_receive_overflows), with
     /// the same delay (learned when a later datagram is received).
     pub kernel_drops: u64,

@@ -111,7 +111,7 @@ struct Args {
     /// Each UDP socket's kernel receive buffer (SO_RCVBUF), which absorbs bursts; Linux
     /// doubles it and caps the request at net.core.rmem_max [default: the system's,
     /// net.core.rmem_default]
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES", value_parser = cli::at_least_one)]
     udp_recv_buffer: Option<usize>,
     /// Run N reactors on N threads sharing one TCP endpoint through SO_REUSEPORT (one
     /// --addr or one tcp: --listen only)

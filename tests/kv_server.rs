@@ -552,3 +552,47 @@ fn a_client_under_maxmemory_clients_is_never_evicted() {
     drop((publisher, late_reader));
     server.stop();
 }
+
+#[test]
+fn an_evicted_subscriber_no_longer_counts_in_the_next_publish_of_the_same_read() {
+    // Two subscribers that never read, fed until their sockets are full and the server
+    // holds some of their output; then one write: a PUBLISH of 2 MiB, which takes them past
+    // a 4 MiB maxmemory-clients together (the publisher's own input stays under it), and a
+    // small one. The first evicts the biggest until the total is under the limit; the
+    // second, handled in the same read before their connections are gone, must not count
+    // the evicted (Redis frees them at once).
+    let server = KvServer::start(&["--maxmemory-clients", "4mb"]);
+    let _non_readers: Vec<TcpStream> = (0..2)
+        .map(|_| subscribe(connect_small_window(server.addr)))
+        .collect();
+    let mut publisher = server.connect();
+    let (fill, _) = publish_and_frame(&vec![b'f'; 64 << 10]);
+    for _ in 0..1_000 {
+        if info_field(&server, "mem_clients_normal") >= 512 << 10 {
+            break;
+        }
+        assert_eq!(integer(&mut publisher, &fill), 2);
+    }
+    assert_eq!(info_field(&server, "evicted_clients"), 0);
+    let (mut both, _) = publish_and_frame(&vec![b'm'; 2 << 20]);
+    let (small, _) = publish_and_frame(b"after");
+    both.extend_from_slice(&small);
+
+    assert_eq!(integer(&mut publisher, &both), 2);
+    let after = integer(&mut publisher, b""); // the small one's reply, already sent
+
+    // Evicted at the big PUBLISH (one at least, maybe both), or later at the end of the
+    // read: those evicted later may still count, those evicted before may not.
+    let evicted = info_field(&server, "evicted_clients") as i64;
+    assert!(
+        evicted >= 1,
+        "nobody evicted: the test needs a larger message"
+    );
+    assert!(after < 2, "the small PUBLISH counted an evicted subscriber");
+    assert!(
+        after >= 2 - evicted,
+        "{after} receivers after {evicted} evicted"
+    );
+    drop(publisher);
+    server.stop();
+}

@@ -165,6 +165,9 @@ impl Client {
             .evict_if_over(|id| ctx.buffered_output_of(id));
         let mut evicted = false;
         for id in victims {
+            // Out of pub/sub at once, as Redis frees an evicted client: not counted by a
+            // PUBLISH handled before its close completes.
+            self.server.borrow_mut().pubsub.forget_everywhere(id);
             if id == ctx.id() {
                 evicted = true;
                 self.closing = true;

@@ -169,6 +169,9 @@ fn serve(args: Args) -> std::io::Result<()> {
             .memory
             .evict_if_over(|id| loop_ctx.buffered_output(id));
         for id in victims {
+            // As in `Client::evict_clients`; not borrowed across the abort (its `on_close`
+            // borrows the server).
+            clients.borrow_mut().pubsub.forget_everywhere(id);
             loop_ctx.abort(id);
         }
     });

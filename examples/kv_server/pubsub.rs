@@ -125,6 +125,20 @@ impl Registry {
         }
     }
 
+    /// Forgets a connection whose subscriptions this side cannot see (another client's, as
+    /// one evicted): every channel and pattern is searched, so only for rare events. Its
+    /// `forget` at close then finds nothing left to remove.
+    pub fn forget_everywhere(&mut self, id: ConnId) {
+        self.channels.retain(|_, ids| {
+            ids.retain(|&other| other != id);
+            !ids.is_empty()
+        });
+        self.patterns.retain(|_, ids| {
+            ids.retain(|&other| other != id);
+            !ids.is_empty()
+        });
+    }
+
     /// Frames `message` for everyone subscribed to `channel` or to a pattern that matches
     /// it (one frame per pattern matched, as Redis sends).
     pub fn deliveries(&self, channel: &[u8], message: &[u8]) -> Deliveries {

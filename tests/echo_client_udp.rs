@@ -28,27 +28,37 @@ fn report_line<'a>(report: &'a str, prefix: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {prefix:?} line in {report:?}"))
 }
 
-#[test]
-fn every_datagram_of_a_pipelined_run_against_the_echo_server_is_echoed_and_counted() {
+/// Starts `echo_server` on UDP and runs `echo_client --udp` against it with these
+/// `--connections`, `--messages`, `--size` and `--pipeline`; returns the server, still
+/// running, and the client's report, after checking the client succeeded.
+fn pipelined_run_against_the_echo_server(
+    connections: &str,
+    messages: &str,
+    size: &str,
+    pipeline: &str,
+) -> (Spawned, String) {
     let mut command = Command::new(example("echo_server"));
     command.args(["--listen", "udp:127.0.0.1:0", "--stop-on-stdin-eof"]);
     let (server, addr) = Spawned::listening(&mut command, "echo server listening on udp:");
-
-    let output = echo_client_udp(
-        addr,
-        &[
-            "--connections",
-            "4",
-            "--messages",
-            "200",
-            "--size",
-            "100",
-            "--pipeline",
-            "8",
-        ],
-    );
+    let args = [
+        "--connections",
+        connections,
+        "--messages",
+        messages,
+        "--size",
+        size,
+        "--pipeline",
+        pipeline,
+    ];
+    let output = echo_client_udp(addr, &args);
     let report = stdout(&output);
     assert!(output.status.success(), "{report}{}", stderr(&output));
+    (server, report)
+}
+
+#[test]
+fn every_datagram_of_a_pipelined_run_against_the_echo_server_is_echoed_and_counted() {
+    let (server, report) = pipelined_run_against_the_echo_server("4", "200", "100", "8");
     assert!(
         report_line(&report, "connections:")
             .starts_with("connections: 4, messages: 800 of 100 bytes, echoed: 80000 bytes"),
@@ -78,25 +88,7 @@ fn round_trips_are_timed_per_datagram_not_by_the_turn_clock() {
     // the reactor's clock, read once per turn, an echo that comes back within the turn that
     // sent it (against a server as quick as the client's own turn) would take 0 µs; among
     // thousands of echoes with 16 in flight, some do.
-    let mut command = Command::new(example("echo_server"));
-    command.args(["--listen", "udp:127.0.0.1:0", "--stop-on-stdin-eof"]);
-    let (server, addr) = Spawned::listening(&mut command, "echo server listening on udp:");
-
-    let output = echo_client_udp(
-        addr,
-        &[
-            "--connections",
-            "2",
-            "--messages",
-            "2000",
-            "--size",
-            "64",
-            "--pipeline",
-            "16",
-        ],
-    );
-    let report = stdout(&output);
-    assert!(output.status.success(), "{report}{}", stderr(&output));
+    let (server, report) = pipelined_run_against_the_echo_server("2", "2000", "64", "16");
     assert!(min_micros(&report) > 0, "{report}");
     let finished = server.finish();
     assert!(finished.status.success(), "{}", finished.stderr);

@@ -196,3 +196,31 @@ fn datagrams_never_echoed_are_counted_as_lost_and_the_run_still_ends() {
         "datagrams: 64 echoed, 16 lost (20.000%)"
     );
 }
+
+#[test]
+fn the_client_takes_the_udp_endpoint_the_server_announces() {
+    let mut command = Command::new(example("echo_server"));
+    command.args(["--listen", "udp:127.0.0.1:0", "--stop-on-stdin-eof"]);
+    let (server, addr) = Spawned::listening(&mut command, "echo server listening on udp:");
+    let mut client = Command::new(example("echo_client"));
+    let endpoint = format!("udp:{addr}"); // as announced, without --udp
+    client.args([
+        "--addr",
+        &endpoint,
+        "--connections",
+        "2",
+        "--messages",
+        "50",
+    ]);
+
+    let output = output_within(client);
+
+    let report = stdout(&output);
+    assert!(output.status.success(), "{report}{}", stderr(&output));
+    assert_eq!(
+        report_line(&report, "datagrams:"),
+        "datagrams: 100 echoed, 0 lost (0.000%)"
+    );
+    let finished = server.finish();
+    assert!(finished.status.success(), "{}", finished.stderr);
+}

@@ -48,7 +48,8 @@ use latency::Latency;
 #[derive(Parser)]
 #[command(name = "echo_client", version, allow_negative_numbers = true, after_help = cli::DEFAULT_SIGNALS_HELP)]
 struct Args {
-    /// Server address
+    /// Server address; also as the servers announce it: udp:HOST:PORT (as --udp),
+    /// unix:PATH (as --unix), tcp:HOST:PORT
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:65432")]
     addr: String,
     /// Connect to a Unix-domain socket instead
@@ -108,8 +109,25 @@ enum QuotaOption {
     Duration(Duration),
 }
 
+/// `--addr` in the endpoint grammar the servers announce (`udp:127.0.0.1:9000`), folded
+/// into the flags it stands for: the scheme sets `--udp` or `--unix`, and `--addr` keeps
+/// the bare `HOST:PORT`.
+fn fold_scheme(mut args: Args) -> Args {
+    if let Some(rest) = args.addr.strip_prefix("udp:") {
+        (args.addr, args.udp) = (rest.to_string(), true);
+    } else if let Some(path) = args.addr.strip_prefix("unix:") {
+        args.unix = Some(path.to_string());
+    } else if let Some(rest) = args.addr.strip_prefix("tcp:") {
+        args.addr = rest.to_string();
+    }
+    if args.udp && (args.unix.is_some() || args.tls.is_on()) {
+        cli::usage_error::<Args>("udp: cannot go with --unix or --tls");
+    }
+    args
+}
+
 fn parse_options() -> Options {
-    let args: Args = cli::parse();
+    let args = fold_scheme(cli::parse());
     if args.udp && args.size > udp::MAX_PAYLOAD {
         cli::usage_error::<Args>(format!("--size is at most {} with --udp", udp::MAX_PAYLOAD));
     }

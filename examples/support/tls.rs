@@ -65,6 +65,11 @@ pub struct ClientTlsArgs {
 }
 
 impl ClientTlsArgs {
+    /// Whether `--tls` was given.
+    pub fn is_on(&self) -> bool {
+        self.tls
+    }
+
     /// With `--tls`, the client config and the name the server's certificate is checked
     /// against: `--server-name`, else `host` (an IPv6 address's brackets removed).
     ///

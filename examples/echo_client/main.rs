@@ -406,7 +406,11 @@ fn main() {
 }
 
 fn run(options: &Options) -> io::Result<(Results, Duration)> {
-    let config = Config::default().max_connections(options.connections);
+    // A UDP socket queues a whole pipeline at once (on open): room for it, so that no
+    // datagram is dropped here and then counted as lost on the way.
+    let config = Config::default()
+        .max_connections(options.connections)
+        .max_queued_datagrams(options.pipeline.max(64));
     let mut reactor = Reactor::with_config(config)?;
     let results = Rc::new(RefCell::new(Results {
         running: options.connections,

@@ -214,7 +214,8 @@ impl Config {
         /// falls back, for good, to one call per message: `recvfrom`, or `recvmsg` on a
         /// socket that has GRO on already (it still splits coalesced messages). Either way each datagram reaches
         /// [`DatagramHandler::on_datagram`](crate::DatagramHandler::on_datagram) whole, one
-        /// call each, within the same receive budget. Sends likewise: up to 32 messages per
+        /// call each, within the same receive budget (which a batch of GRO-coalesced messages
+        /// may overshoot: up to 32 messages of 64 datagrams). Sends likewise: up to 32 messages per
         /// `sendmmsg(2)`, with segmentation offload (UDP GSO, `UDP_SEGMENT`: one message
         /// carries several datagrams to one destination, which the kernel splits); `false`
         /// sends each datagram with its own `sendto(2)`, unsegmented.

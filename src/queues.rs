@@ -15,7 +15,9 @@ pub(crate) struct Queues {
     /// Entries to dispatch this turn, each at most once (see the `queued` flags).
     ready: VecDeque<Slot>,
     /// Connections holding output that handlers wrote during the current callback or
-    /// dispatch, to send before it ends (`Core::flush_gathered`), each listed once.
+    /// dispatch, to send before it ends (`Core::flush_gathered`), each listed once; UDP
+    /// sockets whenever their send queue turns non-empty, so possibly more than once in a
+    /// dispatch (a spare flush of an empty queue is one lookup).
     unflushed: Vec<Slot>,
     /// Entries that closed this turn, to remove at its end.
     closed: Vec<Slot>,

@@ -243,7 +243,9 @@ pub struct Stats {
     pub datagram_send_errors: u64,
     /// Datagrams dropped because a UDP socket's send queue was full, the send failed, or the
     /// socket closed with datagrams still queued; and received datagrams cut by a truncation
-    /// (a message larger than a 64 KiB slot, which no kernel coalesces today).
+    /// (a message larger than a 64 KiB slot, which no kernel coalesces today), or in a
+    /// GRO message that could not be split (its segment size lost with truncated control
+    /// messages: counted as one).
     pub datagrams_dropped: u64,
     /// Messages the kernel dropped on arrival at a UDP socket because its receive queue
     /// overflowed (the socket's receive buffer, `SO_RCVBUF`, was full; also the rarer drops

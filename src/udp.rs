@@ -53,8 +53,8 @@ pub(crate) struct Udp {
     /// asks for `EPOLLOUT` only while a write is pending.)
     pub(crate) write_interest: bool,
     pub(crate) queued: bool,
-    /// Datagrams that would have blocked, oldest first; bounded by
-    /// `Config::max_queued_datagrams`.
+    /// Datagrams waiting for the next flush (every `send_to` queues), oldest first; bounded
+    /// by `Config::max_queued_datagrams`.
     pub(crate) send_queue: VecDeque<(Vec<u8>, SocketAddr)>,
     /// The segment size the socket's sends carry (`udp/gso.rs`).
     pub(crate) gso: gso::SocketGso,
@@ -176,8 +176,9 @@ impl Core {
             .register(&mut socket, slot, mio::Interest::READABLE)?;
         let mut udp = Udp::new(slot, socket, local_addr);
         udp.handler = Some(handler);
-        udp.kernel_drops = KernelDrops::enable(&udp.socket);
+        // Both are read from control messages, which only batches (`recvmmsg`) read.
         if self.recv_batch.in_batches() {
+            kernel_drops::enable(&udp.socket);
             udp.gro = Gro::enable(&udp.socket);
         }
         self.entries.insert(slot, Entry::Udp(udp));
@@ -186,11 +187,11 @@ impl Core {
         Ok(local_addr)
     }
 
-    /// Dispatches one ready datagram socket.
+    /// Dispatches one ready datagram socket: what waited for a writable edge leaves, then
+    /// datagrams are received (each batch's replies leaving after it).
     pub(crate) fn drive_udp(&mut self, slot: Slot) {
         self.flush_udp(slot);
         self.receive_datagrams(slot);
-        self.flush_udp(slot);
         let Some(udp) = self.entries.udp(slot) else {
             return;
         };
@@ -251,7 +252,12 @@ impl Core {
     /// by GRO holds, in order, each with the message's sender), while the socket is open;
     /// returns how many it handed or skipped. (Those after a close are dropped, as those
     /// still in the kernel's buffer are.) Counts the kernel's drops the messages report.
+    ///
+    /// The queued replies leave whenever they fill a send batch (or the queue): a message
+    /// coalesced by GRO holds up to 64 datagrams, a batch of 32 such messages 2,048, whose
+    /// replies would otherwise overflow the queue before the batch's flush.
     fn deliver_datagrams(&mut self, slot: Slot, batch: &RecvBatch) -> usize {
+        let full = self.config().max_queued_datagrams.min(recv_batch::SLOTS);
         let mut delivered = 0;
         for (i, message) in batch.messages().iter().enumerate() {
             self.count_kernel_drops(slot, message);
@@ -260,25 +266,18 @@ impl Core {
                 continue; // never from a UDP socket; counted as lost
             };
             for range in message.segments.ranges() {
-                if !matches!(self.entries.udp(slot), Some(u) if u.closing.is_none()) {
-                    return delivered;
+                let queue_full = match self.entries.udp(slot) {
+                    Some(udp) if udp.closing.is_none() => udp.send_queue.len() >= full,
+                    _ => return delivered,
+                };
+                if queue_full {
+                    self.flush_udp(slot);
                 }
                 delivered += 1;
                 self.deliver_datagram(slot, batch.datagram(i, range), from);
-                self.flush_full_send_batch(slot);
             }
         }
         delivered
-    }
-
-    /// Sends the queued replies once they fill a send batch (or the queue): a message
-    /// coalesced by GRO holds up to 64 datagrams, a batch of 32 such messages 2,048, whose
-    /// replies would otherwise overflow the queue before the batch's flush.
-    fn flush_full_send_batch(&mut self, slot: Slot) {
-        let full = self.config().max_queued_datagrams.min(recv_batch::SLOTS);
-        if matches!(self.entries.udp(slot), Some(u) if u.send_queue.len() >= full) {
-            self.flush_udp(slot);
-        }
     }
 
     /// Adds the drops `message` reports to the socket's and the reactor's counts, and those
@@ -287,7 +286,7 @@ impl Core {
         if message.segments.lost > 0 {
             let lost = message.segments.lost;
             log::debug!(
-                "{} recv: {lost} datagram(s) truncated (dropped)",
+                "{} recv: {lost} datagram(s) dropped (truncated, or a message not split)",
                 UdpId(slot)
             );
             self.stats.datagrams_dropped += lost as u64;
@@ -409,7 +408,7 @@ impl Core {
                     udp.write_interest = on;
                 }
             }
-            // Without writable readiness the queue waits for the next send or receive.
+            // `write_interest` unchanged: the next flush tries the registration again.
             Err(err) => log::warn!("{} reregister: {err}", UdpId(slot)),
         }
     }

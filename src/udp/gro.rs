@@ -28,7 +28,7 @@ impl Gro {
     /// Turns GRO on for `socket`; off (and logged at debug) where the kernel lacks it
     /// (`ENOPROTOOPT` before Linux 5.0) or the platform has no such option.
     pub(crate) fn enable(socket: &UdpSocket) -> Gro {
-        match set(socket, true) {
+        match set_on(socket) {
             Ok(()) => Gro { on: true },
             Err(err) => {
                 log::debug!("UDP_GRO: {err}; datagrams are received one per message");
@@ -44,13 +44,13 @@ impl Gro {
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn set(socket: &UdpSocket, on: bool) -> std::io::Result<()> {
+fn set_on(socket: &UdpSocket) -> std::io::Result<()> {
     use nix::sys::socket::{setsockopt, sockopt::UdpGroSegment};
-    Ok(setsockopt(socket, UdpGroSegment, &on)?)
+    Ok(setsockopt(socket, UdpGroSegment, &true)?)
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn set(_: &UdpSocket, _: bool) -> std::io::Result<()> {
+fn set_on(_: &UdpSocket) -> std::io::Result<()> {
     Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
 }
 
@@ -102,12 +102,12 @@ impl Segments {
     }
 
     /// A message none of whose datagrams can be delivered (no sender, or coalesced with its
-    /// segment size lost).
-    pub(crate) fn none(lost: usize) -> Segments {
+    /// segment size lost): one lost, since how many it held is unknown.
+    pub(crate) fn none() -> Segments {
         Segments {
             whole: 0,
             size: 1,
-            lost,
+            lost: 1,
         }
     }
 }

@@ -18,16 +18,15 @@ pub(crate) struct KernelDrops {
     pub(crate) total: u64,
 }
 
-impl KernelDrops {
-    /// Turns `SO_RXQ_OVFL` on for `socket` (logged at debug where the kernel or the platform
-    /// lacks it: no drops are learned then).
-    pub(crate) fn enable(socket: &UdpSocket) -> KernelDrops {
-        if let Err(err) = set(socket) {
-            log::debug!("SO_RXQ_OVFL: {err}; kernel drops are not counted");
-        }
-        KernelDrops::default()
+/// Turns `SO_RXQ_OVFL` on for `socket` (logged at debug where the kernel or the platform
+/// lacks it: no drops are learned then).
+pub(crate) fn enable(socket: &UdpSocket) {
+    if let Err(err) = set(socket) {
+        log::debug!("SO_RXQ_OVFL: {err}; kernel drops are not counted");
     }
+}
 
+impl KernelDrops {
     /// Takes the count a datagram carried; returns the drops since the one before.
     pub(crate) fn record(&mut self, count: u32) -> u64 {
         let new = count.wrapping_sub(self.last);

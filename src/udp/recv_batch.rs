@@ -15,8 +15,8 @@
 //! 128 KiB). One batch serves every socket of the reactor, lent for one dispatch.
 //!
 //! Where the kernel lacks `recvmmsg` (`ENOSYS`, or `EINVAL` from an emulation that knows
-//! the call but not its use here), the batch falls back to one `recvfrom` per datagram
-//! for the rest of the reactor's life, as
+//! the call but not its use here), the batch falls back to one call per message for the
+//! rest of the reactor's life (`recvmsg` on a socket with GRO on, else `recvfrom`), as
 //! [`Config::datagram_batches(false)`](crate::Config::datagram_batches) asks from the start.
 
 use std::io;
@@ -213,10 +213,10 @@ fn message_of(
         // MSG_CTRUNC (other control messages an inherited socket asks for): the segment
         // size may be lost, and the message cannot be split safely.
         log::debug!("recvmmsg: control messages truncated; a message dropped");
-        Segments::none(1)
+        Segments::none()
     } else if from.is_none() {
         log::debug!("recvmmsg: a message without a sender");
-        Segments::none(1)
+        Segments::none()
     } else {
         Segments::split(copied, total, segment_size)
     };

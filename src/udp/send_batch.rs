@@ -1,5 +1,5 @@
 //! Datagrams sent in batches: one `sendmmsg(2)` call hands the kernel up to
-//! [`SLOTS`](crate::recv_batch::SLOTS) messages, each to its own destination, where
+//! [`SLOTS`](super::recv_batch::SLOTS) messages, each to its own destination, where
 //! `sendto(2)` hands it one (as gathered writes do for a stream). With segmentation
 //! offload ([`gso`](super::gso)) a message carries several datagrams to one destination,
 //! which the kernel splits.
@@ -33,6 +33,14 @@ pub(crate) struct Failed {
 }
 
 impl Failed {
+    /// The front datagram's failure, sent alone: it is dropped.
+    fn front(error: io::Error) -> Failed {
+        Failed {
+            error,
+            dropped: vec![0],
+        }
+    }
+
     fn retry(error: io::Error) -> Failed {
         Failed {
             error,
@@ -74,10 +82,7 @@ impl SendBatch {
         queue: &VecDeque<(Vec<u8>, SocketAddr)>,
     ) -> Result<Vec<usize>, Failed> {
         if !self.batches {
-            return send_front(socket, queue).map_err(|error| Failed {
-                error,
-                dropped: vec![0],
-            });
+            return send_front(socket, queue).map_err(Failed::front);
         }
         let messages = self.plan(socket, socket_gso, queue);
         match send_many(socket, queue, &messages) {
@@ -96,10 +101,7 @@ impl SendBatch {
                     self.batches = false;
                     self.segmentation = false;
                 }
-                alone.map_err(|error| Failed {
-                    error,
-                    dropped: vec![0],
-                })
+                alone.map_err(Failed::front)
             }
             Err(error) => Err(Failed {
                 error,

@@ -34,6 +34,14 @@ fn keeping_reactor(config: Config) -> (Reactor, SocketAddr, Rc<RefCell<Vec<Vec<u
     (reactor, addr, received)
 }
 
+/// Datagrams of these lengths, of random bytes (a seed each).
+fn random_datagrams(lens: &[usize]) -> Vec<Vec<u8>> {
+    lens.iter()
+        .enumerate()
+        .map(|(seed, &len)| random_bytes(seed as u64, len))
+        .collect()
+}
+
 /// Sends `datagrams` to `addr`, all before the reactor turns: they wait in the kernel.
 fn send_all(addr: SocketAddr, datagrams: &[Vec<u8>]) {
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -60,11 +68,7 @@ fn datagrams_of_the_largest_udp_payload_arrive_whole_inside_a_batch() {
     let (mut reactor, addr, received) = keeping_reactor(Config::default());
     // Two of the largest, between small ones: as many as the kernel's default receive buffer
     // (212,992 bytes) keeps at once.
-    let datagrams: Vec<Vec<u8>> = [65_507, 1, 65_507, 2, 3]
-        .iter()
-        .enumerate()
-        .map(|(seed, &len)| random_bytes(seed as u64, len))
-        .collect();
+    let datagrams = random_datagrams(&[65_507, 1, 65_507, 2, 3]);
     send_all(addr, &datagrams);
 
     turn_until(&mut reactor, |r| r.stats().datagrams_in == 5);
@@ -76,11 +80,7 @@ fn datagrams_of_the_largest_udp_payload_arrive_whole_inside_a_batch() {
 #[test]
 fn with_batches_off_each_datagram_is_its_own_receive_call_and_none_is_lost() {
     let (mut reactor, addr, received) = keeping_reactor(Config::default().datagram_batches(false));
-    let datagrams: Vec<Vec<u8>> = [1, 65_507, 2, 3, 100]
-        .iter()
-        .enumerate()
-        .map(|(seed, &len)| random_bytes(seed as u64, len))
-        .collect();
+    let datagrams = random_datagrams(&[1, 65_507, 2, 3, 100]);
     send_all(addr, &datagrams);
 
     turn_until(&mut reactor, |r| r.stats().datagrams_in == 5);

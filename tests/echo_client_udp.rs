@@ -40,6 +40,19 @@ fn pipelined_run_against_the_echo_server(
     let mut command = Command::new(example("echo_server"));
     command.args(["--listen", "udp:127.0.0.1:0", "--stop-on-stdin-eof"]);
     let (server, addr) = Spawned::listening(&mut command, "echo server listening on udp:");
+    let report = pipelined_run(addr, connections, messages, size, pipeline);
+    (server, report)
+}
+
+/// Runs `echo_client --udp` against `server` with these `--connections`, `--messages`,
+/// `--size` and `--pipeline`; returns its report, after checking it succeeded.
+fn pipelined_run(
+    server: SocketAddr,
+    connections: &str,
+    messages: &str,
+    size: &str,
+    pipeline: &str,
+) -> String {
     let args = [
         "--connections",
         connections,
@@ -50,10 +63,10 @@ fn pipelined_run_against_the_echo_server(
         "--pipeline",
         pipeline,
     ];
-    let output = echo_client_udp(addr, &args);
+    let output = echo_client_udp(server, &args);
     let report = stdout(&output);
     assert!(output.status.success(), "{report}{}", stderr(&output));
-    (server, report)
+    report
 }
 
 #[test]
@@ -130,21 +143,7 @@ fn pipeline_keeps_that_many_datagrams_in_flight_and_matches_echoes_out_of_order(
     // Only a client with eight in flight gets any echo from this peer: one sending a
     // datagram at a time would see every one of them time out as lost.
     let (addr, peer) = echo_in_reversed_batches(8, 2 * 40);
-    let output = echo_client_udp(
-        addr,
-        &[
-            "--connections",
-            "2",
-            "--messages",
-            "40",
-            "--size",
-            "32",
-            "--pipeline",
-            "8",
-        ],
-    );
-    let report = stdout(&output);
-    assert!(output.status.success(), "{report}{}", stderr(&output));
+    let report = pipelined_run(addr, "2", "40", "32", "8");
     assert_eq!(peer.join().expect("the peer thread"), 80);
     assert_eq!(
         report_line(&report, "datagrams:"),
@@ -175,21 +174,7 @@ fn datagrams_never_echoed_are_counted_as_lost_and_the_run_still_ends() {
         }
         received
     });
-    let output = echo_client_udp(
-        addr,
-        &[
-            "--connections",
-            "2",
-            "--messages",
-            "40",
-            "--size",
-            "16",
-            "--pipeline",
-            "4",
-        ],
-    );
-    let report = stdout(&output);
-    assert!(output.status.success(), "{report}{}", stderr(&output));
+    let report = pipelined_run(addr, "2", "40", "16", "4");
     assert_eq!(peer.join().expect("the peer thread"), 80);
     assert_eq!(
         report_line(&report, "datagrams:"),

@@ -596,3 +596,27 @@ fn an_evicted_subscriber_no_longer_counts_in_the_next_publish_of_the_same_read()
     drop(publisher);
     server.stop();
 }
+
+#[test]
+fn a_publisher_is_not_evicted_for_the_message_it_has_already_published() {
+    // A 4 MiB PUBLISH to eight subscribers that never read takes the clients past an 8 MiB
+    // maxmemory-clients. Once published, the message is the subscribers' to hold, not the
+    // publisher's: they are evicted, and the publisher gets its reply.
+    let server = KvServer::start(&["--maxmemory-clients", "8mb"]);
+    let _non_readers: Vec<TcpStream> = (0..8)
+        .map(|_| subscribe(connect_small_window(server.addr)))
+        .collect();
+    let (publish, _) = publish_and_frame(&vec![b'm'; 4 << 20]);
+    let mut publisher = server.connect();
+
+    assert_eq!(integer(&mut publisher, &publish), 8);
+
+    assert!(info_field(&server, "evicted_clients") >= 1);
+    assert_eq!(
+        integer(&mut publisher, b"DBSIZE\r\n"),
+        0,
+        "the publisher still served"
+    );
+    drop(publisher);
+    server.stop();
+}

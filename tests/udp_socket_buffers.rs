@@ -90,3 +90,12 @@ fn a_buffer_larger_than_the_system_allows_is_capped_at_its_maximum() {
     assert_eq!(sizes.recv, 2 * sysctl("rmem_max"));
     assert_eq!(sizes.send, 2 * sysctl("wmem_max"));
 }
+
+#[test]
+fn a_buffer_past_what_a_c_int_holds_is_capped_too_not_wrapped_to_the_minimum() {
+    // 2^32 would reach setsockopt as 0 through a C int: the kernel's minimum, not its cap.
+    let sizes = sizes_after_setting(1 << 32);
+
+    assert_eq!(sizes.recv, 2 * sysctl("rmem_max"));
+    assert_eq!(sizes.send, 2 * sysctl("wmem_max"));
+}

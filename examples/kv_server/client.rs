@@ -281,6 +281,9 @@ impl Client {
                 }
                 After::Deliver(deliveries) => {
                     self.deliver(ctx, &deliveries);
+                    // The published request is consumed: it is no longer this client's to
+                    // hold when the biggest clients are picked.
+                    self.count_memory(ctx, data.len() - consumed);
                     if self.evict_clients(ctx) {
                         return data.len();
                     }

@@ -82,6 +82,9 @@ impl Core {
         bytes: usize,
     ) -> io::Result<()> {
         let socket = SockRef::from(self.open_udp_socket(slot)?);
+        // setsockopt takes a C int: a larger value would wrap (2^32 to 0, the kernel's
+        // minimum) where the caller asked for the most; the kernel caps it anyway.
+        let bytes = bytes.min(i32::MAX as usize);
         match buffer {
             Buffer::Recv => socket.set_recv_buffer_size(bytes),
             Buffer::Send => socket.set_send_buffer_size(bytes),
